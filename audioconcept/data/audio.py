@@ -1,0 +1,256 @@
+"""Torch-free audio decoding, resampling and windowing.
+
+Everything the runtime needs to turn a file into model-sized windows lives here, so the
+same code serves training, evaluation and the deployed runtime.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audioconcept import SAMPLE_RATE
+from audioconcept.errors import (
+    AudioFileNotFound,
+    EmptyAudio,
+    InvalidSampleRate,
+    NonFiniteAudio,
+    UndecodableAudio,
+)
+
+BLOCK_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model-sized window of a song; `valid` samples are real audio, the rest padding."""
+
+    index: int
+    start: float
+    end: float
+    samples: np.ndarray
+    valid: int
+
+
+def _open(path: str | Path) -> sf.SoundFile:
+    p = Path(path)
+    if not p.exists():
+        raise AudioFileNotFound(f"{p}: no such file")
+    if p.is_dir():
+        raise UndecodableAudio(f"{p}: is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise EmptyAudio(f"{p}: file is empty (0 bytes)")
+    try:
+        f = sf.SoundFile(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UndecodableAudio(f"{p}: not decodable audio ({msg})") from None
+    if f.samplerate <= 0:
+        f.close()
+        raise InvalidSampleRate(f"{p}: sample rate is {f.samplerate}")
+    return f
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    with _open(path) as f:
+        return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames), str(f.format))
+
+
+def check_finite(x: np.ndarray, where: str) -> None:
+    if not np.isfinite(x).all():
+        raise NonFiniteAudio(f"{where}: audio contains NaN or Inf samples")
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """(frames,) or (frames, channels) -> (frames,) float32 by averaging channels."""
+    if x.ndim == 1:
+        return x.astype(np.float32, copy=False)
+    if x.ndim != 2:
+        raise UndecodableAudio(f"expected 1-D or 2-D audio, got {x.ndim}-D")
+    return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0].astype(np.float32, copy=False)
+
+
+def prepare_waveform(x: np.ndarray, sample_rate: int, target_sr: int = SAMPLE_RATE, where: str = "array") -> np.ndarray:
+    """Validate, mix to mono and resample an in-memory signal."""
+    if sample_rate is None or sample_rate <= 0:
+        raise InvalidSampleRate(f"{where}: sample rate is {sample_rate}")
+    x = np.asarray(x)
+    if x.size == 0:
+        raise EmptyAudio(f"{where}: zero-length audio")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+    x = to_mono(x)
+    check_finite(x, where)
+    if sample_rate != target_sr:
+        x = soxr.resample(x, sample_rate, target_sr, quality="HQ").astype(np.float32, copy=False)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def load_audio(
+    path: str | Path,
+    sr: int = SAMPLE_RATE,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode a file (WAV, FLAC, OGG, MP3, ...) to mono float32 at `sr`."""
+    with _open(path) as f:
+        native = f.samplerate
+        start = int(round(offset * native))
+        if start:
+            f.seek(min(start, f.frames))
+        frames = -1 if duration is None else int(round(duration * native))
+        try:
+            x = f.read(frames=frames, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise UndecodableAudio(f"{path}: decoding failed ({str(e).splitlines()[0]})") from None
+    if x.shape[0] == 0:
+        raise EmptyAudio(f"{path}: zero-length audio")
+    return prepare_waveform(x, native, sr, where=str(path))
+
+
+def _decoded_blocks(path: str | Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at `sr`, decoded and resampled incrementally."""
+    with _open(path) as f:
+        native = f.samplerate
+        block = max(1, int(block_seconds * native))
+        stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
+        total = 0
+        while True:
+            try:
+                x = f.read(frames=block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise UndecodableAudio(f"{path}: decoding failed ({str(e).splitlines()[0]})") from None
+            last = x.shape[0] < block
+            total += x.shape[0]
+            mono = to_mono(x)
+            check_finite(mono, str(path))
+            if stream is not None:
+                mono = stream.resample_chunk(mono, last=last)
+            if mono.size:
+                yield mono
+            if last:
+                break
+        if total == 0:
+            raise EmptyAudio(f"{path}: zero-length audio")
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Window starts that cover [0, n_samples): every `hop`, the last one aligned to the end.
+
+    A song shorter than one window gets a single window at 0 (padded by `fit_window`).
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError("window and hop must be positive")
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def evenly_spaced_starts(n_samples: int, window: int, n_chunks: int) -> list[int]:
+    """N evenly spaced chunk starts (the original evaluation recipe)."""
+    if n_samples <= window:
+        return [0]
+    return [int(s) for s in np.linspace(0, n_samples - window, n_chunks).round()]
+
+
+def fit_window(x: np.ndarray, window: int) -> np.ndarray:
+    """Crop or pad `x` to `window` samples. Short audio is looped, not zero-padded,
+    so that a 5 s song is not judged as mostly silence."""
+    n = x.shape[-1]
+    if n >= window:
+        return x[..., :window]
+    if n == 0:
+        return np.zeros(x.shape[:-1] + (window,), dtype=np.float32)
+    reps = math.ceil(window / n)
+    return np.tile(x, reps)[..., :window].astype(np.float32, copy=False)
+
+
+def iter_windows(
+    path: str | Path,
+    window_s: float,
+    hop_s: float | None = None,
+    sr: int = SAMPLE_RATE,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[Window]:
+    """Stream a file as windows of `window_s` every `hop_s` seconds without holding it whole.
+
+    Memory is bounded by one window plus one decoded block. The windows equal those of
+    `windows_from_array(load_audio(path), ...)`.
+    """
+    window = int(round(window_s * sr))
+    hop = int(round((hop_s or window_s) * sr))
+    keep = max(window, hop)
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # absolute sample index of buf[0]
+    next_start = 0
+    index = 0
+    last_end = 0
+    for block in _decoded_blocks(path, sr, block_seconds):
+        buf = np.concatenate([buf, block])
+        while next_start + window <= buf_start + buf.size:
+            off = next_start - buf_start
+            yield Window(index, next_start / sr, (next_start + window) / sr, buf[off : off + window].copy(), window)
+            index += 1
+            last_end = next_start + window
+            next_start += hop
+        # drop samples no future window needs, but keep a window's worth for the end-aligned tail
+        drop = min(next_start, buf_start + buf.size - keep) - buf_start
+        if drop > 0:
+            buf = buf[drop:]
+            buf_start += drop
+    n_total = buf_start + buf.size
+    if index == 0:
+        x = buf[-n_total:] if n_total else buf
+        yield Window(0, 0.0, n_total / sr, fit_window(x, window), min(n_total, window))
+    elif last_end < n_total:
+        tail = buf[buf.size - window :]
+        yield Window(index, (n_total - window) / sr, n_total / sr, tail.copy(), window)
+
+
+def windows_from_array(x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE) -> list[Window]:
+    window = int(round(window_s * sr))
+    hop = int(round((hop_s or window_s) * sr))
+    out = []
+    for i, s in enumerate(window_starts(x.shape[-1], window, hop)):
+        seg = x[s : s + window]
+        out.append(Window(i, s / sr, (s + min(window, seg.shape[-1])) / sr, fit_window(seg, window), min(window, seg.shape[-1])))
+    return out
+
+
+def write_audio(path: str | Path, x: np.ndarray, sr: int = SAMPLE_RATE, subtype: str | None = None) -> None:
+    """Write audio atomically (temporary file, then rename)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        sf.write(tmp, x, sr, subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
