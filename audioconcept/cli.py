@@ -161,6 +161,127 @@ def import_checkpoint(
     typer.echo(f"imported {file} as {arch} -> {path}")
 
 
+@app.command()
+def export(
+    checkpoint: Path,
+    out: Annotated[Optional[Path], typer.Option(help="Bundle folder (default models/<arch>)")] = None,
+    formats: Annotated[Optional[str], typer.Option(help="Comma list: onnx,int8,torchscript,pt2,coreml (default: all "
+                                                        "this host can produce)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Audio for the parity gate (default: the training data)")] = None,
+    concepts: Annotated[Optional[Path], typer.Option(help="Concept folder from `concepts learn`")] = None,
+    name: Optional[str] = None,
+    int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
+) -> None:
+    """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint, parse_formats
+    from audioconcept.models.checkpoint import read_config
+
+    ck = read_config(checkpoint)
+    out = out or Path("models") / ck.arch
+    fmts = parse_formats(formats, ck.arch)
+    if fmts is not None and int8 == "never":
+        fmts = tuple(f for f in fmts if f != "int8")
+    path = export_checkpoint(ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8))
+    _print_parity(path)
+
+
+def _print_parity(bundle: Path) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    t = Table(title=f"{bundle} ({m['arch']}): parity against the eager model")
+    for col in ("artifact", "clips", "max |dlogit|", "top-1 agree", "status"):
+        t.add_column(col)
+    for k, p in m["parity"].items():
+        if "max_abs_logit_diff" in p:
+            t.add_row(k, str(p["n_clips"]), f"{p['max_abs_logit_diff']:.2e}", f"{p['top1_agreement']:.3f}",
+                      "passed" if p.get("passed") else "FAILED")
+        elif "reason" in p:
+            t.add_row(k, "-", "-", "-", f"spec checked; not run: {p['reason']}")
+    for k, why in (m.get("skipped") or {}).items():
+        t.add_row(k, "-", "-", "-", f"skipped: {why}")
+    Console().print(t)
+
+
+@app.command("run")
+def run(
+    songs: Annotated[list[str], typer.Argument(help="Audio files, folders or globs")],
+    model: Annotated[Optional[str], typer.Option(help="Bundle folder or name (default: best in ./models, "
+                                                      "else the packaged cnn-synth)")] = None,
+    backend: Annotated[str, typer.Option(help="onnx | onnx-int8 | coreml | torchscript | pt2 | torch")] = "onnx",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
+    hop: Annotated[Optional[float], typer.Option(help="Window hop in seconds (default: the model's window)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    top: Annotated[int, typer.Option(min=1)] = 3,
+    threads: Annotated[int, typer.Option(help="Inference threads (0 = onnxruntime's default)")] = 0,
+    output: Annotated[Optional[Path], typer.Option(help="Write the results here instead of stdout")] = None,
+    explain: Annotated[Optional[Path], typer.Option(help="Folder for a timeline PNG and listenable WAV clips")] = None,
+) -> None:
+    """Classify songs of any length and say which concepts are present and where."""
+    from audioconcept.runtime.model import load
+    from audioconcept.runtime.registry import resolve_bundle
+    from audioconcept.runtime.runner import RunConfig, expand_inputs, run_files
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    cfg = RunConfig(model, backend, device, hop, top, threads, fmt, output, explain)
+    if hop is not None and hop <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--hop")
+    files, bad_inputs = expand_inputs(songs)
+    m = load(resolve_bundle(model), backend=backend, device=device, threads=threads)
+    err = _stderr()
+    err.print(f"model [bold]{m.name}[/] ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
+              f"via {m.backend.name} on {m.backend.device}", highlight=False)
+    for item, why in bad_inputs:
+        err.print(f"error: {item}: {why}", highlight=False, markup=False)
+
+    from rich.console import Console
+
+    console = Console()
+
+    def on_result(r) -> None:
+        if fmt == "table" and output is None:
+            from audioconcept.runtime.result import render_table
+
+            render_table(r, console)
+        if explain is not None:
+            from audioconcept.concepts.explain import explain_song
+
+            for line in explain_song(m, r, explain):
+                err.print(line, highlight=False, markup=False)
+
+    def on_error(path: str, why: str) -> None:
+        err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
+
+    results, failed = run_files(m, files, cfg, on_result, on_error)
+    text = None
+    if fmt == "json":
+        import json
+
+        docs = [r.to_dict() for r in results]
+        text = json.dumps(docs[0] if len(songs) == 1 and len(docs) == 1 and not bad_inputs else docs, indent=2)
+    elif fmt == "csv":
+        from audioconcept.runtime.result import to_csv
+
+        text = to_csv(results)
+    elif output is not None:
+        import json
+
+        text = json.dumps([r.to_dict() for r in results], indent=2)
+    if text is not None:
+        if output is not None:
+            from audioconcept.utils import atomic_write_text
+
+            atomic_write_text(output, text + ("" if text.endswith("\n") else "\n"))
+        else:
+            typer.echo(text)
+    if failed or bad_inputs:
+        raise typer.Exit(2)
+
+
 def _print_json(obj) -> None:
     import json
 

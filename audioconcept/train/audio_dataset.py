@@ -54,3 +54,29 @@ def eval_chunks(x: np.ndarray, window_s: float, n_chunks: int) -> np.ndarray:
     """(n_chunks, window) evenly spaced chunks of one track (the original evaluation recipe)."""
     window = int(round(window_s * SAMPLE_RATE))
     return np.stack([fit_window(x[s : s + window], window) for s in evenly_spaced_starts(x.size, window, n_chunks)])
+
+
+class MelCropDataset(Dataset):
+    """Without waveform augmentation the front end runs once per track; training crops the cached mel.
+
+    A crop of whole frames equals the mel of the same waveform crop except at the two edge frames."""
+
+    def __init__(self, tracks: list[Track], labels: tuple[str, ...], window_s: float, cache: AudioCache,
+                 frontend, seed: int = 0) -> None:
+        self.labels = labels
+        self.tracks = tracks
+        self.n_frames = frontend.cfg.n_frames(int(round(window_s * SAMPLE_RATE)))
+        window = int(round(window_s * SAMPLE_RATE))
+        with torch.inference_mode():
+            self.mels = [frontend(torch.from_numpy(fit_window(cache[str(t.path)], window)
+                                                   if cache[str(t.path)].size < window else cache[str(t.path)])[None])[0]
+                         for t in tracks]
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        m = self.mels[i]
+        start = int(self.rng.integers(0, max(1, m.shape[-1] - self.n_frames + 1)))
+        return m[:, start : start + self.n_frames].clone(), self.labels.index(self.tracks[i].label)

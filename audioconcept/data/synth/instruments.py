@@ -80,6 +80,15 @@ def voice(instrument: str, pitch: int, dur_ms: int) -> np.ndarray:
         n = _noise(t.size, 3)
         n = np.diff(np.diff(n, prepend=0.0), prepend=0.0).astype(np.float32) * 0.3
         return (n * np.exp(-t * (70 if instrument == "hat_closed" else 9))).astype(np.float32)
+    if instrument == "clap":
+        t = _t(0.2)
+        n = np.diff(_noise(t.size, 5), prepend=0.0).astype(np.float32)
+        env = sum(np.exp(-np.clip(t - d, 0, None) * 60) * (t >= d) for d in (0.0, 0.008, 0.016))
+        return (0.5 * n * env).astype(np.float32)
+    if instrument == "crash":
+        t = _t(1.2)
+        n = np.diff(_noise(t.size, 6), prepend=0.0).astype(np.float32)
+        return (0.35 * n * np.exp(-t * 3)).astype(np.float32)
     if instrument == "ride":
         t = _t(0.8)
         partials = sum(np.sin(2 * np.pi * f * t) for f in (3150.0, 4320.0, 5370.0, 6810.0, 8230.0))
@@ -121,6 +130,11 @@ def voice(instrument: str, pitch: int, dur_ms: int) -> np.ndarray:
         k = np.arange(1, 18)
         x = _additive(f0, t, 1.0 / k**1.1, 2.0 + 1.6 * k, inharm=1e-4, phase_seed=pitch)
         return x * _adsr(n, 0.002, 0.03)
+    if instrument == "pluck":
+        k = np.arange(1, 14)
+        amps = np.where(k % 2 == 1, 1.0 / k, 0.3 / k)
+        x = _additive(f0, t, amps, 6.0 + 1.5 * k, phase_seed=pitch)
+        return x * _adsr(n, 0.002, 0.03)
     if instrument == "lead":
         vib = 1 + 0.006 * np.sin(2 * np.pi * 5.5 * t) * np.clip(t / 0.2, 0, 1)
         tv = (np.cumsum(vib) / SR).astype(np.float32)
@@ -134,7 +148,7 @@ def voice(instrument: str, pitch: int, dur_ms: int) -> np.ndarray:
 GAINS = {
     "kick": 0.9, "snare": 0.55, "rim": 0.35, "hat_closed": 0.25, "hat_open": 0.2, "ride": 0.2,
     "bass": 0.5, "piano": 0.22, "strings": 0.16, "dist_guitar": 0.22, "skank": 0.25,
-    "organ": 0.1, "clean_guitar": 0.12, "lead": 0.22,
+    "organ": 0.1, "clean_guitar": 0.12, "lead": 0.22, "clap": 0.45, "crash": 0.25, "pluck": 0.15,
 }
 
 
@@ -151,7 +165,9 @@ def render_numpy(score: Score, sr: int = SR) -> np.ndarray:
         if s >= n_total:
             continue
         e = min(s + v.size, out.size)
-        vel = note.velocity * GAINS[note.instrument] * (1.0 + 0.08 * rng.standard_normal())
+        # per-note jitter that depends only on the note, so adding a layer leaves the others untouched
+        jitter = np.sin(12.9898 * note.start * 1000 + 78.233 * note.pitch + score.spec.seed % 1000) * 43758.5453
+        vel = note.velocity * GAINS[note.instrument] * (1.0 + 0.16 * ((jitter % 1.0) - 0.5))
         out[s:e] += vel * v[: e - s]
     out = out[:n_total]
     out += 1e-4 * rng.standard_normal(n_total).astype(np.float32)  # room noise floor

@@ -51,36 +51,36 @@ _BASE = {c: 0.08 for c in CONCEPTS if c not in ("fast_tempo", "slow_tempo", "min
 PROFILES: dict[str, GenreProfile] = {
     "blues": GenreProfile((65, 110), 0.3, {**_BASE, "drums": 0.9, "swing": 0.7, "backbeat": 0.85, "piano": 0.5,
                                            "walking_bass": 0.35, "lead_melody": 0.6, "distorted_guitar": 0.12},
-                          kick_style="rock", comp="clean_guitar"),
+                          kick_style="rock", comp="shuffle_guitar", bass_style="boogie"),
     "classical": GenreProfile((60, 130), 0.5, {**_BASE, "drums": 0.06, "strings": 0.9, "piano": 0.6,
                                                "lead_melody": 0.4, "backbeat": 0.0, "four_on_the_floor": 0.0,
                                                "distorted_guitar": 0.03, "offbeat_skank": 0.03},
-                              kick_style="none", comp="strings", bass_style="pedal"),
+                              kick_style="none", comp="organ", bass_style="pedal"),
     "country": GenreProfile((95, 150), 0.12, {**_BASE, "drums": 0.9, "backbeat": 0.8, "piano": 0.3,
                                               "lead_melody": 0.5, "walking_bass": 0.15},
-                            kick_style="rock", comp="clean_guitar"),
+                            kick_style="country", comp="boomchick", bass_style="root_fifth"),
     "disco": GenreProfile((110, 132), 0.45, {**_BASE, "drums": 0.97, "four_on_the_floor": 0.92, "backbeat": 0.6,
                                              "strings": 0.55, "lead_melody": 0.3},
-                          kick_style="four", comp="skank_short", bass_style="octave"),
+                          kick_style="four", comp="scratch", bass_style="octave"),
     "hiphop": GenreProfile((78, 100), 0.6, {**_BASE, "drums": 0.97, "backbeat": 0.9, "swing": 0.35, "piano": 0.35,
                                             "four_on_the_floor": 0.03, "strings": 0.15},
-                           kick_style="hiphop", comp="piano"),
+                           kick_style="hiphop", comp="pad", bass_style="sub"),
     "jazz": GenreProfile((95, 210), 0.35, {**_BASE, "drums": 0.85, "swing": 0.9, "walking_bass": 0.85,
                                            "piano": 0.8, "lead_melody": 0.5, "backbeat": 0.05,
                                            "four_on_the_floor": 0.02},
-                         kick_style="jazz", comp="piano", bass_style="walking"),
+                         kick_style="jazz", comp="organ_swing", bass_style="twofeel"),
     "metal": GenreProfile((100, 210), 0.85, {**_BASE, "drums": 0.97, "distorted_guitar": 0.95, "backbeat": 0.7,
                                              "lead_melody": 0.25, "piano": 0.03, "swing": 0.02},
-                          kick_style="metal", comp="dist"),
+                          kick_style="metal", comp="dist", bass_style="gallop"),
     "pop": GenreProfile((90, 130), 0.3, {**_BASE, "drums": 0.92, "backbeat": 0.75, "four_on_the_floor": 0.3,
                                          "strings": 0.35, "piano": 0.45, "lead_melody": 0.7},
-                        kick_style="rock", comp="piano"),
+                        kick_style="pop", comp="pluck", bass_style="synco"),
     "reggae": GenreProfile((66, 96), 0.45, {**_BASE, "drums": 0.95, "offbeat_skank": 0.92, "backbeat": 0.1,
                                             "four_on_the_floor": 0.05, "lead_melody": 0.3},
-                           kick_style="onedrop", comp="skank"),
+                           kick_style="onedrop", comp="organ", bass_style="onedrop"),
     "rock": GenreProfile((100, 160), 0.4, {**_BASE, "drums": 0.97, "backbeat": 0.92, "distorted_guitar": 0.45,
                                            "piano": 0.2, "lead_melody": 0.35},
-                         kick_style="rock", comp="clean_guitar"),
+                         kick_style="rock", comp="eighths_guitar", bass_style="eighths"),
 }
 
 MAJOR_PROGS = ([0, 7, 9, 5], [0, 5, 7, 5], [0, 5, 0, 7], [0, 9, 5, 7])  # semitone roots of the chords
@@ -243,7 +243,7 @@ def compose(spec: ClipSpec) -> Score:
                 t = b * bar + i * beat
                 if four:
                     add(Note("kick", 36, t, 0.3, 0.95))
-                elif kick_style == "rock" and i in (0, 2):
+                elif kick_style in ("rock", "pop", "country") and i in (0, 2):
                     add(Note("kick", 36, t, 0.3, 0.9))
                 elif kick_style == "hiphop" and i == 0:
                     add(Note("kick", 36, t, 0.3, 0.95))
@@ -260,6 +260,8 @@ def compose(spec: ClipSpec) -> Score:
                     add(Note("kick", 36, t, 0.3, 0.5))
                 if backbeat_on and active("backbeat", b) and i in (1, 3):
                     add(Note("snare", 38, t, 0.2, 0.9))
+                if i == 0 and b % 4 == 0 and kick_style in ("rock", "metal", "pop"):
+                    add(Note("crash", 49, t, 1.0, 0.6))
                 if kick_style == "jazz" or (swing and kick_style in ("rock", "hiphop") and b % 2):
                     add(Note("ride", 51, t, 0.6, 0.6))
                     if i in (1, 3):
@@ -268,6 +270,14 @@ def compose(spec: ClipSpec) -> Score:
                 elif kick_style == "four":
                     add(Note("hat_closed", 42, t, 0.05, 0.5))
                     add(Note("hat_open", 46, eighth(b, i, True), 0.25, 0.6))
+                elif kick_style == "pop":
+                    for k in range(4):
+                        add(Note("hat_closed", 42, t + k * beat / 4, 0.05, 0.5 if k % 2 else 0.6))
+                    if i in (1, 3) and backbeat_on and active("backbeat", b):
+                        add(Note("clap", 39, t, 0.2, 0.7))
+                elif kick_style == "country":
+                    add(Note("rim", 37, eighth(b, i, True), 0.05, 0.35))
+                    add(Note("hat_closed", 42, t, 0.05, 0.5))
                 else:
                     add(Note("hat_closed", 42, t, 0.05, 0.6))
                     add(Note("hat_closed", 42, eighth(b, i, True), 0.05, 0.45))
@@ -284,16 +294,30 @@ def compose(spec: ClipSpec) -> Score:
                     nxt_root + int(rng.choice([-1, 1]))]
             for i, p in enumerate(line):
                 add(Note("bass", int(p), b * bar + i * beat, beat * 0.9, 0.85))
-        elif prof.bass_style == "octave":
-            for i in range(8):
-                add(Note("bass", bass_root + (12 if i % 2 else 0), b * bar + i * beat / 2, beat * 0.45, 0.8))
-        elif prof.bass_style == "pedal":
-            if b % 2 == 0:
-                add(Note("bass", bass_root, b * bar, 2 * bar * 0.95, 0.5))
         else:
-            pattern = (0, 2, 2.5) if kick_style != "onedrop" else (0.5, 1.0, 2.0)
-            for pos in pattern:
-                add(Note("bass", bass_root, b * bar + pos * beat, beat * 0.8, 0.85))
+            third = (chord[1] - chord[0]) % 12
+            style = prof.bass_style
+            pats: dict[str, list[tuple[float, int, float]]] = {  # (beat position, interval, length in beats)
+                "octave": [(i / 2, 12 * (i % 2), 0.45) for i in range(8)],
+                "boogie": [(0, 0, 0.6), (2 / 3, 0, 0.3), (1, third, 0.6), (5 / 3, third, 0.3),
+                           (2, 7, 0.6), (8 / 3, 7, 0.3), (3, 9, 0.6), (11 / 3, 9, 0.3)],
+                "root_fifth": [(0, 0, 0.9), (2, -5, 0.9)],
+                "sub": [(0, -12, 1.6), (1.75, -12, 0.7), (2.5, -12, 1.4)],
+                "twofeel": [(0, 0, 1.8), (2, 7, 1.8)],
+                "gallop": [(i / 4, 0, 0.22) for i in range(16) if i % 4 != 1],
+                "synco": [(0, 0, 1.3), (1.5, 0, 0.8), (2.5, 7, 0.4), (3, 0, 0.8)],
+                "onedrop": [(0.5, 0, 0.4), (1.0, third, 0.8), (2.0, 7, 0.4), (2.5, 0, 1.2)],
+                "eighths": [(i / 2, 0, 0.45) for i in range(8)],
+                "root": [(0, 0, 0.8), (2, 0, 0.8), (2.5, 0, 0.8)],
+            }
+            if style == "pedal":
+                if b % 2 == 0:
+                    add(Note("bass", bass_root, b * bar, 2 * bar * 0.95, 0.5))
+            else:
+                for pos, iv, ln in pats.get(style, pats["root"]):
+                    p = bass_root + iv
+                    t = eighth(b, int(pos), True) if swing and pos % 1 == 0.5 else b * bar + pos * beat
+                    add(Note("bass", int(p if p >= 28 else p + 12), t, ln * beat, 0.85))
         # ---- harmony layers
         voicing = [root + (c - chord[0]) % 12 for c in chord]
         if active("distorted_guitar", b):
@@ -322,18 +346,40 @@ def compose(spec: ClipSpec) -> Score:
                 add(Note("strings", p + 12, b * bar, bar * bars_per_chord, 0.55))
         # the genre's default accompaniment when no concept layer is playing
         if not any(active(c, b) for c in ("distorted_guitar", "offbeat_skank", "piano", "strings")):
-            if prof.comp == "clean_guitar":
-                for i in (0, 1, 2, 3):
+            comp = prof.comp
+            if comp == "shuffle_guitar":  # blues shuffle comp: root-fifth / root-sixth on swung eighths
+                for i in range(4):
+                    for j, off in enumerate((False, True)):
+                        for p in (root - 12, root - 5 + (2 if i % 2 and j else 0)):
+                            add(Note("clean_guitar", p, eighth(b, i, off), beat * 0.3, 0.6))
+            elif comp == "boomchick":  # country: strum on 2 and 4
+                for i in (1, 3):
                     for j, p in enumerate(voicing + [voicing[0] + 12]):
-                        add(Note("clean_guitar", p, b * bar + i * beat + j * 0.012, beat * 0.9, 0.55))
-            elif prof.comp in ("skank_short", "skank"):
-                for i in (0, 2):
+                        add(Note("clean_guitar", p, b * bar + i * beat + j * 0.015, beat * 0.45, 0.6))
+            elif comp == "scratch":  # disco: muted 16th-note guitar scratches
+                for k in range(16):
+                    if k % 4 != 0:
+                        add(Note("clean_guitar", voicing[k % 3] + 12, b * bar + k * beat / 4, 0.05, 0.45))
+            elif comp == "pad":
+                for p in voicing:
+                    add(Note("organ", p, b * bar, bar * 0.98, 0.35))
+            elif comp == "organ_swing":
+                for pos in (0.0, 1.0 + 2 / 3 if swing else 1.5):
                     for p in voicing:
-                        add(Note("organ", p + 12, b * bar + i * beat, beat * 1.8, 0.4))
-            elif prof.comp == "dist":
-                for p in (root - 12, root - 5):
-                    add(Note("clean_guitar", p, b * bar, bar * 0.95, 0.6))
-            else:
+                        add(Note("organ", p + 12, b * bar + pos * beat, beat * 0.5, 0.45))
+            elif comp == "dist":
+                for k in range(8):
+                    add(Note("clean_guitar", (root - 12, root - 5, root, root - 5)[k % 4], b * bar + k * beat / 2,
+                             beat * 0.45, 0.6))
+            elif comp == "pluck":
+                for pos in (0.0, 1.5, 2.5, 3.5):
+                    for p in voicing:
+                        add(Note("pluck", p + 12, b * bar + pos * beat, beat * 0.4, 0.55))
+            elif comp == "eighths_guitar":
+                for k in range(8):
+                    for p in (root - 12, root - 5, root):
+                        add(Note("clean_guitar", p, b * bar + k * beat / 2, beat * 0.45, 0.5))
+            else:  # organ chords
                 for p in voicing:
                     add(Note("organ", p + 12, b * bar, bar * 0.95, 0.4))
         # ---- lead melody

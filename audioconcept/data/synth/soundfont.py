@@ -13,9 +13,9 @@ from audioconcept.errors import MissingExtra
 # instrument -> (GM program, is_drum)
 GM_PROGRAMS = {
     "bass": 33, "piano": 0, "strings": 48, "dist_guitar": 30, "skank": 27,
-    "organ": 16, "clean_guitar": 25, "lead": 73,
+    "organ": 16, "clean_guitar": 25, "lead": 73, "pluck": 81,
 }
-DRUMS = {"kick", "snare", "rim", "hat_closed", "hat_open", "ride"}
+DRUMS = {"kick", "snare", "rim", "hat_closed", "hat_open", "ride", "clap", "crash"}
 
 
 def soundfont_available() -> tuple[bool, str]:

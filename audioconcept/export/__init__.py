@@ -1,0 +1,1 @@
+"""Export stage: one exporter per format behind `export_checkpoint` (needs the `train` extra)."""

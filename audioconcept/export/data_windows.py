@@ -1,0 +1,54 @@
+"""Real audio windows for the parity gate and int8 calibration, through the real preprocessing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.data.audio import load_audio
+from audioconcept.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_data(data: str | None, trained_on: str) -> str:
+    from audioconcept.data.spec import parse_data_spec
+
+    spec = data or trained_on
+    if not spec or spec.startswith("imported"):
+        raise ExportError("the parity gate needs real audio: pass --data gtzan:PATH, folder:PATH or synth:PATH")
+    try:
+        parse_data_spec(spec)
+    except Exception as e:
+        raise ExportError(f"the parity gate needs real audio ({e}); pass --data") from None
+    return spec
+
+
+def split_windows(data: str, split: str, window_s: float, n_chunks: int, max_windows: int | None,
+                  seed: int = 0) -> np.ndarray:
+    """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe)."""
+    from audioconcept.data.spec import load_tracks, parse_data_spec
+    from audioconcept.train.audio_dataset import eval_chunks
+
+    tl = load_tracks(parse_data_spec(data), seed)
+    tracks = tl.split(split) or tl.split("all")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(tracks))
+    out: list[np.ndarray] = []
+    for i in order:
+        out.extend(eval_chunks(load_audio(tracks[i].path), window_s, n_chunks))
+        if max_windows and len(out) >= max_windows:
+            break
+    if not out:
+        raise ExportError(f"{data}: no audio in the {split} split for the parity gate")
+    return np.stack(out[:max_windows] if max_windows else out).astype(np.float32)
+
+
+def split_paths(data: str, split: str, limit: int | None = None, seed: int = 0) -> list[Path]:
+    from audioconcept.data.spec import load_tracks, parse_data_spec
+
+    tl = load_tracks(parse_data_spec(data), seed)
+    tracks = tl.split(split) or tl.split("all")
+    return [t.path for t in tracks[:limit]]

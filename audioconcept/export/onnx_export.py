@@ -1,0 +1,90 @@
+"""ONNX: torch.onnx.export(dynamo=True), opset 18, weights inside the file, dynamic batch."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+OPSET = 18
+
+
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
+                output_names: list[str], metadata: dict | None = None) -> Path:
+    """Export with a dynamic batch axis (the time axis is fixed at the model's window)."""
+    import onnx
+
+    module = module.eval()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(
+            module, (example,), None, dynamo=True, opset_version=OPSET, external_data=False,
+            input_names=[input_name], output_names=output_names,
+            dynamic_shapes=({0: batch},), optimize=True, verbose=False,
+        )
+    model = prog.model_proto
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    if metadata:
+        set_metadata(model, metadata)
+    onnx.checker.check_model(model)
+    buf = io.BytesIO(model.SerializeToString())
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def set_metadata(model, metadata: dict) -> None:
+    del model.metadata_props[:]
+    for k, v in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key = k
+        entry.value = v if isinstance(v, str) else json.dumps(v)
+
+
+def merge_frontend(front_path: Path, body_path: Path, out: Path, metadata: dict | None = None) -> Path:
+    """One waveform-in graph from the front-end graph (mel out) and a body graph (mel in)."""
+    import onnx
+    from onnx import compose
+
+    front = onnx.load(str(front_path))
+    body = onnx.load(str(body_path))
+    if front.opset_import[0].version != body.opset_import[0].version:
+        body = onnx.version_converter.convert_version(body, front.opset_import[0].version)
+    front = compose.add_prefix(front, prefix="frontend/")
+    body = compose.add_prefix(body, prefix="body/")
+    merged = compose.merge_models(front, body, io_map=[(front.graph.output[0].name, body.graph.input[0].name)])
+    # stable public names
+    for vi in merged.graph.input:
+        pass
+    _rename_io(merged, {"frontend/waveform": "waveform",
+                        **{f"body/{o.name.removeprefix('body/')}": o.name.removeprefix("body/")
+                           for o in merged.graph.output}})
+    if metadata:
+        set_metadata(merged, metadata)
+    onnx.checker.check_model(merged)
+    out.write_bytes(merged.SerializeToString())
+    return out
+
+
+def _rename_io(model, mapping: dict[str, str]) -> None:
+    for vi in list(model.graph.input) + list(model.graph.output):
+        if vi.name in mapping:
+            vi.name = mapping[vi.name]
+    for node in model.graph.node:
+        for i, n in enumerate(node.input):
+            if n in mapping:
+                node.input[i] = mapping[n]
+        for i, n in enumerate(node.output):
+            if n in mapping:
+                node.output[i] = mapping[n]
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}

@@ -1,0 +1,42 @@
+"""The parity gate: every artifact against the eager model on real clips through real preprocessing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audioconcept.errors import ExportError
+
+
+@dataclass(frozen=True)
+class Gate:
+    max_abs_logit: float | None = 1e-4  # None: recorded only
+    min_top1_agreement: float = 1.0
+
+
+FP32_GATE = Gate(1e-4, 1.0)
+INT8_GATE = Gate(None, 0.99)
+COREML_GATE = Gate(None, 0.99)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, gate: Gate, what: str) -> dict:
+    """Logit comparison; raises ExportError when the gate fails."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ExportError(f"parity gate: {what} returned shape {candidate.shape}, expected {reference.shape}")
+    if not np.isfinite(candidate).all():
+        raise ExportError(f"parity gate: {what} returned NaN or Inf")
+    diff = np.abs(reference - candidate)
+    agree = float(np.mean(reference.argmax(-1) == candidate.argmax(-1)))
+    res = {"n_clips": int(reference.shape[0]), "max_abs_logit_diff": float(diff.max()),
+           "mean_abs_logit_diff": float(diff.mean()), "top1_agreement": agree,
+           "tolerance": gate.max_abs_logit, "min_top1_agreement": gate.min_top1_agreement}
+    failed = (gate.max_abs_logit is not None and diff.max() > gate.max_abs_logit) or agree < gate.min_top1_agreement
+    res["passed"] = not failed
+    if failed:
+        raise ExportError(
+            f"parity gate failed for {what}: max |dlogit| {diff.max():.3g} (limit {gate.max_abs_logit}), "
+            f"top-1 agreement {agree:.3f} (limit {gate.min_top1_agreement}) on {reference.shape[0]} clips")
+    return res

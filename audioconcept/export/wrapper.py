@@ -1,0 +1,73 @@
+"""The modules that get exported: fixed output names, fp32 front end, optional concept head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+OUTPUTS = ("logits", "probabilities", "embedding")
+CONCEPT_OUTPUTS = ("concepts", "concept_frames")
+
+
+@dataclass(frozen=True)
+class ConceptHead:
+    """CAV directions for one layer: p = sigmoid(scale * (a . w) + bias) per concept."""
+
+    layer: str
+    names: tuple[str, ...]
+    weights: torch.Tensor  # (n_concepts, dim) on the pooled activation
+    bias: torch.Tensor  # (n_concepts,)
+
+
+def pool_time(act: torch.Tensor) -> torch.Tensor:
+    """Conv activation (B, C, F, T) -> (B, C*F) by averaging over time; dense (B, D) unchanged."""
+    return act.mean(dim=-1).flatten(1) if act.ndim == 4 else act
+
+
+def frame_projection(act: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, T) x (K, C*F) -> (B, K, T): the CAV score of every time frame of the layer."""
+    if act.ndim != 4:
+        return torch.einsum("bd,kd->bk", act, w).unsqueeze(-1)
+    b, c, f, t = act.shape
+    return torch.einsum("bdt,kd->bkt", act.reshape(b, c * f, t), w)
+
+
+class BodyOutputs(nn.Module):
+    """mel (B, n_mels, frames) -> logits, probabilities, embedding[, concepts, concept_frames]."""
+
+    def __init__(self, body: nn.Module, head: ConceptHead | None = None) -> None:
+        super().__init__()
+        self.body = body
+        self.head_layer = head.layer if head else None
+        if head is not None:
+            self.register_buffer("cav_w", head.weights.float().clone())
+            self.register_buffer("cav_b", head.bias.float().clone())
+
+    def forward(self, mel: torch.Tensor):
+        logits, acts = self.body.forward_layers(mel)
+        emb = pool_time(acts[self.body.embedding_layer])
+        outs = (logits, torch.softmax(logits, dim=-1), emb)
+        if self.head_layer is None:
+            return outs
+        act = acts[self.head_layer]
+        concepts = torch.sigmoid(pool_time(act) @ self.cav_w.T + self.cav_b)
+        frames = torch.sigmoid(frame_projection(act, self.cav_w) + self.cav_b[None, :, None])
+        return (*outs, concepts, frames)
+
+
+class WaveformOutputs(nn.Module):
+    """waveform (B, T) -> the same outputs, with the front end in front."""
+
+    def __init__(self, frontend: nn.Module, body_outputs: BodyOutputs) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.head = body_outputs
+
+    def forward(self, waveform: torch.Tensor):
+        return self.head(self.frontend(waveform))
+
+
+def output_names(with_concepts: bool) -> list[str]:
+    return list(OUTPUTS) + (list(CONCEPT_OUTPUTS) if with_concepts else [])

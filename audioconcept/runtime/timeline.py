@@ -1,0 +1,55 @@
+"""Concept timelines: frame-level concept probabilities of overlapping windows -> spans in seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audioconcept.runtime.result import ConceptSpan
+
+
+def frames_to_grid(windows: list[tuple[float, float, np.ndarray]], duration: float, resolution: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Average (K, T) frame probabilities of windows [start, end) onto a common time grid.
+
+    -> (grid centre times (G,), probabilities (K, G)); NaN where no window covers the grid cell.
+    """
+    if not windows:
+        return np.zeros(0), np.zeros((0, 0))
+    k = windows[0][2].shape[0]
+    g = max(1, int(np.ceil(duration / resolution)))
+    acc = np.zeros((k, g))
+    cnt = np.zeros(g)
+    centres = (np.arange(g) + 0.5) * resolution
+    for start, end, frames in windows:
+        t = frames.shape[-1]
+        edges = start + (end - start) * np.arange(t + 1) / t
+        idx = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, t - 1)
+        inside = (centres >= start) & (centres < min(end, duration + 1e-9))
+        acc[:, inside] += frames[:, idx[inside]]
+        cnt[inside] += 1
+    with np.errstate(invalid="ignore"):
+        probs = acc / cnt[None, :]
+    probs[:, cnt == 0] = np.nan
+    return centres, probs
+
+
+def spans_from_grid(names: list[str], centres: np.ndarray, probs: np.ndarray, resolution: float,
+                    thresholds: list[float] | float = 0.5, min_len: float = 0.0, max_gap: float = 0.0
+                    ) -> list[ConceptSpan]:
+    """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged."""
+    out: list[ConceptSpan] = []
+    thr = thresholds if isinstance(thresholds, list) else [thresholds] * len(names)
+    for i, name in enumerate(names):
+        on = np.nan_to_num(probs[i], nan=0.0) >= thr[i]
+        runs: list[list[int]] = []
+        for j in np.flatnonzero(on):
+            if runs and (j - runs[-1][1]) * resolution <= max_gap + resolution + 1e-9:
+                runs[-1][1] = j
+            else:
+                runs.append([j, j])
+        for a, b in runs:
+            start, end = centres[a] - resolution / 2, centres[b] + resolution / 2
+            if end - start >= min_len:
+                out.append(ConceptSpan(name, round(float(start), 3), round(float(end), 3),
+                                       round(float(np.nanmean(probs[i, a : b + 1])), 4)))
+    return out
