@@ -304,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False, prog_name="audioconcept")
+        rc = app(args=args, standalone_mode=False, prog_name="audioconcept")
+        if isinstance(rc, int) and rc:
+            raise SystemExit(rc)
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
     except _usage_errors() as e:

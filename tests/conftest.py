@@ -36,3 +36,56 @@ def tiny_synth(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     generate_genres(SynthConfig(root, clips_per_genre=6, seconds=30.0, seed=3, workers=2))
     return root
+
+
+def _checkpoint(root, tiny_synth, arch: str, **arch_config):
+    import torch
+
+    from audioconcept.models.checkpoint import CheckpointConfig, save_torch_checkpoint
+    from audioconcept.models.classifier import AudioClassifier
+    from audioconcept.models.registry import build_body, get_spec
+
+    torch.manual_seed(0)
+    from audioconcept import GTZAN_GENRES
+
+    model = AudioClassifier(build_body(arch, 10, **arch_config)).eval()
+    spec = get_spec(arch)
+    cfg = CheckpointConfig(arch=arch, labels=list(GTZAN_GENRES), window_s=spec.window_s, eval_chunks=spec.eval_chunks,
+                           arch_config=arch_config, trained_on=f"synth:{tiny_synth}")
+    return save_torch_checkpoint(root, model, cfg)
+
+
+@pytest.fixture(scope="session")
+def cnn_checkpoint(tmp_path_factory, tiny_synth):
+    """An untrained CNN checkpoint whose 'training data' is the tiny synthetic set."""
+    return _checkpoint(tmp_path_factory.mktemp("ck") / "cnn", tiny_synth, "cnn")
+
+
+@pytest.fixture(scope="session")
+def cnn_bundle(tmp_path_factory, cnn_checkpoint):
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("bundles") / "cnn"
+    return export_checkpoint(ExportConfig(cnn_checkpoint, out, ("onnx", "torchscript", "pt2")))
+
+
+@pytest.fixture(scope="session")
+def svm_bundle(tmp_path_factory):
+    """An SVM trained on a small features table the fixture writes, exported through skl2onnx."""
+    from audioconcept.data.features_csv import FEATURE_NAMES
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+    from audioconcept.train.svm_train import train_svm
+
+    root = tmp_path_factory.mktemp("svm")
+    rng = np.random.default_rng(0)
+    labels = ["blues", "classical", "metal"]
+    rows = []
+    centre = rng.normal(0, 1, (3, 57))
+    for i in range(90):
+        k = i % 3
+        rows.append([f"{labels[k]}.{i:05d}.wav", "661794", *(centre[k] + 0.6 * rng.standard_normal(57)), labels[k]])
+    csv = root / "features.csv"
+    csv.write_text(";".join(["filename", "length", *FEATURE_NAMES, "label"]) + "\n"
+                   + "\n".join(";".join(map(str, r)) for r in rows) + "\n")
+    ck, _ = train_svm(f"features-csv:{csv}", root / "ck", grid=False)
+    return export_checkpoint(ExportConfig(ck, root / "bundle"))

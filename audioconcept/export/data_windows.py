@@ -33,13 +33,16 @@ def split_windows(data: str, split: str, window_s: float, n_chunks: int, max_win
     from audioconcept.train.audio_dataset import eval_chunks
 
     tl = load_tracks(parse_data_spec(data), seed)
-    tracks = tl.split(split) or tl.split("all")
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(tracks))
     out: list[np.ndarray] = []
-    for i in order:
-        out.extend(eval_chunks(load_audio(tracks[i].path), window_s, n_chunks))
-        if max_windows and len(out) >= max_windows:
+    # the requested split first; when it is too small, the other splits make up the count
+    for name in (split, *[s for s in ("test", "valid", "train") if s != split]):
+        tracks = tl.split(name)
+        for i in rng.permutation(len(tracks)):
+            out.extend(eval_chunks(load_audio(tracks[i].path), window_s, n_chunks))
+            if max_windows and len(out) >= max_windows:
+                break
+        if max_windows is None or len(out) >= max_windows:
             break
     if not out:
         raise ExportError(f"{data}: no audio in the {split} split for the parity gate")

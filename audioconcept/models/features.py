@@ -37,16 +37,15 @@ def extract_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.size < 2048:
         y = np.pad(y, (0, 2048 - y.size))
-    S = np.abs(librosa.stft(y, n_fft=2048, hop_length=512))
-    chroma = librosa.feature.chroma_stft(S=S**2, sr=sr)
-    rms = librosa.feature.rms(S=S)
-    centroid = librosa.feature.spectral_centroid(S=S, sr=sr)
-    bandwidth = librosa.feature.spectral_bandwidth(S=S, sr=sr)
-    rolloff = librosa.feature.spectral_rolloff(S=S, sr=sr)
+    # the calls (and so the defaults) of the Kaggle table's extraction script
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr)
+    rms = librosa.feature.rms(y=y)
+    centroid = librosa.feature.spectral_centroid(y=y, sr=sr)
+    bandwidth = librosa.feature.spectral_bandwidth(y=y, sr=sr)
+    rolloff = librosa.feature.spectral_rolloff(y=y, sr=sr)
     zcr = librosa.feature.zero_crossing_rate(y)
     harmonic, percussive = librosa.effects.hpss(y)
-    onset_env = librosa.onset.onset_strength(y=y, sr=sr)
-    tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset_env, sr=sr))[0])
+    tempo = float(np.atleast_1d(librosa.feature.tempo(y=y, sr=sr))[0])
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
     feats: list[float] = []
     for a in (chroma, rms, centroid, bandwidth, rolloff, zcr, harmonic, percussive):

@@ -1,0 +1,1 @@
+"""Concept activation vectors, TCAV with significance tests, timelines and explanations."""

@@ -1,0 +1,168 @@
+import json
+import shutil
+from importlib import resources
+
+import jsonschema
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audioconcept import SAMPLE_RATE
+from audioconcept.cli import main
+from audioconcept.errors import AudioFileNotFound, BackendUnavailable, BundleError, UndecodableAudio
+from audioconcept.runtime import load
+from audioconcept.runtime.result import to_csv
+from tests.conftest import tone
+
+
+def _schema():
+    return json.loads(resources.files("audioconcept.runtime").joinpath("result.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def onnx_model(cnn_bundle):
+    return load(cnn_bundle, backend="onnx", device="cpu")
+
+
+@pytest.mark.parametrize("seconds", [5.0, 30.0, 600.0])
+def test_windows_cover_the_song(tmp_path, onnx_model, seconds):
+    p = tmp_path / "x.flac"
+    sf.write(p, tone(seconds, 330.0), SAMPLE_RATE)
+    r = onnx_model.predict(p)
+    w = r.windows
+    assert w[0].start == 0.0
+    assert w[-1].end == pytest.approx(seconds, abs=1e-3)
+    for a, b in zip(w, w[1:], strict=False):
+        assert b.start <= a.end + 1e-6  # no gaps
+        assert b.end - b.start == pytest.approx(29.1, abs=1e-3)
+    expected = 1 if seconds <= 29.1 else int(np.ceil((seconds - 29.1) / 29.1)) + 1
+    assert len(w) == expected
+    assert r.duration_s == pytest.approx(seconds, abs=1e-3)
+    assert sum(p for _, p in r.genres) <= 1.0 + 1e-6
+    jsonschema.validate(r.to_dict(), _schema())
+
+
+def test_hop_gives_overlapping_windows(tmp_path, onnx_model):
+    p = tmp_path / "x.wav"
+    sf.write(p, tone(40.0), SAMPLE_RATE)
+    r = onnx_model.predict(p, hop_s=5.0)
+    assert [w.start for w in r.windows] == pytest.approx([0, 5, 10, 40 - 29.1], abs=1e-3)
+
+
+@pytest.mark.parametrize("fmt,subtype", [("mp3", "MPEG_LAYER_III"), ("flac", "PCM_24"), ("ogg", "VORBIS")])
+def test_stereo_44k_formats(tmp_path, onnx_model, fmt, subtype):
+    x = np.stack([tone(8.0, 220, 44100), tone(8.0, 440, 44100)], 1)
+    p = tmp_path / f"s.{fmt}"
+    sf.write(p, x, 44100, format=fmt.upper(), subtype=subtype)
+    r = onnx_model.predict(p)
+    assert r.duration_s == pytest.approx(8.0, abs=0.1)
+    assert np.isfinite([g[1] for g in r.genres]).all()
+
+
+def test_silent_input(tmp_path, onnx_model):
+    p = tmp_path / "silence.wav"
+    sf.write(p, np.zeros(SAMPLE_RATE * 3, np.float32), SAMPLE_RATE)
+    r = onnx_model.predict(p)
+    assert np.isfinite(r.genres[0][1])
+
+
+def test_backends_agree(tmp_path, cnn_bundle):
+    p = tmp_path / "x.wav"
+    rng = np.random.default_rng(0)
+    sf.write(p, (0.2 * rng.standard_normal(SAMPLE_RATE * 35)).astype(np.float32), SAMPLE_RATE)
+    results = {b: load(cnn_bundle, backend=b, device="cpu").predict(p) for b in
+               ("onnx", "torchscript", "pt2", "torch")}
+    full = load(cnn_bundle, backend="onnx", device="cpu")
+    ref = results["onnx"]
+    for b, r in results.items():
+        assert r.backend == b
+        assert [g for g, _ in r.genres] == [g for g, _ in ref.genres], b
+        for wa, wb in zip(ref.windows, r.windows, strict=True):
+            for lab in wa.probabilities:
+                assert wa.probabilities[lab] == pytest.approx(wb.probabilities[lab], abs=1e-4), b
+    assert full.backend.artifact == "onnx_body"
+
+
+def test_error_paths(tmp_path, cnn_bundle, onnx_model):
+    with pytest.raises(AudioFileNotFound):
+        onnx_model.predict(tmp_path / "missing.wav")
+    (tmp_path / "notes.mp3").write_text("not audio")
+    with pytest.raises(UndecodableAudio):
+        onnx_model.predict(tmp_path / "notes.mp3")
+    with pytest.raises(BackendUnavailable, match="unknown backend"):
+        load(cnn_bundle, backend="tensorrt")
+    with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider|onnxruntime-gpu"):
+        load(cnn_bundle, backend="onnx", device="cuda")
+    with pytest.raises(BackendUnavailable):
+        load(cnn_bundle, backend="coreml")  # needs macOS (and a CoreML artifact)
+
+
+def test_tampered_or_truncated_model_is_refused(tmp_path, cnn_bundle):
+    b = tmp_path / "b"
+    shutil.copytree(cnn_bundle, b)
+    data = (b / "model.body.onnx").read_bytes()
+    (b / "model.body.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match="sha256"):
+        load(b, backend="onnx")
+    shutil.copy(cnn_bundle / "model.body.onnx", b / "model.body.onnx")
+    m = json.loads((b / "manifest.json").read_text())
+    m["schema_version"] = 99
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="schema_version"):
+        load(b)
+
+
+def test_cli_many_files_one_bad(tmp_path, cnn_bundle, capsys):
+    good = tmp_path / "songs"
+    good.mkdir()
+    for i in range(2):
+        sf.write(good / f"{i}.wav", tone(3.0, 200 + 100 * i), SAMPLE_RATE)
+    (good / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(good), "--model", str(cnn_bundle), "--format", "json"])
+    assert e.value.code == 2
+    out = capsys.readouterr()
+    docs = json.loads(out.out)
+    assert len(docs) == 2
+    for d in docs:
+        jsonschema.validate(d, _schema())
+    assert "broken.wav" in out.err and "Traceback" not in out.err
+
+
+def test_cli_csv_and_output_file(tmp_path, cnn_bundle):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone(35.0), SAMPLE_RATE)
+    out = tmp_path / "r.csv"
+    main(["run", str(p), "--model", str(cnn_bundle), "--format", "csv", "--output", str(out)])  # exits 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("path,model,backend,window,start,end,genre,probability")
+    assert len(lines) == 1 + 1 + 2  # header, song row, two windows
+
+
+def test_cli_errors_are_one_line(tmp_path, cnn_bundle, capsys):
+    for args in (["run", str(tmp_path / "nope.wav"), "--model", str(cnn_bundle)],
+                 ["run", "x.wav", "--model", str(tmp_path)],
+                 ["run", "x.wav", "--model", str(cnn_bundle), "--backend", "bogus"],
+                 ["run", "x.wav", "--model", str(cnn_bundle), "--device", "cuda"]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2, args
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "error" in err.lower()
+
+
+def test_csv_renders(tmp_path, onnx_model):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone(3.0), SAMPLE_RATE)
+    assert "a.wav" in to_csv([onnx_model.predict(p)])
+
+
+def test_svm_bundle_runs_short_and_long_clips(tmp_path, svm_bundle):
+    m = load(svm_bundle)
+    for seconds in (4.0, 65.0):
+        p = tmp_path / f"{seconds}.wav"
+        sf.write(p, tone(seconds, 440) + 0.05 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)),
+                 SAMPLE_RATE)
+        r = m.predict(p)
+        assert r.arch == "svm" and r.windows[-1].end == pytest.approx(seconds, abs=1e-3)
+        assert abs(sum(r.windows[0].probabilities.values()) - 1) < 1e-6

@@ -1,0 +1,47 @@
+"""The runtime never imports torch, not even indirectly."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+BLOCK_TORCH = textwrap.dedent("""
+    import sys
+    class _Block:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch.") or name in ("librosa", "sklearn"):
+                raise ImportError(f"{name} is blocked in this test")
+            return None
+    sys.meta_path.insert(0, _Block())
+""")
+
+
+def _run(tmp_path, code: str, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_runtime_modules_import_without_torch(tmp_path):
+    r = _run(tmp_path, "import audioconcept.runtime, audioconcept.data.audio, audioconcept.runtime.backends, "
+                       "audioconcept.runtime.model, audioconcept.cli, sys; "
+                       "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','librosa','sklearn')))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
+    song = wav_file(12.0, sr=44100, channels=2, name="song.wav")
+    r = _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
+             "run", str(song), "--model", str(cnn_bundle), "--backend", "onnx", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["backend"] == "onnx" and len(doc["genres"]) == 3
+
+
+def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
+    song = wav_file(2.0, name="s.wav")
+    r = _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
+             "run", str(song), "--model", str(cnn_bundle), "--backend", "torchscript")
+    assert r.returncode == 2
+    assert "torch" in r.stderr and "Traceback" not in r.stderr and "pip install" in r.stderr
