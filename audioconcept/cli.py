@@ -282,6 +282,29 @@ def run(
         raise typer.Exit(2)
 
 
+@concepts_app.command("learn")
+def concepts_learn(
+    model: Annotated[Path, typer.Option(help="Checkpoint folder (cnn or vggish)")],
+    concepts: Annotated[Path, typer.Option(help="Folder with <concept>/ and random_<k>/ clip folders")],
+    out: Annotated[Optional[Path], typer.Option(help="Default: <checkpoint>/concepts")] = None,
+    layers: Annotated[Optional[str], typer.Option(help="Comma list (default: every layer)")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(help="Class clips for TCAV (default: the training data)")] = None,
+    clips_per_class: int = 10,
+    head_layer: Annotated[Optional[str], typer.Option(help="Layer whose CAVs are baked into exports")] = None,
+    seed: int = 0,
+) -> None:
+    """Learn CAVs per layer, TCAV scores with significance tests, and the concept head for export."""
+    from audioconcept.concepts.learn import LearnConfig, learn_concepts
+
+    out = out or Path(model) / "concepts"
+    lay = tuple(x.strip() for x in layers.split(",")) if layers else None
+    r = learn_concepts(LearnConfig(Path(model), Path(concepts), out, lay, eval_data, clips_per_class,
+                                   head_layer=head_layer, seed=seed))
+    typer.echo(f"{len(r['significant_findings'])} significant findings; random-concept false positives "
+               f"{r['random_sanity']['significant']}/{r['random_sanity']['tests']}; head layer {r['head']['layer']}; "
+               f"report {out / 'report.md'}")
+
+
 def _print_json(obj) -> None:
     import json
 

@@ -1,0 +1,89 @@
+# AudioConcept: every target creates or reuses .venv and installs what it needs from this repo.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+AC := $(BIN)/audioconcept
+DATA := data/synth
+CONCEPT_DATA := data/concepts
+CK := models/checkpoints
+CLIPS ?= 20
+CNN_BUDGET ?= 240
+VGG_BUDGET ?= 90
+export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
+
+.PHONY: help install demo test test-fast lint data train export concepts bench bench-quick bundles app clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[train,coreml,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the runtime, train, coreml and dev extras
+
+$(DATA)/ground_truth.json: | $(STAMP)
+	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
+
+$(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
+	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 12 --random-sets 10 --clips-per-random 12
+
+data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
+
+$(CK)/svm/config.json: $(DATA)/ground_truth.json
+	$(AC) train svm --data synth:$(DATA) --out $(CK)/svm
+
+$(CK)/svm-gtzan/config.json: | $(STAMP)
+	$(AC) train svm --data features-csv:../shared/gtzan/features_30_sec.csv --out $(CK)/svm-gtzan
+
+$(CK)/cnn/config.json: $(DATA)/ground_truth.json
+	$(AC) train cnn --data synth:$(DATA) --out $(CK)/cnn --epochs 80 --lr 3e-3 --batch-size 8 --no-augment --time-budget $(CNN_BUDGET)
+
+$(CK)/vggish/config.json: $(DATA)/ground_truth.json
+	$(AC) train vggish --data synth:$(DATA) --out $(CK)/vggish --width 0.125 --epochs 40 --lr 1e-3 --batch-size 16 --no-augment --time-budget $(VGG_BUDGET)
+
+train: $(CK)/svm/config.json $(CK)/cnn/config.json $(CK)/vggish/config.json ## train svm, cnn and a slim vggish on the synthetic set
+
+$(CK)/cnn/concepts/concepts.json: $(CK)/cnn/config.json $(CONCEPT_DATA)/ground_truth.json
+	$(AC) concepts learn --model $(CK)/cnn --concepts $(CONCEPT_DATA) --out $(CK)/cnn/concepts --eval-data synth:$(DATA)
+
+concepts: $(CK)/cnn/concepts/concepts.json ## learn CAVs and TCAV scores for the CNN
+
+export: train concepts ## export the three trained models to models/<name>
+	$(AC) export $(CK)/svm --out models/svm
+	$(AC) export $(CK)/cnn --out models/cnn
+	$(AC) export $(CK)/vggish --out models/vggish
+
+demo: export ## the main job end to end: data, train, concepts, export, run, benchmark
+	$(AC) evaluate $(CK)/svm --data synth:$(DATA)
+	$(AC) evaluate $(CK)/cnn --data synth:$(DATA)
+	$(AC) evaluate $(CK)/vggish --data synth:$(DATA)
+	$(BIN)/audioconcept-run $(DATA)/genres/metal/metal.00001.wav --model models/cnn --backend onnx
+	$(BIN)/python -m audioconcept.data.synth.demo_song --out data/demo_song.wav
+	$(BIN)/audioconcept-run data/demo_song.wav --model models/cnn --backend onnx --hop 5 --explain reports/demo
+	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/demo.json
+	$(AC) bench report benchmarks/results/demo.json --out reports/demo/BENCH.md
+
+test: $(STAMP) ## run the test suite
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## the tests without the slow ones
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check audioconcept tests
+
+bench: export ## full benchmark on this host
+	$(AC) bench --models models/cnn --models models/vggish --models models/svm --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json
+	$(AC) bench report benchmarks/results/*.json --out benchmarks/REPORT.md
+
+bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json ## rebuild the small bundles shipped inside the package
+	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan
+
+clean: ## remove generated data and models (keeps .venv)
+	rm -rf data models reports/demo
