@@ -198,7 +198,7 @@ def _print_parity(bundle: Path) -> None:
     for k, p in m["parity"].items():
         if "max_abs_logit_diff" in p:
             t.add_row(k, str(p["n_clips"]), f"{p['max_abs_logit_diff']:.2e}", f"{p['top1_agreement']:.3f}",
-                      "passed" if p.get("passed") else "FAILED")
+                      "passed" if p.get("passed") else "not used by the runtime" if "note" in p else "FAILED")
         elif "reason" in p:
             t.add_row(k, "-", "-", "-", f"spec checked; not run: {p['reason']}")
     for k, why in (m.get("skipped") or {}).items():
@@ -303,6 +303,21 @@ def concepts_learn(
     typer.echo(f"{len(r['significant_findings'])} significant findings; random-concept false positives "
                f"{r['random_sanity']['significant']}/{r['random_sanity']['tests']}; head layer {r['head']['layer']}; "
                f"report {out / 'report.md'}")
+
+
+@concepts_app.command("validate")
+def concepts_validate(
+    bundle: Annotated[Path, typer.Argument(help="Exported bundle with a concept output")],
+    data: Annotated[str, typer.Option(help="synth:PATH with ground_truth.json")],
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/concepts"),
+) -> None:
+    """ROC-AUC of concept detection and IoU of localisation against synthetic ground truth."""
+    from audioconcept.concepts.validate import validate_bundle, write_validation_report
+
+    r = validate_bundle(bundle, data)
+    write_validation_report(r, out)
+    typer.echo(f"ROC-AUC >= 0.9 for {r['auc_at_least_0.9']}/{r['concepts_with_auc']} concepts; mean IoU "
+               f"{r['mean_iou']} over {r['spans_checked']} spans; report {out / 'validation.md'}")
 
 
 def _print_json(obj) -> None:

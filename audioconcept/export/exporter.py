@@ -46,7 +46,7 @@ class ExportConfig:
 @contextlib.contextmanager
 def _quiet():
     """Silence converter chatter (torch.onnx registration notes, coremltools progress bars)."""
-    names = ["torch.onnx", "torch.export", "coremltools", "onnxscript", "onnx_ir", "torch._dynamo", "root"]
+    names = ["torch.onnx._internal.exporter._registration", "torch.onnx", "torch.export", "coremltools", "onnxscript", "onnx_ir", "torch._dynamo", "root"]
     old = {n: logging.getLogger(n).level for n in names}
     prev = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"
@@ -168,6 +168,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     )
     artifacts: dict[str, dict] = {}
     parity: dict[str, dict] = {}
+    runtime_frontend = "onnx"
     skipped: dict[str, str] = {}
 
     with atomic_dir(cfg.out) as tmp:
@@ -181,7 +182,17 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
             parity["onnx"] = compare(ref_logits, got[0], FP32_GATE, "model.onnx")
             np_fe = NumpyMelFrontEnd(mel_cfg.to_dict())
             got_body = _run_onnx(tmp / "model.body.onnx", "mel", np_fe(parity_x))
-            parity["onnx_body"] = compare(ref_logits, got_body[0], FP32_GATE, "numpy front end + model.body.onnx")
+            # The numpy front end is faster on CPUs; the runtime uses it only where it keeps fp32 parity.
+            try:
+                parity["onnx_body"] = compare(ref_logits, got_body[0], FP32_GATE, "numpy front end + model.body.onnx")
+                runtime_frontend = "numpy"
+            except ExportError as e:
+                d = np.abs(ref_logits - got_body[0])
+                parity["onnx_body"] = {"n_clips": len(d), "max_abs_logit_diff": float(d.max()),
+                                       "mean_abs_logit_diff": float(d.mean()), "passed": False,
+                                       "top1_agreement": float(np.mean(ref_logits.argmax(1) == got_body[0].argmax(1))),
+                                       "note": f"not used by the runtime: {e}"}
+                runtime_frontend = "onnx"
             if with_concepts:
                 parity["onnx_concepts"] = {"max_abs_diff": float(np.abs(got[3] - reference[3]).max()),
                                            "frames_max_abs_diff": float(np.abs(got[4] - reference[4]).max())}
@@ -265,7 +276,8 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                                                      numerically_verified=pred_ok)
         if not artifacts:
             raise ExportError("no artifact was exported")
-        manifest = {**core, "artifacts": artifacts, "parity": parity, "skipped": skipped}
+        manifest = {**core, "artifacts": artifacts, "parity": parity, "skipped": skipped,
+                    "runtime_frontend": runtime_frontend if "onnx_body" in artifacts else "onnx"}
         atomic_write_json(tmp / MANIFEST, manifest)
         atomic_write_text(tmp / "README.md", model_card(manifest))
         if concepts_dir is not None:

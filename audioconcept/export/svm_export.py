@@ -92,6 +92,10 @@ def export_svm(cfg, ck) -> Path:
             parity["onnx"]["predict_vs_argmax_proba_disagreement"] = float(
                 np.mean(pipe.predict(X) != pipe.classes_[ref.argmax(1)]))
             artifacts["onnx"] = artifact_entry(tmp, "model.onnx", "features", "float64")
+            # background rows for the runtime's exact group-Shapley explanations
+            bg = X[np.random.default_rng(0).permutation(len(X))[:48]]
+            np.save(tmp / "shapley_background.npy", bg.astype(np.float64))
+            artifacts["shapley_background"] = artifact_entry(tmp, "shapley_background.npy", "none", "float64")
         if "coreml" in formats:
             skipped["coreml"] = _svm_coreml_reason()
             if cfg.formats and "coreml" in cfg.formats and formats == ("coreml",):

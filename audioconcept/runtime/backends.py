@@ -77,7 +77,8 @@ class OnnxBackend:
             self.input_kind = "features"
         elif int8:
             key = "onnx_int8"
-        elif full_graph or (full_graph is None and self.device != "cpu") or not bundle.has("onnx_body"):
+        elif (full_graph or (full_graph is None and self.device != "cpu") or not bundle.has("onnx_body")
+              or bundle.manifest.get("runtime_frontend", "numpy") != "numpy"):
             key = "onnx"
         else:
             key = "onnx_body"

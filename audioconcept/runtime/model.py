@@ -91,9 +91,7 @@ class Model:
         frames: list[tuple[float, float, np.ndarray]] = []
         song_concepts: list[np.ndarray] = []
         duration = 0.0
-        t_infer = 0.0
         for batch, out in self.run_windows(prefetch(iter_windows(path, self.window_s, hop))):
-            t_infer += 0.0
             for i, w in enumerate(batch):
                 p = out.probabilities[i]
                 j = int(np.argmax(p))
@@ -121,9 +119,9 @@ class Model:
             if frames:
                 resolution = min(1.0, self.window_s / frames[0][2].shape[-1])
                 centres, probs = frames_to_grid(frames, duration, resolution)
-                res.concept_spans = spans_from_grid(self.concept_names, centres, probs, resolution,
-                                                    self.concept_thresholds, min_len=2 * resolution,
-                                                    max_gap=resolution)
+                spans = spans_from_grid(self.concept_names, centres, probs, resolution, self.concept_thresholds,
+                                        min_len=max(2 * resolution, 1.5), max_gap=max(resolution, 1.0))
+                res.concept_spans = [sp for sp in spans if sp.concept in res.concepts_present]
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
         return res
 

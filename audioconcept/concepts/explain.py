@@ -1,0 +1,105 @@
+"""`audioconcept-run --explain DIR`: a timeline PNG and listenable WAV clips of the strongest moments."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept import SAMPLE_RATE
+from audioconcept.runtime.result import SongResult
+from audioconcept.utils import atomic_write_bytes
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "song"
+
+
+def top_segments(result: SongResult, k: int = 3, length: float = 4.0) -> list[tuple[str, float, float, float]]:
+    """(concept, start, end, strength) of the strongest concept spans, at most `length` seconds each."""
+    spans = sorted(result.concept_spans, key=lambda s: -s.strength * min(s.end - s.start, length))
+    out = []
+    for sp in spans[:k]:
+        mid = (sp.start + sp.end) / 2
+        start = max(0.0, min(mid - length / 2, result.duration_s - length))
+        out.append((sp.concept, round(start, 2), round(min(result.duration_s, start + length), 2), sp.strength))
+    return out
+
+
+def plot_timeline(result: SongResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result.concepts)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 2.2 + 0.3 * max(len(names), 1)), sharex=True,
+                                   gridspec_kw={"height_ratios": [2, max(len(names), 1) * 0.35 + 0.5]})
+    labels = list(result.windows[0].probabilities)
+    mids = [(w.start + w.end) / 2 for w in result.windows]
+    for lab in labels:
+        ys = [w.probabilities[lab] for w in result.windows]
+        if max(ys) > 0.15:
+            ax1.plot(mids, ys, marker="o", label=lab)
+    ax1.set_ylabel("genre p")
+    ax1.set_ylim(0, 1)
+    ax1.legend(fontsize=7, ncol=5, loc="upper right")
+    ax1.set_title(f"{Path(result.path).name}: {result.genres[0][0]} ({result.genres[0][1]:.2f}), model {result.model}")
+    for i, n in enumerate(names):
+        for sp in result.concept_spans:
+            if sp.concept == n:
+                ax2.broken_barh([(sp.start, sp.end - sp.start)], (i - 0.4, 0.8), color=plt.cm.viridis(sp.strength))
+    ax2.set_yticks(range(len(names)), names, fontsize=7)
+    ax2.set_xlim(0, result.duration_s)
+    ax2.set_xlabel("time (s)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def explain_song(model, result: SongResult, out: Path, k: int = 3) -> list[str]:
+    """Write the timeline PNG and the top-k concept clips; -> lines naming what was written."""
+    from audioconcept.data.audio import load_audio, write_audio
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _slug(Path(result.path).stem)
+    lines = []
+    if model.bundle.arch == "svm" and model.bundle.has("shapley_background"):
+        lines += explain_svm(model, result, out, stem)
+    elif result.concepts:
+        png = out / f"{stem}.timeline.png"
+        plot_timeline(result, png)
+        lines.append(f"timeline: {png}")
+        for concept, start, end, strength in top_segments(result, k):
+            audio = load_audio(result.path, offset=start, duration=end - start)
+            fade = np.minimum(1.0, np.minimum(np.arange(audio.size), np.arange(audio.size)[::-1]) / (0.02 * SAMPLE_RATE))
+            wav = out / f"{stem}.{start:07.2f}s.{_slug(concept)}.wav"
+            write_audio(wav, (audio * fade).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+            lines.append(f"listen: {wav}  ({concept}, {start:.1f}-{end:.1f} s, strength {strength:.2f})")
+    else:
+        lines.append(f"{model.name}: no concept output in this bundle (export with --concepts to get one)")
+    return lines
+
+
+def explain_svm(model, result: SongResult, out: Path, stem: str) -> list[str]:
+    """Exact group Shapley values of the song's top genre, through the SVM's ONNX model."""
+    from audioconcept.concepts.shapley import group_shapley, plot_waterfall
+    from audioconcept.data.audio import load_audio
+    from audioconcept.models.features import extract_features
+    from audioconcept.utils import atomic_write_json
+
+    background = np.load(model.bundle.artifact("shapley_background"))
+    x = extract_features(load_audio(result.path, duration=model.window_s))
+    label = result.genres[0][0]
+    k = model.labels.index(label)
+    phi, base, pred = group_shapley(lambda z: model.backend.run(z).probabilities, x, background, k)
+    png = out / f"{stem}.shapley.png"
+    plot_waterfall(phi, base, pred, label, png)
+    atomic_write_json(out / f"{stem}.shapley.json", {"label": label, "baseline": base, "prediction": pred,
+                                                      "phi": phi, "window": [0.0, min(model.window_s, result.duration_s)]})
+    top = ", ".join(f"{g} {v:+.3f}" for g, v in sorted(phi.items(), key=lambda kv: -abs(kv[1]))[:3])
+    return [f"shapley: {png}  ({label}: {top})"]
