@@ -320,6 +320,65 @@ def concepts_validate(
                f"{r['mean_iou']} over {r['spans_checked']} spans; report {out / 'validation.md'}")
 
 
+@bench_app.callback()
+def bench(
+    ctx: typer.Context,
+    models: Annotated[Optional[list[Path]], typer.Option(help="Bundle folders (repeat the option)")] = None,
+    backends: Annotated[str, typer.Option(help="Comma list or 'available'")] = "available",
+    threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
+    batch: Annotated[str, typer.Option(help="Comma list")] = "1,16",
+    repeats: int = 20,
+    warmup: int = 3,
+    data: Annotated[Optional[str], typer.Option(help="Evaluation audio (default: each model's training data)")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer repeats, batch 1, one thread count")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Results JSON")] = None,
+    min_agreement: Annotated[Optional[float], typer.Option(help="Fail if any row's top-1 agreement is lower")] = None,
+) -> None:
+    """Latency, throughput, memory, size and faithfulness per backend; `bench report` merges hosts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import glob
+
+    from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
+    from audioconcept.benchmarks.report import headline
+
+    roots = [Path(p) for m in (models or [Path("models")]) for p in
+             (sorted(glob.glob(str(m))) if any(ch in str(m) for ch in "*?") else [str(m)])]
+    roots = [r for r in roots if (r / "manifest.json").exists()] or [
+        p for r in roots for p in sorted(r.iterdir()) if (p / "manifest.json").exists()] if roots else []
+    if not roots:
+        raise typer.BadParameter("no bundle found", param_hint="--models")
+    cfg = BenchConfig(tuple(roots), None if backends == "available" else tuple(backends.split(",")),
+                      (1,) if quick else tuple(int(t) for t in threads.split(",")),
+                      (1,) if quick else tuple(int(b) for b in batch.split(",")),
+                      warmup=1 if quick else warmup, repeats=5 if quick else repeats,
+                      eval_windows=16 if quick else 32, data=data, out=out, min_agreement=min_agreement)
+    res = run_bench(cfg)
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown("\n".join(headline([res]))))
+    if out:
+        typer.echo(f"results: {out}")
+    if min_agreement is not None:
+        bad = check_agreement(res, min_agreement)
+        for line in bad:
+            typer.echo(f"error: {line}", err=True)
+        if bad:
+            raise typer.Exit(1)
+
+
+@bench_app.command("report")
+def bench_report(
+    results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],
+    out: Path = Path("benchmarks/REPORT.md"),
+) -> None:
+    """Merge benchmark results from several machines into one Markdown report with plots."""
+    from audioconcept.benchmarks.report import write_report
+
+    typer.echo(f"report: {write_report(results, out)}")
+
+
 def _print_json(obj) -> None:
     import json
 

@@ -1,0 +1,337 @@
+"""`audioconcept bench`: one table covering every model, backend, device, precision, threads and batch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.errors import AudioConceptError
+
+log = logging.getLogger(__name__)
+RESULTS_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models: tuple[Path, ...]
+    backends: tuple[str, ...] | None = None  # None: every backend available here
+    threads: tuple[int, ...] = (1, 2)
+    batches: tuple[int, ...] = (1, 16)
+    warmup: int = 3
+    repeats: int = 20
+    eval_windows: int = 32
+    data: str | None = None
+    cold_start: bool = True
+    out: Path | None = None
+    min_agreement: float | None = None
+
+
+def stats(ts: list[float]) -> dict:
+    a = np.asarray(ts) * 1e3
+    q1, med, q3 = np.percentile(a, [25, 50, 75])
+    return {"p50_ms": float(med), "p95_ms": float(np.percentile(a, 95)), "p99_ms": float(np.percentile(a, 99)),
+            "iqr_ms": float(q3 - q1), "mean_ms": float(a.mean()), "n": int(a.size),
+            "noisy": bool((q3 - q1) > 0.25 * med)}
+
+
+def available_backends(bundle) -> list[tuple[str, str, str]]:
+    """(backend, device, why-not) for every combination; why-not is '' when it can run here."""
+    import platform
+
+    import onnxruntime as ort
+
+    rows = []
+    prov = ort.get_available_providers()
+    try:
+        import torch  # noqa: F401
+
+        has_torch = True
+    except ImportError:
+        has_torch = False
+    for backend, device in (("onnx", "cpu"), ("onnx", "cuda"), ("onnx", "ane"), ("onnx-int8", "cpu"),
+                            ("coreml", "ane"), ("torchscript", "cpu"), ("pt2", "cpu"), ("torch", "cpu"),
+                            ("torch", "cuda")):
+        why = ""
+        if bundle.arch == "svm" and backend != "onnx":
+            continue
+        if backend == "onnx" and device == "cuda" and "CUDAExecutionProvider" not in prov:
+            why = "no CUDAExecutionProvider (needs onnxruntime-gpu and an NVIDIA GPU)"
+        elif device == "ane" and backend == "onnx" and "CoreMLExecutionProvider" not in prov:
+            why = "no CoreMLExecutionProvider (macOS only)"
+        elif backend == "coreml" and platform.system() != "Darwin":
+            why = "CoreML prediction needs macOS"
+        elif backend in ("torchscript", "pt2", "torch") and not has_torch:
+            why = "torch is not installed"
+        elif backend == "torch" and device == "cuda":
+            import torch
+
+            why = "" if torch.cuda.is_available() else "torch sees no CUDA device"
+        elif backend == "onnx-int8" and not bundle.has("onnx_int8"):
+            why = bundle.manifest.get("skipped", {}).get("int8", "no int8 artifact")
+        elif backend == "coreml" and not bundle.has("coreml"):
+            why = bundle.manifest.get("skipped", {}).get("coreml", "no CoreML artifact")
+        rows.append((backend, device, why))
+    return rows
+
+
+def _windows(bundle, data: str | None, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Real evaluation windows (test split) with their labels."""
+    from audioconcept.data.audio import load_audio
+    from audioconcept.data.spec import load_tracks, parse_data_spec
+    from audioconcept.train.audio_dataset import eval_chunks
+
+    m = bundle.manifest
+    spec = data or m.get("trained_on")
+    tl = load_tracks(parse_data_spec(spec))
+    tracks = tl.split("test") or tl.split("all")
+    xs, ys = [], []
+    rng = np.random.default_rng(0)
+    for i in rng.permutation(len(tracks)):
+        t = tracks[i]
+        if m["arch"] == "svm":
+            from audioconcept.models.features import FeatureCache, file_features
+
+            xs.append(file_features(t.path, FeatureCache.default()))
+            ys.append(t.label)
+        else:
+            for c in eval_chunks(load_audio(t.path), m["window_s"], m.get("eval_chunks", 1)):
+                xs.append(c)
+                ys.append(t.label)
+        if len(xs) >= n:
+            break
+    return np.stack(xs[:n]), np.array(ys[:n]), list(m["labels"])
+
+
+def _eager_reference(bundle, x: np.ndarray):
+    """Logits of the eager model from the source checkpoint, or None if it is not at hand."""
+    src = Path(bundle.manifest["source_checkpoint"].get("path", ""))
+    try:
+        from audioconcept.models.checkpoint import load_any
+
+        model, _ = load_any(src)
+    except Exception as e:  # noqa: BLE001 - faithfulness is then reported as unavailable
+        log.info("no eager reference for %s (%s)", bundle.name, e)
+        return None
+    if bundle.arch == "svm":
+        return np.log(np.clip(model.predict_proba(x), 1e-12, None))
+    import torch
+
+    with torch.inference_mode():
+        return np.concatenate([model(torch.from_numpy(x[i : i + 8])).numpy() for i in range(0, len(x), 8)])
+
+
+def _baseline(bundle, x1: np.ndarray, cfg: BenchConfig) -> dict | None:
+    """The original project's way: eager torch, torchaudio-style front end, whole-module pickle."""
+    try:
+        import torch
+
+        from audioconcept.models.checkpoint import load_torch_checkpoint
+    except ImportError:
+        return None
+    if bundle.arch == "svm":
+        return None
+    try:
+        model, _ = load_torch_checkpoint(Path(bundle.manifest["source_checkpoint"]["path"]))
+    except Exception:  # noqa: BLE001
+        return None
+    blob = pickle.dumps(model)
+    t = time.perf_counter()
+    model = pickle.loads(blob)
+    load_s = time.perf_counter() - t
+    torch.set_num_threads(max(cfg.threads))
+    xt = torch.from_numpy(x1)
+    ts = []
+    with torch.inference_mode():
+        for i in range(cfg.warmup + cfg.repeats):
+            t = time.perf_counter()
+            model(xt)
+            if i >= cfg.warmup:
+                ts.append(time.perf_counter() - t)
+    return {"backend": "baseline-eager-pickle", "device": "cpu", "threads": max(cfg.threads), "batch": 1,
+            "load_s": load_s, **stats(ts)}
+
+
+def peak_rss_mb(bundle_root: Path, backend: str, device: str, song: Path) -> float | None:
+    """Peak RSS of one prediction in a fresh process (ru_maxrss of the child)."""
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and would report the parent's peak
+    code = ("import resource,sys,pathlib; from audioconcept.runtime import load; "
+            "m=load(sys.argv[1], backend=sys.argv[2], device=sys.argv[3]); m.predict(sys.argv[4]); "
+            "st=pathlib.Path('/proc/self/status'); "
+            "print(int(st.read_text().split('VmHWM:')[1].split()[0]) if st.exists() else "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    r = subprocess.run([sys.executable, "-c", code, str(bundle_root), backend, device, str(song)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        return None
+    return int(r.stdout.strip().splitlines()[-1]) / 1024
+
+
+def cold_start_s(bundle_root: Path, backend: str, device: str, song: Path, repeats: int = 3) -> float | None:
+    """Process start to printed result of the whole `audioconcept-run` command (median of runs)."""
+    exe = Path(sys.executable).with_name("audioconcept-run")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from audioconcept.cli import run_main; run_main()"]
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        r = subprocess.run([*cmd, str(song), "--model", str(bundle_root), "--backend", backend, "--device", device,
+                            "--format", "json"], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            return None
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[dict]:
+    from audioconcept.benchmarks.flops import onnx_flops
+    from audioconcept.runtime.backends import make_backend
+    from audioconcept.runtime.bundle import open_bundle
+    from audioconcept.runtime.frontend import NumpyMelFrontEnd
+    from audioconcept.utils import tree_size
+
+    bundle = open_bundle(root)
+    m = bundle.manifest
+    rows: list[dict] = []
+    x, y, labels = _windows(bundle, cfg.data, cfg.eval_windows)
+    ref = _eager_reference(bundle, x)
+    flops = onnx_flops(bundle.artifact("onnx")) if bundle.has("onnx") and m["arch"] != "svm" else None
+    base = _baseline(bundle, x[:1], cfg)
+    if base:
+        base.update({"model": m["name"], "arch": m["arch"], "precision": "fp32", "status": "reference"})
+        rows.append(base)
+    combos = available_backends(bundle)
+    for backend, device, why in combos:
+        if cfg.backends and backend not in cfg.backends:
+            continue
+        key = {"onnx-int8": "onnx_int8", "torch": "pt2"}.get(backend, backend if backend != "onnx" else "onnx")
+        art = m["artifacts"].get(key, {})
+        row_base = {"model": m["name"], "arch": m["arch"], "backend": backend, "device": device,
+                    "precision": art.get("precision", "fp32"), "size_mb": round(art.get("size_bytes", 0) / 1e6, 3)}
+        if why:
+            rows.append({**row_base, "status": "unavailable", "reason": why})
+            continue
+        for threads in cfg.threads:
+            try:
+                t = time.perf_counter()
+                be = make_backend(bundle, backend, device, threads)
+                load_s = time.perf_counter() - t
+            except AudioConceptError as e:
+                rows.append({**row_base, "threads": threads, "status": "unavailable", "reason": str(e)})
+                break
+            if backend in ("torchscript", "pt2", "torch"):
+                import torch
+
+                torch.set_num_threads(threads)
+            fe = NumpyMelFrontEnd(m["frontend"]) if be.input_kind == "mel" else None
+
+            def prep(a):
+                return fe(a) if fe is not None else a
+
+            # faithfulness on real windows
+            outs = np.concatenate([be.run(prep(x[i : i + 8])).logits for i in range(0, len(x), 8)])
+            pred = np.array(labels)[outs.argmax(1)]
+            faith = {"accuracy": float(np.mean(pred == y)), "n_eval": len(y)}
+            if ref is not None:
+                d = np.abs(outs - ref)
+                faith.update({"top1_agreement": float(np.mean(outs.argmax(1) == ref.argmax(1))),
+                              "max_abs_dlogit": float(d.max()), "mean_abs_dlogit": float(d.mean())})
+            feat_ms = 0.0
+            if m["arch"] == "svm":
+                from audioconcept.data.audio import load_audio
+                from audioconcept.models.features import extract_features
+
+                clip = load_audio(song, duration=m["window_s"])
+                t = time.perf_counter()
+                extract_features(clip)
+                feat_ms = (time.perf_counter() - t) * 1e3
+            first_row = len(rows)
+            for batch in cfg.batches:
+                xb = np.repeat(x[:1], batch, axis=0) if len(x) < batch else x[:batch]
+                ts = []
+                for i in range(cfg.warmup + cfg.repeats):
+                    t = time.perf_counter()
+                    be.run(prep(xb))
+                    if i >= cfg.warmup:
+                        ts.append(time.perf_counter() - t)
+                st = stats(ts)
+                if feat_ms:  # the SVM's cost is its librosa features, once per clip
+                    st = {**st, "model_only_p50_ms": st["p50_ms"], "feature_ms_per_clip": feat_ms,
+                          "p50_ms": st["p50_ms"] + feat_ms * batch}
+                row = {**row_base, "threads": threads, "batch": batch, "load_s": load_s, **st, **faith,
+                       "artifact": getattr(be, "artifact", key)}
+                per_clip = st["p50_ms"] / 1e3 / batch
+                row["clips_per_s"] = 1.0 / per_clip
+                row["x_realtime"] = m["window_s"] / per_clip
+                if flops:
+                    row["gflops_per_clip"] = flops / 1e9
+                    row["gflops_per_s"] = flops / 1e9 / per_clip
+                    row["fraction_of_peak"] = row["gflops_per_s"] / host["peak_gflops_fp32"]
+                if base and m["arch"] != "svm":
+                    row["speedup_vs_baseline"] = base["p50_ms"] / (st["p50_ms"] / batch)
+                if backend in ("onnx", "onnx-int8") and m.get("concepts") and hasattr(be, "session"):
+                    only = [n for n in be.output_names if n in ("logits", "probabilities")]
+                    feed = {be.input_name: prep(xb).astype(np.float32)}
+                    t2 = []
+                    for _ in range(max(5, cfg.repeats // 2)):
+                        t = time.perf_counter()
+                        be.session.run(only, feed)
+                        t2.append(time.perf_counter() - t)
+                    row["concept_overhead_ms"] = st["p50_ms"] - float(np.median(t2)) * 1e3
+                ok = ref is None or faith.get("top1_agreement", 1.0) >= (0.99 if "int8" in backend else 1.0)
+                row["status"] = "validated" if ok else "failed validation"
+                rows.append(row)
+            if cfg.cold_start and threads == cfg.threads[0] and backend in ("onnx", "onnx-int8"):
+                rows[first_row]["cold_start_s"] = cold_start_s(root, backend, device, song)
+                rows[first_row]["peak_rss_mb"] = peak_rss_mb(root, backend, device, song)
+    return rows
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    from audioconcept.benchmarks.hostinfo import host_info
+    from audioconcept.data.synth.demo_song import make_demo_song
+    from audioconcept.utils import atomic_write_json
+
+    host = host_info()
+    song = Path(os.environ.get("AUDIOCONCEPT_BENCH_SONG", "")) if os.environ.get("AUDIOCONCEPT_BENCH_SONG") else None
+    if song is None:
+        import tempfile
+
+        song = Path(tempfile.mkdtemp()) / "bench_song.wav"
+        make_demo_song(song, seconds_per_section=7.5)  # a 30 s clip
+    rows = []
+    for root in cfg.models:
+        log.info("benchmarking %s", root)
+        rows += bench_bundle(Path(root), cfg, host, song)
+    res = {"schema_version": RESULTS_SCHEMA_VERSION, "host": host,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": {"warmup": cfg.warmup, "repeats": cfg.repeats, "threads": list(cfg.threads),
+                        "batches": list(cfg.batches), "eval_windows": cfg.eval_windows,
+                        "timing": "median and IQR of wall-clock per call; noisy = IQR > 25% of median"},
+           "rows": rows}
+    if cfg.out:
+        atomic_write_json(cfg.out, res)
+    return res
+
+
+def check_agreement(res: dict, min_agreement: float) -> list[str]:
+    return [f"{r['model']} {r['backend']} {r['device']} t{r.get('threads')} b{r.get('batch')}: "
+            f"top-1 agreement {r['top1_agreement']:.3f} < {min_agreement}"
+            for r in res["rows"] if "top1_agreement" in r and r["top1_agreement"] < min_agreement]
+
+
+def load_results(paths: list[Path]) -> list[dict]:
+    out = []
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        if d.get("schema_version") != RESULTS_SCHEMA_VERSION or "rows" not in d:
+            raise AudioConceptError(f"{p}: not a benchmark results file (schema_version {RESULTS_SCHEMA_VERSION})")
+        out.append(d)
+    return out

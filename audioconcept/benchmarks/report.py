@@ -1,0 +1,133 @@
+"""`audioconcept bench report`: merge result files from any number of hosts into one Markdown report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from audioconcept.benchmarks.harness import load_results
+from audioconcept.train.plots import _save
+from audioconcept.utils import atomic_write_text
+
+
+def _host_label(res: dict) -> str:
+    h = res["host"]
+    gpu = f", {h['gpu']['name']}" if h.get("gpu") else ""
+    return f"{h['hostname']} ({h['cpu'][:40]}, {h['cores']} cores{gpu})"
+
+
+def _fmt(v, spec=".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def merge(results: list[dict]) -> dict:
+    """model -> (backend, device, precision, threads, batch) -> host -> row."""
+    table: dict = defaultdict(lambda: defaultdict(dict))
+    for res in results:
+        host = _host_label(res)
+        for r in res["rows"]:
+            key = (r["backend"], r["device"], r.get("precision", ""), r.get("threads", "-"), r.get("batch", "-"))
+            table[r["model"]][key][host] = r
+    return table
+
+
+def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    rows = [(_host_label(res), r) for res in results for r in res["rows"] if "p50_ms" in r and r.get("batch") == 1]
+    if not rows:
+        return names
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.5))
+    labels = [f"{r['model']} {r['backend']}/{r['device']} t{r.get('threads')} @ {h.split(' ')[0]}" for h, r in rows]
+    ax.barh(range(len(rows)), [r["p50_ms"] for _, r in rows],
+            xerr=[r["iqr_ms"] / 2 for _, r in rows], color="tab:blue")
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency per clip, batch 1 (ms, median, IQR bars)")
+    _save(fig, out_dir / f"{stem}_latency.png")
+    names.append(f"{stem}_latency.png")
+    acc = [(h, r) for h, r in rows if r.get("size_mb") and "accuracy" in r]
+    if acc:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for h, r in acc:
+            ax.scatter(r["size_mb"], r["accuracy"], label=f"{r['model']} {r['backend']}")
+        ax.set_xscale("log")
+        ax.set_xlabel("artifact size (MB)")
+        ax.set_ylabel("accuracy on evaluation windows")
+        handles, labs = ax.get_legend_handles_labels()
+        uniq = dict(zip(labs, handles, strict=True))
+        ax.legend(uniq.values(), uniq.keys(), fontsize=7)
+        _save(fig, out_dir / f"{stem}_size_accuracy.png")
+        names.append(f"{stem}_size_accuracy.png")
+    sp = [(h, r) for h, r in rows if r.get("speedup_vs_baseline")]
+    if sp:
+        fig, ax = plt.subplots(figsize=(8, 0.3 * len(sp) + 1.5))
+        ax.barh(range(len(sp)), [r["speedup_vs_baseline"] for _, r in sp], color="tab:green")
+        ax.axvline(1.0, color="black", lw=1)
+        ax.set_yticks(range(len(sp)), [f"{r['model']} {r['backend']}/{r['device']} t{r.get('threads')}"
+                                       for _, r in sp], fontsize=7)
+        ax.set_xlabel("speed-up against eager torch loaded from a pickle (same run)")
+        _save(fig, out_dir / f"{stem}_speedup.png")
+        names.append(f"{stem}_speedup.png")
+    return names
+
+
+def headline(results: list[dict]) -> list[str]:
+    lines = ["| model | backend | device | threads | p50 ms/clip | x real time | speed-up | agreement | "
+             "cold start s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for r in res["rows"]:
+            if r.get("batch") == 1 and "p50_ms" in r and r["backend"] != "baseline-eager-pickle":
+                lines.append(f"| {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
+                             f"{_fmt(r.get('x_realtime'), '.0f')} | {_fmt(r.get('speedup_vs_baseline'), '.1f')} | "
+                             f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
+                             f"{_fmt(r.get('peak_rss_mb'), '.0f')} |")
+    return lines
+
+
+def write_report(paths: list[Path], out: Path) -> Path:
+    results = load_results(paths)
+    table = merge(results)
+    hosts = [_host_label(r) for r in results]
+    lines = ["# AudioConcept benchmarks", "", f"Merged from {len(results)} result file(s).", "", "## Hosts", ""]
+    for res in results:
+        h = res["host"]
+        lines.append(f"- **{_host_label(res)}**: {h['os']}, {h['machine']}, ISA {' '.join(h['isa']) or '-'}, "
+                     f"RAM {h['ram_gb']} GB, measured peak {h['peak_gflops_fp32']} GFLOP/s fp32, "
+                     f"Python {h['python']}, {', '.join(f'{k} {v}' for k, v in h['versions'].items())}, "
+                     f"commit {h.get('commit')}, {res['created']}; warm-up {res['settings']['warmup']}, "
+                     f"repeats {res['settings']['repeats']}")
+    lines += ["", "## Headline (batch 1)", "", *headline(results), ""]
+    for model, rows in table.items():
+        lines += [f"## {model}", "", "| backend | device | precision | threads | batch | "
+                  + " | ".join(f"p50 ms [IQR] @ {h.split(' ')[0]}" for h in hosts)
+                  + " | clips/s | GFLOP/s (% peak) | accuracy | agreement | max dlogit | size MB | status |",
+                  "|---|---|---|---|---|" + "---|" * len(hosts) + "---|---|---|---|---|---|---|"]
+        for key, per_host in rows.items():
+            any_r = next(iter(per_host.values()))
+            cells = []
+            for h in hosts:
+                r = per_host.get(h)
+                if r is None:
+                    cells.append("")
+                elif "p50_ms" in r:
+                    cells.append(f"{r['p50_ms']:.2f} [{r['iqr_ms']:.2f}]{' noisy' if r.get('noisy') else ''}")
+                else:
+                    cells.append(r.get("status", ""))
+            gf = (f"{any_r['gflops_per_s']:.1f} ({100 * any_r['fraction_of_peak']:.0f}%)"
+                  if any_r.get("gflops_per_s") else "-")
+            status = any_r.get("status", "") + (f": {any_r['reason']}" if any_r.get("reason") else "")
+            lines.append(f"| {' | '.join(str(k) for k in key)} | {' | '.join(cells)} | "
+                         f"{_fmt(any_r.get('clips_per_s'), '.1f')} | {gf} | {_fmt(any_r.get('accuracy'), '.3f')} | "
+                         f"{_fmt(any_r.get('top1_agreement'), '.3f')} | {_fmt(any_r.get('max_abs_dlogit'), '.1e')} | "
+                         f"{_fmt(any_r.get('size_mb'), '.2f')} | {status} |")
+        lines.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for png in _plots(results, out.parent, out.stem):
+        lines.append(f"![]({png})")
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
