@@ -3,7 +3,15 @@
 __version__ = "0.1.0"
 
 GTZAN_GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
 )
 SAMPLE_RATE = 22_050

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,8 +26,12 @@ _STATE = {"debug": False}
 def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(show_path=False, show_time=False, console=_stderr())], force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, show_time=False, console=_stderr())],
+        force=True,
+    )
 
 
 def _stderr():
@@ -37,8 +41,10 @@ def _stderr():
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-          verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
     _STATE["debug"] = debug
     _setup_logging(verbose or debug)
 
@@ -75,14 +81,16 @@ def data_concepts(
     """Render concept sets: data/concepts/<concept>/*.wav and random_<k>/*.wav."""
     from audioconcept.data.synth.generate import ConceptSetConfig, generate_concept_sets
 
-    generate_concept_sets(ConceptSetConfig(out, clips_per_concept, random_sets, clips_per_random, seconds, seed,
-                                           renderer, workers))
+    generate_concept_sets(
+        ConceptSetConfig(out, clips_per_concept, random_sets, clips_per_random, seconds, seed, renderer, workers)
+    )
     typer.echo(f"wrote concept sets to {out}")
 
 
 @data_app.command("summary")
-def data_summary(spec: Annotated[str, typer.Argument(help="gtzan:PATH, folder:PATH or synth:PATH")],
-                 seed: int = 0) -> None:
+def data_summary(
+    spec: Annotated[str, typer.Argument(help="gtzan:PATH, folder:PATH or synth:PATH")], seed: int = 0
+) -> None:
     """Count tracks per split and label; list unreadable files."""
     from audioconcept.data.spec import load_tracks, parse_data_spec
 
@@ -94,7 +102,7 @@ def data_summary(spec: Annotated[str, typer.Argument(help="gtzan:PATH, folder:PA
 def train(
     model: Annotated[str, typer.Argument(help="svm, cnn or vggish")],
     data: Annotated[str, typer.Option(help="gtzan:PATH, folder:PATH, synth:PATH or features-csv:PATH")],
-    out: Annotated[Optional[Path], typer.Option(help="Default models/checkpoints/MODEL-TIMESTAMP")] = None,
+    out: Annotated[Path | None, typer.Option(help="Default models/checkpoints/MODEL-TIMESTAMP")] = None,
     epochs: int = 30,
     batch_size: int = 16,
     lr: float = 1e-3,
@@ -102,7 +110,7 @@ def train(
     device: str = "auto",
     seed: int = 0,
     width: Annotated[float, typer.Option(help="VGGish width multiplier (1.0 = faithful, 134M params)")] = 1.0,
-    time_budget: Annotated[Optional[float], typer.Option(help="Stop after this many seconds")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
     patience: int = 8,
     augment: Annotated[bool, typer.Option("--augment/--no-augment")] = True,
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="SVM grid search")] = True,
@@ -123,9 +131,21 @@ def train(
         from audioconcept.train.config import AugmentConfig, TrainConfig
         from audioconcept.train.loop import train_torch
 
-        cfg = TrainConfig(model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr,
-                          weight_decay=weight_decay, device=device, seed=seed, width=width,
-                          time_budget_s=time_budget, patience=patience, augment=AugmentConfig(enabled=augment))
+        cfg = TrainConfig(
+            model=model,
+            data=data,
+            out=out,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            device=device,
+            seed=seed,
+            width=width,
+            time_budget_s=time_budget,
+            patience=patience,
+            augment=AugmentConfig(enabled=augment),
+        )
         _, run = train_torch(cfg)
         acc = (run["test"] or {}).get("accuracy", float("nan"))
     typer.echo(f"{model}: test accuracy {acc:.3f}  checkpoint {out}")
@@ -136,14 +156,16 @@ def evaluate(
     checkpoint: Path,
     data: Annotated[str, typer.Option(help="gtzan:PATH, folder:PATH, synth:PATH or features-csv:PATH")],
     split: str = "test",
-    out: Optional[Path] = None,
+    out: Path | None = None,
     seed: int = 0,
 ) -> None:
     """Song-level accuracy, macro-F1, per-class metrics and a confusion matrix."""
     from audioconcept.train.evaluate import evaluate_checkpoint
 
     m = evaluate_checkpoint(checkpoint, data, split, out, seed)
-    typer.echo(f"{m['arch']} on {data} [{split}]: accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  (n={m['n']})")
+    typer.echo(
+        f"{m['arch']} on {data} [{split}]: accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  (n={m['n']})"
+    )
 
 
 @app.command("import-checkpoint")
@@ -151,7 +173,7 @@ def import_checkpoint(
     file: Path,
     arch: Annotated[str, typer.Option(help="cnn, vggish or svm")],
     out: Path,
-    labels: Annotated[Optional[str], typer.Option(help="Comma-separated labels (default: GTZAN's ten)")] = None,
+    labels: Annotated[str | None, typer.Option(help="Comma-separated labels (default: GTZAN's ten)")] = None,
 ) -> None:
     """Convert an original AudioConcept pickle (saved on MPS) or a state_dict into a checkpoint."""
     from audioconcept.models.legacy import import_checkpoint as do_import
@@ -164,12 +186,14 @@ def import_checkpoint(
 @app.command()
 def export(
     checkpoint: Path,
-    out: Annotated[Optional[Path], typer.Option(help="Bundle folder (default models/<arch>)")] = None,
-    formats: Annotated[Optional[str], typer.Option(help="Comma list: onnx,int8,torchscript,pt2,coreml (default: all "
-                                                        "this host can produce)")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Audio for the parity gate (default: the training data)")] = None,
-    concepts: Annotated[Optional[Path], typer.Option(help="Concept folder from `concepts learn`")] = None,
-    name: Optional[str] = None,
+    out: Annotated[Path | None, typer.Option(help="Bundle folder (default models/<arch>)")] = None,
+    formats: Annotated[
+        str | None,
+        typer.Option(help="Comma list: onnx,int8,torchscript,pt2,coreml (default: all this host can produce)"),
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Audio for the parity gate (default: the training data)")] = None,
+    concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
+    name: str | None = None,
     int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
 ) -> None:
     """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
@@ -197,8 +221,13 @@ def _print_parity(bundle: Path) -> None:
         t.add_column(col)
     for k, p in m["parity"].items():
         if "max_abs_logit_diff" in p:
-            t.add_row(k, str(p["n_clips"]), f"{p['max_abs_logit_diff']:.2e}", f"{p['top1_agreement']:.3f}",
-                      "passed" if p.get("passed") else "not used by the runtime" if "note" in p else "FAILED")
+            t.add_row(
+                k,
+                str(p["n_clips"]),
+                f"{p['max_abs_logit_diff']:.2e}",
+                f"{p['top1_agreement']:.3f}",
+                "passed" if p.get("passed") else "not used by the runtime" if "note" in p else "FAILED",
+            )
         elif "reason" in p:
             t.add_row(k, "-", "-", "-", f"spec checked; not run: {p['reason']}")
     for k, why in (m.get("skipped") or {}).items():
@@ -209,16 +238,17 @@ def _print_parity(bundle: Path) -> None:
 @app.command("run")
 def run(
     songs: Annotated[list[str], typer.Argument(help="Audio files, folders or globs")],
-    model: Annotated[Optional[str], typer.Option(help="Bundle folder or name (default: best in ./models, "
-                                                      "else the packaged cnn-synth)")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged cnn-synth)")
+    ] = None,
     backend: Annotated[str, typer.Option(help="onnx | onnx-int8 | coreml | torchscript | pt2 | torch")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
-    hop: Annotated[Optional[float], typer.Option(help="Window hop in seconds (default: the model's window)")] = None,
+    hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the model's window)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     top: Annotated[int, typer.Option(min=1)] = 3,
     threads: Annotated[int, typer.Option(help="Inference threads (0 = onnxruntime's default)")] = 0,
-    output: Annotated[Optional[Path], typer.Option(help="Write the results here instead of stdout")] = None,
-    explain: Annotated[Optional[Path], typer.Option(help="Folder for a timeline PNG and listenable WAV clips")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the results here instead of stdout")] = None,
+    explain: Annotated[Path | None, typer.Option(help="Folder for a timeline PNG and listenable WAV clips")] = None,
 ) -> None:
     """Classify songs of any length and say which concepts are present and where."""
     from audioconcept.runtime.model import load
@@ -233,8 +263,11 @@ def run(
     files, bad_inputs = expand_inputs(songs)
     m = load(resolve_bundle(model), backend=backend, device=device, threads=threads)
     err = _stderr()
-    err.print(f"model [bold]{m.name}[/] ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
-              f"via {m.backend.name} on {m.backend.device}", highlight=False)
+    err.print(
+        f"model [bold]{m.name}[/] ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
+        f"from {m.bundle.root} via {m.backend.name} on {m.backend.device}",
+        highlight=False,
+    )
     for item, why in bad_inputs:
         err.print(f"error: {item}: {why}", highlight=False, markup=False)
 
@@ -286,11 +319,11 @@ def run(
 def concepts_learn(
     model: Annotated[Path, typer.Option(help="Checkpoint folder (cnn or vggish)")],
     concepts: Annotated[Path, typer.Option(help="Folder with <concept>/ and random_<k>/ clip folders")],
-    out: Annotated[Optional[Path], typer.Option(help="Default: <checkpoint>/concepts")] = None,
-    layers: Annotated[Optional[str], typer.Option(help="Comma list (default: every layer)")] = None,
-    eval_data: Annotated[Optional[str], typer.Option(help="Class clips for TCAV (default: the training data)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Default: <checkpoint>/concepts")] = None,
+    layers: Annotated[str | None, typer.Option(help="Comma list (default: every layer)")] = None,
+    eval_data: Annotated[str | None, typer.Option(help="Class clips for TCAV (default: the training data)")] = None,
     clips_per_class: int = 10,
-    head_layer: Annotated[Optional[str], typer.Option(help="Layer whose CAVs are baked into exports")] = None,
+    head_layer: Annotated[str | None, typer.Option(help="Layer whose CAVs are baked into exports")] = None,
     seed: int = 0,
 ) -> None:
     """Learn CAVs per layer, TCAV scores with significance tests, and the concept head for export."""
@@ -298,11 +331,14 @@ def concepts_learn(
 
     out = out or Path(model) / "concepts"
     lay = tuple(x.strip() for x in layers.split(",")) if layers else None
-    r = learn_concepts(LearnConfig(Path(model), Path(concepts), out, lay, eval_data, clips_per_class,
-                                   head_layer=head_layer, seed=seed))
-    typer.echo(f"{len(r['significant_findings'])} significant findings; random-concept false positives "
-               f"{r['random_sanity']['significant']}/{r['random_sanity']['tests']}; head layer {r['head']['layer']}; "
-               f"report {out / 'report.md'}")
+    r = learn_concepts(
+        LearnConfig(Path(model), Path(concepts), out, lay, eval_data, clips_per_class, head_layer=head_layer, seed=seed)
+    )
+    typer.echo(
+        f"{len(r['significant_findings'])} significant findings; random-concept false positives "
+        f"{r['random_sanity']['significant']}/{r['random_sanity']['tests']}; head layer {r['head']['layer']}; "
+        f"report {out / 'report.md'}"
+    )
 
 
 @concepts_app.command("validate")
@@ -316,23 +352,25 @@ def concepts_validate(
 
     r = validate_bundle(bundle, data)
     write_validation_report(r, out)
-    typer.echo(f"ROC-AUC >= 0.9 for {r['auc_at_least_0.9']}/{r['concepts_with_auc']} concepts; mean IoU "
-               f"{r['mean_iou']} over {r['spans_checked']} spans; report {out / 'validation.md'}")
+    typer.echo(
+        f"ROC-AUC >= 0.9 for {r['auc_at_least_0.9']}/{r['concepts_with_auc']} concepts; mean IoU "
+        f"{r['mean_iou']} over {r['spans_checked']} spans; report {out / 'validation.md'}"
+    )
 
 
 @bench_app.callback()
 def bench(
     ctx: typer.Context,
-    models: Annotated[Optional[list[Path]], typer.Option(help="Bundle folders (repeat the option)")] = None,
+    models: Annotated[list[Path] | None, typer.Option(help="Bundle folders (repeat the option)")] = None,
     backends: Annotated[str, typer.Option(help="Comma list or 'available'")] = "available",
     threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
     batch: Annotated[str, typer.Option(help="Comma list")] = "1,16",
     repeats: int = 20,
     warmup: int = 3,
-    data: Annotated[Optional[str], typer.Option(help="Evaluation audio (default: each model's training data)")] = None,
+    data: Annotated[str | None, typer.Option(help="Evaluation audio (default: each model's training data)")] = None,
     quick: Annotated[bool, typer.Option(help="Fewer repeats, batch 1, one thread count")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Results JSON")] = None,
-    min_agreement: Annotated[Optional[float], typer.Option(help="Fail if any row's top-1 agreement is lower")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results JSON")] = None,
+    min_agreement: Annotated[float | None, typer.Option(help="Fail if any row's top-1 agreement is lower")] = None,
 ) -> None:
     """Latency, throughput, memory, size and faithfulness per backend; `bench report` merges hosts."""
     if ctx.invoked_subcommand is not None:
@@ -342,17 +380,31 @@ def bench(
     from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
     from audioconcept.benchmarks.report import headline
 
-    roots = [Path(p) for m in (models or [Path("models")]) for p in
-             (sorted(glob.glob(str(m))) if any(ch in str(m) for ch in "*?") else [str(m)])]
-    roots = [r for r in roots if (r / "manifest.json").exists()] or [
-        p for r in roots for p in sorted(r.iterdir()) if (p / "manifest.json").exists()] if roots else []
+    roots = [
+        Path(p)
+        for m in (models or [Path("models")])
+        for p in (sorted(glob.glob(str(m))) if any(ch in str(m) for ch in "*?") else [str(m)])
+    ]
+    roots = (
+        [r for r in roots if (r / "manifest.json").exists()]
+        or [p for r in roots for p in sorted(r.iterdir()) if (p / "manifest.json").exists()]
+        if roots
+        else []
+    )
     if not roots:
         raise typer.BadParameter("no bundle found", param_hint="--models")
-    cfg = BenchConfig(tuple(roots), None if backends == "available" else tuple(backends.split(",")),
-                      (1,) if quick else tuple(int(t) for t in threads.split(",")),
-                      (1,) if quick else tuple(int(b) for b in batch.split(",")),
-                      warmup=1 if quick else warmup, repeats=5 if quick else repeats,
-                      eval_windows=16 if quick else 32, data=data, out=out, min_agreement=min_agreement)
+    cfg = BenchConfig(
+        tuple(roots),
+        None if backends == "available" else tuple(backends.split(",")),
+        (1,) if quick else tuple(int(t) for t in threads.split(",")),
+        (1,) if quick else tuple(int(b) for b in batch.split(",")),
+        warmup=1 if quick else warmup,
+        repeats=5 if quick else repeats,
+        eval_windows=16 if quick else 32,
+        data=data,
+        out=out,
+        min_agreement=min_agreement,
+    )
     res = run_bench(cfg)
     from rich.console import Console
     from rich.markdown import Markdown

@@ -61,6 +61,4 @@ class MissingExtra(AudioConceptError):
     """An optional dependency group is not installed."""
 
     def __init__(self, module: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs '{module}', which is not installed: pip install 'audioconcept[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs '{module}', which is not installed: pip install 'audioconcept[{extra}]'")

@@ -16,8 +16,14 @@ def tone(seconds: float, freq: float = 440.0, sr: int = SAMPLE_RATE, amp: float 
 
 @pytest.fixture
 def wav_file(tmp_path):
-    def make(seconds: float = 2.0, sr: int = SAMPLE_RATE, channels: int = 1, name: str = "a.wav",
-             subtype: str | None = None, freq: float = 440.0):
+    def make(
+        seconds: float = 2.0,
+        sr: int = SAMPLE_RATE,
+        channels: int = 1,
+        name: str = "a.wav",
+        subtype: str | None = None,
+        freq: float = 440.0,
+    ):
         x = tone(seconds, freq, sr)
         if channels > 1:
             x = np.stack([x] * channels, axis=1)
@@ -50,8 +56,14 @@ def _checkpoint(root, tiny_synth, arch: str, **arch_config):
 
     model = AudioClassifier(build_body(arch, 10, **arch_config)).eval()
     spec = get_spec(arch)
-    cfg = CheckpointConfig(arch=arch, labels=list(GTZAN_GENRES), window_s=spec.window_s, eval_chunks=spec.eval_chunks,
-                           arch_config=arch_config, trained_on=f"synth:{tiny_synth}")
+    cfg = CheckpointConfig(
+        arch=arch,
+        labels=list(GTZAN_GENRES),
+        window_s=spec.window_s,
+        eval_chunks=spec.eval_chunks,
+        arch_config=arch_config,
+        trained_on=f"synth:{tiny_synth}",
+    )
     return save_torch_checkpoint(root, model, cfg)
 
 
@@ -85,7 +97,11 @@ def svm_bundle(tmp_path_factory):
         k = i % 3
         rows.append([f"{labels[k]}.{i:05d}.wav", "661794", *(centre[k] + 0.6 * rng.standard_normal(57)), labels[k]])
     csv = root / "features.csv"
-    csv.write_text(";".join(["filename", "length", *FEATURE_NAMES, "label"]) + "\n"
-                   + "\n".join(";".join(map(str, r)) for r in rows) + "\n")
+    csv.write_text(
+        ";".join(["filename", "length", *FEATURE_NAMES, "label"])
+        + "\n"
+        + "\n".join(";".join(map(str, r)) for r in rows)
+        + "\n"
+    )
     ck, _ = train_svm(f"features-csv:{csv}", root / "ck", grid=False)
     return export_checkpoint(ExportConfig(ck, root / "bundle"))

@@ -33,7 +33,10 @@ def onnx_flops(path: str | Path, batch: int = 1) -> int:
             a, b = shapes.get(node.input[0]), shapes.get(node.input[1])
             out = shapes.get(node.output[0])
             if a and b and out and all(out):
-                k = a[-1] if node.op_type == "MatMul" or not any(
-                    x.name == "transA" and x.i for x in node.attribute) else a[-2]
+                k = (
+                    a[-1]
+                    if node.op_type == "MatMul" or not any(x.name == "transA" and x.i for x in node.attribute)
+                    else a[-2]
+                )
                 total += 2 * int(np.prod(out)) * int(k)
     return int(total / batch)

@@ -38,9 +38,15 @@ class BenchConfig:
 def stats(ts: list[float]) -> dict:
     a = np.asarray(ts) * 1e3
     q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {"p50_ms": float(med), "p95_ms": float(np.percentile(a, 95)), "p99_ms": float(np.percentile(a, 99)),
-            "iqr_ms": float(q3 - q1), "mean_ms": float(a.mean()), "n": int(a.size),
-            "noisy": bool((q3 - q1) > 0.25 * med)}
+    return {
+        "p50_ms": float(med),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "iqr_ms": float(q3 - q1),
+        "mean_ms": float(a.mean()),
+        "n": int(a.size),
+        "noisy": bool((q3 - q1) > 0.25 * med),
+    }
 
 
 def available_backends(bundle) -> list[tuple[str, str, str]]:
@@ -57,9 +63,17 @@ def available_backends(bundle) -> list[tuple[str, str, str]]:
         has_torch = True
     except ImportError:
         has_torch = False
-    for backend, device in (("onnx", "cpu"), ("onnx", "cuda"), ("onnx", "ane"), ("onnx-int8", "cpu"),
-                            ("coreml", "ane"), ("torchscript", "cpu"), ("pt2", "cpu"), ("torch", "cpu"),
-                            ("torch", "cuda")):
+    for backend, device in (
+        ("onnx", "cpu"),
+        ("onnx", "cuda"),
+        ("onnx", "ane"),
+        ("onnx-int8", "cpu"),
+        ("coreml", "ane"),
+        ("torchscript", "cpu"),
+        ("pt2", "cpu"),
+        ("torch", "cpu"),
+        ("torch", "cuda"),
+    ):
         why = ""
         if bundle.arch == "svm" and backend != "onnx":
             continue
@@ -156,20 +170,32 @@ def _baseline(bundle, x1: np.ndarray, cfg: BenchConfig) -> dict | None:
             model(xt)
             if i >= cfg.warmup:
                 ts.append(time.perf_counter() - t)
-    return {"backend": "baseline-eager-pickle", "device": "cpu", "threads": max(cfg.threads), "batch": 1,
-            "load_s": load_s, **stats(ts)}
+    return {
+        "backend": "baseline-eager-pickle",
+        "device": "cpu",
+        "threads": max(cfg.threads),
+        "batch": 1,
+        "load_s": load_s,
+        **stats(ts),
+    }
 
 
 def peak_rss_mb(bundle_root: Path, backend: str, device: str, song: Path) -> float | None:
     """Peak RSS of one prediction in a fresh process (ru_maxrss of the child)."""
     # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and would report the parent's peak
-    code = ("import resource,sys,pathlib; from audioconcept.runtime import load; "
-            "m=load(sys.argv[1], backend=sys.argv[2], device=sys.argv[3]); m.predict(sys.argv[4]); "
-            "st=pathlib.Path('/proc/self/status'); "
-            "print(int(st.read_text().split('VmHWM:')[1].split()[0]) if st.exists() else "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
-    r = subprocess.run([sys.executable, "-c", code, str(bundle_root), backend, device, str(song)],
-                       capture_output=True, text=True, timeout=300)
+    code = (
+        "import resource,sys,pathlib; from audioconcept.runtime import load; "
+        "m=load(sys.argv[1], backend=sys.argv[2], device=sys.argv[3]); m.predict(sys.argv[4]); "
+        "st=pathlib.Path('/proc/self/status'); "
+        "print(int(st.read_text().split('VmHWM:')[1].split()[0]) if st.exists() else "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(bundle_root), backend, device, str(song)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode != 0:
         return None
     return int(r.stdout.strip().splitlines()[-1]) / 1024
@@ -182,8 +208,23 @@ def cold_start_s(bundle_root: Path, backend: str, device: str, song: Path, repea
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()
-        r = subprocess.run([*cmd, str(song), "--model", str(bundle_root), "--backend", backend, "--device", device,
-                            "--format", "json"], capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                *cmd,
+                str(song),
+                "--model",
+                str(bundle_root),
+                "--backend",
+                backend,
+                "--device",
+                device,
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if r.returncode != 0:
             return None
         ts.append(time.perf_counter() - t)
@@ -195,7 +236,6 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
     from audioconcept.runtime.backends import make_backend
     from audioconcept.runtime.bundle import open_bundle
     from audioconcept.runtime.frontend import NumpyMelFrontEnd
-    from audioconcept.utils import tree_size
 
     bundle = open_bundle(root)
     m = bundle.manifest
@@ -213,8 +253,14 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
             continue
         key = {"onnx-int8": "onnx_int8", "torch": "pt2"}.get(backend, backend if backend != "onnx" else "onnx")
         art = m["artifacts"].get(key, {})
-        row_base = {"model": m["name"], "arch": m["arch"], "backend": backend, "device": device,
-                    "precision": art.get("precision", "fp32"), "size_mb": round(art.get("size_bytes", 0) / 1e6, 3)}
+        row_base = {
+            "model": m["name"],
+            "arch": m["arch"],
+            "backend": backend,
+            "device": device,
+            "precision": art.get("precision", "fp32"),
+            "size_mb": round(art.get("size_bytes", 0) / 1e6, 3),
+        }
         if why:
             rows.append({**row_base, "status": "unavailable", "reason": why})
             continue
@@ -232,7 +278,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                 torch.set_num_threads(threads)
             fe = NumpyMelFrontEnd(m["frontend"]) if be.input_kind == "mel" else None
 
-            def prep(a):
+            def prep(a, fe=fe):
                 return fe(a) if fe is not None else a
 
             # faithfulness on real windows
@@ -241,8 +287,13 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
             faith = {"accuracy": float(np.mean(pred == y)), "n_eval": len(y)}
             if ref is not None:
                 d = np.abs(outs - ref)
-                faith.update({"top1_agreement": float(np.mean(outs.argmax(1) == ref.argmax(1))),
-                              "max_abs_dlogit": float(d.max()), "mean_abs_dlogit": float(d.mean())})
+                faith.update(
+                    {
+                        "top1_agreement": float(np.mean(outs.argmax(1) == ref.argmax(1))),
+                        "max_abs_dlogit": float(d.max()),
+                        "mean_abs_dlogit": float(d.mean()),
+                    }
+                )
             feat_ms = 0.0
             if m["arch"] == "svm":
                 from audioconcept.data.audio import load_audio
@@ -263,10 +314,21 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                         ts.append(time.perf_counter() - t)
                 st = stats(ts)
                 if feat_ms:  # the SVM's cost is its librosa features, once per clip
-                    st = {**st, "model_only_p50_ms": st["p50_ms"], "feature_ms_per_clip": feat_ms,
-                          "p50_ms": st["p50_ms"] + feat_ms * batch}
-                row = {**row_base, "threads": threads, "batch": batch, "load_s": load_s, **st, **faith,
-                       "artifact": getattr(be, "artifact", key)}
+                    st = {
+                        **st,
+                        "model_only_p50_ms": st["p50_ms"],
+                        "feature_ms_per_clip": feat_ms,
+                        "p50_ms": st["p50_ms"] + feat_ms * batch,
+                    }
+                row = {
+                    **row_base,
+                    "threads": threads,
+                    "batch": batch,
+                    "load_s": load_s,
+                    **st,
+                    **faith,
+                    "artifact": getattr(be, "artifact", key),
+                }
                 per_clip = st["p50_ms"] / 1e3 / batch
                 row["clips_per_s"] = 1.0 / per_clip
                 row["x_realtime"] = m["window_s"] / per_clip
@@ -310,21 +372,32 @@ def run_bench(cfg: BenchConfig) -> dict:
     for root in cfg.models:
         log.info("benchmarking %s", root)
         rows += bench_bundle(Path(root), cfg, host, song)
-    res = {"schema_version": RESULTS_SCHEMA_VERSION, "host": host,
-           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "settings": {"warmup": cfg.warmup, "repeats": cfg.repeats, "threads": list(cfg.threads),
-                        "batches": list(cfg.batches), "eval_windows": cfg.eval_windows,
-                        "timing": "median and IQR of wall-clock per call; noisy = IQR > 25% of median"},
-           "rows": rows}
+    res = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "host": host,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": {
+            "warmup": cfg.warmup,
+            "repeats": cfg.repeats,
+            "threads": list(cfg.threads),
+            "batches": list(cfg.batches),
+            "eval_windows": cfg.eval_windows,
+            "timing": "median and IQR of wall-clock per call; noisy = IQR > 25% of median",
+        },
+        "rows": rows,
+    }
     if cfg.out:
         atomic_write_json(cfg.out, res)
     return res
 
 
 def check_agreement(res: dict, min_agreement: float) -> list[str]:
-    return [f"{r['model']} {r['backend']} {r['device']} t{r.get('threads')} b{r.get('batch')}: "
-            f"top-1 agreement {r['top1_agreement']:.3f} < {min_agreement}"
-            for r in res["rows"] if "top1_agreement" in r and r["top1_agreement"] < min_agreement]
+    return [
+        f"{r['model']} {r['backend']} {r['device']} t{r.get('threads')} b{r.get('batch')}: "
+        f"top-1 agreement {r['top1_agreement']:.3f} < {min_agreement}"
+        for r in res["rows"]
+        if "top1_agreement" in r and r["top1_agreement"] < min_agreement
+    ]
 
 
 def load_results(paths: list[Path]) -> list[dict]:

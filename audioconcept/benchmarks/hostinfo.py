@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -27,9 +28,10 @@ def _cpuinfo() -> tuple[str, list[str]]:
             elif key in ("flags", "Features") and not flags:
                 flags = val.split()
     elif platform.system() == "Darwin":
-        with __import__("contextlib").suppress(Exception):
-            model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                   text=True, timeout=5).stdout.strip()
+        with contextlib.suppress(Exception):
+            model = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
             flags = ["neon"] if platform.machine() == "arm64" else []
     return model, [f for f in ISA_FLAGS if f in flags]
 
@@ -38,8 +40,16 @@ def _gpu() -> dict | None:
     if not shutil.which("nvidia-smi"):
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10).stdout.strip().splitlines()
+        out = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         cuda = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=10).stdout
         ver = cuda.split("CUDA Version:")[1].split()[0] if "CUDA Version:" in cuda else None
         name, driver, mem = (x.strip() for x in out[0].split(","))
@@ -57,8 +67,12 @@ def _ram_gb() -> float | None:
 
 def _commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -82,13 +96,19 @@ def host_info() -> dict:
     model, flags = _cpuinfo()
     versions = {}
     for pkg in ("numpy", "onnxruntime", "onnxruntime-gpu", "torch", "coremltools", "onnx"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     return {
-        "hostname": socket.gethostname(), "cpu": model, "cores": os.cpu_count(), "isa": flags, "ram_gb": _ram_gb(),
-        "gpu": _gpu(), "os": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
-        "python": platform.python_version(), "versions": versions, "commit": _commit(),
+        "hostname": socket.gethostname(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "isa": flags,
+        "ram_gb": _ram_gb(),
+        "gpu": _gpu(),
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "commit": _commit(),
         "peak_gflops_fp32": round(peak_gflops(), 1),
     }

@@ -43,8 +43,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
         return names
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.5))
     labels = [f"{r['model']} {r['backend']}/{r['device']} t{r.get('threads')} @ {h.split(' ')[0]}" for h, r in rows]
-    ax.barh(range(len(rows)), [r["p50_ms"] for _, r in rows],
-            xerr=[r["iqr_ms"] / 2 for _, r in rows], color="tab:blue")
+    ax.barh(range(len(rows)), [r["p50_ms"] for _, r in rows], xerr=[r["iqr_ms"] / 2 for _, r in rows], color="tab:blue")
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("latency per clip, batch 1 (ms, median, IQR bars)")
@@ -53,7 +52,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
     acc = [(h, r) for h, r in rows if r.get("size_mb") and "accuracy" in r]
     if acc:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for h, r in acc:
+        for _, r in acc:
             ax.scatter(r["size_mb"], r["accuracy"], label=f"{r['model']} {r['backend']}")
         ax.set_xscale("log")
         ax.set_xlabel("artifact size (MB)")
@@ -68,8 +67,11 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(sp) + 1.5))
         ax.barh(range(len(sp)), [r["speedup_vs_baseline"] for _, r in sp], color="tab:green")
         ax.axvline(1.0, color="black", lw=1)
-        ax.set_yticks(range(len(sp)), [f"{r['model']} {r['backend']}/{r['device']} t{r.get('threads')}"
-                                       for _, r in sp], fontsize=7)
+        ax.set_yticks(
+            range(len(sp)),
+            [f"{r['model']} {r['backend']}/{r['device']} t{r.get('threads')}" for _, r in sp],
+            fontsize=7,
+        )
         ax.set_xlabel("speed-up against eager torch loaded from a pickle (same run)")
         _save(fig, out_dir / f"{stem}_speedup.png")
         names.append(f"{stem}_speedup.png")
@@ -77,15 +79,20 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
 
 
 def headline(results: list[dict]) -> list[str]:
-    lines = ["| model | backend | device | threads | p50 ms/clip | x real time | speed-up | agreement | "
-             "cold start s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | backend | device | threads | p50 ms/clip | x real time | speed-up | agreement | "
+        "cold start s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for res in results:
         for r in res["rows"]:
             if r.get("batch") == 1 and "p50_ms" in r and r["backend"] != "baseline-eager-pickle":
-                lines.append(f"| {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
-                             f"{_fmt(r.get('x_realtime'), '.0f')} | {_fmt(r.get('speedup_vs_baseline'), '.1f')} | "
-                             f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
-                             f"{_fmt(r.get('peak_rss_mb'), '.0f')} |")
+                lines.append(
+                    f"| {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
+                    f"{_fmt(r.get('x_realtime'), '.0f')} | {_fmt(r.get('speedup_vs_baseline'), '.1f')} | "
+                    f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
+                    f"{_fmt(r.get('peak_rss_mb'), '.0f')} |"
+                )
     return lines
 
 
@@ -96,17 +103,23 @@ def write_report(paths: list[Path], out: Path) -> Path:
     lines = ["# AudioConcept benchmarks", "", f"Merged from {len(results)} result file(s).", "", "## Hosts", ""]
     for res in results:
         h = res["host"]
-        lines.append(f"- **{_host_label(res)}**: {h['os']}, {h['machine']}, ISA {' '.join(h['isa']) or '-'}, "
-                     f"RAM {h['ram_gb']} GB, measured peak {h['peak_gflops_fp32']} GFLOP/s fp32, "
-                     f"Python {h['python']}, {', '.join(f'{k} {v}' for k, v in h['versions'].items())}, "
-                     f"commit {h.get('commit')}, {res['created']}; warm-up {res['settings']['warmup']}, "
-                     f"repeats {res['settings']['repeats']}")
+        lines.append(
+            f"- **{_host_label(res)}**: {h['os']}, {h['machine']}, ISA {' '.join(h['isa']) or '-'}, "
+            f"RAM {h['ram_gb']} GB, measured peak {h['peak_gflops_fp32']} GFLOP/s fp32, "
+            f"Python {h['python']}, {', '.join(f'{k} {v}' for k, v in h['versions'].items())}, "
+            f"commit {h.get('commit')}, {res['created']}; warm-up {res['settings']['warmup']}, "
+            f"repeats {res['settings']['repeats']}"
+        )
     lines += ["", "## Headline (batch 1)", "", *headline(results), ""]
     for model, rows in table.items():
-        lines += [f"## {model}", "", "| backend | device | precision | threads | batch | "
-                  + " | ".join(f"p50 ms [IQR] @ {h.split(' ')[0]}" for h in hosts)
-                  + " | clips/s | GFLOP/s (% peak) | accuracy | agreement | max dlogit | size MB | status |",
-                  "|---|---|---|---|---|" + "---|" * len(hosts) + "---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {model}",
+            "",
+            "| backend | device | precision | threads | batch | "
+            + " | ".join(f"p50 ms [IQR] @ {h.split(' ')[0]}" for h in hosts)
+            + " | clips/s | GFLOP/s (% peak) | accuracy | agreement | max dlogit | size MB | status |",
+            "|---|---|---|---|---|" + "---|" * len(hosts) + "---|---|---|---|---|---|---|",
+        ]
         for key, per_host in rows.items():
             any_r = next(iter(per_host.values()))
             cells = []
@@ -118,13 +131,18 @@ def write_report(paths: list[Path], out: Path) -> Path:
                     cells.append(f"{r['p50_ms']:.2f} [{r['iqr_ms']:.2f}]{' noisy' if r.get('noisy') else ''}")
                 else:
                     cells.append(r.get("status", ""))
-            gf = (f"{any_r['gflops_per_s']:.1f} ({100 * any_r['fraction_of_peak']:.0f}%)"
-                  if any_r.get("gflops_per_s") else "-")
+            gf = (
+                f"{any_r['gflops_per_s']:.1f} ({100 * any_r['fraction_of_peak']:.0f}%)"
+                if any_r.get("gflops_per_s")
+                else "-"
+            )
             status = any_r.get("status", "") + (f": {any_r['reason']}" if any_r.get("reason") else "")
-            lines.append(f"| {' | '.join(str(k) for k in key)} | {' | '.join(cells)} | "
-                         f"{_fmt(any_r.get('clips_per_s'), '.1f')} | {gf} | {_fmt(any_r.get('accuracy'), '.3f')} | "
-                         f"{_fmt(any_r.get('top1_agreement'), '.3f')} | {_fmt(any_r.get('max_abs_dlogit'), '.1e')} | "
-                         f"{_fmt(any_r.get('size_mb'), '.2f')} | {status} |")
+            lines.append(
+                f"| {' | '.join(str(k) for k in key)} | {' | '.join(cells)} | "
+                f"{_fmt(any_r.get('clips_per_s'), '.1f')} | {gf} | {_fmt(any_r.get('accuracy'), '.3f')} | "
+                f"{_fmt(any_r.get('top1_agreement'), '.3f')} | {_fmt(any_r.get('max_abs_dlogit'), '.1e')} | "
+                f"{_fmt(any_r.get('size_mb'), '.2f')} | {status} |"
+            )
         lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
     for png in _plots(results, out.parent, out.stem):

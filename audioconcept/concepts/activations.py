@@ -19,8 +19,9 @@ def clip_window(path: Path, window: int) -> np.ndarray:
     return fit_window(x[s : s + window], window)
 
 
-def pooled_activations(model, paths: Sequence[Path], layers: Sequence[str], window: int, batch: int = 8
-                       ) -> dict[str, np.ndarray]:
+def pooled_activations(
+    model, paths: Sequence[Path], layers: Sequence[str], window: int, batch: int = 8
+) -> dict[str, np.ndarray]:
     """layer -> (n_clips, dim) time-pooled activations."""
     out: dict[str, list[np.ndarray]] = {lay: [] for lay in layers}
     with torch.inference_mode():
@@ -32,8 +33,9 @@ def pooled_activations(model, paths: Sequence[Path], layers: Sequence[str], wind
     return {lay: np.concatenate(v) for lay, v in out.items()}
 
 
-def pooled_gradients(model, x: np.ndarray, class_index: int, layers: Sequence[str], batch: int = 8
-                     ) -> dict[str, np.ndarray]:
+def pooled_gradients(
+    model, x: np.ndarray, class_index: int, layers: Sequence[str], batch: int = 8
+) -> dict[str, np.ndarray]:
     """d logit[class] / d activation, summed over time and flattened like `pool_time`:
     the derivative along a CAV v (added to every time frame) is then `grad . v`."""
     out: dict[str, list[np.ndarray]] = {lay: [] for lay in layers}

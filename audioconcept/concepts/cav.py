@@ -18,8 +18,9 @@ class CAV:
     accuracy: float  # held-out accuracy
 
 
-def train_cav(pos: np.ndarray, neg: np.ndarray, concept: str, random_set: str, layer: str, seed: int = 0,
-              test_size: float = 0.33) -> CAV:
+def train_cav(
+    pos: np.ndarray, neg: np.ndarray, concept: str, random_set: str, layer: str, seed: int = 0, test_size: float = 0.33
+) -> CAV:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 

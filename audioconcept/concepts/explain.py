@@ -35,8 +35,13 @@ def plot_timeline(result: SongResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(result.concepts)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 2.2 + 0.3 * max(len(names), 1)), sharex=True,
-                                   gridspec_kw={"height_ratios": [2, max(len(names), 1) * 0.35 + 0.5]})
+    fig, (ax1, ax2) = plt.subplots(
+        2,
+        1,
+        figsize=(11, 2.2 + 0.3 * max(len(names), 1)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [2, max(len(names), 1) * 0.35 + 0.5]},
+    )
     labels = list(result.windows[0].probabilities)
     mids = [(w.start + w.end) / 2 for w in result.windows]
     for lab in labels:
@@ -76,7 +81,9 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3) -> list[str]:
         lines.append(f"timeline: {png}")
         for concept, start, end, strength in top_segments(result, k):
             audio = load_audio(result.path, offset=start, duration=end - start)
-            fade = np.minimum(1.0, np.minimum(np.arange(audio.size), np.arange(audio.size)[::-1]) / (0.02 * SAMPLE_RATE))
+            fade = np.minimum(
+                1.0, np.minimum(np.arange(audio.size), np.arange(audio.size)[::-1]) / (0.02 * SAMPLE_RATE)
+            )
             wav = out / f"{stem}.{start:07.2f}s.{_slug(concept)}.wav"
             write_audio(wav, (audio * fade).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
             lines.append(f"listen: {wav}  ({concept}, {start:.1f}-{end:.1f} s, strength {strength:.2f})")
@@ -99,7 +106,15 @@ def explain_svm(model, result: SongResult, out: Path, stem: str) -> list[str]:
     phi, base, pred = group_shapley(lambda z: model.backend.run(z).probabilities, x, background, k)
     png = out / f"{stem}.shapley.png"
     plot_waterfall(phi, base, pred, label, png)
-    atomic_write_json(out / f"{stem}.shapley.json", {"label": label, "baseline": base, "prediction": pred,
-                                                      "phi": phi, "window": [0.0, min(model.window_s, result.duration_s)]})
+    atomic_write_json(
+        out / f"{stem}.shapley.json",
+        {
+            "label": label,
+            "baseline": base,
+            "prediction": pred,
+            "phi": phi,
+            "window": [0.0, min(model.window_s, result.duration_s)],
+        },
+    )
     top = ", ".join(f"{g} {v:+.3f}" for g, v in sorted(phi.items(), key=lambda kv: -abs(kv[1]))[:3])
     return [f"shapley: {png}  ({label}: {top})"]

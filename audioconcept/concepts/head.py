@@ -22,15 +22,22 @@ def load_concept_head(folder: str | Path):
         raise AudioConceptError(f"{folder}: no {CONCEPTS_FILE} (run `audioconcept concepts learn` first)")
     d = json.loads(p.read_text())
     head_d = d["head"]
-    head = ConceptHead(head_d["layer"], tuple(head_d["names"]), torch.tensor(head_d["weights"], dtype=torch.float32),
-                       torch.tensor(head_d["bias"], dtype=torch.float32))
+    head = ConceptHead(
+        head_d["layer"],
+        tuple(head_d["names"]),
+        torch.tensor(head_d["weights"], dtype=torch.float32),
+        torch.tensor(head_d["bias"], dtype=torch.float32),
+    )
     meta = {
         "layer": head.layer,
         "names": list(head.names),
         "dim": int(head.weights.shape[1]),
         "thresholds": [0.5] * len(head.names),
-        "calibration": head_d.get("calibration", "logistic regression on pooled activations, averaged over "
-                                                 "random sets; p = sigmoid(w.a + b), present when p >= 0.5"),
+        "calibration": head_d.get(
+            "calibration",
+            "logistic regression on pooled activations, averaged over "
+            "random sets; p = sigmoid(w.a + b), present when p >= 0.5",
+        ),
         "frame_hop_s": head_d.get("frame_hop_s"),
         "tcav": d.get("significant_findings", []),
         "cav_accuracy": d.get("cav_accuracy", {}),

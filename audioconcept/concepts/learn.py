@@ -115,8 +115,10 @@ def learn_concepts(cfg: LearnConfig) -> dict:
         dd = [directional_derivatives(grads[lab][layer], v.direction) for v in cavs[(name, layer)]]
         return np.array([tcav_sign(d) for d in dd]), np.array([tcav_magnitude(d) for d in dd])
 
-    cav_acc = {layer: {c: float(np.mean([v.accuracy for v in cavs[(c, layer)]])) for c in [*sets.concepts, pseudo]}
-               for layer in layers}
+    cav_acc = {
+        layer: {c: float(np.mean([v.accuracy for v in cavs[(c, layer)]])) for c in [*sets.concepts, pseudo]}
+        for layer in layers
+    }
     n_tests = len(class_x) * len(sets.concepts) * len(layers)
     threshold = cfg.alpha / max(n_tests, 1)
     rows = []
@@ -130,30 +132,50 @@ def learn_concepts(cfg: LearnConfig) -> dict:
             for c in sets.concepts:
                 sign, mag = scores(c, layer, lab)
                 p = significance(sign, base_sign)
-                rows.append({"class": lab, "concept": c, "layer": layer,
-                             "tcav_sign": float(sign.mean()), "tcav_sign_std": float(sign.std()),
-                             "tcav_magnitude": float(mag.mean()), "random_sign": float(base_sign.mean()),
-                             "cav_accuracy": cav_acc[layer][c], "p_value": p,
-                             "significant": bool(p < threshold and cav_acc[layer][c] >= cfg.min_cav_accuracy),
-                             "effect": "+" if sign.mean() > base_sign.mean() else "-"})
+                rows.append(
+                    {
+                        "class": lab,
+                        "concept": c,
+                        "layer": layer,
+                        "tcav_sign": float(sign.mean()),
+                        "tcav_sign_std": float(sign.std()),
+                        "tcav_magnitude": float(mag.mean()),
+                        "random_sign": float(base_sign.mean()),
+                        "cav_accuracy": cav_acc[layer][c],
+                        "p_value": p,
+                        "significant": bool(p < threshold and cav_acc[layer][c] >= cfg.min_cav_accuracy),
+                        "effect": "+" if sign.mean() > base_sign.mean() else "-",
+                    }
+                )
             ps_sign, _ = scores(pseudo, layer, lab)
-            sanity_sig += bool(significance(ps_sign, base_sign) < threshold
-                               and cav_acc[layer][pseudo] >= cfg.min_cav_accuracy)
+            sanity_sig += bool(
+                significance(ps_sign, base_sign) < threshold and cav_acc[layer][pseudo] >= cfg.min_cav_accuracy
+            )
     n_sanity = len(layers) * len(class_x)
     head = _fit_head(cfg, model, ck, layers, sets, acts, cav_acc)
     result = {
-        "model": str(cfg.checkpoint), "arch": ck.arch, "labels": ck.labels, "layers": layers,
-        "concepts": list(sets.concepts), "random_sets": randoms,
+        "model": str(cfg.checkpoint),
+        "arch": ck.arch,
+        "labels": ck.labels,
+        "layers": layers,
+        "concepts": list(sets.concepts),
+        "random_sets": randoms,
         "null_distribution": f"{len(pool) * (len(pool) - 1) // 2} random-vs-random CAVs (every pair of "
-                             f"{pool[0]}..{pool[-1]})",
+        f"{pool[0]}..{pool[-1]})",
         "min_cav_accuracy": cfg.min_cav_accuracy,
         "clips_per_class": {lab: int(len(x)) for lab, x in class_x.items()},
-        "alpha": cfg.alpha, "bonferroni_tests": n_tests, "p_threshold": threshold,
+        "alpha": cfg.alpha,
+        "bonferroni_tests": n_tests,
+        "p_threshold": threshold,
         "cav_accuracy": cav_acc,
         "tcav": rows,
         "significant_findings": [r for r in rows if r["significant"] and r["effect"] == "+"],
-        "random_sanity": {"pseudo_concept": pseudo, "tests": n_sanity, "significant": int(sanity_sig),
-                          "rate": sanity_sig / max(n_sanity, 1)},
+        "random_sanity": {
+            "pseudo_concept": pseudo,
+            "tests": n_sanity,
+            "significant": int(sanity_sig),
+            "rate": sanity_sig / max(n_sanity, 1),
+        },
         "head": head,
         "wall_time_s": round(time.time() - t0, 1),
     }
@@ -167,11 +189,10 @@ def learn_concepts(cfg: LearnConfig) -> dict:
 
 def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_acc) -> dict:
     """One averaged, calibrated direction per concept on one layer with a usable time resolution."""
+    import torch
     from sklearn.linear_model import LogisticRegression
 
     from audioconcept.concepts.activations import clip_window  # noqa: F401 (same windows as activations)
-
-    import torch
 
     window = int(round(ck.window_s * SAMPLE_RATE))
     with torch.inference_mode():
@@ -185,13 +206,16 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
     truth = _truth_for(cfg.concepts)
     rand_names = list(sets.randoms)
     weights, bias = [], []
-    for c, paths in sets.concepts.items():
+    for c in sets.concepts:
         pos = acts[c][layer]
         negs = []
         for r in rand_names:
             rp = sets.randoms[r]
-            keep = [i for i, p in enumerate(rp) if c not in truth.get(f"{r}/{p.name}", set())] if truth else \
-                list(range(len(rp)))
+            keep = (
+                [i for i, p in enumerate(rp) if c not in truth.get(f"{r}/{p.name}", set())]
+                if truth
+                else list(range(len(rp)))
+            )
             negs.append(acts[r][layer][keep])
         neg = np.concatenate(negs)
         X = np.concatenate([pos, neg])
@@ -202,8 +226,13 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
         b = float(clf.intercept_[0] - np.dot(clf.coef_[0], mu / sd))
         weights.append(w.tolist())
         bias.append(b)
-    return {"layer": layer, "names": list(sets.concepts), "weights": weights, "bias": bias,
-            "frame_hop_s": hop[layer],
-            "negatives": "random clips without the concept (ground truth)" if truth else "all random clips",
-            "calibration": "balanced logistic regression on standardised time-pooled activations, folded into "
-                           "raw space; p = sigmoid(w.a + b); present when p >= 0.5"}
+    return {
+        "layer": layer,
+        "names": list(sets.concepts),
+        "weights": weights,
+        "bias": bias,
+        "frame_hop_s": hop[layer],
+        "negatives": "random clips without the concept (ground truth)" if truth else "all random clips",
+        "calibration": "balanced logistic regression on standardised time-pooled activations, folded into "
+        "raw space; p = sigmoid(w.a + b); present when p >= 0.5",
+    }

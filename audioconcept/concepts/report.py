@@ -59,26 +59,48 @@ def write_report(result: dict, out: Path) -> None:
     for layer in result["layers"]:
         _heatmap(result, layer, out / f"tcav_{layer}.png")
     _cav_accuracy(result, out / "cav_accuracy.png")
-    lines = [f"# Concepts in {result['arch']} ({result['model']})", "",
-             f"{len(result['concepts'])} concepts, {len(result['random_sets'])} random sets, layers "
-             f"{', '.join(result['layers'])}. TCAV significance: two-sided Welch t-test of concept-vs-random scores "
-             f"against random-vs-random scores, Bonferroni over {result['bonferroni_tests']} tests "
-             f"(p < {result['p_threshold']:.2e}); null: {result['null_distribution']}. A finding also needs a held-out CAV "
-             f"accuracy of at least {result['min_cav_accuracy']} at that layer.", "",
-             f"Random-concept sanity check: {result['random_sanity']['significant']} of "
-             f"{result['random_sanity']['tests']} tests significant ({100 * result['random_sanity']['rate']:.1f}%).",
-             "", "## CAV accuracy (held-out) by layer", "", "![](cav_accuracy.png)", "",
-             "| concept | " + " | ".join(result["layers"]) + " |", "|---|" + "---|" * len(result["layers"])]
+    lines = [
+        f"# Concepts in {result['arch']} ({result['model']})",
+        "",
+        f"{len(result['concepts'])} concepts, {len(result['random_sets'])} random sets, layers "
+        f"{', '.join(result['layers'])}. TCAV significance: two-sided Welch t-test of concept-vs-random scores "
+        f"against random-vs-random scores, Bonferroni over {result['bonferroni_tests']} tests "
+        f"(p < {result['p_threshold']:.2e}); null: {result['null_distribution']}. A finding also needs a held-out CAV "
+        f"accuracy of at least {result['min_cav_accuracy']} at that layer.",
+        "",
+        f"Random-concept sanity check: {result['random_sanity']['significant']} of "
+        f"{result['random_sanity']['tests']} tests significant ({100 * result['random_sanity']['rate']:.1f}%).",
+        "",
+        "## CAV accuracy (held-out) by layer",
+        "",
+        "![](cav_accuracy.png)",
+        "",
+        "| concept | " + " | ".join(result["layers"]) + " |",
+        "|---|" + "---|" * len(result["layers"]),
+    ]
     for c in [*result["concepts"], result["random_sanity"]["pseudo_concept"]]:
-        lines.append(f"| {c} | " + " | ".join(f"{result['cav_accuracy'][lay][c]:.2f}" for lay in result["layers"])
-                     + " |")
-    lines += ["", "## Significant findings (concept pushes the class up)", "",
-              "| class | concept | layer | TCAV sign | random | magnitude | p |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {c} | " + " | ".join(f"{result['cav_accuracy'][lay][c]:.2f}" for lay in result["layers"]) + " |"
+        )
+    lines += [
+        "",
+        "## Significant findings (concept pushes the class up)",
+        "",
+        "| class | concept | layer | TCAV sign | random | magnitude | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(result["significant_findings"], key=lambda r: (r["class"], r["p_value"])):
-        lines.append(f"| {r['class']} | {r['concept']} | {r['layer']} | {r['tcav_sign']:.2f} | {r['random_sign']:.2f} "
-                     f"| {r['tcav_magnitude']:.2f} | {r['p_value']:.1e} |")
+        lines.append(
+            f"| {r['class']} | {r['concept']} | {r['layer']} | {r['tcav_sign']:.2f} | {r['random_sign']:.2f} "
+            f"| {r['tcav_magnitude']:.2f} | {r['p_value']:.1e} |"
+        )
     h = result["head"]
-    lines += ["", f"## Concept head for export: layer `{h['layer']}` (frame hop {h['frame_hop_s']:.2f} s)", "",
-              h["calibration"] + f"; negatives: {h['negatives']}.", ""]
+    lines += [
+        "",
+        f"## Concept head for export: layer `{h['layer']}` (frame hop {h['frame_hop_s']:.2f} s)",
+        "",
+        h["calibration"] + f"; negatives: {h['negatives']}.",
+        "",
+    ]
     lines += [f"![](tcav_{lay}.png)" for lay in result["layers"]]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")

@@ -23,15 +23,22 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "harmony": ("chroma_stft_mean", "chroma_stft_var", "harmony_mean", "harmony_var"),
     "rhythm": ("tempo", "perceptr_mean", "perceptr_var"),
     "loudness": ("rms_mean", "rms_var"),
-    "brightness": ("spectral_centroid_mean", "spectral_centroid_var", "spectral_bandwidth_mean",
-                   "spectral_bandwidth_var", "rolloff_mean", "rolloff_var"),
+    "brightness": (
+        "spectral_centroid_mean",
+        "spectral_centroid_var",
+        "spectral_bandwidth_mean",
+        "spectral_bandwidth_var",
+        "rolloff_mean",
+        "rolloff_var",
+    ),
     "noisiness": ("zero_crossing_rate_mean", "zero_crossing_rate_var"),
 }
 assert sorted(f for g in GROUPS.values() for f in g) == sorted(FEATURE_NAMES)
 
 
-def group_shapley(predict_proba, x: np.ndarray, background: np.ndarray, class_index: int
-                  ) -> tuple[dict[str, float], float, float]:
+def group_shapley(
+    predict_proba, x: np.ndarray, background: np.ndarray, class_index: int
+) -> tuple[dict[str, float], float, float]:
     """-> (phi per group, v(empty) = baseline, v(all) = prediction). sum(phi) == v(all) - v(empty)."""
     names = list(GROUPS)
     idx = [np.array([FEATURE_NAMES.index(f) for f in GROUPS[g]]) for g in names]
@@ -66,7 +73,7 @@ def plot_waterfall(phi: dict[str, float], base: float, pred: float, label: str, 
     items = sorted(phi.items(), key=lambda kv: abs(kv[1]))
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = base
-    for i, (name, v) in enumerate(items):
+    for i, (_name, v) in enumerate(items):
         ax.barh(i, v, left=x, color="tab:red" if v > 0 else "tab:blue")
         ax.text(x + v, i, f" {v:+.3f}", va="center", fontsize=8)
         x += v

@@ -18,8 +18,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def validate_bundle(bundle: str | Path, data: str, splits: tuple[str, ...] = ("test", "valid"),
-                    resolution: float = 0.25) -> dict:
+def validate_bundle(
+    bundle: str | Path, data: str, splits: tuple[str, ...] = ("test", "valid"), resolution: float = 0.25
+) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from audioconcept.data.folder import load_ground_truth
@@ -64,27 +65,44 @@ def validate_bundle(bundle: str | Path, data: str, splits: tuple[str, ...] = ("t
     for n in names:
         y = np.array(present[n])
         auc = float(roc_auc_score(y, scores[n])) if 0 < y.sum() < len(y) else None
-        per[n] = {"roc_auc": auc, "positives": int(y.sum()), "clips": len(y),
-                  "localisation_iou_mean": float(np.mean(ious[n])) if ious[n] else None,
-                  "spans_checked": len(ious[n])}
+        per[n] = {
+            "roc_auc": auc,
+            "positives": int(y.sum()),
+            "clips": len(y),
+            "localisation_iou_mean": float(np.mean(ious[n])) if ious[n] else None,
+            "spans_checked": len(ious[n]),
+        }
     all_iou = [v for n in names for v in ious[n]]
     aucs = [v["roc_auc"] for v in per.values() if v["roc_auc"] is not None]
-    return {"bundle": str(bundle), "data": data, "splits": list(splits), "clips": len(tracks),
-            "layer": (model.m.get("concepts") or {}).get("layer"), "per_concept": per,
-            "auc_at_least_0.9": sum(a >= 0.9 for a in aucs), "concepts_with_auc": len(aucs),
-            "mean_iou": float(np.mean(all_iou)) if all_iou else None, "spans_checked": len(all_iou)}
+    return {
+        "bundle": str(bundle),
+        "data": data,
+        "splits": list(splits),
+        "clips": len(tracks),
+        "layer": (model.m.get("concepts") or {}).get("layer"),
+        "per_concept": per,
+        "auc_at_least_0.9": sum(a >= 0.9 for a in aucs),
+        "concepts_with_auc": len(aucs),
+        "mean_iou": float(np.mean(all_iou)) if all_iou else None,
+        "spans_checked": len(all_iou),
+    }
 
 
 def write_validation_report(res: dict, out: Path) -> None:
     from audioconcept.utils import atomic_write_json, atomic_write_text
 
     atomic_write_json(out / "validation.json", res)
-    lines = [f"# Concept validation of `{res['bundle']}` on {res['data']} ({', '.join(res['splits'])}: "
-             f"{res['clips']} clips, layer {res['layer']})", "",
-             f"- Concepts with ROC-AUC >= 0.9: {res['auc_at_least_0.9']} of {res['concepts_with_auc']}",
-             f"- Localisation: mean IoU {res['mean_iou'] if res['mean_iou'] is None else round(res['mean_iou'], 3)} "
-             f"over {res['spans_checked']} partial spans", "",
-             "| concept | ROC-AUC | positives/clips | mean IoU (spans) |", "|---|---|---|---|"]
+    lines = [
+        f"# Concept validation of `{res['bundle']}` on {res['data']} ({', '.join(res['splits'])}: "
+        f"{res['clips']} clips, layer {res['layer']})",
+        "",
+        f"- Concepts with ROC-AUC >= 0.9: {res['auc_at_least_0.9']} of {res['concepts_with_auc']}",
+        f"- Localisation: mean IoU {res['mean_iou'] if res['mean_iou'] is None else round(res['mean_iou'], 3)} "
+        f"over {res['spans_checked']} partial spans",
+        "",
+        "| concept | ROC-AUC | positives/clips | mean IoU (spans) |",
+        "|---|---|---|---|",
+    ]
     for n, v in res["per_concept"].items():
         auc = "n/a" if v["roc_auc"] is None else f"{v['roc_auc']:.3f}"
         io = "n/a" if v["localisation_iou_mean"] is None else f"{v['localisation_iou_mean']:.2f} ({v['spans_checked']})"

@@ -229,13 +229,19 @@ def iter_windows(
         yield Window(index, (n_total - window) / sr, n_total / sr, tail.copy(), window)
 
 
-def windows_from_array(x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE) -> list[Window]:
+def windows_from_array(
+    x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE
+) -> list[Window]:
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
     out = []
     for i, s in enumerate(window_starts(x.shape[-1], window, hop)):
         seg = x[s : s + window]
-        out.append(Window(i, s / sr, (s + min(window, seg.shape[-1])) / sr, fit_window(seg, window), min(window, seg.shape[-1])))
+        out.append(
+            Window(
+                i, s / sr, (s + min(window, seg.shape[-1])) / sr, fit_window(seg, window), min(window, seg.shape[-1])
+            )
+        )
     return out
 
 

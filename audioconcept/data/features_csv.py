@@ -12,10 +12,23 @@ import numpy as np
 from audioconcept.errors import DataSpecError
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "chroma_stft_mean", "chroma_stft_var", "rms_mean", "rms_var",
-    "spectral_centroid_mean", "spectral_centroid_var", "spectral_bandwidth_mean", "spectral_bandwidth_var",
-    "rolloff_mean", "rolloff_var", "zero_crossing_rate_mean", "zero_crossing_rate_var",
-    "harmony_mean", "harmony_var", "perceptr_mean", "perceptr_var", "tempo",
+    "chroma_stft_mean",
+    "chroma_stft_var",
+    "rms_mean",
+    "rms_var",
+    "spectral_centroid_mean",
+    "spectral_centroid_var",
+    "spectral_bandwidth_mean",
+    "spectral_bandwidth_var",
+    "rolloff_mean",
+    "rolloff_var",
+    "zero_crossing_rate_mean",
+    "zero_crossing_rate_var",
+    "harmony_mean",
+    "harmony_var",
+    "perceptr_mean",
+    "perceptr_var",
+    "tempo",
     *(f"mfcc{i}_{s}" for i in range(1, 21) for s in ("mean", "var")),
 )
 assert len(FEATURE_NAMES) == 57

@@ -49,8 +49,14 @@ def _body_in_fp16():
     return select
 
 
-def export_coreml(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict,
-                  output_names: list[str], max_batch: int = 16) -> Path:
+def export_coreml(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    metadata: dict,
+    output_names: list[str],
+    max_batch: int = 16,
+) -> Path:
     import coremltools as ct
 
     batch = torch.export.Dim("batch", min=1, max=max_batch)
@@ -88,8 +94,7 @@ def inspect_spec(path: Path) -> dict:
     for i in spec.description.input:
         shape = list(i.type.multiArrayType.shape)
         rng = i.type.multiArrayType.shapeRange.sizeRanges
-        inputs.append({"name": i.name, "shape": shape,
-                       "ranges": [[r.lowerBound, r.upperBound] for r in rng]})
+        inputs.append({"name": i.name, "shape": shape, "ranges": [[r.lowerBound, r.upperBound] for r in rng]})
     outputs = [o.name for o in spec.description.output]
     ops = []
     for fn in spec.mlProgram.functions.values():

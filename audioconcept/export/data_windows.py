@@ -26,8 +26,9 @@ def resolve_data(data: str | None, trained_on: str) -> str:
     return spec
 
 
-def split_windows(data: str, split: str, window_s: float, n_chunks: int, max_windows: int | None,
-                  seed: int = 0) -> np.ndarray:
+def split_windows(
+    data: str, split: str, window_s: float, n_chunks: int, max_windows: int | None, seed: int = 0
+) -> np.ndarray:
     """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe)."""
     from audioconcept.data.spec import load_tracks, parse_data_spec
     from audioconcept.train.audio_dataset import eval_chunks

@@ -46,7 +46,16 @@ class ExportConfig:
 @contextlib.contextmanager
 def _quiet():
     """Silence converter chatter (torch.onnx registration notes, coremltools progress bars)."""
-    names = ["torch.onnx._internal.exporter._registration", "torch.onnx", "torch.export", "coremltools", "onnxscript", "onnx_ir", "torch._dynamo", "root"]
+    names = [
+        "torch.onnx._internal.exporter._registration",
+        "torch.onnx",
+        "torch.export",
+        "coremltools",
+        "onnxscript",
+        "onnx_ir",
+        "torch._dynamo",
+        "root",
+    ]
     old = {n: logging.getLogger(n).level for n in names}
     prev = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"
@@ -146,25 +155,43 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     name = cfg.name or cfg.out.name
     n_classes = len(ck.labels)
     emb_dim = int(reference[2].shape[1])
-    out_specs = [{"name": "logits", "shape": ["batch", n_classes], "dtype": "float32"},
-                 {"name": "probabilities", "shape": ["batch", n_classes], "dtype": "float32"},
-                 {"name": "embedding", "shape": ["batch", emb_dim], "dtype": "float32"}]
+    out_specs = [
+        {"name": "logits", "shape": ["batch", n_classes], "dtype": "float32"},
+        {"name": "probabilities", "shape": ["batch", n_classes], "dtype": "float32"},
+        {"name": "embedding", "shape": ["batch", emb_dim], "dtype": "float32"},
+    ]
     if with_concepts:
         nc = len(head.names)
-        out_specs += [{"name": "concepts", "shape": ["batch", nc], "dtype": "float32"},
-                      {"name": "concept_frames", "shape": ["batch", nc, int(reference[4].shape[-1])],
-                       "dtype": "float32"}]
+        out_specs += [
+            {"name": "concepts", "shape": ["batch", nc], "dtype": "float32"},
+            {"name": "concept_frames", "shape": ["batch", nc, int(reference[4].shape[-1])], "dtype": "float32"},
+        ]
     n_frames = mel_cfg.n_frames(window)
-    inputs = {"waveform": {"name": "waveform", "shape": ["batch", window], "dtype": "float32"},
-              "mel": {"name": "mel", "shape": ["batch", mel_cfg.n_mels, n_frames], "dtype": "float32"}}
+    inputs = {
+        "waveform": {"name": "waveform", "shape": ["batch", window], "dtype": "float32"},
+        "mel": {"name": "mel", "shape": ["batch", mel_cfg.n_mels, n_frames], "dtype": "float32"},
+    }
     core = core_manifest(
-        name=name, arch=ck.arch, labels=ck.labels, window_s=ck.window_s, hop_s=ck.window_s, sample_rate=SAMPLE_RATE,
+        name=name,
+        arch=ck.arch,
+        labels=ck.labels,
+        window_s=ck.window_s,
+        hop_s=ck.window_s,
+        sample_rate=SAMPLE_RATE,
         frontend={**mel_cfg.to_dict(), "stft_in_graphs": "conv1d with fixed kernels; reflect padding as Slice+Concat"},
-        inputs=inputs, outputs=out_specs, source_sha256=checkpoint_sha256(cfg.checkpoint),
-        source_path=str(cfg.checkpoint), trained_on=ck.trained_on, metrics=ck.metrics,
-        extra={"embedding_layer": model.body.embedding_layer, "arch_config": ck.arch_config,
-               "eval_chunks": ck.eval_chunks, "dynamic_axes": "batch only (time is fixed at the window)",
-               "concepts": concepts_meta},
+        inputs=inputs,
+        outputs=out_specs,
+        source_sha256=checkpoint_sha256(cfg.checkpoint),
+        source_path=str(cfg.checkpoint),
+        trained_on=ck.trained_on,
+        metrics=ck.metrics,
+        extra={
+            "embedding_layer": model.body.embedding_layer,
+            "arch_config": ck.arch_config,
+            "eval_chunks": ck.eval_chunks,
+            "dynamic_axes": "batch only (time is fixed at the window)",
+            "concepts": concepts_meta,
+        },
     )
     artifacts: dict[str, dict] = {}
     parity: dict[str, dict] = {}
@@ -188,14 +215,20 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                 runtime_frontend = "numpy"
             except ExportError as e:
                 d = np.abs(ref_logits - got_body[0])
-                parity["onnx_body"] = {"n_clips": len(d), "max_abs_logit_diff": float(d.max()),
-                                       "mean_abs_logit_diff": float(d.mean()), "passed": False,
-                                       "top1_agreement": float(np.mean(ref_logits.argmax(1) == got_body[0].argmax(1))),
-                                       "note": f"not used by the runtime: {e}"}
+                parity["onnx_body"] = {
+                    "n_clips": len(d),
+                    "max_abs_logit_diff": float(d.max()),
+                    "mean_abs_logit_diff": float(d.mean()),
+                    "passed": False,
+                    "top1_agreement": float(np.mean(ref_logits.argmax(1) == got_body[0].argmax(1))),
+                    "note": f"not used by the runtime: {e}",
+                }
                 runtime_frontend = "onnx"
             if with_concepts:
-                parity["onnx_concepts"] = {"max_abs_diff": float(np.abs(got[3] - reference[3]).max()),
-                                           "frames_max_abs_diff": float(np.abs(got[4] - reference[4]).max())}
+                parity["onnx_concepts"] = {
+                    "max_abs_diff": float(np.abs(got[3] - reference[3]).max()),
+                    "frames_max_abs_diff": float(np.abs(got[4] - reference[4]).max()),
+                }
                 if parity["onnx_concepts"]["max_abs_diff"] > 1e-4:
                     raise ExportError(f"parity gate failed for the concepts output: {parity['onnx_concepts']}")
             artifacts["onnx"] = artifact_entry(tmp, "model.onnx", "waveform", "fp32")
@@ -222,8 +255,11 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                 skipped["int8"] = str(e)
             keep = cfg.int8_policy == "always" or ck.arch == "vggish" or (cfg.int8_policy == "auto" and t_int8 < t_fp32)
             if "int8" in skipped or not keep:
-                skipped.setdefault("int8", f"int8 body is not faster on this host ({speed['body_ms_int8']} ms vs "
-                                           f"{speed['body_ms_fp32']} ms fp32)")
+                skipped.setdefault(
+                    "int8",
+                    f"int8 body is not faster on this host ({speed['body_ms_int8']} ms vs "
+                    f"{speed['body_ms_fp32']} ms fp32)",
+                )
                 parity.pop("int8", None)
                 (tmp / "model.int8.onnx").unlink(missing_ok=True)
             else:
@@ -272,12 +308,18 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                     parity["coreml"] = {**entry["ALL"], "numerically_verified": True, "CPU_ONLY": entry["CPU_ONLY"]}
                 else:
                     parity["coreml"] = {"numerically_verified": False, "reason": pred_why, "spec": entry["spec"]}
-                artifacts["coreml"] = artifact_entry(tmp, "model.mlpackage", "waveform", "fp16 body, fp32 front end",
-                                                     numerically_verified=pred_ok)
+                artifacts["coreml"] = artifact_entry(
+                    tmp, "model.mlpackage", "waveform", "fp16 body, fp32 front end", numerically_verified=pred_ok
+                )
         if not artifacts:
             raise ExportError("no artifact was exported")
-        manifest = {**core, "artifacts": artifacts, "parity": parity, "skipped": skipped,
-                    "runtime_frontend": runtime_frontend if "onnx_body" in artifacts else "onnx"}
+        manifest = {
+            **core,
+            "artifacts": artifacts,
+            "parity": parity,
+            "skipped": skipped,
+            "runtime_frontend": runtime_frontend if "onnx_body" in artifacts else "onnx",
+        }
         atomic_write_json(tmp / MANIFEST, manifest)
         atomic_write_text(tmp / "README.md", model_card(manifest))
         if concepts_dir is not None:

@@ -22,9 +22,23 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def core_manifest(*, name: str, arch: str, labels: list[str], window_s: float, hop_s: float, sample_rate: int,
-                  frontend: dict | None, inputs: dict, outputs: list[dict], source_sha256: str, source_path: str,
-                  trained_on: str, metrics: dict, extra: dict | None = None) -> dict:
+def core_manifest(
+    *,
+    name: str,
+    arch: str,
+    labels: list[str],
+    window_s: float,
+    hop_s: float,
+    sample_rate: int,
+    frontend: dict | None,
+    inputs: dict,
+    outputs: list[dict],
+    source_sha256: str,
+    source_path: str,
+    trained_on: str,
+    metrics: dict,
+    extra: dict | None = None,
+) -> dict:
     """Everything but artifacts and parity: this part is also embedded in each artifact."""
     m = {
         "schema_version": SCHEMA_VERSION,
@@ -50,41 +64,63 @@ def core_manifest(*, name: str, arch: str, labels: list[str], window_s: float, h
 
 def artifact_entry(root: Path, file: str, input_name: str, precision: str, **extra) -> dict:
     p = root / file
-    return {"file": file, "sha256": sha256_tree(p), "size_bytes": tree_size(p), "input": input_name,
-            "precision": precision, **extra}
+    return {
+        "file": file,
+        "sha256": sha256_tree(p),
+        "size_bytes": tree_size(p),
+        "input": input_name,
+        "precision": precision,
+        **extra,
+    }
 
 
 def model_card(m: dict) -> str:
-    lines = [f"# {m['name']} ({m['arch']})", "",
-             f"Genre classifier exported by AudioConcept {m['versions'].get('audioconcept')} on {m['created']}.", "",
-             f"- Labels: {', '.join(m['labels'])}",
-             f"- Input: {m['window_s']} s mono at {m['sample_rate']} Hz ({m.get('window_samples')} samples); "
-             f"songs are cut into windows every {m['hop_s']} s and window logits are averaged.",
-             f"- Trained on: `{m.get('trained_on', '?')}`",
-             f"- Source checkpoint sha256: `{m['source_checkpoint']['sha256']}`"]
+    lines = [
+        f"# {m['name']} ({m['arch']})",
+        "",
+        f"Genre classifier exported by AudioConcept {m['versions'].get('audioconcept')} on {m['created']}.",
+        "",
+        f"- Labels: {', '.join(m['labels'])}",
+        f"- Input: {m['window_s']} s mono at {m['sample_rate']} Hz ({m.get('window_samples')} samples); "
+        f"songs are cut into windows every {m['hop_s']} s and window logits are averaged.",
+        f"- Trained on: `{m.get('trained_on', '?')}`",
+        f"- Source checkpoint sha256: `{m['source_checkpoint']['sha256']}`",
+    ]
     test = (m.get("metrics") or {}).get("test") or {}
     if test:
-        lines.append(f"- Test accuracy at training time: {test.get('accuracy', float('nan')):.3f} "
-                     f"(macro-F1 {test.get('macro_f1', float('nan')):.3f}, n={test.get('n')})")
+        lines.append(
+            f"- Test accuracy at training time: {test.get('accuracy', float('nan')):.3f} "
+            f"(macro-F1 {test.get('macro_f1', float('nan')):.3f}, n={test.get('n')})"
+        )
     if m.get("frontend"):
         f = m["frontend"]
-        lines.append(f"- Front end: mel {f['n_mels']} bands, n_fft {f['n_fft']}, hop {f['hop_length']}, "
-                     f"f_max {f['f_max']}, power {f['power']}, dB (amin {f['amin']}), fp32 in every artifact")
+        lines.append(
+            f"- Front end: mel {f['n_mels']} bands, n_fft {f['n_fft']}, hop {f['hop_length']}, "
+            f"f_max {f['f_max']}, power {f['power']}, dB (amin {f['amin']}), fp32 in every artifact"
+        )
     if m.get("features"):
         lines.append(f"- Features: {len(m['features'])} GTZAN librosa features; label rule: {m.get('label_rule')}")
     lines += ["", "## Artifacts", "", "| key | file | input | precision | size | sha256 |", "|---|---|---|---|---|---|"]
     for k, a in m["artifacts"].items():
-        lines.append(f"| {k} | `{a['file']}` | {a['input']} | {a.get('precision', '')} | "
-                     f"{a['size_bytes'] / 1e6:.2f} MB | `{a['sha256'][:12]}…` |")
+        lines.append(
+            f"| {k} | `{a['file']}` | {a['input']} | {a.get('precision', '')} | "
+            f"{a['size_bytes'] / 1e6:.2f} MB | `{a['sha256'][:12]}…` |"
+        )
     if m.get("skipped"):
         lines += ["", "Not exported:", ""] + [f"- {k}: {v}" for k, v in m["skipped"].items()]
-    lines += ["", "## Parity against the eager model", "",
-              "| artifact | clips | max abs dlogit | mean abs dlogit | top-1 agreement | verified |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Parity against the eager model",
+        "",
+        "| artifact | clips | max abs dlogit | mean abs dlogit | top-1 agreement | verified |",
+        "|---|---|---|---|---|---|",
+    ]
     for k, p in m["parity"].items():
         if "max_abs_logit_diff" in p:
-            lines.append(f"| {k} | {p['n_clips']} | {p['max_abs_logit_diff']:.2e} | {p['mean_abs_logit_diff']:.2e} | "
-                         f"{p['top1_agreement']:.3f} | {'yes' if p.get('passed') else 'no'} |")
+            lines.append(
+                f"| {k} | {p['n_clips']} | {p['max_abs_logit_diff']:.2e} | {p['mean_abs_logit_diff']:.2e} | "
+                f"{p['top1_agreement']:.3f} | {'yes' if p.get('passed') else 'no'} |"
+            )
         else:
             lines.append(f"| {k} | - | - | - | - | no: {p.get('reason', '')} |")
     if m.get("concepts"):

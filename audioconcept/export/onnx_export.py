@@ -14,8 +14,14 @@ log = logging.getLogger(__name__)
 OPSET = 18
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
-                output_names: list[str], metadata: dict | None = None) -> Path:
+def export_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_names: list[str],
+    metadata: dict | None = None,
+) -> Path:
     """Export with a dynamic batch axis (the time axis is fixed at the model's window)."""
     import onnx
 
@@ -24,9 +30,17 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, inpu
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
-            module, (example,), None, dynamo=True, opset_version=OPSET, external_data=False,
-            input_names=[input_name], output_names=output_names,
-            dynamic_shapes=({0: batch},), optimize=True, verbose=False,
+            module,
+            (example,),
+            None,
+            dynamo=True,
+            opset_version=OPSET,
+            external_data=False,
+            input_names=[input_name],
+            output_names=output_names,
+            dynamic_shapes=({0: batch},),
+            optimize=True,
+            verbose=False,
         )
     model = prog.model_proto
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
@@ -59,11 +73,13 @@ def merge_frontend(front_path: Path, body_path: Path, out: Path, metadata: dict 
     body = compose.add_prefix(body, prefix="body/")
     merged = compose.merge_models(front, body, io_map=[(front.graph.output[0].name, body.graph.input[0].name)])
     # stable public names
-    for vi in merged.graph.input:
-        pass
-    _rename_io(merged, {"frontend/waveform": "waveform",
-                        **{f"body/{o.name.removeprefix('body/')}": o.name.removeprefix("body/")
-                           for o in merged.graph.output}})
+    _rename_io(
+        merged,
+        {
+            "frontend/waveform": "waveform",
+            **{f"body/{o.name.removeprefix('body/')}": o.name.removeprefix("body/") for o in merged.graph.output},
+        },
+    )
     if metadata:
         set_metadata(merged, metadata)
     onnx.checker.check_model(merged)

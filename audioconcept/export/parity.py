@@ -30,13 +30,19 @@ def compare(reference: np.ndarray, candidate: np.ndarray, gate: Gate, what: str)
         raise ExportError(f"parity gate: {what} returned NaN or Inf")
     diff = np.abs(reference - candidate)
     agree = float(np.mean(reference.argmax(-1) == candidate.argmax(-1)))
-    res = {"n_clips": int(reference.shape[0]), "max_abs_logit_diff": float(diff.max()),
-           "mean_abs_logit_diff": float(diff.mean()), "top1_agreement": agree,
-           "tolerance": gate.max_abs_logit, "min_top1_agreement": gate.min_top1_agreement}
+    res = {
+        "n_clips": int(reference.shape[0]),
+        "max_abs_logit_diff": float(diff.max()),
+        "mean_abs_logit_diff": float(diff.mean()),
+        "top1_agreement": agree,
+        "tolerance": gate.max_abs_logit,
+        "min_top1_agreement": gate.min_top1_agreement,
+    }
     failed = (gate.max_abs_logit is not None and diff.max() > gate.max_abs_logit) or agree < gate.min_top1_agreement
     res["passed"] = not failed
     if failed:
         raise ExportError(
             f"parity gate failed for {what}: max |dlogit| {diff.max():.3g} (limit {gate.max_abs_logit}), "
-            f"top-1 agreement {agree:.3f} (limit {gate.min_top1_agreement}) on {reference.shape[0]} clips")
+            f"top-1 agreement {agree:.3f} (limit {gate.min_top1_agreement}) on {reference.shape[0]} clips"
+        )
     return res

@@ -43,9 +43,14 @@ def quantize_body(body_fp32: Path, out: Path, calib_mels: np.ndarray) -> Path:
         log.debug("quant_pre_process failed (%s); quantising the raw graph", e)
         src = body_fp32
     quantize_static(
-        str(src), str(out), MelCalibration(calib_mels),
-        quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-        per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+        str(src),
+        str(out),
+        MelCalibration(calib_mels),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        calibrate_method=CalibrationMethod.MinMax,
         op_types_to_quantize=["Conv", "MatMul", "Gemm"],
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
     )

@@ -32,8 +32,12 @@ def svm_to_onnx(pipe, metadata: dict | None = None):
     from audioconcept.export.onnx_export import _rename_io, set_metadata
 
     svc = pipe.steps[-1][1]
-    onx = convert_sklearn(pipe, initial_types=[("features", DoubleTensorType([None, len(FEATURE_NAMES)]))],
-                          options={id(svc): {"zipmap": False}}, target_opset={"": 18, "ai.onnx.ml": 3})
+    onx = convert_sklearn(
+        pipe,
+        initial_types=[("features", DoubleTensorType([None, len(FEATURE_NAMES)]))],
+        options={id(svc): {"zipmap": False}},
+        target_opset={"": 18, "ai.onnx.ml": 3},
+    )
     outs = [o.name for o in onx.graph.output]
     _rename_io(onx, {outs[0]: "label", outs[1]: "probabilities"})
     if metadata:
@@ -68,16 +72,28 @@ def export_svm(cfg, ck) -> Path:
     labels = [str(c) for c in pipe.classes_]
     n = len(labels)
     core = core_manifest(
-        name=name, arch="svm", labels=labels, window_s=ck.window_s, hop_s=ck.window_s, sample_rate=SAMPLE_RATE,
-        frontend=None, inputs={"features": {"name": "features", "shape": ["batch", len(FEATURE_NAMES)],
-                                            "dtype": "float64"}},
-        outputs=[{"name": "label", "shape": ["batch"], "dtype": "string"},
-                 {"name": "probabilities", "shape": ["batch", n], "dtype": "float64"}],
-        source_sha256=checkpoint_sha256(cfg.checkpoint), source_path=str(cfg.checkpoint),
-        trained_on=ck.trained_on, metrics=ck.metrics,
-        extra={"features": list(FEATURE_NAMES), "label_rule": LABEL_RULE,
-               "feature_extractor": "audioconcept.models.features (librosa, GTZAN features_30_sec.csv definitions)",
-               "short_clips": "features are means/variances over the audio present; no padding, no length feature"},
+        name=name,
+        arch="svm",
+        labels=labels,
+        window_s=ck.window_s,
+        hop_s=ck.window_s,
+        sample_rate=SAMPLE_RATE,
+        frontend=None,
+        inputs={"features": {"name": "features", "shape": ["batch", len(FEATURE_NAMES)], "dtype": "float64"}},
+        outputs=[
+            {"name": "label", "shape": ["batch"], "dtype": "string"},
+            {"name": "probabilities", "shape": ["batch", n], "dtype": "float64"},
+        ],
+        source_sha256=checkpoint_sha256(cfg.checkpoint),
+        source_path=str(cfg.checkpoint),
+        trained_on=ck.trained_on,
+        metrics=ck.metrics,
+        extra={
+            "features": list(FEATURE_NAMES),
+            "label_rule": LABEL_RULE,
+            "feature_extractor": "audioconcept.models.features (librosa, GTZAN features_30_sec.csv definitions)",
+            "short_clips": "features are means/variances over the audio present; no padding, no length feature",
+        },
     )
     artifacts, parity, skipped = {}, {}, {}
     with atomic_dir(cfg.out) as tmp:
@@ -90,7 +106,8 @@ def export_svm(cfg, ck) -> Path:
             parity["onnx"] = compare(ref, proba, PROBA_GATE, "SVM model.onnx probabilities")
             parity["onnx"]["label_output_matches_predict"] = float(np.mean(label == pipe.predict(X)))
             parity["onnx"]["predict_vs_argmax_proba_disagreement"] = float(
-                np.mean(pipe.predict(X) != pipe.classes_[ref.argmax(1)]))
+                np.mean(pipe.predict(X) != pipe.classes_[ref.argmax(1)])
+            )
             artifacts["onnx"] = artifact_entry(tmp, "model.onnx", "features", "float64")
             # background rows for the runtime's exact group-Shapley explanations
             bg = X[np.random.default_rng(0).permutation(len(X))[:48]]
@@ -111,12 +128,14 @@ def export_svm(cfg, ck) -> Path:
 def _svm_coreml_reason() -> str:
     try:
         import sklearn
+        from coremltools._deps import _HAS_SKLEARN
         from coremltools.converters import sklearn as ct_sklearn  # noqa: F401
         from coremltools.converters.sklearn import _sklearn_util  # noqa: F401
-        from coremltools._deps import _HAS_SKLEARN
     except Exception as e:
         return f"coremltools is not usable here ({type(e).__name__})"
     if not _HAS_SKLEARN:
-        return (f"coremltools' scikit-learn converter does not support scikit-learn {sklearn.__version__}; "
-                "use model.onnx (onnxruntime runs it on every platform, CoreML EP included)")
+        return (
+            f"coremltools' scikit-learn converter does not support scikit-learn {sklearn.__version__}; "
+            "use model.onnx (onnxruntime runs it on every platform, CoreML EP included)"
+        )
     return "not attempted: the SVM runs through model.onnx on every platform"

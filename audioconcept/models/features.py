@@ -102,8 +102,9 @@ def file_features(path: str | Path, cache: FeatureCache | None = None, duration:
     return feats
 
 
-def batch_features(paths: Sequence[str | Path], cache: FeatureCache | None = None, n_jobs: int = -1,
-                   duration: float | None = 30.0) -> np.ndarray:
+def batch_features(
+    paths: Sequence[str | Path], cache: FeatureCache | None = None, n_jobs: int = -1, duration: float | None = 30.0
+) -> np.ndarray:
     """(n, 57) features for many files, spread over the cores; cached per file."""
     from joblib import Parallel, delayed
     from rich.progress import Progress

@@ -46,8 +46,15 @@ class MelFrontEnd(nn.Module):
         """(B, T) -> (B, n_freqs, frames)."""
         cfg = self.cfg
         if self.mode == "stft":
-            spec = torch.stft(wav, cfg.n_fft, cfg.hop_length, window=self.window, center=cfg.center,
-                              pad_mode=cfg.pad_mode, return_complex=True)
+            spec = torch.stft(
+                wav,
+                cfg.n_fft,
+                cfg.hop_length,
+                window=self.window,
+                center=cfg.center,
+                pad_mode=cfg.pad_mode,
+                return_complex=True,
+            )
             return spec.real.pow(2) + spec.imag.pow(2)
         x = self._reflect_pad(wav) if cfg.center else wav
         y = nn.functional.conv1d(x.unsqueeze(1), self.stft_kernels, stride=cfg.hop_length)

@@ -42,6 +42,7 @@ def mel_filterbank(cfg: MelConfig):
     import librosa
     import numpy as np
 
-    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min,
-                             fmax=cfg.f_max, htk=True, norm=None)
+    fb = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.f_max, htk=True, norm=None
+    )
     return np.ascontiguousarray(fb.T, dtype=np.float32)

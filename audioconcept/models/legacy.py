@@ -81,8 +81,7 @@ def _load_storage_bytes(b: bytes):
         raise UnsafePickleError(f"refused a storage record: {str(e).splitlines()[0]}") from None
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
     import torch
 
     t = torch.empty((0,), dtype=storage.dtype)
@@ -102,10 +101,16 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
-        if (module, name) in {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "object"),
-                              ("copyreg", "_reconstructor"), ("builtins", "slice")}:
+        if (module, name) in {
+            ("builtins", "set"),
+            ("builtins", "frozenset"),
+            ("builtins", "object"),
+            ("copyreg", "_reconstructor"),
+            ("builtins", "slice"),
+        }:
             return {"set": set, "frozenset": frozenset, "object": object, "slice": slice}.get(
-                name, getattr(__import__("copyreg"), "_reconstructor"))
+                name, __import__("copyreg")._reconstructor
+            )
         if module == "torch.storage" and name == "_load_from_bytes":
             return _load_storage_bytes
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
@@ -222,9 +227,13 @@ def import_checkpoint(file: str | Path, arch: str, out: str | Path, labels: list
     if arch == "svm":
         pipe = _svm_from_pickle(file)
         labels = [str(c) for c in pipe.classes_] if hasattr(pipe, "classes_") else labels
-        cfg = CheckpointConfig(arch="svm", labels=labels, window_s=spec.window_s,
-                               arch_config={"label_rule": "argmax(probabilities)"},
-                               trained_on=f"imported from {file.name}")
+        cfg = CheckpointConfig(
+            arch="svm",
+            labels=labels,
+            window_s=spec.window_s,
+            arch_config={"label_rule": "argmax(probabilities)"},
+            trained_on=f"imported from {file.name}",
+        )
         return save_svm_checkpoint(out, pipe, cfg)
     tensors, info = _torch_source(file)
     arch_config: dict = {}
@@ -234,8 +243,14 @@ def import_checkpoint(file: str | Path, arch: str, out: str | Path, labels: list
     state = match_state_dict(tensors, body.state_dict(), arch)
     body.load_state_dict(state)
     model = AudioClassifier(body)
-    cfg = CheckpointConfig(arch=arch, labels=labels, window_s=spec.window_s, eval_chunks=spec.eval_chunks,
-                           arch_config=arch_config, trained_on=f"imported from {file.name} ({info.get('format')})")
+    cfg = CheckpointConfig(
+        arch=arch,
+        labels=labels,
+        window_s=spec.window_s,
+        eval_chunks=spec.eval_chunks,
+        arch_config=arch_config,
+        trained_on=f"imported from {file.name} ({info.get('format')})",
+    )
     log.info("imported %d tensors from %s (%s)", len(state), file, info.get("class", info.get("format")))
     return save_torch_checkpoint(out, model, cfg)
 

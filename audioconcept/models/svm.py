@@ -26,14 +26,19 @@ class SVMConfig:
     grid: bool = True
 
 
-def make_pipeline(C: float = 10.0, kernel: str = "rbf", gamma: float | str = "scale", seed: int = 42,
-                  probability: bool = True):
+def make_pipeline(
+    C: float = 10.0, kernel: str = "rbf", gamma: float | str = "scale", seed: int = 42, probability: bool = True
+):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    return Pipeline([("scaler", StandardScaler()),
-                     ("svc", SVC(C=C, kernel=kernel, gamma=gamma, probability=probability, random_state=seed))])
+    return Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            ("svc", SVC(C=C, kernel=kernel, gamma=gamma, probability=probability, random_state=seed)),
+        ]
+    )
 
 
 def fit_svm(X: np.ndarray, y: np.ndarray, cfg: SVMConfig = SVMConfig()):
@@ -45,8 +50,12 @@ def fit_svm(X: np.ndarray, y: np.ndarray, cfg: SVMConfig = SVMConfig()):
     n_min = int(np.min(np.unique(y, return_counts=True)[1]))
     folds = min(cfg.cv, n_min)
     if cfg.grid and folds >= 2:
-        search = GridSearchCV(make_pipeline(seed=cfg.seed, probability=False), PARAM_GRID,
-                              cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed), n_jobs=cfg.n_jobs)
+        search = GridSearchCV(
+            make_pipeline(seed=cfg.seed, probability=False),
+            PARAM_GRID,
+            cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed),
+            n_jobs=cfg.n_jobs,
+        )
         search.fit(X, y)
         params = {k.removeprefix("svc__"): v for k, v in search.best_params_.items()}
         cv_score = float(search.best_score_)

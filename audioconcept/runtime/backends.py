@@ -49,14 +49,18 @@ def onnx_providers(device: str) -> tuple[list, str]:
         if "CUDAExecutionProvider" not in avail:
             raise BackendUnavailable(
                 "--device cuda: onnxruntime has no CUDAExecutionProvider here; install onnxruntime-gpu in its own "
-                "environment (pip install 'audioconcept[cuda]'; never beside onnxruntime)")
+                "environment (pip install 'audioconcept[cuda]'; never beside onnxruntime)"
+            )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
     if device == "ane":
         if "CoreMLExecutionProvider" not in avail:
             raise BackendUnavailable(
-                f"--device ane: onnxruntime's CoreMLExecutionProvider needs macOS (this host: {platform.system()})")
-        return [("CoreMLExecutionProvider", {"MLComputeUnits": "CPUAndNeuralEngine", "ModelFormat": "MLProgram"}),
-                "CPUExecutionProvider"], "ane"
+                f"--device ane: onnxruntime's CoreMLExecutionProvider needs macOS (this host: {platform.system()})"
+            )
+        return [
+            ("CoreMLExecutionProvider", {"MLComputeUnits": "CPUAndNeuralEngine", "ModelFormat": "MLProgram"}),
+            "CPUExecutionProvider",
+        ], "ane"
     if device != "cpu":
         raise BackendUnavailable(f"--device {device}: choose one of {', '.join(DEVICES)}")
     return ["CPUExecutionProvider"], "cpu"
@@ -66,8 +70,9 @@ class OnnxBackend:
     """onnxruntime. On the CPU the numpy front end feeds the body graph (faster than the in-graph
     Conv1d STFT); on CUDA and the Neural Engine the whole waveform graph runs in one piece."""
 
-    def __init__(self, bundle: Bundle, device: str = "auto", int8: bool = False, threads: int = 0,
-                 full_graph: bool | None = None) -> None:
+    def __init__(
+        self, bundle: Bundle, device: str = "auto", int8: bool = False, threads: int = 0, full_graph: bool | None = None
+    ) -> None:
         ort = _ort()
         providers, self.device = onnx_providers(device)
         self.name = "onnx-int8" if int8 else "onnx"
@@ -77,8 +82,12 @@ class OnnxBackend:
             self.input_kind = "features"
         elif int8:
             key = "onnx_int8"
-        elif (full_graph or (full_graph is None and self.device != "cpu") or not bundle.has("onnx_body")
-              or bundle.manifest.get("runtime_frontend", "numpy") != "numpy"):
+        elif (
+            full_graph
+            or (full_graph is None and self.device != "cpu")
+            or not bundle.has("onnx_body")
+            or bundle.manifest.get("runtime_frontend", "numpy") != "numpy"
+        ):
             key = "onnx"
         else:
             key = "onnx_body"
@@ -94,8 +103,9 @@ class OnnxBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         if self.device == "cuda" and "CUDAExecutionProvider" not in self.session.get_providers():
-            raise BackendUnavailable("--device cuda: onnxruntime could not start the CUDA provider (driver or CUDA "
-                                     "libraries missing)")
+            raise BackendUnavailable(
+                "--device cuda: onnxruntime could not start the CUDA provider (driver or CUDA libraries missing)"
+            )
 
     def run(self, x: np.ndarray) -> Outputs:
         feed = x.astype(np.float64 if self.input_kind == "features" else np.float32, copy=False)
@@ -103,8 +113,9 @@ class OnnxBackend:
         if self.input_kind == "features":
             p = np.asarray(res["probabilities"], dtype=np.float64)
             return Outputs(np.log(np.clip(p, 1e-12, None)), p)
-        return Outputs(res["logits"], res["probabilities"], res.get("embedding"), res.get("concepts"),
-                       res.get("concept_frames"))
+        return Outputs(
+            res["logits"], res["probabilities"], res.get("embedding"), res.get("concepts"), res.get("concept_frames")
+        )
 
 
 class CoreMLBackend:
@@ -113,8 +124,9 @@ class CoreMLBackend:
 
     def __init__(self, bundle: Bundle, device: str = "auto") -> None:
         if platform.system() != "Darwin":
-            raise BackendUnavailable(f"--backend coreml needs macOS (this host runs {platform.system()}); "
-                                     "use --backend onnx")
+            raise BackendUnavailable(
+                f"--backend coreml needs macOS (this host runs {platform.system()}); use --backend onnx"
+            )
         try:
             import coremltools as ct
         except ImportError:
@@ -128,8 +140,12 @@ class CoreMLBackend:
 
     def run(self, x: np.ndarray) -> Outputs:
         res = self.model.predict({"waveform": x.astype(np.float32)})
-        return Outputs(*(np.asarray(res[n]) if n in res else None for n in
-                         ("logits", "probabilities", "embedding", "concepts", "concept_frames")))
+        return Outputs(
+            *(
+                np.asarray(res[n]) if n in res else None
+                for n in ("logits", "probabilities", "embedding", "concepts", "concept_frames")
+            )
+        )
 
 
 def coreml_predict(path, x: np.ndarray, units: str = "ALL") -> np.ndarray:
@@ -214,8 +230,14 @@ def artifacts_for(backend: str, arch: str) -> tuple[str, ...]:
     """Which artifacts a backend reads (only those are hash-checked before loading)."""
     if arch == "svm":
         return ("onnx",)
-    return {"onnx": ("onnx", "onnx_body"), "onnx-int8": ("onnx_int8",), "coreml": ("coreml",),
-            "torchscript": ("torchscript",), "pt2": ("pt2",), "torch": ("pt2",)}[backend]
+    return {
+        "onnx": ("onnx", "onnx_body"),
+        "onnx-int8": ("onnx_int8",),
+        "coreml": ("coreml",),
+        "torchscript": ("torchscript",),
+        "pt2": ("pt2",),
+        "torch": ("pt2",),
+    }[backend]
 
 
 __all__ = ["BACKENDS", "DEVICES", "Outputs", "make_backend", "open_bundle", "artifacts_for", "coreml_predict"]

@@ -40,8 +40,9 @@ class NumpyMelFrontEnd:
         self.hop = int(cfg["hop_length"])
         self.amin = float(cfg.get("amin", 1e-10))
         self.center = bool(cfg.get("center", True))
-        fb = mel_filterbank(int(cfg["sample_rate"]), self.n_fft, int(cfg["n_mels"]), float(cfg["f_min"]),
-                            float(cfg["f_max"]))
+        fb = mel_filterbank(
+            int(cfg["sample_rate"]), self.n_fft, int(cfg["n_mels"]), float(cfg["f_min"]), float(cfg["f_max"])
+        )
         self.fb_t = np.ascontiguousarray(fb.T)  # (n_mels, n_freqs)
         n = np.arange(self.n_fft)
         self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype(np.float32)  # periodic Hann

@@ -48,8 +48,9 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Model:
-    def __init__(self, bundle: Bundle, backend: str = "onnx", device: str = "auto", threads: int = 0,
-                 batch_size: int = 4) -> None:
+    def __init__(
+        self, bundle: Bundle, backend: str = "onnx", device: str = "auto", threads: int = 0, batch_size: int = 4
+    ) -> None:
         self.bundle = bundle
         self.backend = make_backend(bundle, backend, device, threads)
         self.m = bundle.manifest
@@ -100,42 +101,73 @@ class Model:
                     wc = {n: round(float(v), 4) for n, v in zip(self.concept_names, out.concepts[i], strict=True)}
                     song_concepts.append(out.concepts[i])
                     if out.concept_frames is not None:
-                        frames.append((w.start, w.start + self.window_s * w.valid / w.samples.size,
-                                       out.concept_frames[i]))
-                wins.append(WindowResult(w.index, round(w.start, 3), round(w.end, 3), self.labels[j], float(p[j]),
-                                         {lab: round(float(v), 6) for lab, v in zip(self.labels, p, strict=True)}, wc))
+                        frames.append(
+                            (w.start, w.start + self.window_s * w.valid / w.samples.size, out.concept_frames[i])
+                        )
+                wins.append(
+                    WindowResult(
+                        w.index,
+                        round(w.start, 3),
+                        round(w.end, 3),
+                        self.labels[j],
+                        float(p[j]),
+                        {lab: round(float(v), 6) for lab, v in zip(self.labels, p, strict=True)},
+                        wc,
+                    )
+                )
                 logits.append(out.logits[i])
                 duration = max(duration, w.end)
         song = _softmax(np.mean(logits, axis=0))
         order = np.argsort(-song)[: max(1, top_k)]
-        res = SongResult(str(path), self.name, self.bundle.arch, self.m.get("trained_on", ""), self.backend.name,
-                         self.backend.device, round(duration, 3), [(self.labels[i], float(song[i])) for i in order],
-                         wins)
+        res = SongResult(
+            str(path),
+            self.name,
+            self.bundle.arch,
+            self.m.get("trained_on", ""),
+            self.backend.name,
+            self.backend.device,
+            round(duration, 3),
+            [(self.labels[i], float(song[i])) for i in order],
+            wins,
+        )
         if song_concepts:
             strength = np.max(song_concepts, axis=0)
             res.concepts = {n: round(float(s), 4) for n, s in zip(self.concept_names, strength, strict=True)}
-            res.concepts_present = [n for n, s, t in zip(self.concept_names, strength, self.concept_thresholds,
-                                                         strict=True) if s >= t]
+            res.concepts_present = [
+                n for n, s, t in zip(self.concept_names, strength, self.concept_thresholds, strict=True) if s >= t
+            ]
             if frames:
                 resolution = min(1.0, self.window_s / frames[0][2].shape[-1])
                 centres, probs = frames_to_grid(frames, duration, resolution)
-                spans = spans_from_grid(self.concept_names, centres, probs, resolution, self.concept_thresholds,
-                                        min_len=max(2 * resolution, 1.5), max_gap=max(resolution, 1.0))
+                spans = spans_from_grid(
+                    self.concept_names,
+                    centres,
+                    probs,
+                    resolution,
+                    self.concept_thresholds,
+                    min_len=max(2 * resolution, 1.5),
+                    max_gap=max(resolution, 1.0),
+                )
                 res.concept_spans = [sp for sp in spans if sp.concept in res.concepts_present]
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
         return res
 
 
-def load(bundle: str | Path, backend: str = "onnx", device: str = "auto", threads: int = 0,
-         batch_size: int = 4) -> Model:
+def load(
+    bundle: str | Path, backend: str = "onnx", device: str = "auto", threads: int = 0, batch_size: int = 4
+) -> Model:
     """Open a bundle (checking schema and the sha256 of the artifacts the backend reads) and
     build the backend. `bundle` is a folder or the name of a packaged bundle."""
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)
     m = open_bundle(root, verify=()).manifest
-    b = open_bundle(root, verify=artifacts_for(backend, m["arch"]) if backend in
-                    ("onnx", "onnx-int8", "coreml", "torchscript", "pt2", "torch") else ())
+    b = open_bundle(
+        root,
+        verify=artifacts_for(backend, m["arch"])
+        if backend in ("onnx", "onnx-int8", "coreml", "torchscript", "pt2", "torch")
+        else (),
+    )
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
     return Model(b, backend, device, threads, batch_size)

@@ -68,19 +68,44 @@ def to_csv(results: list[SongResult]) -> str:
     concept_names = sorted({c for r in results for c in r.concepts})
     w.writerow([*CSV_FIELDS, *concept_names])
     for r in results:
-        w.writerow([r.path, r.model, r.backend, "song", 0.0, round(r.duration_s, 3), r.genres[0][0],
-                    round(r.genres[0][1], 6), *[round(r.concepts.get(c, 0.0), 4) for c in concept_names]])
+        w.writerow(
+            [
+                r.path,
+                r.model,
+                r.backend,
+                "song",
+                0.0,
+                round(r.duration_s, 3),
+                r.genres[0][0],
+                round(r.genres[0][1], 6),
+                *[round(r.concepts.get(c, 0.0), 4) for c in concept_names],
+            ]
+        )
         for win in r.windows:
-            w.writerow([r.path, r.model, r.backend, win.index, round(win.start, 3), round(win.end, 3), win.genre,
-                        round(win.probability, 6), *[round(win.concepts.get(c, 0.0), 4) for c in concept_names]])
+            w.writerow(
+                [
+                    r.path,
+                    r.model,
+                    r.backend,
+                    win.index,
+                    round(win.start, 3),
+                    round(win.end, 3),
+                    win.genre,
+                    round(win.probability, 6),
+                    *[round(win.concepts.get(c, 0.0), 4) for c in concept_names],
+                ]
+            )
     return buf.getvalue()
 
 
 def render_table(r: SongResult, console) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{r.path}[/]  {r.duration_s:.1f} s, {len(r.windows)} window(s), model {r.model} via "
-                  f"{r.backend} on {r.device}", highlight=False)
+    console.print(
+        f"[bold]{r.path}[/]  {r.duration_s:.1f} s, {len(r.windows)} window(s), model {r.model} via "
+        f"{r.backend} on {r.device}",
+        highlight=False,
+    )
     t = Table()
     t.add_column("genre")
     t.add_column("probability", justify="right")

@@ -7,8 +7,9 @@ import numpy as np
 from audioconcept.runtime.result import ConceptSpan
 
 
-def frames_to_grid(windows: list[tuple[float, float, np.ndarray]], duration: float, resolution: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def frames_to_grid(
+    windows: list[tuple[float, float, np.ndarray]], duration: float, resolution: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Average (K, T) frame probabilities of windows [start, end) onto a common time grid.
 
     -> (grid centre times (G,), probabilities (K, G)); NaN where no window covers the grid cell.
@@ -33,9 +34,15 @@ def frames_to_grid(windows: list[tuple[float, float, np.ndarray]], duration: flo
     return centres, probs
 
 
-def spans_from_grid(names: list[str], centres: np.ndarray, probs: np.ndarray, resolution: float,
-                    thresholds: list[float] | float = 0.5, min_len: float = 0.0, max_gap: float = 0.0
-                    ) -> list[ConceptSpan]:
+def spans_from_grid(
+    names: list[str],
+    centres: np.ndarray,
+    probs: np.ndarray,
+    resolution: float,
+    thresholds: list[float] | float = 0.5,
+    min_len: float = 0.0,
+    max_gap: float = 0.0,
+) -> list[ConceptSpan]:
     """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged."""
     out: list[ConceptSpan] = []
     thr = thresholds if isinstance(thresholds, list) else [thresholds] * len(names)
@@ -50,6 +57,12 @@ def spans_from_grid(names: list[str], centres: np.ndarray, probs: np.ndarray, re
         for a, b in runs:
             start, end = centres[a] - resolution / 2, centres[b] + resolution / 2
             if end - start >= min_len:
-                out.append(ConceptSpan(name, round(float(start), 3), round(float(end), 3),
-                                       round(float(np.nanmean(probs[i, a : b + 1])), 4)))
+                out.append(
+                    ConceptSpan(
+                        name,
+                        round(float(start), 3),
+                        round(float(end), 3),
+                        round(float(np.nanmean(probs[i, a : b + 1])), 4),
+                    )
+                )
     return out

@@ -28,8 +28,15 @@ class AudioCache:
 
 
 class CropDataset(Dataset):
-    def __init__(self, tracks: list[Track], labels: tuple[str, ...], window_s: float, cache: AudioCache,
-                 augment=None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        tracks: list[Track],
+        labels: tuple[str, ...],
+        window_s: float,
+        cache: AudioCache,
+        augment=None,
+        seed: int = 0,
+    ) -> None:
         self.tracks = tracks
         self.labels = labels
         self.window = int(round(window_s * SAMPLE_RATE))
@@ -61,16 +68,24 @@ class MelCropDataset(Dataset):
 
     A crop of whole frames equals the mel of the same waveform crop except at the two edge frames."""
 
-    def __init__(self, tracks: list[Track], labels: tuple[str, ...], window_s: float, cache: AudioCache,
-                 frontend, seed: int = 0) -> None:
+    def __init__(
+        self, tracks: list[Track], labels: tuple[str, ...], window_s: float, cache: AudioCache, frontend, seed: int = 0
+    ) -> None:
         self.labels = labels
         self.tracks = tracks
         self.n_frames = frontend.cfg.n_frames(int(round(window_s * SAMPLE_RATE)))
         window = int(round(window_s * SAMPLE_RATE))
         with torch.inference_mode():
-            self.mels = [frontend(torch.from_numpy(fit_window(cache[str(t.path)], window)
-                                                   if cache[str(t.path)].size < window else cache[str(t.path)])[None])[0]
-                         for t in tracks]
+            self.mels = [
+                frontend(
+                    torch.from_numpy(
+                        fit_window(cache[str(t.path)], window)
+                        if cache[str(t.path)].size < window
+                        else cache[str(t.path)]
+                    )[None]
+                )[0]
+                for t in tracks
+            ]
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

@@ -30,15 +30,25 @@ class Augmenter:
 
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
-        self.chain = A.Compose([
-            A.PolarityInversion(p=cfg.polarity_p),
-            A.AddGaussianSNR(min_snr_db=cfg.noise_snr_db[0], max_snr_db=cfg.noise_snr_db[1], p=cfg.noise_p),
-            A.Gain(min_gain_db=-cfg.gain_db, max_gain_db=cfg.gain_db, p=cfg.gain_p),
-            A.OneOf([A.HighPassFilter(min_cutoff_freq=200, max_cutoff_freq=1200, p=1.0),
-                     A.LowPassFilter(min_cutoff_freq=2200, max_cutoff_freq=4000, p=1.0)], p=cfg.filter_p),
-            *([A.TimeStretch(min_rate=0.9, max_rate=1.1, leave_length_unchanged=True, p=cfg.stretch_p)]
-              if cfg.stretch_p > 0 else []),
-        ])
+        self.chain = A.Compose(
+            [
+                A.PolarityInversion(p=cfg.polarity_p),
+                A.AddGaussianSNR(min_snr_db=cfg.noise_snr_db[0], max_snr_db=cfg.noise_snr_db[1], p=cfg.noise_p),
+                A.Gain(min_gain_db=-cfg.gain_db, max_gain_db=cfg.gain_db, p=cfg.gain_p),
+                A.OneOf(
+                    [
+                        A.HighPassFilter(min_cutoff_freq=200, max_cutoff_freq=1200, p=1.0),
+                        A.LowPassFilter(min_cutoff_freq=2200, max_cutoff_freq=4000, p=1.0),
+                    ],
+                    p=cfg.filter_p,
+                ),
+                *(
+                    [A.TimeStretch(min_rate=0.9, max_rate=1.1, leave_length_unchanged=True, p=cfg.stretch_p)]
+                    if cfg.stretch_p > 0
+                    else []
+                ),
+            ]
+        )
         self.delay = Delay(cfg.delay_p)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

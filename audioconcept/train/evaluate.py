@@ -12,8 +12,9 @@ from audioconcept.utils import atomic_write_json
 log = logging.getLogger(__name__)
 
 
-def song_logits_torch(model, tracks, window_s: float, n_chunks: int, device=None, batch: int = 16,
-                      cache=None) -> np.ndarray:
+def song_logits_torch(
+    model, tracks, window_s: float, n_chunks: int, device=None, batch: int = 16, cache=None
+) -> np.ndarray:
     """(n_tracks, n_classes) mean chunk logits."""
     import torch
 
@@ -27,8 +28,9 @@ def song_logits_torch(model, tracks, window_s: float, n_chunks: int, device=None
         for t in tracks:
             x = cache[str(t.path)] if cache is not None else load_audio(t.path)
             chunks = torch.from_numpy(eval_chunks(x, window_s, n_chunks))
-            logits = torch.cat([model(chunks[i : i + batch].to(device)).float().cpu()
-                                for i in range(0, len(chunks), batch)])
+            logits = torch.cat(
+                [model(chunks[i : i + batch].to(device)).float().cpu() for i in range(0, len(chunks), batch)]
+            )
             out.append(logits.mean(0).numpy())
     return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
 
@@ -41,15 +43,18 @@ def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[st
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class": {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                      for i, lab in enumerate(labels)},
+        "per_class": {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "labels": labels,
     }
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str, split: str = "test", out: Path | None = None,
-                        seed: int = 0) -> dict:
+def evaluate_checkpoint(
+    checkpoint: str | Path, data: str, split: str = "test", out: Path | None = None, seed: int = 0
+) -> dict:
     from audioconcept.data.spec import load_tracks, parse_data_spec
     from audioconcept.models.checkpoint import load_any, read_config
     from audioconcept.train.plots import plot_confusion
@@ -70,6 +75,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, split: str = "test", 
     metrics.update({"checkpoint": str(checkpoint), "data": data, "split": split, "arch": cfg.arch})
     out = Path(out) if out else Path(checkpoint if Path(checkpoint).is_dir() else Path(checkpoint).parent)
     atomic_write_json(out / f"eval-{split}.json", metrics)
-    plot_confusion(np.array(metrics["confusion_matrix"]), cfg.labels, out / f"confusion-{split}.png",
-                   f"{cfg.arch} on {spec.kind} {split}: acc {metrics['accuracy']:.3f}")
+    plot_confusion(
+        np.array(metrics["confusion_matrix"]),
+        cfg.labels,
+        out / f"confusion-{split}.png",
+        f"{cfg.arch} on {spec.kind} {split}: acc {metrics['accuracy']:.3f}",
+    )
     return metrics

@@ -70,8 +70,9 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
     if not train_t or not valid_t:
         raise DataSpecError(f"{spec}: need tracks in both train and valid splits")
     device = pick_device(cfg.device)
-    log.info("training %s on %s (%d/%d/%d tracks) on %s", cfg.model, spec, len(train_t), len(valid_t),
-             len(test_t), device)
+    log.info(
+        "training %s on %s (%d/%d/%d tracks) on %s", cfg.model, spec, len(train_t), len(valid_t), len(test_t), device
+    )
     cache = AudioCache(train_t + valid_t + test_t)
     augment = None
     if cfg.augment.enabled:
@@ -88,16 +89,27 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
         ds = CropDataset(train_t, tl.labels, ms.window_s, cache, augment, cfg.seed)
         forward = model
     g = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g, num_workers=cfg.num_workers,
-                        drop_last=len(ds) > cfg.batch_size)
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=g,
+        num_workers=cfg.num_workers,
+        drop_last=len(ds) > cfg.batch_size,
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history: list[dict] = []
     best_acc, best_epoch, best_state, stale = -1.0, 0, None, 0
     valid_y = [t.label for t in valid_t]
-    cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+    cols = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
     with Progress(*cols, transient=False) as bar:
         task = bar.add_task(f"{cfg.model} epochs", total=cfg.epochs, info="")
         for epoch in range(1, cfg.epochs + 1):
@@ -116,8 +128,14 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
             vl = song_logits_torch(model, valid_t, ms.window_s, ms.eval_chunks, device, cache=cache)
             valid_acc = float(np.mean([tl.labels[i] == t for i, t in zip(vl.argmax(1), valid_y, strict=True)]))
             sched.step(valid_acc)
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_acc": correct / max(seen, 1),
-                   "valid_acc": valid_acc, "lr": opt.param_groups[0]["lr"], "time_s": round(time.time() - t_start, 1)}
+            row = {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "train_acc": correct / max(seen, 1),
+                "valid_acc": valid_acc,
+                "lr": opt.param_groups[0]["lr"],
+                "time_s": round(time.time() - t_start, 1),
+            }
             history.append(row)
             if valid_acc > best_acc:
                 best_acc, best_epoch, stale = valid_acc, epoch, 0
@@ -137,19 +155,39 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
     test_metrics = None
     if test_t:
         tl_logits = song_logits_torch(model, test_t, ms.window_s, ms.eval_chunks, cache=cache)
-        test_metrics = classification_metrics([t.label for t in test_t], [tl.labels[i] for i in tl_logits.argmax(1)],
-                                              list(tl.labels))
-    ck = CheckpointConfig(arch=cfg.model, labels=list(tl.labels), window_s=ms.window_s, eval_chunks=ms.eval_chunks,
-                          arch_config=arch_config, trained_on=str(spec),
-                          metrics={"best_valid_acc": best_acc, "best_epoch": best_epoch, "test": test_metrics})
+        test_metrics = classification_metrics(
+            [t.label for t in test_t], [tl.labels[i] for i in tl_logits.argmax(1)], list(tl.labels)
+        )
+    ck = CheckpointConfig(
+        arch=cfg.model,
+        labels=list(tl.labels),
+        window_s=ms.window_s,
+        eval_chunks=ms.eval_chunks,
+        arch_config=arch_config,
+        trained_on=str(spec),
+        metrics={"best_valid_acc": best_acc, "best_epoch": best_epoch, "test": test_metrics},
+    )
     out = Path(cfg.out)
     save_torch_checkpoint(out, model, ck)
     plot_curves(history, out / "curves.png")
     if test_metrics:
-        plot_confusion(np.array(test_metrics["confusion_matrix"]), list(tl.labels), out / "confusion-test.png",
-                       f"{cfg.model} test acc {test_metrics['accuracy']:.3f}")
-    run = {"config": cfg.to_dict(), "history": history, "best_epoch": best_epoch, "best_valid_acc": best_acc,
-           "test": test_metrics, "wall_time_s": round(time.time() - t_start, 1), "device": str(device),
-           "torch": torch.__version__, "host": platform.node(), "dataset": tl.summary()}
+        plot_confusion(
+            np.array(test_metrics["confusion_matrix"]),
+            list(tl.labels),
+            out / "confusion-test.png",
+            f"{cfg.model} test acc {test_metrics['accuracy']:.3f}",
+        )
+    run = {
+        "config": cfg.to_dict(),
+        "history": history,
+        "best_epoch": best_epoch,
+        "best_valid_acc": best_acc,
+        "test": test_metrics,
+        "wall_time_s": round(time.time() - t_start, 1),
+        "device": str(device),
+        "torch": torch.__version__,
+        "host": platform.node(),
+        "dataset": tl.summary(),
+    }
     atomic_write_json(out / "run.json", run)
     return out, run

@@ -53,8 +53,15 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             if cm[i, j]:
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center",
-                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                    fontsize=8,
+                )
     ax.set_title(title)
     fig.colorbar(im, ax=ax)
     _save(fig, path)

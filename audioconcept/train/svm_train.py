@@ -54,12 +54,26 @@ def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True) -> tuple[
     metrics = classification_metrics(list(yte), list(pred), labels)
     metrics["predict_vs_argmax_disagreement"] = float(np.mean(pipe.predict(Xte) != pred)) if len(yte) else 0.0
     ms = get_spec("svm")
-    cfg = CheckpointConfig(arch="svm", labels=labels, window_s=ms.window_s, eval_chunks=1,
-                           arch_config={"features": list(FEATURE_NAMES), "label_rule": LABEL_RULE, **search},
-                           trained_on=str(spec), metrics={"test": metrics, "protocol": protocol})
+    cfg = CheckpointConfig(
+        arch="svm",
+        labels=labels,
+        window_s=ms.window_s,
+        eval_chunks=1,
+        arch_config={"features": list(FEATURE_NAMES), "label_rule": LABEL_RULE, **search},
+        trained_on=str(spec),
+        metrics={"test": metrics, "protocol": protocol},
+    )
     save_svm_checkpoint(out, pipe, cfg)
-    run = {"model": "svm", "data": data, "protocol": protocol, "search": search, "test": metrics,
-           "wall_time_s": round(time.time() - t0, 2), "n_train": int(len(ytr)), "n_test": int(len(yte))}
+    run = {
+        "model": "svm",
+        "data": data,
+        "protocol": protocol,
+        "search": search,
+        "test": metrics,
+        "wall_time_s": round(time.time() - t0, 2),
+        "n_train": int(len(ytr)),
+        "n_test": int(len(yte)),
+    }
     atomic_write_json(out / "run.json", run)
     log.info("svm: test accuracy %.3f (%s)", metrics["accuracy"], protocol)
     return out, run

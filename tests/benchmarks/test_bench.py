@@ -23,11 +23,21 @@ def test_flops_of_a_known_graph(tmp_path):
     w = numpy_helper.from_array(np.zeros((8, 4), np.float32), "w")
     k = numpy_helper.from_array(np.zeros((16, 1, 3, 3), np.float32), "k")
     g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Conv", ["img", "k"], ["z"], pads=[1, 1, 1, 1])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
-              helper.make_tensor_value_info("img", TensorProto.FLOAT, ["batch", 1, 10, 10])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w, k])
+        [
+            helper.make_node("MatMul", ["x", "w"], ["y"]),
+            helper.make_node("Conv", ["img", "k"], ["z"], pads=[1, 1, 1, 1]),
+        ],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
+            helper.make_tensor_value_info("img", TensorProto.FLOAT, ["batch", 1, 10, 10]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        [w, k],
+    )
     p = tmp_path / "g.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(p))
     assert onnx_flops(p) == 2 * 8 * 4 + 2 * (16 * 10 * 10) * 9
@@ -35,15 +45,36 @@ def test_flops_of_a_known_graph(tmp_path):
 
 @pytest.mark.slow
 def test_harness_schema_merge_and_plots(tmp_path, cnn_bundle, monkeypatch):
-    cfg = BenchConfig((cnn_bundle,), backends=("onnx", "torchscript"), threads=(1,), batches=(1, 2), warmup=1,
-                      repeats=3, eval_windows=4, out=tmp_path / "a.json")
+    cfg = BenchConfig(
+        (cnn_bundle,),
+        backends=("onnx", "torchscript"),
+        threads=(1,),
+        batches=(1, 2),
+        warmup=1,
+        repeats=3,
+        eval_windows=4,
+        out=tmp_path / "a.json",
+    )
     res = run_bench(cfg)
     assert res["host"]["cores"] >= 1 and res["host"]["peak_gflops_fp32"] > 0
     rows = [r for r in res["rows"] if "p50_ms" in r and r["backend"] == "onnx"]
     assert {r["batch"] for r in rows} == {1, 2}
     r = rows[0]
-    for key in ("p50_ms", "p95_ms", "p99_ms", "iqr_ms", "clips_per_s", "x_realtime", "load_s", "accuracy",
-                "top1_agreement", "max_abs_dlogit", "gflops_per_clip", "fraction_of_peak", "status"):
+    for key in (
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "iqr_ms",
+        "clips_per_s",
+        "x_realtime",
+        "load_s",
+        "accuracy",
+        "top1_agreement",
+        "max_abs_dlogit",
+        "gflops_per_clip",
+        "fraction_of_peak",
+        "status",
+    ):
         assert key in r, key
     assert r["status"] == "validated" and r["top1_agreement"] == 1.0
     assert 10 < r["peak_rss_mb"] < 2000 and r["cold_start_s"] > 0

@@ -6,8 +6,8 @@ import torch
 
 from audioconcept.concepts.cav import train_cav
 from audioconcept.concepts.shapley import GROUPS, group_shapley
-from audioconcept.data.features_csv import FEATURE_NAMES
 from audioconcept.concepts.tcav import directional_derivatives, significance, tcav_magnitude, tcav_sign
+from audioconcept.data.features_csv import FEATURE_NAMES
 from audioconcept.runtime.timeline import frames_to_grid, spans_from_grid
 
 
@@ -106,14 +106,24 @@ def test_learn_export_and_run_concepts(tmp_path, cnn_checkpoint, tiny_synth):
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
     from audioconcept.runtime import load
 
-    sets = generate_concept_sets(ConceptSetConfig(tmp_path / "sets", clips_per_concept=4, random_sets=5,
-                                                  clips_per_random=4, workers=2,
-                                                  concepts=("distorted_guitar", "strings")))
-    res = learn_concepts(LearnConfig(cnn_checkpoint, sets, tmp_path / "concepts", ("layer2", "layer5"),
-                                     clips_per_class=2))
+    sets = generate_concept_sets(
+        ConceptSetConfig(
+            tmp_path / "sets",
+            clips_per_concept=4,
+            random_sets=5,
+            clips_per_random=4,
+            workers=2,
+            concepts=("distorted_guitar", "strings"),
+        )
+    )
+    res = learn_concepts(
+        LearnConfig(cnn_checkpoint, sets, tmp_path / "concepts", ("layer2", "layer5"), clips_per_class=2)
+    )
     assert res["head"]["layer"] == "layer2" and len(res["tcav"]) == 2 * 2 * 10
     assert (tmp_path / "concepts" / "report.md").exists() and (tmp_path / "concepts" / "tcav_layer2.png").exists()
-    out = export_checkpoint(ExportConfig(cnn_checkpoint, tmp_path / "b", ("onnx", "pt2"), concepts=tmp_path / "concepts"))
+    out = export_checkpoint(
+        ExportConfig(cnn_checkpoint, tmp_path / "b", ("onnx", "pt2"), concepts=tmp_path / "concepts")
+    )
     m = json.loads((out / "manifest.json").read_text())
     assert m["concepts"]["names"] == ["distorted_guitar", "strings"]
     assert m["parity"]["onnx_concepts"]["max_abs_diff"] <= 1e-4

@@ -120,8 +120,13 @@ def test_window_starts_cover_everything(n, window, hop):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seconds=st.floats(0.2, 9.0), window_s=st.floats(0.3, 3.0), hop_frac=st.floats(0.25, 1.5),
-       sr=st.sampled_from([22050, 44100]), block=st.floats(0.1, 2.0))
+@given(
+    seconds=st.floats(0.2, 9.0),
+    window_s=st.floats(0.3, 3.0),
+    hop_frac=st.floats(0.25, 1.5),
+    sr=st.sampled_from([22050, 44100]),
+    block=st.floats(0.1, 2.0),
+)
 def test_block_reading_equals_whole_reading(tmp_path, seconds, window_s, hop_frac, sr, block):
     rng = np.random.default_rng(int(seconds * 1000))
     x = (0.3 * rng.standard_normal(int(seconds * sr))).astype(np.float32)

@@ -36,8 +36,12 @@ def _make_tree(root, names, corrupt=("jazz/jazz.00054.wav",), sub="genres"):
 
 @pytest.mark.parametrize("sub", ["genres", "genres_original"])
 def test_gtzan_loader_skips_corrupted_file(tmp_path, sub, caplog):
-    names = [n for s in ("train", "valid", "test") for n in split_list(s) if n.split(".")[1] in ("00054", "00055")
-             or n.startswith("blues/blues.0003")]
+    names = [
+        n
+        for s in ("train", "valid", "test")
+        for n in split_list(s)
+        if n.split(".")[1] in ("00054", "00055") or n.startswith("blues/blues.0003")
+    ]
     _make_tree(tmp_path, names, sub=sub)
     tl = load_gtzan(tmp_path)
     paths = {str(t.path) for t in tl.tracks}

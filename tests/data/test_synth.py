@@ -26,8 +26,14 @@ def test_at_least_12_concepts_and_genre_tendencies():
     assert len(CONCEPTS) >= 12
     rng = np.random.default_rng(0)
     freq = {}
-    for g, c in [("metal", "distorted_guitar"), ("reggae", "offbeat_skank"), ("jazz", "swing"),
-                 ("jazz", "walking_bass"), ("disco", "four_on_the_floor"), ("classical", "strings")]:
+    for g, c in [
+        ("metal", "distorted_guitar"),
+        ("reggae", "offbeat_skank"),
+        ("jazz", "swing"),
+        ("jazz", "walking_bass"),
+        ("disco", "four_on_the_floor"),
+        ("classical", "strings"),
+    ]:
         specs = [sample_spec(g, rng) for _ in range(200)]
         others = [sample_spec(o, rng) for o in ("pop", "country", "hiphop", "rock") for _ in range(50)]
         inside = np.mean([c in s.concepts for s in specs])
@@ -92,15 +98,18 @@ def test_span_truth_matches_audio():
 
 
 def test_generation_is_deterministic(tmp_path):
-    a = generate_genres(SynthConfig(tmp_path / "a", clips_per_genre=1, seconds=3.0, seed=7, workers=1,
-                                    genres=("jazz", "metal")))
-    b = generate_genres(SynthConfig(tmp_path / "b", clips_per_genre=1, seconds=3.0, seed=7, workers=2,
-                                    genres=("jazz", "metal")))
+    a = generate_genres(
+        SynthConfig(tmp_path / "a", clips_per_genre=1, seconds=3.0, seed=7, workers=1, genres=("jazz", "metal"))
+    )
+    b = generate_genres(
+        SynthConfig(tmp_path / "b", clips_per_genre=1, seconds=3.0, seed=7, workers=2, genres=("jazz", "metal"))
+    )
     for rel in ("jazz/jazz.00000.wav", "metal/metal.00000.wav"):
         assert (a / "genres" / rel).read_bytes() == (b / "genres" / rel).read_bytes()
     assert (a / "ground_truth.json").read_text() == (b / "ground_truth.json").read_text()
-    c = generate_genres(SynthConfig(tmp_path / "c", clips_per_genre=1, seconds=3.0, seed=8, workers=1,
-                                    genres=("jazz",)))
+    c = generate_genres(
+        SynthConfig(tmp_path / "c", clips_per_genre=1, seconds=3.0, seed=8, workers=1, genres=("jazz",))
+    )
     assert (c / "genres/jazz/jazz.00000.wav").read_bytes() != (a / "genres/jazz/jazz.00000.wav").read_bytes()
 
 
@@ -117,16 +126,23 @@ def test_ground_truth_spans_are_inside_clips(tiny_synth):
 
 
 def test_concept_sets_layout(tmp_path):
-    out = generate_concept_sets(ConceptSetConfig(tmp_path / "c", clips_per_concept=2, random_sets=2,
-                                                 clips_per_random=2, seconds=3.0, workers=1,
-                                                 concepts=("swing", "distorted_guitar")))
+    out = generate_concept_sets(
+        ConceptSetConfig(
+            tmp_path / "c",
+            clips_per_concept=2,
+            random_sets=2,
+            clips_per_random=2,
+            seconds=3.0,
+            workers=1,
+            concepts=("swing", "distorted_guitar"),
+        )
+    )
     truth = json.loads((out / "ground_truth.json").read_text())
     for c in truth["clips"]:
         assert (out / c["path"]).exists()
         if not c["set"].startswith("random_"):
             assert c["set"] in c["concepts"] and c["concepts"][c["set"]] == [[0.0, 3.0]]
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["distorted_guitar", "random_0", "random_1",
-                                                                   "swing"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["distorted_guitar", "random_0", "random_1", "swing"]
 
 
 def test_soundfont_renderer_when_available(tmp_path):

@@ -136,8 +136,9 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
     from tests.conftest import _checkpoint
 
     ck = _checkpoint(tmp_path / "ck", tiny_synth, "vggish", width=0.125)
-    out = export_checkpoint(ExportConfig(ck, tmp_path / "vggish", ("onnx", "int8", "coreml"), n_calibration=8,
-                                         n_int8_eval=32))
+    out = export_checkpoint(
+        ExportConfig(ck, tmp_path / "vggish", ("onnx", "int8", "coreml"), n_calibration=8, n_int8_eval=32)
+    )
     m = json.loads((out / "manifest.json").read_text())
     assert "onnx_int8" in m["artifacts"], m.get("skipped")
     assert m["parity"]["int8"]["top1_agreement"] >= 0.99

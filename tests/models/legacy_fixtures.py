@@ -24,9 +24,19 @@ def _module(name: str) -> types.ModuleType:
 @contextlib.contextmanager
 def original_classes():
     """Temporarily define the original project's classes under their original import paths."""
-    created = [n for n in ("AudioConcept", "AudioConcept.models", "AudioConcept.models.model_cnn",
-                           "AudioConcept.models.model_vggish", "torchaudio", "torchaudio.transforms",
-                           "torchaudio.transforms._transforms") if n not in sys.modules]
+    created = [
+        n
+        for n in (
+            "AudioConcept",
+            "AudioConcept.models",
+            "AudioConcept.models.model_cnn",
+            "AudioConcept.models.model_vggish",
+            "torchaudio",
+            "torchaudio.transforms",
+            "torchaudio.transforms._transforms",
+        )
+        if n not in sys.modules
+    ]
     ta = _module("torchaudio.transforms._transforms")
 
     class MelSpectrogram(nn.Module):

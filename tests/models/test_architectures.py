@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from audioconcept import SAMPLE_RATE
+from audioconcept.errors import AudioConceptError
 from audioconcept.models.classifier import AudioClassifier
 from audioconcept.models.registry import MODELS, build_body, get_spec
-from audioconcept.errors import AudioConceptError
 
 
 def _n(window_s):

@@ -31,8 +31,18 @@ def test_stft_conv_and_librosa_agree(seed):
     x = _signal(seed=seed)
     stft = MelFrontEnd(CFG, "stft")(torch.from_numpy(x)[None])[0].numpy()
     conv = MelFrontEnd(CFG, "conv")(torch.from_numpy(x)[None])[0].numpy()
-    S = librosa.feature.melspectrogram(y=x.astype(np.float64), sr=22050, n_fft=1024, hop_length=512, n_mels=128,
-                                       htk=True, norm=None, power=2.0, center=True, pad_mode="reflect")
+    S = librosa.feature.melspectrogram(
+        y=x.astype(np.float64),
+        sr=22050,
+        n_fft=1024,
+        hop_length=512,
+        n_mels=128,
+        htk=True,
+        norm=None,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
+    )
     ref = 10 * np.log10(np.maximum(S, 1e-10))
     above_floor = ref > -90
     assert stft.shape == conv.shape == ref.shape == (128, CFG.n_frames(x.size))

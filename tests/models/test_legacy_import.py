@@ -12,9 +12,8 @@ from tests.models.legacy_fixtures import Evil, original_classes, tag_storages_as
 def test_original_mps_pickle_does_not_open_with_plain_pickle(tmp_path):
     p = tmp_path / "best_cnn_model.pkl"
     write_original_cnn_pickle(p)
-    with pytest.raises(Exception):  # noqa: B017 - the original classes are gone
-        with open(p, "rb") as f:
-            pickle.load(f)
+    with pytest.raises(Exception), open(p, "rb") as f:  # noqa: B017 - the original classes are gone
+        pickle.load(f)
     with original_classes(), pytest.raises(RuntimeError, match="(?i)mps"), open(p, "rb") as f:
         pickle.load(f)  # even with the original code, the storages want an MPS device
 

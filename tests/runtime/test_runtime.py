@@ -70,8 +70,7 @@ def test_backends_agree(tmp_path, cnn_bundle):
     p = tmp_path / "x.wav"
     rng = np.random.default_rng(0)
     sf.write(p, (0.2 * rng.standard_normal(SAMPLE_RATE * 35)).astype(np.float32), SAMPLE_RATE)
-    results = {b: load(cnn_bundle, backend=b, device="cpu").predict(p) for b in
-               ("onnx", "torchscript", "pt2", "torch")}
+    results = {b: load(cnn_bundle, backend=b, device="cpu").predict(p) for b in ("onnx", "torchscript", "pt2", "torch")}
     full = load(cnn_bundle, backend="onnx", device="cpu")
     ref = results["onnx"]
     for b, r in results.items():
@@ -140,10 +139,12 @@ def test_cli_csv_and_output_file(tmp_path, cnn_bundle):
 
 
 def test_cli_errors_are_one_line(tmp_path, cnn_bundle, capsys):
-    for args in (["run", str(tmp_path / "nope.wav"), "--model", str(cnn_bundle)],
-                 ["run", "x.wav", "--model", str(tmp_path)],
-                 ["run", "x.wav", "--model", str(cnn_bundle), "--backend", "bogus"],
-                 ["run", "x.wav", "--model", str(cnn_bundle), "--device", "cuda"]):
+    for args in (
+        ["run", str(tmp_path / "nope.wav"), "--model", str(cnn_bundle)],
+        ["run", "x.wav", "--model", str(tmp_path)],
+        ["run", "x.wav", "--model", str(cnn_bundle), "--backend", "bogus"],
+        ["run", "x.wav", "--model", str(cnn_bundle), "--device", "cuda"],
+    ):
         with pytest.raises(SystemExit) as e:
             main(args)
         assert e.value.code == 2, args
@@ -161,8 +162,11 @@ def test_svm_bundle_runs_short_and_long_clips(tmp_path, svm_bundle):
     m = load(svm_bundle)
     for seconds in (4.0, 65.0):
         p = tmp_path / f"{seconds}.wav"
-        sf.write(p, tone(seconds, 440) + 0.05 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)),
-                 SAMPLE_RATE)
+        sf.write(
+            p,
+            tone(seconds, 440) + 0.05 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)),
+            SAMPLE_RATE,
+        )
         r = m.predict(p)
         assert r.arch == "svm" and r.windows[-1].end == pytest.approx(seconds, abs=1e-3)
         assert abs(sum(r.windows[0].probabilities.values()) - 1) < 1e-6

@@ -23,17 +23,30 @@ def _run(tmp_path, code: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_runtime_modules_import_without_torch(tmp_path):
-    r = _run(tmp_path, "import audioconcept.runtime, audioconcept.data.audio, audioconcept.runtime.backends, "
-                       "audioconcept.runtime.model, audioconcept.cli, sys; "
-                       "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','librosa','sklearn')))")
+    r = _run(
+        tmp_path,
+        "import audioconcept.runtime, audioconcept.data.audio, audioconcept.runtime.backends, "
+        "audioconcept.runtime.model, audioconcept.cli, sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','librosa','sklearn')))",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
 
 
 def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
     song = wav_file(12.0, sr=44100, channels=2, name="song.wav")
-    r = _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
-             "run", str(song), "--model", str(cnn_bundle), "--backend", "onnx", "--format", "json")
+    r = _run(
+        tmp_path,
+        "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
+        "run",
+        str(song),
+        "--model",
+        str(cnn_bundle),
+        "--backend",
+        "onnx",
+        "--format",
+        "json",
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["backend"] == "onnx" and len(doc["genres"]) == 3
@@ -41,7 +54,15 @@ def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
 
 def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
     song = wav_file(2.0, name="s.wav")
-    r = _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
-             "run", str(song), "--model", str(cnn_bundle), "--backend", "torchscript")
+    r = _run(
+        tmp_path,
+        "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
+        "run",
+        str(song),
+        "--model",
+        str(cnn_bundle),
+        "--backend",
+        "torchscript",
+    )
     assert r.returncode == 2
     assert "torch" in r.stderr and "Traceback" not in r.stderr and "pip install" in r.stderr

@@ -14,8 +14,12 @@ from audioconcept.data.synth.instruments import render_numpy
 from audioconcept.data.synth.score import compose, sample_spec
 from audioconcept.utils import atomic_write_json
 
-SECTIONS = (("reggae", ("offbeat_skank",)), ("metal", ("distorted_guitar", "drums")),
-            ("jazz", ("swing", "walking_bass", "piano")), ("disco", ("four_on_the_floor", "strings")))
+SECTIONS = (
+    ("reggae", ("offbeat_skank",)),
+    ("metal", ("distorted_guitar", "drums")),
+    ("jazz", ("swing", "walking_bass", "piano")),
+    ("disco", ("four_on_the_floor", "strings")),
+)
 
 
 def make_demo_song(out: Path, seconds_per_section: float = 30.0, seed: int = 7) -> Path:

@@ -65,12 +65,19 @@ def _job(args: tuple[ClipSpec, str, str]) -> dict:
 
     audio, truth = render_spec(spec, renderer)
     write_audio(path, audio, SAMPLE_RATE, subtype="PCM_16")
-    return {"tempo": spec.tempo, "key": int(spec.key), "mode": "minor" if spec.minor else "major",
-            "swing": "swing" in spec.concepts, "duration": spec.seconds, "concepts": truth}
+    return {
+        "tempo": spec.tempo,
+        "key": int(spec.key),
+        "mode": "minor" if spec.minor else "major",
+        "swing": "swing" in spec.concepts,
+        "duration": spec.seconds,
+        "concepts": truth,
+    }
 
 
-def _run(jobs: list[tuple[ClipSpec, str, str]], workers: int, label: str,
-         progress: Callable[[int, int], None] | None = None) -> list[dict]:
+def _run(
+    jobs: list[tuple[ClipSpec, str, str]], workers: int, label: str, progress: Callable[[int, int], None] | None = None
+) -> list[dict]:
     from rich.progress import Progress
 
     n_workers = workers or os.cpu_count() or 1
@@ -104,8 +111,14 @@ def generate_genres(cfg: SynthConfig) -> Path:
             entries.append({"path": rel, "genre": genre})
     results = _run(jobs, cfg.workers, f"rendering {len(jobs)} clips")
     clips = [{**e, **r} for e, r in zip(entries, results, strict=True)]
-    truth = {"generator": "audioconcept.synth", "renderer": cfg.renderer, "seed": cfg.seed,
-             "sample_rate": SAMPLE_RATE, "concepts": list(CONCEPTS), "clips": clips}
+    truth = {
+        "generator": "audioconcept.synth",
+        "renderer": cfg.renderer,
+        "seed": cfg.seed,
+        "sample_rate": SAMPLE_RATE,
+        "concepts": list(CONCEPTS),
+        "clips": clips,
+    }
     atomic_write_json(cfg.out / GROUND_TRUTH, truth)
     log.info("wrote %d clips to %s", len(clips), cfg.out)
     return cfg.out
@@ -133,8 +146,10 @@ def generate_concept_sets(cfg: ConceptSetConfig) -> Path:
             entries.append({"path": rel, "genre": genre, "set": f"random_{k}"})
     results = _run(jobs, cfg.workers, f"rendering {len(jobs)} concept clips")
     clips = [{**e, **r} for e, r in zip(entries, results, strict=True)]
-    atomic_write_json(cfg.out / GROUND_TRUTH, {"generator": "audioconcept.synth.concepts", "seed": cfg.seed,
-                                               "concepts": list(cfg.concepts), "clips": clips})
+    atomic_write_json(
+        cfg.out / GROUND_TRUTH,
+        {"generator": "audioconcept.synth.concepts", "seed": cfg.seed, "concepts": list(cfg.concepts), "clips": clips},
+    )
     return cfg.out
 
 

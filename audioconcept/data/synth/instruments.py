@@ -35,8 +35,15 @@ def _adsr(n: int, attack: float, release: float) -> np.ndarray:
     return env
 
 
-def _additive(f0: float, t: np.ndarray, amps: np.ndarray, decays: np.ndarray | None = None,
-              inharm: float = 0.0, detune_cents: float = 0.0, phase_seed: int = 0) -> np.ndarray:
+def _additive(
+    f0: float,
+    t: np.ndarray,
+    amps: np.ndarray,
+    decays: np.ndarray | None = None,
+    inharm: float = 0.0,
+    detune_cents: float = 0.0,
+    phase_seed: int = 0,
+) -> np.ndarray:
     out = np.zeros_like(t)
     rng = np.random.default_rng(phase_seed)
     for k, a in enumerate(amps, start=1):
@@ -146,9 +153,23 @@ def voice(instrument: str, pitch: int, dur_ms: int) -> np.ndarray:
 
 
 GAINS = {
-    "kick": 0.9, "snare": 0.55, "rim": 0.35, "hat_closed": 0.25, "hat_open": 0.2, "ride": 0.2,
-    "bass": 0.5, "piano": 0.22, "strings": 0.16, "dist_guitar": 0.22, "skank": 0.25,
-    "organ": 0.1, "clean_guitar": 0.12, "lead": 0.22, "clap": 0.45, "crash": 0.25, "pluck": 0.15,
+    "kick": 0.9,
+    "snare": 0.55,
+    "rim": 0.35,
+    "hat_closed": 0.25,
+    "hat_open": 0.2,
+    "ride": 0.2,
+    "bass": 0.5,
+    "piano": 0.22,
+    "strings": 0.16,
+    "dist_guitar": 0.22,
+    "skank": 0.25,
+    "organ": 0.1,
+    "clean_guitar": 0.12,
+    "lead": 0.22,
+    "clap": 0.45,
+    "crash": 0.25,
+    "pluck": 0.15,
 }
 
 

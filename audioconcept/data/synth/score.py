@@ -49,38 +49,138 @@ class GenreProfile:
 _BASE = {c: 0.08 for c in CONCEPTS if c not in ("fast_tempo", "slow_tempo", "minor_mode", "drums")}
 
 PROFILES: dict[str, GenreProfile] = {
-    "blues": GenreProfile((65, 110), 0.3, {**_BASE, "drums": 0.9, "swing": 0.7, "backbeat": 0.85, "piano": 0.5,
-                                           "walking_bass": 0.35, "lead_melody": 0.6, "distorted_guitar": 0.12},
-                          kick_style="rock", comp="shuffle_guitar", bass_style="boogie"),
-    "classical": GenreProfile((60, 130), 0.5, {**_BASE, "drums": 0.06, "strings": 0.9, "piano": 0.6,
-                                               "lead_melody": 0.4, "backbeat": 0.0, "four_on_the_floor": 0.0,
-                                               "distorted_guitar": 0.03, "offbeat_skank": 0.03},
-                              kick_style="none", comp="organ", bass_style="pedal"),
-    "country": GenreProfile((95, 150), 0.12, {**_BASE, "drums": 0.9, "backbeat": 0.8, "piano": 0.3,
-                                              "lead_melody": 0.5, "walking_bass": 0.15},
-                            kick_style="country", comp="boomchick", bass_style="root_fifth"),
-    "disco": GenreProfile((110, 132), 0.45, {**_BASE, "drums": 0.97, "four_on_the_floor": 0.92, "backbeat": 0.6,
-                                             "strings": 0.55, "lead_melody": 0.3},
-                          kick_style="four", comp="scratch", bass_style="octave"),
-    "hiphop": GenreProfile((78, 100), 0.6, {**_BASE, "drums": 0.97, "backbeat": 0.9, "swing": 0.35, "piano": 0.35,
-                                            "four_on_the_floor": 0.03, "strings": 0.15},
-                           kick_style="hiphop", comp="pad", bass_style="sub"),
-    "jazz": GenreProfile((95, 210), 0.35, {**_BASE, "drums": 0.85, "swing": 0.9, "walking_bass": 0.85,
-                                           "piano": 0.8, "lead_melody": 0.5, "backbeat": 0.05,
-                                           "four_on_the_floor": 0.02},
-                         kick_style="jazz", comp="organ_swing", bass_style="twofeel"),
-    "metal": GenreProfile((100, 210), 0.85, {**_BASE, "drums": 0.97, "distorted_guitar": 0.95, "backbeat": 0.7,
-                                             "lead_melody": 0.25, "piano": 0.03, "swing": 0.02},
-                          kick_style="metal", comp="dist", bass_style="gallop"),
-    "pop": GenreProfile((90, 130), 0.3, {**_BASE, "drums": 0.92, "backbeat": 0.75, "four_on_the_floor": 0.3,
-                                         "strings": 0.35, "piano": 0.45, "lead_melody": 0.7},
-                        kick_style="pop", comp="pluck", bass_style="synco"),
-    "reggae": GenreProfile((66, 96), 0.45, {**_BASE, "drums": 0.95, "offbeat_skank": 0.92, "backbeat": 0.1,
-                                            "four_on_the_floor": 0.05, "lead_melody": 0.3},
-                           kick_style="onedrop", comp="organ", bass_style="onedrop"),
-    "rock": GenreProfile((100, 160), 0.4, {**_BASE, "drums": 0.97, "backbeat": 0.92, "distorted_guitar": 0.45,
-                                           "piano": 0.2, "lead_melody": 0.35},
-                         kick_style="rock", comp="eighths_guitar", bass_style="eighths"),
+    "blues": GenreProfile(
+        (65, 110),
+        0.3,
+        {
+            **_BASE,
+            "drums": 0.9,
+            "swing": 0.7,
+            "backbeat": 0.85,
+            "piano": 0.5,
+            "walking_bass": 0.35,
+            "lead_melody": 0.6,
+            "distorted_guitar": 0.12,
+        },
+        kick_style="rock",
+        comp="shuffle_guitar",
+        bass_style="boogie",
+    ),
+    "classical": GenreProfile(
+        (60, 130),
+        0.5,
+        {
+            **_BASE,
+            "drums": 0.06,
+            "strings": 0.9,
+            "piano": 0.6,
+            "lead_melody": 0.4,
+            "backbeat": 0.0,
+            "four_on_the_floor": 0.0,
+            "distorted_guitar": 0.03,
+            "offbeat_skank": 0.03,
+        },
+        kick_style="none",
+        comp="organ",
+        bass_style="pedal",
+    ),
+    "country": GenreProfile(
+        (95, 150),
+        0.12,
+        {**_BASE, "drums": 0.9, "backbeat": 0.8, "piano": 0.3, "lead_melody": 0.5, "walking_bass": 0.15},
+        kick_style="country",
+        comp="boomchick",
+        bass_style="root_fifth",
+    ),
+    "disco": GenreProfile(
+        (110, 132),
+        0.45,
+        {**_BASE, "drums": 0.97, "four_on_the_floor": 0.92, "backbeat": 0.6, "strings": 0.55, "lead_melody": 0.3},
+        kick_style="four",
+        comp="scratch",
+        bass_style="octave",
+    ),
+    "hiphop": GenreProfile(
+        (78, 100),
+        0.6,
+        {
+            **_BASE,
+            "drums": 0.97,
+            "backbeat": 0.9,
+            "swing": 0.35,
+            "piano": 0.35,
+            "four_on_the_floor": 0.03,
+            "strings": 0.15,
+        },
+        kick_style="hiphop",
+        comp="pad",
+        bass_style="sub",
+    ),
+    "jazz": GenreProfile(
+        (95, 210),
+        0.35,
+        {
+            **_BASE,
+            "drums": 0.85,
+            "swing": 0.9,
+            "walking_bass": 0.85,
+            "piano": 0.8,
+            "lead_melody": 0.5,
+            "backbeat": 0.05,
+            "four_on_the_floor": 0.02,
+        },
+        kick_style="jazz",
+        comp="organ_swing",
+        bass_style="twofeel",
+    ),
+    "metal": GenreProfile(
+        (100, 210),
+        0.85,
+        {
+            **_BASE,
+            "drums": 0.97,
+            "distorted_guitar": 0.95,
+            "backbeat": 0.7,
+            "lead_melody": 0.25,
+            "piano": 0.03,
+            "swing": 0.02,
+        },
+        kick_style="metal",
+        comp="dist",
+        bass_style="gallop",
+    ),
+    "pop": GenreProfile(
+        (90, 130),
+        0.3,
+        {
+            **_BASE,
+            "drums": 0.92,
+            "backbeat": 0.75,
+            "four_on_the_floor": 0.3,
+            "strings": 0.35,
+            "piano": 0.45,
+            "lead_melody": 0.7,
+        },
+        kick_style="pop",
+        comp="pluck",
+        bass_style="synco",
+    ),
+    "reggae": GenreProfile(
+        (66, 96),
+        0.45,
+        {**_BASE, "drums": 0.95, "offbeat_skank": 0.92, "backbeat": 0.1, "four_on_the_floor": 0.05, "lead_melody": 0.3},
+        kick_style="onedrop",
+        comp="organ",
+        bass_style="onedrop",
+    ),
+    "rock": GenreProfile(
+        (100, 160),
+        0.4,
+        {**_BASE, "drums": 0.97, "backbeat": 0.92, "distorted_guitar": 0.45, "piano": 0.2, "lead_melody": 0.35},
+        kick_style="rock",
+        comp="eighths_guitar",
+        bass_style="eighths",
+    ),
 }
 
 MAJOR_PROGS = ([0, 7, 9, 5], [0, 5, 7, 5], [0, 5, 0, 7], [0, 9, 5, 7])  # semitone roots of the chords
@@ -183,8 +283,16 @@ def sample_spec(
         length = int(rng.integers(max(2, n_bars // 4), max(3, n_bars // 2) + 1))
         start = int(rng.integers(1, max(2, n_bars - length)))
         spans.append((c, start, min(n_bars, start + length)))
-    return ClipSpec(genre, float(seconds), tempo, int(rng.integers(0, 12)), minor, frozenset(concepts),
-                    tuple(spans), int(rng.integers(0, 2**31 - 1)))
+    return ClipSpec(
+        genre,
+        float(seconds),
+        tempo,
+        int(rng.integers(0, 12)),
+        minor,
+        frozenset(concepts),
+        tuple(spans),
+        int(rng.integers(0, 2**31 - 1)),
+    )
 
 
 def _chord(root_pc: int, minor_key: bool, degree_root: int, key: int) -> list[int]:
@@ -227,7 +335,6 @@ def compose(spec: ClipSpec) -> Score:
     key_base = 48 + spec.key  # C3 + key
     add = score.notes.append
     scale = MINOR_SCALE if spec.minor else MAJOR_SCALE
-    use_dist = "distorted_guitar" in spec.concepts
     kick_style = "four" if "four_on_the_floor" in spec.concepts else prof.kick_style
     if kick_style == "four" and "four_on_the_floor" not in spec.concepts:
         kick_style = "rock"
@@ -290,8 +397,12 @@ def compose(spec: ClipSpec) -> Score:
             nxt_root = key_base + (nxt[0] - spec.key) % 12 - 12
             if nxt_root < 36:
                 nxt_root += 12
-            line = [tones[0], tones[int(rng.integers(1, 3))], tones[2] + int(rng.choice([0, 2])),
-                    nxt_root + int(rng.choice([-1, 1]))]
+            line = [
+                tones[0],
+                tones[int(rng.integers(1, 3))],
+                tones[2] + int(rng.choice([0, 2])),
+                nxt_root + int(rng.choice([-1, 1])),
+            ]
             for i, p in enumerate(line):
                 add(Note("bass", int(p), b * bar + i * beat, beat * 0.9, 0.85))
         else:
@@ -299,8 +410,16 @@ def compose(spec: ClipSpec) -> Score:
             style = prof.bass_style
             pats: dict[str, list[tuple[float, int, float]]] = {  # (beat position, interval, length in beats)
                 "octave": [(i / 2, 12 * (i % 2), 0.45) for i in range(8)],
-                "boogie": [(0, 0, 0.6), (2 / 3, 0, 0.3), (1, third, 0.6), (5 / 3, third, 0.3),
-                           (2, 7, 0.6), (8 / 3, 7, 0.3), (3, 9, 0.6), (11 / 3, 9, 0.3)],
+                "boogie": [
+                    (0, 0, 0.6),
+                    (2 / 3, 0, 0.3),
+                    (1, third, 0.6),
+                    (5 / 3, third, 0.3),
+                    (2, 7, 0.6),
+                    (8 / 3, 7, 0.3),
+                    (3, 9, 0.6),
+                    (11 / 3, 9, 0.3),
+                ],
                 "root_fifth": [(0, 0, 0.9), (2, -5, 0.9)],
                 "sub": [(0, -12, 1.6), (1.75, -12, 0.7), (2.5, -12, 1.4)],
                 "twofeel": [(0, 0, 1.8), (2, 7, 1.8)],
@@ -369,8 +488,15 @@ def compose(spec: ClipSpec) -> Score:
                         add(Note("organ", p + 12, b * bar + pos * beat, beat * 0.5, 0.45))
             elif comp == "dist":
                 for k in range(8):
-                    add(Note("clean_guitar", (root - 12, root - 5, root, root - 5)[k % 4], b * bar + k * beat / 2,
-                             beat * 0.45, 0.6))
+                    add(
+                        Note(
+                            "clean_guitar",
+                            (root - 12, root - 5, root, root - 5)[k % 4],
+                            b * bar + k * beat / 2,
+                            beat * 0.45,
+                            0.6,
+                        )
+                    )
             elif comp == "pluck":
                 for pos in (0.0, 1.5, 2.5, 3.5):
                     for p in voicing:

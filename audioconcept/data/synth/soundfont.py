@@ -12,8 +12,15 @@ from audioconcept.errors import MissingExtra
 
 # instrument -> (GM program, is_drum)
 GM_PROGRAMS = {
-    "bass": 33, "piano": 0, "strings": 48, "dist_guitar": 30, "skank": 27,
-    "organ": 16, "clean_guitar": 25, "lead": 73, "pluck": 81,
+    "bass": 33,
+    "piano": 0,
+    "strings": 48,
+    "dist_guitar": 30,
+    "skank": 27,
+    "organ": 16,
+    "clean_guitar": 25,
+    "lead": 73,
+    "pluck": 81,
 }
 DRUMS = {"kick", "snare", "rim", "hat_closed", "hat_open", "ride", "clap", "crash"}
 
@@ -45,12 +52,19 @@ def render_soundfont(score: Score, sr: int = SAMPLE_RATE, sf2_path: str | None =
         inst = tracks.get(note.instrument)
         if inst is None:
             is_drum = note.instrument in DRUMS
-            inst = pretty_midi.Instrument(program=0 if is_drum else GM_PROGRAMS[note.instrument], is_drum=is_drum,
-                                          name=note.instrument)
+            inst = pretty_midi.Instrument(
+                program=0 if is_drum else GM_PROGRAMS[note.instrument], is_drum=is_drum, name=note.instrument
+            )
             tracks[note.instrument] = inst
             pm.instruments.append(inst)
-        inst.notes.append(pretty_midi.Note(velocity=int(np.clip(note.velocity * 110, 1, 127)), pitch=int(note.pitch),
-                                           start=float(note.start), end=float(note.start + max(note.dur, 0.05))))
+        inst.notes.append(
+            pretty_midi.Note(
+                velocity=int(np.clip(note.velocity * 110, 1, 127)),
+                pitch=int(note.pitch),
+                start=float(note.start),
+                end=float(note.start + max(note.dur, 0.05)),
+            )
+        )
     audio = pm.fluidsynth(fs=sr, sf2_path=str(sf2_path or default_soundfont()))
     n = int(round(score.spec.seconds * sr))
     audio = np.pad(audio, (0, max(0, n - audio.size)))[:n].astype(np.float32)
