@@ -102,6 +102,14 @@ def file_features(path: str | Path, cache: FeatureCache | None = None, duration:
     return feats
 
 
+def warm_up_numba() -> None:
+    """Compile librosa's numba kernels once in this process before workers start: workers that
+    compile them at the same time write the same on-disk cache files and can corrupt them (a
+    corrupted cache segfaults every later process)."""
+    rng = np.random.default_rng(0)
+    extract_features((0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32))
+
+
 def batch_features(
     paths: Sequence[str | Path], cache: FeatureCache | None = None, n_jobs: int = -1, duration: float | None = 30.0
 ) -> np.ndarray:
@@ -112,6 +120,7 @@ def batch_features(
     cache = cache or FeatureCache.default()
     todo = [i for i, p in enumerate(paths) if cache.get(cache.key(Path(p), duration)) is None]
     if todo:
+        warm_up_numba()
         with Progress(transient=True) as bar:
             task = bar.add_task(f"features for {len(todo)} file(s)", total=len(todo))
             for _ in Parallel(n_jobs=n_jobs, return_as="generator")(
