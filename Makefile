@@ -14,7 +14,7 @@ CNN_BUDGET ?= 240
 VGG_BUDGET ?= 90
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo test test-fast lint data train export concepts bench bench-quick bundles app clean
+.PHONY: help install demo test test-fast lint data train export concepts bench bundles clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
 
 $(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
-	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 12 --random-sets 10 --clips-per-random 12
+	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 16 --random-sets 20 --clips-per-random 16
 
 data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
 
@@ -50,7 +50,8 @@ $(CK)/vggish/config.json: $(DATA)/ground_truth.json
 train: $(CK)/svm/config.json $(CK)/cnn/config.json $(CK)/vggish/config.json ## train svm, cnn and a slim vggish on the synthetic set
 
 $(CK)/cnn/concepts/concepts.json: $(CK)/cnn/config.json $(CONCEPT_DATA)/ground_truth.json
-	$(AC) concepts learn --model $(CK)/cnn --concepts $(CONCEPT_DATA) --out $(CK)/cnn/concepts --eval-data synth:$(DATA)
+	$(AC) concepts learn --model $(CK)/cnn --concepts $(CONCEPT_DATA) --out $(CK)/cnn/concepts --eval-data synth:$(DATA) \
+		--layers layer2,layer3,layer4,layer5,dense1
 
 concepts: $(CK)/cnn/concepts/concepts.json ## learn CAVs and TCAV scores for the CNN
 
@@ -66,6 +67,7 @@ demo: export ## the main job end to end: data, train, concepts, export, run, ben
 	$(BIN)/audioconcept-run $(DATA)/genres/metal/metal.00001.wav --model models/cnn --backend onnx
 	$(BIN)/python -m audioconcept.data.synth.demo_song --out data/demo_song.wav
 	$(BIN)/audioconcept-run data/demo_song.wav --model models/cnn --backend onnx --hop 5 --explain reports/demo
+	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/demo/concepts
 	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/demo.json
 	$(AC) bench report benchmarks/results/demo.json --out reports/demo/BENCH.md
 
@@ -85,5 +87,5 @@ bench: export ## full benchmark on this host
 bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json ## rebuild the small bundles shipped inside the package
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan
 
-clean: ## remove generated data and models (keeps .venv)
+clean: ## remove generated data, models and demo reports (keeps .venv)
 	rm -rf data models reports/demo

@@ -255,7 +255,21 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
     rows: list[dict] = []
     x, y, labels = _windows(bundle, cfg.data, cfg.eval_windows)
     ref = _eager_reference(bundle, x)
-    flops = onnx_flops(bundle.artifact("onnx")) if bundle.has("onnx") and m["arch"] != "svm" else None
+    flops_cache: dict[str, int] = {}
+
+    def flops_for(be) -> int | None:
+        """FLOPs of what this backend runs: its ONNX graph, plus the numpy FFT front end if it uses one."""
+        if m["arch"] == "svm" or not bundle.has("onnx"):
+            return None
+        art = getattr(be, "artifact", "onnx")
+        if art not in flops_cache:
+            flops_cache[art] = onnx_flops(bundle.artifact(art))
+        f = flops_cache[art]
+        if getattr(be, "input_kind", "") == "mel":
+            fe = m["frontend"]
+            n, frames = fe["n_fft"], 1 + m["window_samples"] // fe["hop_length"]
+            f += int(frames * (2.5 * n * np.log2(n) + 2 * fe["n_mels"] * (n // 2 + 1)))
+        return f
     base = _baseline(bundle, x[:1], cfg)
     if base:
         base.update({"model": m["name"], "arch": m["arch"], "precision": "fp32", "status": "reference"})
@@ -310,6 +324,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
             feat_ms = 0.0
             if m["arch"] == "svm":
                 feat_ms = feature_ms(song, m["window_s"])
+            flops = flops_for(be)
             first_row = len(rows)
             for batch in cfg.batches:
                 xb = np.repeat(x[:1], batch, axis=0) if len(x) < batch else x[:batch]
