@@ -341,6 +341,22 @@ def concepts_learn(
     )
 
 
+@concepts_app.command("derive")
+def concepts_derive(
+    data: Annotated[str, typer.Option(help="Any dataset: gtzan:PATH, folder:PATH or synth:PATH")],
+    out: Annotated[Path, typer.Option(help="Concept folder to write")] = Path("data/derived_concepts"),
+    quantile: float = 0.25,
+    random_sets: int = 10,
+    clips_per_random: int = 12,
+    seed: int = 0,
+) -> None:
+    """Concept sets from librosa descriptors (fast/slow, percussive/harmonic, bright/dark)."""
+    from audioconcept.concepts.derived import DerivedConfig, derive_concepts
+
+    s = derive_concepts(DerivedConfig(data, out, quantile, random_sets, clips_per_random, seed))
+    typer.echo(", ".join(f"{k}: {v['clips']} clips" for k, v in s["concepts"].items()) + f" -> {out}")
+
+
 @concepts_app.command("validate")
 def concepts_validate(
     bundle: Annotated[Path, typer.Argument(help="Exported bundle with a concept output")],

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.data.audio import iter_windows
-from audioconcept.runtime.timeline import frames_to_grid
+from audioconcept.runtime.timeline import frames_to_grid, smooth_grid
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def validate_bundle(
                 frames.append((w.start, w.start + model.window_s, out.concept_frames[i]))
         dur = truth[rel]["duration"]
         centres, grid = frames_to_grid(frames, dur, resolution)
+        grid = smooth_grid(grid, resolution)
         for k, n in enumerate(names):
             scores[n].append(float(np.max([s[k] for s in song])))
             present[n].append(n in gt)

@@ -17,7 +17,7 @@ from audioconcept.runtime.backends import Outputs, artifacts_for, make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.result import SongResult, WindowResult
-from audioconcept.runtime.timeline import frames_to_grid, spans_from_grid
+from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ class Model:
             if frames:
                 resolution = min(1.0, self.window_s / frames[0][2].shape[-1])
                 centres, probs = frames_to_grid(frames, duration, resolution)
+                probs = smooth_grid(probs, resolution)
                 spans = spans_from_grid(
                     self.concept_names,
                     centres,

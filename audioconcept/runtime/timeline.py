@@ -34,6 +34,23 @@ def frames_to_grid(
     return centres, probs
 
 
+def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> np.ndarray:
+    """Moving average over `seconds` along time (NaN-aware): frame-level CAV scores are noisy,
+    concepts in music last for bars, not frames."""
+    k = max(1, int(round(seconds / resolution)))
+    if k == 1 or probs.size == 0:
+        return probs
+    valid = np.isfinite(probs)
+    x = np.where(valid, probs, 0.0)
+    kernel = np.ones(k)
+    num = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, x)
+    den = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, valid.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~valid] = np.nan
+    return out
+
+
 def spans_from_grid(
     names: list[str],
     centres: np.ndarray,

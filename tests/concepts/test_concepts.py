@@ -133,3 +133,35 @@ def test_learn_export_and_run_concepts(tmp_path, cnn_checkpoint, tiny_synth):
     assert set(a.concepts) == {"distorted_guitar", "strings"}
     for k in a.concepts:
         assert a.concepts[k] == pytest.approx(b.concepts[k], abs=1e-4)
+
+
+def test_smoothing_bridges_frame_noise_but_keeps_the_span():
+    from audioconcept.runtime.timeline import smooth_grid
+
+    res = 0.25
+    t = (np.arange(120) + 0.5) * res  # 30 s
+    truth = (t >= 8) & (t < 20)
+    noisy = truth.astype(float)
+    noisy[::3] = 1 - noisy[::3]  # every third frame flipped
+    raw = spans_from_grid(["c"], t, noisy[None], res)
+    smooth = spans_from_grid(["c"], t, smooth_grid(noisy[None], res, 2.0), res, min_len=1.5)
+    assert len(raw) > 1
+    assert len(smooth) == 1
+    assert smooth[0].start == pytest.approx(8.0, abs=1.0) and smooth[0].end == pytest.approx(20.0, abs=1.0)
+
+
+@pytest.mark.slow
+def test_derived_concepts_from_any_dataset(tmp_path, tiny_synth, monkeypatch):
+    monkeypatch.setenv("AUDIOCONCEPT_CACHE", str(tmp_path / "cache"))
+    from audioconcept.concepts.derived import DERIVED, DerivedConfig, derive_concepts
+    from audioconcept.concepts.sets import read_concept_sets
+
+    s = derive_concepts(DerivedConfig(f"synth:{tiny_synth}", tmp_path / "d", random_sets=4, clips_per_random=5))
+    sets = read_concept_sets(tmp_path / "d")
+    assert set(sets.concepts) == set(DERIVED) and len(sets.randoms) == 4
+    assert s["concepts"]["fast"]["threshold"] > s["concepts"]["slow"]["threshold"]
+    truth = json.loads((tiny_synth / "ground_truth.json").read_text())
+    tempo = {c["path"].split("/")[1]: c["tempo"] for c in truth["clips"]}
+    fast = [tempo[p.name.split("_", 1)[1]] for p in sets.concepts["fast"]]
+    slow = [tempo[p.name.split("_", 1)[1]] for p in sets.concepts["slow"]]
+    assert np.median(fast) > np.median(slow)  # librosa's tempo tracks the generator's tempo
