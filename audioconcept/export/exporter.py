@@ -233,8 +233,6 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                     raise ExportError(f"parity gate failed for the concepts output: {parity['onnx_concepts']}")
             artifacts["onnx"] = artifact_entry(tmp, "model.onnx", "waveform", "fp32")
             artifacts["onnx_body"] = artifact_entry(tmp, "model.body.onnx", "mel", "fp32")
-            if "onnx" not in formats:
-                pass
         if "int8" in formats:
             log.info("quantising the body to int8 (static QDQ, front end kept fp32)")
             calib = split_windows(data, "train", ck.window_s, ck.eval_chunks, cfg.n_calibration, seed=1)

@@ -13,8 +13,8 @@ import numpy as np
 
 from audioconcept.data.audio import Window, iter_windows
 from audioconcept.errors import BundleError
-from audioconcept.runtime.backends import Outputs, artifacts_for, make_backend
-from audioconcept.runtime.bundle import Bundle, open_bundle
+from audioconcept.runtime.backends import BACKENDS, Outputs, artifacts_for, make_backend
+from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.result import SongResult, WindowResult
 from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
@@ -162,13 +162,8 @@ def load(
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)
-    m = open_bundle(root, verify=()).manifest
-    b = open_bundle(
-        root,
-        verify=artifacts_for(backend, m["arch"])
-        if backend in ("onnx", "onnx-int8", "coreml", "torchscript", "pt2", "torch")
-        else (),
-    )
+    arch = read_manifest(root)["arch"]
+    b = open_bundle(root, verify=artifacts_for(backend, arch) if backend in BACKENDS else ())
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
     return Model(b, backend, device, threads, batch_size)
