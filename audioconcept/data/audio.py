@@ -250,12 +250,15 @@ def write_audio(path: str | Path, x: np.ndarray, sr: int = SAMPLE_RATE, subtype:
     import os
     import tempfile
 
+    from audioconcept.utils import current_umask
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
         sf.write(tmp, x, sr, subtype=subtype)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
