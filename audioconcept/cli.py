@@ -125,7 +125,7 @@ def train(
     if model == "svm":
         from audioconcept.train.svm_train import train_svm
 
-        _, run = train_svm(data, out, seed=seed if seed else 42, grid=grid)
+        _, run = train_svm(data, out, seed=42, grid=grid, data_seed=seed)
         acc = run["test"]["accuracy"]
     else:
         from audioconcept.train.config import AugmentConfig, TrainConfig
@@ -157,7 +157,7 @@ def evaluate(
     data: Annotated[str, typer.Option(help="gtzan:PATH, folder:PATH, synth:PATH or features-csv:PATH")],
     split: str = "test",
     out: Path | None = None,
-    seed: int = 0,
+    seed: Annotated[int | None, typer.Option(help="Split seed (default: the one used in training)")] = None,
 ) -> None:
     """Song-level accuracy, macro-F1, per-class metrics and a confusion matrix."""
     from audioconcept.train.evaluate import evaluate_checkpoint

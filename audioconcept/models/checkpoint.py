@@ -30,6 +30,7 @@ class CheckpointConfig:
     arch_config: dict[str, Any] = field(default_factory=dict)
     mel: dict[str, Any] = field(default_factory=lambda: MelConfig().to_dict())
     trained_on: str = ""
+    data_seed: int = 0  # seed of the stratified split, so evaluation sees the same test tracks
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

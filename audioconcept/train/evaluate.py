@@ -53,14 +53,17 @@ def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[st
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path, data: str, split: str = "test", out: Path | None = None, seed: int = 0
+    checkpoint: str | Path, data: str, split: str = "test", out: Path | None = None, seed: int | None = None
 ) -> dict:
+    """`seed` is the split seed; by default the one the checkpoint was trained with, so the test
+    split here is the test split of training."""
     from audioconcept.data.spec import load_tracks, parse_data_spec
     from audioconcept.models.checkpoint import load_any, read_config
     from audioconcept.train.plots import plot_confusion
 
     cfg = read_config(checkpoint)
     spec = parse_data_spec(data)
+    seed = cfg.data_seed if seed is None else seed
     if cfg.arch == "svm":
         from audioconcept.train.svm_train import evaluate_svm
 

@@ -165,6 +165,7 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
         eval_chunks=ms.eval_chunks,
         arch_config=arch_config,
         trained_on=str(spec),
+        data_seed=cfg.seed,
         metrics={"best_valid_acc": best_acc, "best_epoch": best_epoch, "test": test_metrics},
     )
     out = Path(cfg.out)

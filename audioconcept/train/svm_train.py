@@ -36,17 +36,17 @@ def _audio_split(spec: DataSpec, split: str, seed: int):
     return batch_features([t.path for t in tracks]), np.array([t.label for t in tracks]), tl
 
 
-def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True) -> tuple[Path, dict]:
+def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True, data_seed: int = 0) -> tuple[Path, dict]:
     t0 = time.time()
     spec = parse_data_spec(data)
     if spec.kind == "features-csv":
         Xtr, ytr, Xte, yte = _csv_split(spec)
         protocol = "80/20 stratified split of the features table (random_state 42)"
     else:
-        Xa, ya, _ = _audio_split(spec, "train", seed)
-        Xv, yv, _ = _audio_split(spec, "valid", seed)
+        Xa, ya, _ = _audio_split(spec, "train", data_seed)
+        Xv, yv, _ = _audio_split(spec, "valid", data_seed)
         Xtr, ytr = np.concatenate([Xa, Xv]), np.concatenate([ya, yv])
-        Xte, yte, _ = _audio_split(spec, "test", seed)
+        Xte, yte, _ = _audio_split(spec, "test", data_seed)
         protocol = "train+valid for grid search (5-fold CV), test split held out"
     pipe, search = fit_svm(Xtr, ytr, SVMConfig(seed=seed, grid=grid))
     labels = [str(c) for c in pipe.classes_]
@@ -61,6 +61,7 @@ def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True) -> tuple[
         eval_chunks=1,
         arch_config={"features": list(FEATURE_NAMES), "label_rule": LABEL_RULE, **search},
         trained_on=str(spec),
+        data_seed=data_seed,
         metrics={"test": metrics, "protocol": protocol},
     )
     save_svm_checkpoint(out, pipe, cfg)
