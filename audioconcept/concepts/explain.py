@@ -29,8 +29,12 @@ def top_segments(result: SongResult, k: int = 3, length: float = 4.0) -> list[tu
 
 
 def plot_timeline(result: SongResult, path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from audioconcept.errors import MissingExtra
 
+        raise MissingExtra("matplotlib", "train", "--explain plots") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -65,8 +65,12 @@ def group_shapley(
 
 
 def plot_waterfall(phi: dict[str, float], base: float, pred: float, label: str, path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from audioconcept.errors import MissingExtra
 
+        raise MissingExtra("matplotlib", "train", "--explain plots") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
