@@ -18,20 +18,16 @@ import numpy as np
 from audioconcept.data.features_csv import FEATURE_NAMES
 from audioconcept.utils import atomic_write_bytes
 
+_GROUP_PREFIXES = {
+    "timbre": ("mfcc",),
+    "harmony": ("chroma_stft", "harmony"),
+    "rhythm": ("tempo", "perceptr"),
+    "loudness": ("rms",),
+    "brightness": ("spectral_centroid", "spectral_bandwidth", "rolloff"),
+    "noisiness": ("zero_crossing_rate",),
+}
 GROUPS: dict[str, tuple[str, ...]] = {
-    "timbre": tuple(f for f in FEATURE_NAMES if f.startswith("mfcc")),
-    "harmony": ("chroma_stft_mean", "chroma_stft_var", "harmony_mean", "harmony_var"),
-    "rhythm": ("tempo", "perceptr_mean", "perceptr_var"),
-    "loudness": ("rms_mean", "rms_var"),
-    "brightness": (
-        "spectral_centroid_mean",
-        "spectral_centroid_var",
-        "spectral_bandwidth_mean",
-        "spectral_bandwidth_var",
-        "rolloff_mean",
-        "rolloff_var",
-    ),
-    "noisiness": ("zero_crossing_rate_mean", "zero_crossing_rate_var"),
+    g: tuple(f for f in FEATURE_NAMES if f.startswith(prefixes)) for g, prefixes in _GROUP_PREFIXES.items()
 }
 assert sorted(f for g in GROUPS.values() for f in g) == sorted(FEATURE_NAMES)
 

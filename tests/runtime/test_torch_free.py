@@ -33,20 +33,13 @@ def test_runtime_modules_import_without_torch(tmp_path):
     assert r.stdout.strip() == "[]"
 
 
+def _run_cli(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])", *args)
+
+
 def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
     song = wav_file(12.0, sr=44100, channels=2, name="song.wav")
-    r = _run(
-        tmp_path,
-        "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
-        "run",
-        str(song),
-        "--model",
-        str(cnn_bundle),
-        "--backend",
-        "onnx",
-        "--format",
-        "json",
-    )
+    r = _run_cli(tmp_path, "run", str(song), "--model", str(cnn_bundle), "--backend", "onnx", "--format", "json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["backend"] == "onnx" and len(doc["genres"]) == 3
@@ -54,15 +47,6 @@ def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
 
 def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
     song = wav_file(2.0, name="s.wav")
-    r = _run(
-        tmp_path,
-        "import sys; from audioconcept.cli import main; main(sys.argv[1:])",
-        "run",
-        str(song),
-        "--model",
-        str(cnn_bundle),
-        "--backend",
-        "torchscript",
-    )
+    r = _run_cli(tmp_path, "run", str(song), "--model", str(cnn_bundle), "--backend", "torchscript")
     assert r.returncode == 2
     assert "torch" in r.stderr and "Traceback" not in r.stderr and "pip install" in r.stderr
