@@ -49,7 +49,7 @@ def onnx_providers(device: str) -> tuple[list, str]:
         if "CUDAExecutionProvider" not in avail:
             raise BackendUnavailable(
                 "--device cuda: onnxruntime has no CUDAExecutionProvider here; install onnxruntime-gpu in its own "
-                "environment (pip install 'audioconcept[cuda]'; never beside onnxruntime)"
+                "environment: pip uninstall onnxruntime && pip install onnxruntime-gpu (the two share one folder)"
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
     if device == "ane":
