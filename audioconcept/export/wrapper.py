@@ -28,10 +28,11 @@ def pool_time(act: torch.Tensor) -> torch.Tensor:
 
 def frame_projection(act: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """(B, C, F, T) x (K, C*F) -> (B, K, T): the CAV score of every time frame of the layer."""
+    # MatMul rather than Einsum: onnxruntime's CoreML execution provider has no Einsum
     if act.ndim != 4:
-        return torch.einsum("bd,kd->bk", act, w).unsqueeze(-1)
+        return (act @ w.T).unsqueeze(-1)
     b, c, f, t = act.shape
-    return torch.einsum("bdt,kd->bkt", act.reshape(b, c * f, t), w)
+    return torch.matmul(w, act.reshape(b, c * f, t))
 
 
 class BodyOutputs(nn.Module):

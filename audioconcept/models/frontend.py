@@ -16,13 +16,37 @@ from torch import nn
 from audioconcept.models.frontend_config import MelConfig, mel_filterbank
 
 
+def ln_without_log(x: torch.Tensor, sqrt_steps: int = 8) -> torch.Tensor:
+    """Natural log of x > 0 from Sqrt, Exp and arithmetic only (onnxruntime's CoreML execution
+    provider has no Log op, so a Log node would split the graph).
+
+    x^(1/256) lies within e^(+-0.1) of 1 for x in [1e-10, 1e10], where a 4-term series for
+    ln(1 + u) is good to ~4e-3; one Halley step y += 2 (x - e^y) / (x + e^y) then brings it to
+    float32 precision (max error 1e-6 over [1e-10, 1e9], the same as torch.log).
+    """
+    r = x
+    for _ in range(sqrt_steps):
+        r = torch.sqrt(r)
+    u = r - 1.0
+    u2 = u * u
+    y = (u - 0.5 * u2 + u2 * u / 3.0 - 0.25 * u2 * u2) * float(2**sqrt_steps)
+    e = torch.exp(y)
+    return y + 2.0 * (x - e) / (x + e)
+
+
 class MelFrontEnd(nn.Module):
-    def __init__(self, cfg: MelConfig = MelConfig(), mode: str = "stft") -> None:
+    """`log_impl="native"` uses torch.log10; `"no-log-op"` spells it with ln_without_log, for the
+    ONNX graphs that must stay in one piece under onnxruntime's CoreML execution provider."""
+
+    def __init__(self, cfg: MelConfig = MelConfig(), mode: str = "stft", log_impl: str = "native") -> None:
         super().__init__()
         if mode not in ("stft", "conv"):
             raise ValueError("mode must be 'stft' or 'conv'")
+        if log_impl not in ("native", "no-log-op"):
+            raise ValueError("log_impl must be 'native' or 'no-log-op'")
         self.cfg = cfg
         self.mode = mode
+        self.log_impl = log_impl
         n = cfg.n_fft
         window = torch.hann_window(n, periodic=True, dtype=torch.float32)
         self.register_buffer("window", window, persistent=False)
@@ -64,5 +88,7 @@ class MelFrontEnd(nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, T) waveform -> (B, n_mels, frames) dB."""
         power = self.power_spectrogram(wav)
-        mel = torch.matmul(self.mel_fb_t, power)
-        return 10.0 * torch.log10(torch.clamp(mel, min=self.cfg.amin))
+        mel = torch.clamp(torch.matmul(self.mel_fb_t, power), min=self.cfg.amin)
+        if self.log_impl == "native":
+            return 10.0 * torch.log10(mel)
+        return (10.0 / math.log(10.0)) * ln_without_log(mel)

@@ -49,10 +49,23 @@ class VGGish(nn.Module):
         self.out = nn.Linear(hidden, cfg.n_classes)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward_layers(self, mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def use_matmul_resize(self, n_mels: int, n_frames: int) -> None:
+        """Spell the bilinear resize as two fixed matrices, rows @ mel @ cols (exact: bilinear
+        resizing without antialiasing is separable and linear), for graphs whose runtime has no
+        usable Resize op (onnxruntime's CoreML execution provider). Fixes the input length."""
         s = self.cfg.image_size
-        x = nn.functional.interpolate(mel.unsqueeze(1), size=(s, s), mode="bilinear", align_corners=False)
-        x = self.spec_bn(x)
+        self.register_buffer("resize_rows", _bilinear_matrix(n_mels, s), persistent=False)
+        self.register_buffer("resize_cols_t", _bilinear_matrix(n_frames, s).T.contiguous(), persistent=False)
+
+    def _resize(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel.unsqueeze(1)
+        if hasattr(self, "resize_rows"):
+            return torch.matmul(torch.matmul(self.resize_rows, x), self.resize_cols_t)
+        s = self.cfg.image_size
+        return nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+
+    def forward_layers(self, mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = self.spec_bn(self._resize(mel))
         acts: dict[str, torch.Tensor] = {}
         for i, block in enumerate(self.blocks, start=1):
             x = block(x)
@@ -66,3 +79,10 @@ class VGGish(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.forward_layers(mel)[0]
+
+
+def _bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) matrix A with A @ v == interpolate(v, n_out, bilinear, align_corners=False)."""
+    eye = torch.eye(n_in, dtype=torch.float64)[None, None]
+    a = nn.functional.interpolate(eye, size=(n_out, n_in), mode="bilinear", align_corners=False)
+    return a[0, 0].float()

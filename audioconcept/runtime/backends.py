@@ -71,7 +71,13 @@ class OnnxBackend:
     Conv1d STFT); on CUDA and the Neural Engine the whole waveform graph runs in one piece."""
 
     def __init__(
-        self, bundle: Bundle, device: str = "auto", int8: bool = False, threads: int = 0, full_graph: bool | None = None
+        self,
+        bundle: Bundle,
+        device: str = "auto",
+        int8: bool = False,
+        threads: int = 0,
+        full_graph: bool | None = None,
+        fixed_batch: int | None = None,
     ) -> None:
         ort = _ort()
         providers, self.device = onnx_providers(device)
@@ -98,6 +104,20 @@ class OnnxBackend:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # The CoreML provider takes only static shapes: fix the batch axis to 1 on that path, so the
+        # graph stays in one piece (the export checked this; see the manifest's parity.coreml_ep).
+        if fixed_batch is None:
+            fixed_batch = 1 if self.device == "ane" else 0
+        self.fixed_batch = fixed_batch if self.input_kind != "features" else 0
+        if self.fixed_batch:
+            so.add_free_dimension_override_by_name("batch", self.fixed_batch)
+            ep = bundle.manifest.get("parity", {}).get("coreml_ep")
+            if ep and not ep.get("one_piece"):
+                log.warning(
+                    "%s splits into %s partitions under the CoreML provider; expect CPU fallbacks",
+                    path.name,
+                    ep.get("partitions"),
+                )
         self.session = ort.InferenceSession(str(path), so, providers=providers)
         self.artifact = key
         self.input_name = self.session.get_inputs()[0].name
@@ -107,9 +127,15 @@ class OnnxBackend:
                 "--device cuda: onnxruntime could not start the CUDA provider (driver or CUDA libraries missing)"
             )
 
+    def _session_run(self, feed: np.ndarray) -> list[np.ndarray]:
+        if not self.fixed_batch or len(feed) == self.fixed_batch:
+            return self.session.run(None, {self.input_name: feed})
+        parts = [self.session.run(None, {self.input_name: feed[i : i + 1]}) for i in range(len(feed))]
+        return [np.concatenate(p) for p in zip(*parts, strict=True)]
+
     def run(self, x: np.ndarray) -> Outputs:
         feed = x.astype(np.float64 if self.input_kind == "features" else np.float32, copy=False)
-        res = dict(zip(self.output_names, self.session.run(None, {self.input_name: feed}), strict=True))
+        res = dict(zip(self.output_names, self._session_run(feed), strict=True))
         if self.input_kind == "features":
             p = np.asarray(res["probabilities"], dtype=np.float64)
             return Outputs(np.log(np.clip(p, 1e-12, None)), p)

@@ -69,6 +69,30 @@ def test_graph_has_no_reflect_pad(cnn_bundle):
     assert "Pad" not in ops and "Conv" in ops and "Slice" in ops and "Concat" in ops
 
 
+def test_onnx_graph_is_one_piece_under_coreml_ep(cnn_bundle):
+    """The ANE path: with the batch fixed, onnxruntime's checker puts every node in one partition."""
+    import onnx
+
+    ep = json.loads((cnn_bundle / "manifest.json").read_text())["parity"]["coreml_ep"]
+    assert ep["one_piece"] and ep["partitions"] == 1 and ep["supported_nodes"] == ep["nodes"], ep
+    ops = {n.op_type for n in onnx.load(str(cnn_bundle / "model.onnx")).graph.node}
+    assert not ops & {"Log", "BatchNormalization", "Einsum", "Pad", "Resize"}, ops
+
+
+def test_coreml_ep_check_sees_a_log_op(tmp_path):
+    """The check is real: a graph with a Log node splits."""
+    from audioconcept.export.coreml_ep import coreml_ep_partitions
+    from audioconcept.export.onnx_export import export_onnx
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(torch.log(x * x + 1.0)) * 2.0 + x
+
+    export_onnx(M(), torch.rand(2, 8), tmp_path / "m.onnx", "x", ["y"])
+    ep = coreml_ep_partitions(tmp_path / "m.onnx")
+    assert not ep["one_piece"] and "Log" in ep["unsupported_ops"]
+
+
 def test_parity_gate_rejects_corrupted_onnx(tmp_path, cnn_checkpoint, monkeypatch):
     """Flip weights in the written ONNX file: the export of that artifact must be refused."""
     import onnx
@@ -148,6 +172,8 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     front = [n for n in onnx.load(str(out / "model.int8.onnx")).graph.node if n.name.startswith("frontend/")]
     assert front and not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in front)
+    # the fp32 graph (bilinear resize as MatMuls, BatchNorm as affine) stays in one piece on the ANE path
+    assert m["parity"]["coreml_ep"]["one_piece"], m["parity"]["coreml_ep"]
     # CoreML: conversion and spec inspection run everywhere; prediction only on macOS
     c = m["parity"]["coreml"]
     spec = c["spec"]

@@ -74,3 +74,36 @@ def test_numpy_front_end_matches_torch_any_length(n, seed):
 def test_front_end_has_no_weights():
     assert list(MelFrontEnd(CFG, "conv").state_dict()) == []
     assert list(MelFrontEnd(CFG, "stft").parameters()) == []
+
+
+def test_ln_without_log_matches_log_over_the_db_range():
+    from audioconcept.models.frontend import ln_without_log
+
+    x = torch.logspace(-10, 9, 100_001, dtype=torch.float32)
+    err = (ln_without_log(x).double() - torch.log(x.double())).abs().max().item()
+    assert err < 2e-6, err  # torch.log itself is off by ~1e-6 here
+
+
+def test_no_log_op_front_end_equals_native():
+    wav = torch.randn(2, 22050) * 0.3
+    wav[1] = torch.sin(torch.arange(22050) * 0.3)  # full-scale tone
+    a = MelFrontEnd(MelConfig(), "conv")(wav)
+    b = MelFrontEnd(MelConfig(), "conv", log_impl="no-log-op")(wav)
+    assert (a - b).abs().max().item() < 1e-4
+
+
+def test_portable_body_computes_the_same_logits():
+    from audioconcept.export.portable_body import portable_body
+    from audioconcept.models.vggish import VGGish, VGGishConfig
+
+    torch.manual_seed(0)
+    body = VGGish(VGGishConfig(width=0.0625, hidden=256)).eval()
+    for m in body.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+    mel = torch.randn(3, 128, 171) * 10
+    port = portable_body(body, 128, 171)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in port.modules())
+    with torch.no_grad():
+        assert (body(mel) - port(mel)).abs().max().item() < 1e-4
