@@ -22,7 +22,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with the runtime, train, coreml and dev extras

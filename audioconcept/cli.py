@@ -114,19 +114,69 @@ def train(
     patience: int = 8,
     augment: Annotated[bool, typer.Option("--augment/--no-augment")] = True,
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="SVM grid search")] = True,
+    track: Annotated[str, typer.Option(help="none | wandb (offline unless logged in) | mlflow (local store)")] = "none",
+    track_dir: Annotated[
+        Path | None, typer.Option(help="W&B run folder or MLflow store (default ./wandb, ./mlruns)")
+    ] = None,
+    project: Annotated[str, typer.Option(help="W&B project / MLflow experiment")] = "audioconcept",
 ) -> None:
     """Train a genre model and write checkpoint, run JSON and plots."""
     import time
 
     from audioconcept.models.registry import get_spec
+    from audioconcept.train.tracking import TrackConfig, make_tracker
 
     get_spec(model)
     out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
+    try:
+        run = _train(
+            model,
+            data,
+            out,
+            epochs,
+            batch_size,
+            lr,
+            weight_decay,
+            device,
+            seed,
+            width,
+            time_budget,
+            patience,
+            augment,
+            grid,
+            tracker,
+        )
+        tracker.log_final(run, out)
+    finally:
+        tracker.finish()
+    acc = (run.get("test") or {}).get("accuracy", float("nan"))
+    typer.echo(f"{model}: test accuracy {acc:.3f}  checkpoint {out}")
+
+
+def _train(
+    model,
+    data,
+    out,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    device,
+    seed,
+    width,
+    time_budget,
+    patience,
+    augment,
+    grid,
+    tracker,
+) -> dict:
     if model == "svm":
         from audioconcept.train.svm_train import train_svm
 
+        tracker.log_config({"model": "svm", "data": data, "grid": grid, "data_seed": seed})
         _, run = train_svm(data, out, seed=42, grid=grid, data_seed=seed)
-        acc = run["test"]["accuracy"]
+        tracker.log_config({f"search.{k}": v for k, v in (run.get("search") or {}).items()})
     else:
         from audioconcept.train.config import AugmentConfig, TrainConfig
         from audioconcept.train.loop import train_torch
@@ -146,9 +196,11 @@ def train(
             patience=patience,
             augment=AugmentConfig(enabled=augment),
         )
-        _, run = train_torch(cfg)
-        acc = (run["test"] or {}).get("accuracy", float("nan"))
-    typer.echo(f"{model}: test accuracy {acc:.3f}  checkpoint {out}")
+        import dataclasses
+
+        tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
+        _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
+    return run
 
 
 @app.command()
@@ -230,6 +282,11 @@ def _print_parity(bundle: Path) -> None:
             )
         elif "reason" in p:
             t.add_row(k, "-", "-", "-", f"spec checked; not run: {p['reason']}")
+        elif "one_piece" in p:
+            what = "one piece" if p["one_piece"] else f"{p['partitions']} partitions ({', '.join(p['unsupported_ops'])})"
+            t.add_row(
+                "onnx on CoreML EP", "-", "-", "-", f"{what}: {p['supported_nodes']}/{p['nodes']} nodes (static check)"
+            )
     for k, why in (m.get("skipped") or {}).items():
         t.add_row(k, "-", "-", "-", f"skipped: {why}")
     Console().print(t)
@@ -248,7 +305,18 @@ def run(
     top: Annotated[int, typer.Option(min=1)] = 3,
     threads: Annotated[int, typer.Option(help="Inference threads (0 = onnxruntime's default)")] = 0,
     output: Annotated[Path | None, typer.Option(help="Write the results here instead of stdout")] = None,
-    explain: Annotated[Path | None, typer.Option(help="Folder for a timeline PNG and listenable WAV clips")] = None,
+    explain: Annotated[
+        bool, typer.Option(help="Write a timeline PNG and listenable WAV clips (SVM: a Shapley waterfall)")
+    ] = False,
+    explain_dir: Annotated[Path, typer.Option(help="Where --explain writes")] = Path("reports/explain"),
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Self-contained HTML report (implies --explain); a folder when several songs are given"),
+    ] = None,
+    attribution: Annotated[
+        str | None,
+        typer.Option(help="Add a spectrogram attribution heat map (ig | gxi) to --explain; needs torch and captum"),
+    ] = None,
 ) -> None:
     """Classify songs of any length and say which concepts are present and where."""
     from audioconcept.runtime.model import load
@@ -257,7 +325,8 @@ def run(
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
-    cfg = RunConfig(model, backend, device, hop, top, threads, fmt, output, explain)
+    explain = explain or html is not None
+    cfg = RunConfig(model, backend, device, hop, top, threads, fmt, output, explain_dir if explain else None)
     if hop is not None and hop <= 0:
         raise typer.BadParameter("must be positive", param_hint="--hop")
     files, bad_inputs = expand_inputs(songs)
@@ -280,11 +349,29 @@ def run(
             from audioconcept.runtime.result import render_table
 
             render_table(r, console)
-        if explain is not None:
+        if explain:
             from audioconcept.concepts.explain import explain_song
 
-            for line in explain_song(m, r, explain):
+            ex = explain_song(m, r, explain_dir)
+            for line in ex.lines:
                 err.print(line, highlight=False, markup=False)
+            attr = None
+            if attribution and m.bundle.arch != "svm":
+                from audioconcept.concepts.attribution import AttributionConfig, explain_to_files
+
+                try:
+                    attr = explain_to_files(r.path, m.bundle.root, explain_dir, AttributionConfig(attribution))
+                    err.print(f"attribution: {attr['heatmap']}", highlight=False, markup=False)
+                except AudioConceptError as e:  # the rest of the explanation still stands
+                    err.print(f"warning: no attribution heat map: {e}", highlight=False, markup=False)
+            if html is not None:
+                from audioconcept.runtime.view import write_report
+
+                several = len(files) > 1 or html.is_dir() or html.suffix.lower() not in (".html", ".htm")
+                target = html / f"{Path(r.path).stem}.html" if several else html
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_report(r, m.bundle.manifest, target, explain_dir, ex, attr, bundle_root=m.bundle.root)
+                err.print(f"report: {target}", highlight=False, markup=False)
 
     def on_error(path: str, why: str) -> None:
         err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
@@ -313,6 +400,54 @@ def run(
             typer.echo(text)
     if failed or bad_inputs:
         raise typer.Exit(2)
+
+
+@app.command("app")
+def web_app(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to listen on (local only by default)")] = "127.0.0.1",
+    models: Annotated[
+        list[Path] | None, typer.Option(help="Bundle folders (repeat; default: ./models/* + packaged)")
+    ] = None,
+    folder: Annotated[Path | None, typer.Option(help="Folder of songs to pick from")] = None,
+    max_seconds: Annotated[float, typer.Option(help="Longest song accepted")] = 600.0,
+    attribution: Annotated[str, typer.Option(help="Heat map method for CNN/VGGish: ig | gxi | none")] = "gxi",
+) -> None:
+    """Serve the web app on http://HOST:PORT: upload a song, see genres, concepts and explanations."""
+    from audioconcept.app.server import AppConfig, serve
+
+    if attribution not in ("ig", "gxi", "none"):
+        raise typer.BadParameter("choose ig, gxi or none", param_hint="--attribution")
+    if folder is not None and not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--folder")
+    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution))
+
+
+@app.command("explain")
+def explain(
+    song: Annotated[Path, typer.Argument(help="Audio file")],
+    model: Annotated[Path, typer.Option(help="Checkpoint folder or exported bundle (cnn or vggish)")],
+    method: Annotated[str, typer.Option(help="ig (integrated gradients) | gxi (gradient x input)")] = "ig",
+    target: Annotated[str | None, typer.Option(help="Genre to explain (default: the song's top genre)")] = None,
+    steps: Annotated[int, typer.Option(min=2, help="Integrated-gradients steps")] = 32,
+    max_seconds: Annotated[float | None, typer.Option(help="Only the first N seconds")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the heat map PNG and the JSON summary")] = Path(
+        "reports/explain"
+    ),
+) -> None:
+    """Attribution heat map on the mel spectrogram (Captum), with per-band and per-second summaries."""
+    from audioconcept.concepts.attribution import AttributionConfig, explain_to_files
+
+    s = explain_to_files(song, model, out, AttributionConfig(method, steps, target, max_seconds=max_seconds))
+    top = sorted(s["per_second"], key=lambda r: -r["mass"])[:3]
+    band = max(s["per_band"], key=lambda r: r["mass"])
+    typer.echo(
+        f"{s['target']} (p = {s['probabilities'][s['target']]:.2f}); most evidence at "
+        + ", ".join(f"{r['start']:.0f}-{r['end']:.0f} s ({r['mass']:.0%})" for r in top)
+        + f"; strongest band {band['f_lo_hz']:.0f}-{band['f_hi_hz']:.0f} Hz ({band['mass']:.0%})"
+    )
+    typer.echo(f"heat map: {s['heatmap']}")
+    typer.echo(f"summary: {out / (song.stem + '.' + method + '.json')}")
 
 
 @concepts_app.command("learn")
@@ -362,11 +497,25 @@ def concepts_validate(
     bundle: Annotated[Path, typer.Argument(help="Exported bundle with a concept output")],
     data: Annotated[str, typer.Option(help="synth:PATH with ground_truth.json")],
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/concepts"),
+    attribution: Annotated[
+        str | None, typer.Option(help="Also check spectrogram attribution (ig | gxi) against the concept spans")
+    ] = None,
+    steps: Annotated[int, typer.Option(min=2, help="Integrated-gradients steps")] = 16,
 ) -> None:
     """ROC-AUC of concept detection and IoU of localisation against synthetic ground truth."""
     from audioconcept.concepts.validate import validate_bundle, write_validation_report
 
     r = validate_bundle(bundle, data)
+    if attribution:
+        from audioconcept.concepts.attribution import AttributionConfig, ground_truth_check
+
+        r["attribution"] = ground_truth_check(bundle, data, AttributionConfig(attribution, steps))
+        a = r["attribution"]
+        typer.echo(
+            f"attribution ({attribution}): {a['mean_mass_in_span']:.0%} of the genre's evidence inside the "
+            f"concept span on average (span covers {a['mean_span_share']:.0%}); majority inside on "
+            f"{a['clips_with_majority_in_span']:.0%} of {a['clips']} clips"
+        )
     write_validation_report(r, out)
     typer.echo(
         f"ROC-AUC >= 0.9 for {r['auc_at_least_0.9']}/{r['concepts_with_auc']} concepts; mean IoU "

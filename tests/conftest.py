@@ -82,13 +82,11 @@ def cnn_bundle(tmp_path_factory, cnn_checkpoint):
 
 
 @pytest.fixture(scope="session")
-def svm_bundle(tmp_path_factory):
-    """An SVM trained on a small features table the fixture writes, exported through skl2onnx."""
+def svm_features_csv(tmp_path_factory):
+    """A small features table (3 genres x 30 rows) in the Kaggle GTZAN layout."""
     from audioconcept.data.features_csv import FEATURE_NAMES
-    from audioconcept.export.exporter import ExportConfig, export_checkpoint
-    from audioconcept.train.svm_train import train_svm
 
-    root = tmp_path_factory.mktemp("svm")
+    root = tmp_path_factory.mktemp("svmcsv")
     rng = np.random.default_rng(0)
     labels = ["blues", "classical", "metal"]
     rows = []
@@ -103,5 +101,15 @@ def svm_bundle(tmp_path_factory):
         + "\n".join(";".join(map(str, r)) for r in rows)
         + "\n"
     )
-    ck, _ = train_svm(f"features-csv:{csv}", root / "ck", grid=False)
+    return csv
+
+
+@pytest.fixture(scope="session")
+def svm_bundle(tmp_path_factory, svm_features_csv):
+    """An SVM trained on the small features table, exported through skl2onnx."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+    from audioconcept.train.svm_train import train_svm
+
+    root = tmp_path_factory.mktemp("svm")
+    ck, _ = train_svm(f"features-csv:{svm_features_csv}", root / "ck", grid=False)
     return export_checkpoint(ExportConfig(ck, root / "bundle"))

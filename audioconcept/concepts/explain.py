@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,20 +70,34 @@ def plot_timeline(result: SongResult, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def explain_song(model, result: SongResult, out: Path, k: int = 3) -> list[str]:
-    """Write the timeline PNG and the top-k concept clips; -> lines naming what was written."""
+@dataclass
+class Explanation:
+    """What `--explain` wrote for one song (paths inside the explain folder)."""
+
+    timeline: Path | None = None
+    shapley: Path | None = None
+    shapley_json: Path | None = None
+    clips: list[dict] = field(default_factory=list)  # concept, start, end, strength, path
+    note: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+def explain_song(model, result: SongResult, out: Path, k: int = 3) -> Explanation:
+    """Write the timeline PNG and the top-k concept clips (or the SVM's Shapley waterfall)."""
     from audioconcept.data.audio import load_audio, write_audio
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = _slug(Path(result.path).stem)
-    lines = []
+    ex = Explanation()
     if model.bundle.arch == "svm" and model.bundle.has("shapley_background"):
-        lines += explain_svm(model, result, out, stem)
+        ex.lines += explain_svm(model, result, out, stem)
+        ex.shapley, ex.shapley_json = out / f"{stem}.shapley.png", out / f"{stem}.shapley.json"
     elif result.concepts:
         png = out / f"{stem}.timeline.png"
         plot_timeline(result, png)
-        lines.append(f"timeline: {png}")
+        ex.timeline = png
+        ex.lines.append(f"timeline: {png}")
         for concept, start, end, strength in top_segments(result, k):
             audio = load_audio(result.path, offset=start, duration=end - start)
             fade = np.minimum(
@@ -90,10 +105,12 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3) -> list[str]:
             )
             wav = out / f"{stem}.{start:07.2f}s.{_slug(concept)}.wav"
             write_audio(wav, (audio * fade).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-            lines.append(f"listen: {wav}  ({concept}, {start:.1f}-{end:.1f} s, strength {strength:.2f})")
+            ex.clips.append({"concept": concept, "start": start, "end": end, "strength": strength, "path": wav})
+            ex.lines.append(f"listen: {wav}  ({concept}, {start:.1f}-{end:.1f} s, strength {strength:.2f})")
     else:
-        lines.append(f"{model.name}: no concept output in this bundle (export with --concepts to get one)")
-    return lines
+        ex.note = f"{model.name}: no concept output in this bundle (export with --concepts to get one)"
+        ex.lines.append(ex.note)
+    return ex
 
 
 def explain_svm(model, result: SongResult, out: Path, stem: str) -> list[str]:

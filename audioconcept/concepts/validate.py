@@ -108,4 +108,23 @@ def write_validation_report(res: dict, out: Path) -> None:
         auc = "n/a" if v["roc_auc"] is None else f"{v['roc_auc']:.3f}"
         io = "n/a" if v["localisation_iou_mean"] is None else f"{v['localisation_iou_mean']:.2f} ({v['spans_checked']})"
         lines.append(f"| {n} | {auc} | {v['positives']}/{v['clips']} | {io} |")
+    a = res.get("attribution")
+    if a:
+        lines += [
+            "",
+            f"## Spectrogram attribution ({a['method']}) against the concept spans",
+            "",
+            f"On {a['clips']} clips whose genre-driving concept plays only inside a span, "
+            f"{a['mean_mass_in_span']:.1%} of the genre's positive attribution falls inside the span on average, "
+            f"against {a['mean_span_share']:.1%} of the clip that the span covers (chance). The majority of the mass "
+            f"is inside on {a['clips_with_majority_in_span']:.0%} of clips; above chance on "
+            f"{a['clips_above_chance']:.0%}.",
+            "",
+            "| clip | concept -> genre | mass in span | span share |",
+            "|---|---|---|---|",
+            *(
+                f"| {r['clip']} | {r['concept']} -> {r['genre']} | {r['mass_in_span']:.2f} | {r['span_share']:.2f} |"
+                for r in a["rows"]
+            ),
+        ]
     atomic_write_text(out / "validation.md", "\n".join(lines) + "\n")

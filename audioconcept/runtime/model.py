@@ -6,12 +6,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from audioconcept.data.audio import Window, iter_windows
+from audioconcept.data.audio import Window, audio_info, iter_windows
 from audioconcept.errors import BundleError
 from audioconcept.runtime.backends import BACKENDS, Outputs, artifacts_for, make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
@@ -84,9 +84,17 @@ class Model:
         if batch:
             yield batch, self.backend.run(self._prepare(batch))
 
-    def predict(self, path: str | Path, hop_s: float | None = None, top_k: int = 3) -> SongResult:
+    def predict(
+        self,
+        path: str | Path,
+        hop_s: float | None = None,
+        top_k: int = 3,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> SongResult:
+        """`on_progress(fraction)` is called after each batch of windows."""
         t0 = time.perf_counter()
         hop = hop_s or self.window_s
+        total_s = audio_info(path).duration if on_progress else 0.0
         wins: list[WindowResult] = []
         logits: list[np.ndarray] = []
         frames: list[tuple[float, float, np.ndarray]] = []
@@ -117,6 +125,8 @@ class Model:
                 )
                 logits.append(out.logits[i])
                 duration = max(duration, w.end)
+            if on_progress and total_s > 0:
+                on_progress(min(1.0, duration / total_s))
         song = _softmax(np.mean(logits, axis=0))
         order = np.argsort(-song)[: max(1, top_k)]
         res = SongResult(

@@ -8,6 +8,7 @@ import logging
 import platform
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
+def train_torch(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> tuple[Path, dict]:
+    """`on_epoch(row)` receives each epoch's metrics (experiment tracking)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     t_start = time.time()
@@ -137,6 +139,8 @@ def train_torch(cfg: TrainConfig) -> tuple[Path, dict]:
                 "time_s": round(time.time() - t_start, 1),
             }
             history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
             if valid_acc > best_acc:
                 best_acc, best_epoch, stale = valid_acc, epoch, 0
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -92,7 +92,7 @@ def test_svm_bundle_explains_every_song(tmp_path, svm_bundle):
         p = tmp_path / f"s{i}.wav"
         sf.write(p, (0.3 * np.random.default_rng(i).standard_normal(int(sec * 22050))).astype(np.float32), 22050)
         r = m.predict(p)
-        lines = explain_song(m, r, tmp_path / "x")
+        lines = explain_song(m, r, tmp_path / "x").lines
         doc = json.loads((tmp_path / "x" / f"s{i}.shapley.json").read_text())
         assert sum(doc["phi"].values()) == pytest.approx(doc["prediction"] - doc["baseline"], abs=1e-9)
         assert "shapley" in lines[0]

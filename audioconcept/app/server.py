@@ -1,0 +1,296 @@
+"""`audioconcept app`: a local web page to explore one song at a time (Starlette + uvicorn).
+
+The page uploads a file (or picks one from a folder), and the server runs the analysis as a job
+in a worker thread: the torch-free runtime (genres, concept timeline, clips), then, for CNN and
+VGGish bundles with a .pt2 and torch + captum installed, an attribution heat map. The page polls
+the job for progress and renders the same view as the HTML report. A bad upload fails its own job
+with a one-line message; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from audioconcept.data.tracks import AUDIO_SUFFIXES
+from audioconcept.errors import AudioConceptError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    models: tuple[Path, ...] = ()  # bundle folders; empty: ./models/* and the packaged bundles
+    folder: Path | None = None  # songs to pick from
+    max_seconds: float = 600.0  # longest song accepted
+    max_upload_mb: float = 200.0
+    attribution: str = "gxi"  # ig | gxi | none
+    work: Path | None = None  # job files (default: a temporary folder)
+
+
+@dataclass
+class Job:
+    id: str
+    dir: Path
+    state: str = "queued"  # queued | running | done | error
+    progress: float = 0.0
+    stage: str = "queued"
+    message: str = ""
+    view: dict | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update(self, **kw) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self, k, v)
+
+    def public(self) -> dict:
+        with self.lock:
+            return {
+                "id": self.id,
+                "state": self.state,
+                "progress": round(self.progress, 3),
+                "stage": self.stage,
+                "message": self.message,
+                "view": self.view,
+            }
+
+
+def discover_models(cfg: AppConfig) -> dict[str, Path]:
+    """name -> bundle folder."""
+    from audioconcept.runtime.registry import packaged_bundles
+
+    found: dict[str, Path] = {}
+    roots = list(cfg.models) or sorted(p for p in Path("models").glob("*") if (p / "manifest.json").exists())
+    for p in roots:
+        if (Path(p) / "manifest.json").exists():
+            found[Path(p).name] = Path(p)
+    if not cfg.models:
+        for name, path in packaged_bundles().items():
+            found.setdefault(name, path)
+    return found
+
+
+def check_upload(path: Path, max_seconds: float) -> float:
+    """-> duration in seconds, or an AudioConceptError with a one-line reason."""
+    from audioconcept.data.audio import audio_info
+    from audioconcept.errors import EmptyAudio
+
+    info = audio_info(path)  # one-line errors for empty, undecodable and rate-0 files
+    if info.frames <= 0:
+        raise EmptyAudio(f"{path}: the file holds no audio")
+    if info.duration > max_seconds:
+        raise AudioConceptError(f"{path}: {info.duration:.0f} s is longer than this app's limit of {max_seconds:.0f} s")
+    return info.duration
+
+
+class Analyzer:
+    """Jobs, one worker thread, and a cache of loaded models."""
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg
+        self.work = Path(cfg.work) if cfg.work else Path(tempfile.mkdtemp(prefix="audioconcept-app-"))
+        self.jobs: dict[str, Job] = {}
+        self.models = discover_models(cfg)
+        self._loaded: dict[tuple[str, str], object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+
+    def options(self) -> dict:
+        from audioconcept.runtime.bundle import read_manifest
+
+        models = []
+        for name, path in self.models.items():
+            m = read_manifest(path)
+            arts = m.get("artifacts", {})
+            backends = ["onnx"] + (["onnx-int8"] if "onnx_int8" in arts else [])
+            if m["arch"] != "svm":
+                backends += [b for b, k in (("torchscript", "torchscript"), ("pt2", "pt2")) if k in arts]
+            models.append({"name": name, "arch": m["arch"], "backends": backends, "concepts": bool(m.get("concepts"))})
+        files = []
+        if self.cfg.folder and Path(self.cfg.folder).is_dir():
+            root = Path(self.cfg.folder)
+            files = sorted(
+                str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+            )[:2000]
+        return {"models": models, "files": files, "max_seconds": self.cfg.max_seconds}
+
+    def submit(self, source: Path, model: str, backend: str) -> Job:
+        jid = uuid.uuid4().hex[:12]
+        job = Job(jid, self.work / jid)
+        job.dir.mkdir(parents=True, exist_ok=True)
+        self.jobs[jid] = job
+        self._pool.submit(self._run, job, source, model, backend)
+        return job
+
+    def _model(self, name: str, backend: str):
+        from audioconcept.runtime.model import load
+
+        if name not in self.models:
+            raise AudioConceptError(f"unknown model {name!r}; choose from {', '.join(self.models)}")
+        key = (name, backend)
+        if key not in self._loaded:
+            self._loaded[key] = load(self.models[name], backend=backend, device="cpu")
+        return self._loaded[key]
+
+    def _run(self, job: Job, source: Path, model_name: str, backend: str) -> None:
+        shown = source.name
+        try:
+            self._analyze(job, source, model_name, backend)
+        except AudioConceptError as e:
+            job.update(state="error", message=str(e).replace(str(source), shown), stage="failed")
+        except Exception as e:  # noqa: BLE001 - the page shows it; the server keeps running
+            log.exception("job %s failed", job.id)
+            job.update(state="error", message=f"analysis failed: {type(e).__name__}: {e}", stage="failed")
+
+    def _analyze(self, job: Job, source: Path, model_name: str, backend: str) -> None:
+        from audioconcept.concepts.explain import explain_song
+        from audioconcept.runtime.view import build_view, song_preview
+
+        job.update(state="running", stage="checking the file", progress=0.02)
+        check_upload(source, self.cfg.max_seconds)
+        job.update(stage="loading the model", progress=0.05)
+        m = self._model(model_name, backend)
+        job.update(stage="classifying windows", progress=0.1)
+        result = m.predict(source, hop_s=min(m.window_s, 5.0), on_progress=lambda f: job.update(progress=0.1 + 0.5 * f))
+        job.update(stage="writing clips and figures", progress=0.65)
+        ex = explain_song(m, result, job.dir)
+        audio = song_preview(source, job.dir / "song.ogg", self.cfg.max_seconds)
+        attribution = None
+        if self.cfg.attribution != "none" and m.bundle.arch != "svm" and m.bundle.has("pt2"):
+            job.update(stage=f"attribution ({self.cfg.attribution})", progress=0.75)
+            attribution = self._attribution(m, source, job)
+        link = lambda p: f"/api/jobs/{job.id}/files/{Path(p).name}"  # noqa: E731
+        view = build_view(result, m.bundle.manifest, link, audio, ex, attribution, bundle_root=m.bundle.root)
+        job.update(state="done", stage="done", progress=1.0, view=view)
+
+    def _attribution(self, m, source: Path, job: Job) -> dict | None:
+        try:
+            from audioconcept.concepts.attribution import AttributionConfig, explain_to_files
+
+            return explain_to_files(source, m.bundle.root, job.dir, AttributionConfig(self.cfg.attribution, steps=16))
+        except (ImportError, AudioConceptError) as e:
+            log.warning("no attribution heat map: %s", e)
+            return None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self.cfg.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _static(name: str) -> str:
+    return resources.files("audioconcept.app").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def create_app(cfg: AppConfig):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    from audioconcept.runtime.view import web_asset
+
+    analyzer = Analyzer(cfg)
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(_static("index.html"))
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name in ("view.js", "view.css"):
+            text = web_asset(name)
+        elif name == "app.js":
+            text = _static(name)
+        else:
+            return Response("not found", status_code=404)
+        mime = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(text, media_type=mime)
+
+    async def options(request: Request) -> Response:
+        return JSONResponse(analyzer.options())
+
+    async def create_job(request: Request) -> Response:
+        limit = int(cfg.max_upload_mb * 1e6)
+        if int(request.headers.get("content-length") or 0) > limit + 1_000_000:
+            return JSONResponse({"error": f"upload larger than {cfg.max_upload_mb:.0f} MB"}, status_code=413)
+        try:
+            form = await request.form(max_part_size=limit)
+        except Exception as e:  # noqa: BLE001 - malformed multipart
+            return JSONResponse({"error": f"bad upload: {e}"}, status_code=400)
+        model = str(form.get("model") or next(iter(analyzer.models), ""))
+        backend = str(form.get("backend") or "onnx")
+        upload = form.get("file")
+        picked = str(form.get("pick") or "")
+        tmp_dir = analyzer.work / "uploads"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        if upload is not None and getattr(upload, "filename", ""):
+            safe = Path(upload.filename).name.replace("/", "_") or "upload"
+            source = tmp_dir / uuid.uuid4().hex[:8] / safe
+            source.parent.mkdir()
+            with open(source, "wb") as f:
+                while chunk := await upload.read(1 << 20):
+                    f.write(chunk)
+        elif picked and cfg.folder:
+            root = Path(cfg.folder).resolve()
+            source = (root / picked).resolve()
+            if root not in source.parents or not source.is_file():
+                return JSONResponse({"error": f"{picked}: not a file in the app's folder"}, status_code=400)
+        else:
+            return JSONResponse({"error": "choose a file to upload or one from the folder"}, status_code=400)
+        if model not in analyzer.models:
+            return JSONResponse({"error": f"unknown model {model!r}"}, status_code=400)
+        job = analyzer.submit(source, model, backend)
+        return JSONResponse({"id": job.id})
+
+    async def job_status(request: Request) -> Response:
+        job = analyzer.jobs.get(request.path_params["jid"])
+        if job is None:
+            return JSONResponse({"error": "no such job"}, status_code=404)
+        return JSONResponse(job.public())
+
+    async def job_file(request: Request) -> Response:
+        job = analyzer.jobs.get(request.path_params["jid"])
+        name = Path(request.path_params["name"]).name
+        if job is None or not (job.dir / name).is_file():
+            return Response("not found", status_code=404)
+        return FileResponse(job.dir / name)
+
+    routes = [
+        Route("/", index),
+        Route("/static/{name}", asset),
+        Route("/api/options", options),
+        Route("/api/jobs", create_job, methods=["POST"]),
+        Route("/api/jobs/{jid}", job_status),
+        Route("/api/jobs/{jid}/files/{name}", job_file),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        analyzer.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.analyzer = analyzer
+    return app
+
+
+def serve(cfg: AppConfig) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        from audioconcept.errors import MissingExtra
+
+        raise MissingExtra("uvicorn", "app", "audioconcept app") from None
+    app = create_app(cfg)
+    log.info("AudioConcept app on http://%s:%d (models: %s)", cfg.host, cfg.port, ", ".join(app.state.analyzer.models))
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")

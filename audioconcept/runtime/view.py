@@ -1,0 +1,169 @@
+"""One view of a song's analysis, shared by the web app and the self-contained HTML report.
+
+`build_view` turns a SongResult plus what `--explain` wrote into a JSON-able dict; `link` decides
+how files are referenced (a URL in the app, a data: URI in the report). `render_report` writes
+the report: the app's own view.js and view.css inlined, every image and clip embedded, no
+external URL. Torch-free.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import mimetypes
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.runtime.result import SongResult
+
+Link = Callable[[Path], str]
+
+
+def data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+    if path.suffix == ".ogg":
+        mime = "audio/ogg"
+    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def song_preview(path: str | Path, out: Path, max_seconds: float = 900.0) -> Path:
+    """The decoded song (22 050 Hz mono) as Ogg Vorbis, playable in any browser; -> out."""
+    import soundfile as sf
+
+    from audioconcept import SAMPLE_RATE
+    from audioconcept.data.audio import load_audio
+    from audioconcept.utils import atomic_write_bytes
+
+    audio = load_audio(path, duration=max_seconds)
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1, 1), SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def tcav_rows(manifest: dict, bundle_root: Path | None = None) -> list[dict]:
+    """The model's TCAV table: every test from the bundle's concepts/concepts.json when it ships
+    one, else the significant findings listed in the manifest."""
+    rows = None
+    if bundle_root is not None and (Path(bundle_root) / "concepts" / "concepts.json").exists():
+        rows = json.loads((Path(bundle_root) / "concepts" / "concepts.json").read_text()).get("tcav")
+    if rows is None:
+        rows = (manifest.get("concepts") or {}).get("tcav", []) or []
+    return [
+        {
+            "class": r.get("class"),
+            "concept": r.get("concept"),
+            "layer": r.get("layer"),
+            "score": r.get("tcav_sign"),
+            "magnitude": r.get("tcav_magnitude"),
+            "random": r.get("random_sign"),
+            "p": r.get("p_value"),
+            "significant": bool(r.get("significant")),
+            "effect": r.get("effect", ""),
+        }
+        for r in rows
+    ]
+
+
+def build_view(
+    result: SongResult,
+    manifest: dict,
+    link: Link,
+    audio: Path | None = None,
+    explanation=None,
+    attribution: dict | None = None,
+    bundle_root: Path | None = None,
+) -> dict:
+    labels = list(manifest.get("labels") or result.windows[0].probabilities)
+    song = dict(result.genres)
+    view: dict = {
+        "title": Path(result.path).name,
+        "model": result.model,
+        "arch": result.arch,
+        "trained_on": result.trained_on,
+        "backend": result.backend,
+        "device": result.device,
+        "duration_s": result.duration_s,
+        "labels": labels,
+        "genres": [{"label": g, "p": round(p, 4)} for g, p in result.genres],
+        "song_top": result.genres[0][0],
+        "song_top_p": round(song[result.genres[0][0]], 4),
+        "windows": [
+            {
+                "start": w.start,
+                "end": w.end,
+                "genre": w.genre,
+                "p": round(w.probability, 4),
+                "probabilities": w.probabilities,
+            }
+            for w in result.windows
+        ],
+        "concepts": result.concepts,
+        "concepts_present": result.concepts_present,
+        "concept_names": list((manifest.get("concepts") or {}).get("names", [])),
+        "spans": [
+            {"concept": s.concept, "start": s.start, "end": s.end, "strength": round(s.strength, 3)}
+            for s in result.concept_spans
+        ],
+        "tcav": tcav_rows(manifest, bundle_root),
+        "audio": link(audio) if audio is not None else None,
+        "images": {},
+        "clips": [],
+    }
+    if explanation is not None:
+        if explanation.timeline:
+            view["images"]["timeline"] = link(explanation.timeline)
+        if explanation.shapley:
+            view["images"]["shapley"] = link(explanation.shapley)
+            view["shapley"] = json.loads(Path(explanation.shapley_json).read_text())
+        view["clips"] = [
+            {**{k: v for k, v in c.items() if k != "path"}, "url": link(Path(c["path"]))} for c in explanation.clips
+        ]
+        if explanation.note:
+            view["note"] = explanation.note
+    if attribution is not None:
+        view["attribution"] = {k: v for k, v in attribution.items() if k not in ("heatmap", "path", "model")}
+        if attribution.get("heatmap"):
+            view["images"]["attribution"] = link(Path(attribution["heatmap"]))
+    return view
+
+
+def web_asset(name: str) -> str:
+    return resources.files("audioconcept.runtime").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def render_report(view: dict) -> str:
+    """A self-contained HTML page (script, style, images and audio inline)."""
+    payload = json.dumps(view).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>AudioConcept: {html.escape(view['title'])}</title>\n"
+        f"<style>\n{web_asset('view.css')}\n</style>\n</head>\n<body>\n"
+        '<main id="view"></main>\n'
+        f'<script id="view-data" type="application/json">{payload}</script>\n'
+        f"<script>\n{web_asset('view.js')}\n"
+        "renderView(document.getElementById('view'), JSON.parse(document.getElementById('view-data').textContent));\n"
+        "</script>\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    result: SongResult,
+    manifest: dict,
+    out_html: Path,
+    work: Path,
+    explanation=None,
+    attribution: dict | None = None,
+    bundle_root: Path | None = None,
+) -> Path:
+    from audioconcept.utils import atomic_write_text
+
+    audio = song_preview(result.path, work / f"{Path(result.path).stem}.preview.ogg")
+    view = build_view(result, manifest, data_uri, audio, explanation, attribution, bundle_root)
+    atomic_write_text(out_html, render_report(view))
+    return out_html

@@ -1,0 +1,203 @@
+"""The web app: API behaviour through Starlette's test client, then a real headless Chromium."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("starlette")
+pytest.importorskip("multipart")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from audioconcept.app.server import AppConfig, create_app  # noqa: E402
+from audioconcept.runtime.registry import packaged_bundles  # noqa: E402
+
+BUNDLE = packaged_bundles()["cnn-synth"]  # a trained CNN with a concept output, shipped in the package
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    from audioconcept.data.synth.demo_song import make_demo_song
+
+    return make_demo_song(tmp_path_factory.mktemp("song") / "demo.wav", seconds_per_section=8.0)
+
+
+def _wait(client, jid, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        job = client.get(f"/api/jobs/{jid}").json()
+        if job["state"] in ("done", "error"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError("job did not finish")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, song):
+    folder = song.parent
+    cfg = AppConfig(models=(BUNDLE,), folder=folder, max_seconds=120, work=tmp_path_factory.mktemp("work"))
+    with TestClient(create_app(cfg)) as c:
+        yield c
+
+
+def test_options_list_models_and_folder(client):
+    o = client.get("/api/options").json()
+    assert o["models"][0]["name"] == "cnn-synth" and o["models"][0]["concepts"]
+    assert "demo.wav" in o["files"]
+
+
+def test_upload_runs_and_serves_the_view(client, song):
+    with open(song, "rb") as f:
+        r = client.post("/api/jobs", files={"file": ("demo.wav", f, "audio/wav")}, data={"model": "cnn-synth"})
+    job = _wait(client, r.json()["id"])
+    assert job["state"] == "done", job
+    v = job["view"]
+    assert v["title"] == "demo.wav" and v["song_top"] in v["labels"]
+    assert v["windows"][0]["start"] == 0.0 and v["windows"][-1]["end"] == pytest.approx(v["duration_s"], abs=0.1)
+    assert v["spans"] and v["tcav"] and v["clips"]
+    for url in [v["audio"], v["images"]["timeline"], *(c["url"] for c in v["clips"])]:
+        got = client.get(url)
+        assert got.status_code == 200 and len(got.content) > 1000, url
+
+
+def test_pick_from_folder_and_no_escape(client):
+    r = client.post("/api/jobs", data={"model": "cnn-synth", "pick": "demo.wav"})
+    assert _wait(client, r.json()["id"])["state"] == "done"
+    r = client.post("/api/jobs", data={"model": "cnn-synth", "pick": "../../etc/passwd"})
+    assert r.status_code == 400 and "not a file" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("empty.wav", b"", "empty"),
+        ("notes.wav", b"this is not audio at all" * 50, "not decodable"),
+    ],
+)
+def test_bad_uploads_fail_their_job_with_a_message(client, name, content, message):
+    r = client.post("/api/jobs", files={"file": (name, content, "audio/wav")}, data={"model": "cnn-synth"})
+    job = _wait(client, r.json()["id"])
+    assert job["state"] == "error" and message in job["message"] and name in job["message"]
+    assert "/" not in job["message"].split(":")[0]  # the server's temp path is not shown
+    assert client.get("/api/options").status_code == 200  # still serving
+
+
+def test_too_long_upload_is_refused(client, tmp_path):
+    p = tmp_path / "long.flac"
+    sf.write(p, np.zeros(22050 * 121, np.float32), 22050)
+    with open(p, "rb") as f:
+        r = client.post("/api/jobs", files={"file": ("long.flac", f, "audio/flac")}, data={"model": "cnn-synth"})
+    job = _wait(client, r.json()["id"])
+    assert job["state"] == "error" and "longer than" in job["message"] and "120 s" in job["message"]
+
+
+def test_missing_file_and_unknown_model(client):
+    assert client.post("/api/jobs", data={"model": "cnn-synth"}).status_code == 400
+    r = client.post("/api/jobs", files={"file": ("a.wav", b"x", "audio/wav")}, data={"model": "nope"})
+    assert r.status_code == 400 and "unknown model" in r.json()["error"]
+
+
+# ---------------------------------------------------------------- real browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install '.[dev]')"
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        return "no Chromium/ChromeDriver (Debian: apt-get install chromium chromium-driver; .ci/run installs them)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = AppConfig(port=port, models=(BUNDLE,), max_seconds=120, work=tmp_path_factory.mktemp("srv"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    th.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
+def test_browser_upload_timeline_click_plays_segment(server, song, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1100,2200",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.get(server)
+        wait = WebDriverWait(driver, 120)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        driver.find_element(By.ID, "file").send_keys(str(song))
+        driver.find_element(By.ID, "analyze").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#view[data-ready='1']")))
+        genre = driver.find_element(By.ID, "song-genre").text
+        assert genre.split()[0] in (
+            "blues",
+            "classical",
+            "country",
+            "disco",
+            "hiphop",
+            "jazz",
+            "metal",
+            "pop",
+            "reggae",
+            "rock",
+        )
+        segments = driver.find_elements(By.CSS_SELECTOR, "svg.timeline rect.segment")
+        concept_segs = [s for s in segments if s.get_attribute("data-row") != "genre (per window)"]
+        assert concept_segs, "the timeline shows no concept segment"
+        # a segment that does not start at 0, so a correct seek is visible
+        seg = max(concept_segs, key=lambda s: float(s.get_attribute("data-start")))
+        start = float(seg.get_attribute("data-start"))
+        wait.until(lambda d: d.execute_script("return document.getElementById('player').readyState") >= 1)
+        driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", seg)
+        t = driver.execute_script("return document.getElementById('player').currentTime")
+        assert start > 0 and abs(t - start) < 0.5, (t, start)
+        shot = Path(os.environ.get("AUDIOCONCEPT_SCREENSHOT", tmp_path / "app.png"))
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
