@@ -14,7 +14,7 @@ CNN_BUDGET ?= 240
 VGG_BUDGET ?= 90
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo test test-fast lint data train export concepts bench bundles clean
+.PHONY: help install demo test test-fast lint data train export concepts bench bundles app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -66,8 +66,11 @@ demo: export ## the main job end to end: data, train, concepts, export, run, ben
 	$(AC) evaluate $(CK)/vggish --data synth:$(DATA)
 	$(BIN)/audioconcept-run $(DATA)/genres/metal/metal.00001.wav --model models/cnn --backend onnx
 	$(BIN)/python -m audioconcept.data.synth.demo_song --out data/demo_song.wav
-	$(BIN)/audioconcept-run data/demo_song.wav --model models/cnn --backend onnx --hop 5 --explain reports/demo
-	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/demo/concepts
+	$(BIN)/audioconcept-run data/demo_song.wav --model models/cnn --backend onnx --hop 5 \
+		--explain --explain-dir reports/demo --attribution ig --html reports/demo/demo_song.html
+	@echo "HTML report: $(CURDIR)/reports/demo/demo_song.html"
+	$(AC) explain data/demo_song.wav --model models/vggish --method gxi --out reports/demo
+	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/demo/concepts --attribution ig
 	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/demo.json
 	$(AC) bench report benchmarks/results/demo.json --out reports/demo/BENCH.md
 
@@ -86,6 +89,9 @@ bench: export ## full benchmark on this host
 
 bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json ## rebuild the small bundles shipped inside the package
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan
+
+app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...)
+	$(AC) app --port $${PORT:-8765} --folder $(DATA)/genres
 
 clean: ## remove generated data, models and demo reports (keeps .venv)
 	rm -rf data models reports/demo

@@ -283,7 +283,8 @@ def _print_parity(bundle: Path) -> None:
         elif "reason" in p:
             t.add_row(k, "-", "-", "-", f"spec checked; not run: {p['reason']}")
         elif "one_piece" in p:
-            what = "one piece" if p["one_piece"] else f"{p['partitions']} partitions ({', '.join(p['unsupported_ops'])})"
+            ops = ", ".join(p["unsupported_ops"])
+            what = "one piece" if p["one_piece"] else f"{p['partitions']} partitions ({ops})"
             t.add_row(
                 "onnx on CoreML EP", "-", "-", "-", f"{what}: {p['supported_nodes']}/{p['nodes']} nodes (static check)"
             )
@@ -501,15 +502,19 @@ def concepts_validate(
         str | None, typer.Option(help="Also check spectrogram attribution (ig | gxi) against the concept spans")
     ] = None,
     steps: Annotated[int, typer.Option(min=2, help="Integrated-gradients steps")] = 16,
+    splits: Annotated[str, typer.Option(help="Comma list of splits to check (all three for a held-out set)")] = "test,valid",
 ) -> None:
     """ROC-AUC of concept detection and IoU of localisation against synthetic ground truth."""
     from audioconcept.concepts.validate import validate_bundle, write_validation_report
 
-    r = validate_bundle(bundle, data)
+    split_t = tuple(s.strip() for s in splits.split(",") if s.strip())
+    if not split_t or any(s not in ("train", "valid", "test") for s in split_t):
+        raise typer.BadParameter("a comma list of train, valid, test", param_hint="--splits")
+    r = validate_bundle(bundle, data, split_t)
     if attribution:
         from audioconcept.concepts.attribution import AttributionConfig, ground_truth_check
 
-        r["attribution"] = ground_truth_check(bundle, data, AttributionConfig(attribution, steps))
+        r["attribution"] = ground_truth_check(bundle, data, AttributionConfig(attribution, steps), split_t)
         a = r["attribution"]
         typer.echo(
             f"attribution ({attribution}): {a['mean_mass_in_span']:.0%} of the genre's evidence inside the "

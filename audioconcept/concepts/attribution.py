@@ -41,11 +41,8 @@ class SongAttribution:
     mel: np.ndarray  # (n_mels, frames) dB, the song's spectrogram
     attribution: np.ndarray  # (n_mels, frames), same grid
     frame_s: float  # seconds per frame
-    band_edges_hz: list[float]  # n_mels + 1 edges (approximate, from the mel centres)
-
-    @property
-    def duration_s(self) -> float:
-        return self.mel.shape[1] * self.frame_s
+    band_edges_hz: list[float]  # n_mels + 1 edges of the mel bands
+    duration_s: float  # the song's length (frame i is centred at i * frame_s)
 
     def positive_mass(self) -> np.ndarray:
         a = np.clip(self.attribution, 0.0, None)
@@ -76,7 +73,7 @@ class SongAttribution:
 
     def mass_between(self, start: float, end: float) -> float:
         m = self.positive_mass().sum(0)
-        t = (np.arange(m.size) + 0.5) * self.frame_s
+        t = np.arange(m.size) * self.frame_s
         return float(m[(t >= start) & (t < end)].sum())
 
     def summary(self, band_groups: int = 16) -> dict:
@@ -144,10 +141,12 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
     frontend = frontend.eval()
     hop = frontend.cfg.hop_length
     mels, spans, logits = [], [], []
+    duration = 0.0
     with torch.no_grad():
         for w in iter_windows(path, window_s, window_s):
             if cfg.max_seconds is not None and w.start >= cfg.max_seconds:
                 break
+            duration = max(duration, w.end)
             mel = frontend(torch.from_numpy(w.samples[None]))
             mels.append(mel)
             logits.append(body(mel)[0])
@@ -191,6 +190,7 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
         (acc / count).astype(np.float32),
         hop / SAMPLE_RATE,
         _band_edges(frontend),
+        round(duration, 3),
     )
 
 
