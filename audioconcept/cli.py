@@ -502,7 +502,7 @@ def concepts_validate(
         str | None, typer.Option(help="Also check spectrogram attribution (ig | gxi) against the concept spans")
     ] = None,
     steps: Annotated[int, typer.Option(min=2, help="Integrated-gradients steps")] = 16,
-    splits: Annotated[str, typer.Option(help="Comma list of splits to check (all three for a held-out set)")] = "test,valid",
+    splits: Annotated[str, typer.Option(help="Comma list of splits (all three for a held-out set)")] = "test,valid",
 ) -> None:
     """ROC-AUC of concept detection and IoU of localisation against synthetic ground truth."""
     from audioconcept.concepts.validate import validate_bundle, write_validation_report

@@ -35,12 +35,17 @@ class LearnConfig:
     seed: int = 0
 
 
-def _truth_for(root: Path) -> dict[str, set[str]]:
-    """clip path (relative) -> concepts present, when the folder has a ground_truth.json."""
+def _truth_for(root: Path) -> dict[str, dict[str, bool]]:
+    """clip path (relative) -> {concept: present throughout the clip?}, when the folder has a
+    ground_truth.json (concept sets rendered by `data concepts` have one)."""
     p = root / "ground_truth.json"
     if not p.exists():
         return {}
-    return {c["path"]: set(c["concepts"]) for c in json.loads(p.read_text())["clips"]}
+    out = {}
+    for c in json.loads(p.read_text())["clips"]:
+        dur = float(c.get("duration") or 0.0)
+        out[c["path"]] = {n: any(e - s >= dur - 0.5 for s, e in spans) for n, spans in c["concepts"].items()}
+    return out
 
 
 def _class_clips(data: str, labels: list[str], n: int, window: int, seed: int) -> dict[str, np.ndarray]:
@@ -207,17 +212,19 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
     rand_names = list(sets.randoms)
     weights, bias = [], []
     for c in sets.concepts:
-        pos = acts[c][layer]
-        negs = []
+        # With ground truth, random clips that hold the concept throughout are positives too (many
+        # more examples than the concept set alone), those without it are negatives, and clips
+        # where it plays only part of the time are left out.
+        poss, negs = [acts[c][layer]], []
         for r in rand_names:
             rp = sets.randoms[r]
-            keep = (
-                [i for i, p in enumerate(rp) if c not in truth.get(f"{r}/{p.name}", set())]
-                if truth
-                else list(range(len(rp)))
-            )
-            negs.append(acts[r][layer][keep])
-        neg = np.concatenate(negs)
+            if not truth:
+                negs.append(acts[r][layer])
+                continue
+            states = [truth.get(f"{r}/{p.name}", {}).get(c) for p in rp]
+            negs.append(acts[r][layer][[i for i, st in enumerate(states) if st is None]])
+            poss.append(acts[r][layer][[i for i, st in enumerate(states) if st is True]])
+        pos, neg = np.concatenate(poss), np.concatenate(negs)
         X = np.concatenate([pos, neg])
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
         mu, sd = X.mean(0), X.std(0) + 1e-6
@@ -233,6 +240,9 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
         "bias": bias,
         "frame_hop_s": hop[layer],
         "negatives": "random clips without the concept (ground truth)" if truth else "all random clips",
+        "positives": "the concept set plus random clips holding the concept throughout (ground truth)"
+        if truth
+        else "the concept set",
         "calibration": "balanced logistic regression on standardised time-pooled activations, folded into "
         "raw space; p = sigmoid(w.a + b); present when p >= 0.5",
     }

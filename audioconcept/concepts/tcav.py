@@ -1,4 +1,10 @@
-"""TCAV scores (sign count and magnitude, as Captum defines them) and significance tests."""
+"""TCAV scores (sign count and magnitude) and significance tests.
+
+The sign count is Captum's exactly; a test cross-checks it against captum.concept.TCAV. For the
+magnitude, Captum 0.9 reports the mean raw derivative along its unnormalised CAV weights, whose
+scale depends on the classifier; we report the scale-free positive share of |derivative| (the
+"magnitude" of Kim et al.'s TCAV code), computed from the same derivatives.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ def tcav_sign(dd: np.ndarray) -> float:
 
 
 def tcav_magnitude(dd: np.ndarray) -> float:
-    """Captum's magnitude score: positive mass over total absolute mass."""
+    """Magnitude score: positive derivative mass over total absolute mass (in [0, 1])."""
     total = np.abs(dd).sum()
     return float(dd[dd > 0].sum() / total) if total > 0 else 0.0
 
