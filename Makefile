@@ -31,7 +31,7 @@ $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
 
 $(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
-	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 16 --random-sets 20 --clips-per-random 16
+	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 32 --random-sets 20 --clips-per-random 16
 
 data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
 

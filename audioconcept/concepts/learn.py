@@ -101,8 +101,22 @@ def learn_concepts(cfg: LearnConfig) -> dict:
     class_x = _class_clips(data, ck.labels, cfg.clips_per_class, window, cfg.seed)
     grads = {lab: pooled_gradients(model, x, ck.labels.index(lab), layers) for lab, x in class_x.items()}
 
+    truth = _truth_for(cfg.concepts)
+
+    def without(concept: str, rset: str) -> np.ndarray:
+        """Indices of random set `rset` that do not hold `concept` (all, without ground truth)."""
+        paths = sets.randoms[rset]
+        return np.array([i for i, p in enumerate(paths) if concept not in truth.get(f"{rset}/{p.name}", {})], int)
+
     def cav(pos: str, neg: str, layer: str) -> CAV:
-        return train_cav(acts[pos][layer], acts[neg][layer], pos, neg, layer, cfg.seed)
+        neg_acts = acts[neg][layer]
+        if pos in sets.concepts and truth:
+            # a random clip that holds the concept is a mislabelled counterexample: leave it out
+            # (unless too few remain, as for a concept present in almost every clip)
+            keep = without(pos, neg)
+            if len(keep) >= 4:
+                neg_acts = neg_acts[keep]
+        return train_cav(acts[pos][layer], neg_acts, pos, neg, layer, cfg.seed)
 
     cavs: dict[tuple[str, str], list[CAV]] = {}
     with Progress(transient=True) as bar:
@@ -206,8 +220,11 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
     if cfg.head_layer:
         layer = cfg.head_layer
     else:
+        # the finest time resolution among the layers whose mean CAV accuracy is near the best
         fine = [lay for lay in layers if hop[lay] <= cfg.max_frame_hop_s] or layers
-        layer = max(fine, key=lambda lay: np.mean(list(cav_acc[lay].values())))
+        mean_acc = {lay: float(np.mean([v for c, v in cav_acc[lay].items() if c in sets.concepts])) for lay in fine}
+        best = max(mean_acc.values())
+        layer = min((lay for lay in fine if mean_acc[lay] >= best - 0.02), key=lambda lay: hop[lay])
     truth = _truth_for(cfg.concepts)
     rand_names = list(sets.randoms)
     weights, bias = [], []

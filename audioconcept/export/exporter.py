@@ -237,8 +237,11 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
                     "max_abs_diff": float(np.abs(got[3] - reference[3]).max()),
                     "frames_max_abs_diff": float(np.abs(got[4] - reference[4]).max()),
                 }
-                if parity["onnx_concepts"]["max_abs_diff"] > 1e-4:
-                    raise ExportError(f"parity gate failed for the concepts output: {parity['onnx_concepts']}")
+                # window-level concepts: <= 1e-4; frame-level scores see single frames near the dB
+                # floor (no averaging over time), so they get a looser 1e-3
+                pc = parity["onnx_concepts"]
+                if pc["max_abs_diff"] > 1e-4 or pc["frames_max_abs_diff"] > 1e-3:
+                    raise ExportError(f"parity gate failed for the concept outputs: {pc}")
             artifacts["onnx"] = artifact_entry(tmp, "model.onnx", "waveform", "fp32")
             artifacts["onnx_body"] = artifact_entry(tmp, "model.body.onnx", "mel", "fp32")
         if "int8" in formats:

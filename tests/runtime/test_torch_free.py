@@ -26,7 +26,7 @@ def test_runtime_modules_import_without_torch(tmp_path):
     r = _run(
         tmp_path,
         "import audioconcept.runtime, audioconcept.data.audio, audioconcept.runtime.backends, "
-        "audioconcept.runtime.model, audioconcept.cli, sys; "
+        "audioconcept.runtime.model, audioconcept.runtime.view, audioconcept.cli, sys; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','librosa','sklearn')))",
     )
     assert r.returncode == 0, r.stderr
@@ -50,3 +50,14 @@ def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
     r = _run_cli(tmp_path, "run", str(song), "--model", str(cnn_bundle), "--backend", "torchscript")
     assert r.returncode == 2
     assert "torch" in r.stderr and "Traceback" not in r.stderr and "pip install" in r.stderr
+
+
+def test_html_report_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
+    song = wav_file(12.0, sr=44100, channels=2, name="song.wav")
+    out = tmp_path / "r.html"
+    r = _run_cli(
+        tmp_path, "run", str(song), "--model", str(cnn_bundle), "--explain-dir", str(tmp_path / "x"), "--html", str(out)
+    )
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "renderView" in text and "data:audio/ogg;base64," in text
