@@ -301,7 +301,9 @@ def run(
     ] = None,
     backend: Annotated[str, typer.Option(help="onnx | onnx-int8 | coreml | torchscript | pt2 | torch")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
-    hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the model's window)")] = None,
+    hop: Annotated[
+        float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     top: Annotated[int, typer.Option(min=1)] = 3,
     threads: Annotated[int, typer.Option(help="Inference threads (0 = onnxruntime's default)")] = 0,

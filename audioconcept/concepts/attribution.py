@@ -139,18 +139,25 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
     attr = _captum()
     body = body.eval()
     frontend = frontend.eval()
+    from audioconcept.models.receptive_field import influential_frames
+
     hop = frontend.cfg.hop_length
+    n_frames = frontend.cfg.n_frames(int(round(window_s * SAMPLE_RATE)))
+    # only the frames the logits depend on count (the CNN ignores the end of its window), and
+    # windows step by that span so every second of the song is covered
+    used = influential_frames(body, frontend.cfg.n_mels, n_frames)
+    step_s = window_s if used >= n_frames else max(1.0, (used - 1) * hop / SAMPLE_RATE)
     mels, spans, logits = [], [], []
     duration = 0.0
     with torch.no_grad():
-        for w in iter_windows(path, window_s, window_s):
+        for w in iter_windows(path, window_s, step_s):
             if cfg.max_seconds is not None and w.start >= cfg.max_seconds:
                 break
             duration = max(duration, w.end)
             mel = frontend(torch.from_numpy(w.samples[None]))
             mels.append(mel)
             logits.append(body(mel)[0])
-            valid_frames = min(mel.shape[-1], int(math.ceil(w.valid / hop)) + 1)
+            valid_frames = min(used, int(math.ceil(w.valid / hop)) + 1)
             spans.append((int(round(w.start * SAMPLE_RATE / hop)), valid_frames))
     song_logits = torch.stack(logits).mean(0)
     probs = torch.softmax(song_logits, -1).numpy()

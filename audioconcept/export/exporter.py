@@ -159,6 +159,13 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     example = torch.from_numpy(parity_x[:2].copy())
     example_mel = model.frontend(example)
 
+    # The hop that lets every second of a song reach the logits: bodies whose pooling drops the
+    # end of the window (the short-chunk CNN uses 22.6 of its 29.1 s) get overlapping windows.
+    from audioconcept.models.receptive_field import influential_frames
+
+    used = influential_frames(model.body, mel_cfg.n_mels, n_frames)
+    used_s = round(min(ck.window_s, (used - 1) * mel_cfg.hop_length / SAMPLE_RATE), 2) if used < n_frames else ck.window_s
+    hop_s = ck.window_s if used >= n_frames else max(1.0, int(used_s * 10) / 10)
     name = cfg.name or cfg.out.name
     n_classes = len(ck.labels)
     emb_dim = int(reference[2].shape[1])
@@ -182,7 +189,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
         arch=ck.arch,
         labels=ck.labels,
         window_s=ck.window_s,
-        hop_s=ck.window_s,
+        hop_s=hop_s,
         sample_rate=SAMPLE_RATE,
         frontend={
             **mel_cfg.to_dict(),
@@ -200,6 +207,13 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
             "arch_config": ck.arch_config,
             "eval_chunks": ck.eval_chunks,
             "dynamic_axes": "batch only (time is fixed at the window)",
+            "receptive_field": {
+                "used_s": used_s,
+                "used_frames": used,
+                "window_frames": n_frames,
+                "note": "the logits depend only on the first used_s seconds of each window; the default hop "
+                "(hop_s) is at most that, so windows overlap and every part of a song is heard",
+            },
             "concepts": concepts_meta,
         },
     )

@@ -93,7 +93,8 @@ class Model:
     ) -> SongResult:
         """`on_progress(fraction)` is called after each batch of windows."""
         t0 = time.perf_counter()
-        hop = hop_s or self.window_s
+        # default: the bundle's hop (shorter than the window where the model ignores the window's end)
+        hop = hop_s or float(self.m.get("hop_s") or self.window_s)
         total_s = audio_info(path).duration if on_progress else 0.0
         wins: list[WindowResult] = []
         logits: list[np.ndarray] = []

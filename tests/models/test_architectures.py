@@ -54,3 +54,14 @@ def test_registry():
     assert get_spec("cnn").window_s == 29.1 and get_spec("vggish").window_s == 3.96
     with pytest.raises(AudioConceptError):
         get_spec("resnet")
+
+
+def test_cnn_ignores_the_end_of_its_window_and_export_hops_accordingly():
+    """Floor-dividing max pools drop trailing frames: the CNN's logits depend on frames 0..975 of
+    1251 (22.6 s of 29.1 s). VGGish resizes the whole mel, so it uses every frame."""
+    from audioconcept.models.cnn import CNN
+    from audioconcept.models.receptive_field import influential_frames
+    from audioconcept.models.vggish import VGGish, VGGishConfig
+
+    assert influential_frames(CNN(), 128, 1251) == 976
+    assert influential_frames(VGGish(VGGishConfig(width=0.0625, hidden=64)), 128, 171) == 171
