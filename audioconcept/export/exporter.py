@@ -164,7 +164,9 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     from audioconcept.models.receptive_field import influential_frames
 
     used = influential_frames(model.body, mel_cfg.n_mels, n_frames)
-    used_s = round(min(ck.window_s, (used - 1) * mel_cfg.hop_length / SAMPLE_RATE), 2) if used < n_frames else ck.window_s
+    used_s = (
+        round(min(ck.window_s, (used - 1) * mel_cfg.hop_length / SAMPLE_RATE), 2) if used < n_frames else ck.window_s
+    )
     hop_s = ck.window_s if used >= n_frames else max(1.0, int(used_s * 10) / 10)
     name = cfg.name or cfg.out.name
     n_classes = len(ck.labels)
