@@ -11,7 +11,7 @@ CONCEPT_DATA := data/concepts
 CK := models/checkpoints
 CLIPS ?= 20
 CNN_BUDGET ?= 240
-VGG_BUDGET ?= 90
+VGG_BUDGET ?= 180
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
 .PHONY: help install demo test test-fast lint data train export concepts bench bundles app clean

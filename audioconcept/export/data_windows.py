@@ -27,17 +27,23 @@ def resolve_data(data: str | None, trained_on: str) -> str:
 
 
 def split_windows(
-    data: str, split: str, window_s: float, n_chunks: int, max_windows: int | None, seed: int = 0
+    data: str,
+    split: str,
+    window_s: float,
+    n_chunks: int,
+    max_windows: int | None,
+    seed: int = 0,
+    make_up_from: tuple[str, ...] = ("test", "valid", "train"),
 ) -> np.ndarray:
-    """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe)."""
+    """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe); when the
+    split is too small, the splits in `make_up_from` make up the count."""
     from audioconcept.data.spec import load_tracks, parse_data_spec
     from audioconcept.train.audio_dataset import eval_chunks
 
     tl = load_tracks(parse_data_spec(data), seed)
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
-    # the requested split first; when it is too small, the other splits make up the count
-    for name in (split, *[s for s in ("test", "valid", "train") if s != split]):
+    for name in (split, *[s for s in make_up_from if s != split]):
         tracks = tl.split(name)
         for i in rng.permutation(len(tracks)):
             out.extend(eval_chunks(load_audio(tracks[i].path), window_s, n_chunks))

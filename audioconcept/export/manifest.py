@@ -121,8 +121,18 @@ def model_card(m: dict) -> str:
                 f"| {k} | {p['n_clips']} | {p['max_abs_logit_diff']:.2e} | {p['mean_abs_logit_diff']:.2e} | "
                 f"{p['top1_agreement']:.3f} | {'yes' if p.get('passed') else 'no'} |"
             )
+        elif "partitions" in p:  # the static CoreML execution provider check
+            shape = "one piece" if p.get("one_piece") else f"{p['partitions']} partitions"
+            lines.append(f"| {k} | - | - | - | - | static check: {shape}, {p['supported_nodes']}/{p['nodes']} nodes |")
         else:
             lines.append(f"| {k} | - | - | - | - | no: {p.get('reason', '')} |")
+    if "fp32_layers" in m["parity"].get("int8", {}):
+        q = m["parity"]["int8"]
+        lines += [
+            "",
+            f"int8: {q['fp32_layers']} kept in fp32 (accuracy-aware fallback); "
+            f"body {q['body_ms_int8']} ms against {q['body_ms_fp32']} ms fp32 on the export host.",
+        ]
     if m.get("concepts"):
         c = m["concepts"]
         lines += ["", "## Concepts", "", f"Layer `{c['layer']}`: {', '.join(c['names'])}"]

@@ -1,17 +1,31 @@
 """Static int8 (QDQ) quantisation of the body graph with onnxruntime.quantization.
 
 The front end is never quantised: the body (mel in) is quantised, then joined to the fp32
-front-end graph, so `model.int8.onnx` still takes a waveform.
+front-end graph, so `model.int8.onnx` still takes a waveform. Inside the body, three kinds of
+node also stay fp32: anything before the first Conv (VGGish's mel resize belongs to the
+preprocessing), the classifier that produces the logits, and nodes that do not feed the logits
+(the concept projections).
+
+Quantisation is accuracy-aware, as Intel Neural Compressor and AIMET do it: when the int8 graph
+changes too many decisions on held-out clips, the layers nearest the input (which see the
+dB-scaled mel at 8-bit resolution, the most sensitive place in a spectrogram CNN) fall back to
+fp32 one step at a time until the decisions agree.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
+# how many of the first body layers stay fp32 at each step of the fallback
+FALLBACK_STEPS = (0, 1, 2, 4, 6, 8)
 
 
 class MelCalibration:
@@ -31,17 +45,38 @@ class MelCalibration:
         self.i = 0
 
 
-def quantize_body(body_fp32: Path, out: Path, calib_mels: np.ndarray) -> Path:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def body_layers(model, output: str = "logits") -> list[str]:
+    """Names of the quantisable layers, input first: Conv/MatMul/Gemm nodes that feed `output`,
+    from the first Conv on, without the last one (the classifier)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    needed: set[str] = set()
+    stack = [output]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or node.name in needed:
+            continue
+        needed.add(node.name)
+        stack.extend(node.input)
+    ordered = [n for n in model.graph.node if n.name in needed and n.op_type in QUANTIZED_OPS]
+    first_conv = next((i for i, n in enumerate(ordered) if n.op_type == "Conv"), 0)
+    return [n.name for n in ordered[first_conv:-1]]
+
+
+def _preprocess(body_fp32: Path, out: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = out.with_name(out.stem + ".pre.onnx")
     try:
         quant_pre_process(str(body_fp32), str(pre), skip_symbolic_shape=True)
-        src = pre
+        return pre
     except Exception as e:  # pre-processing is an optimisation; quantise the raw graph if it fails
         log.debug("quant_pre_process failed (%s); quantising the raw graph", e)
-        src = body_fp32
+        return body_fp32
+
+
+def _quantize(src: Path, out: Path, calib_mels: np.ndarray, layers: list[str]) -> Path:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
     quantize_static(
         str(src),
         str(out),
@@ -51,11 +86,77 @@ def quantize_body(body_fp32: Path, out: Path, calib_mels: np.ndarray) -> Path:
         weight_type=QuantType.QInt8,
         per_channel=True,
         calibrate_method=CalibrationMethod.MinMax,
-        op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+        op_types_to_quantize=list(QUANTIZED_OPS),
+        nodes_to_quantize=layers,
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
     )
-    pre.unlink(missing_ok=True)
     return out
+
+
+def quantize_body(body_fp32: Path, out: Path, calib_mels: np.ndarray, fp32_first: int = 0) -> Path:
+    """Quantise the body, keeping its first `fp32_first` layers (and the nodes named above) in fp32."""
+    import onnx
+
+    src = _preprocess(body_fp32, out)
+    try:
+        layers = body_layers(onnx.load(str(src), load_external_data=False))
+        if not layers[fp32_first:]:
+            raise ValueError(f"nothing left to quantise with the first {fp32_first} layers in fp32")
+        return _quantize(src, out, calib_mels, layers[fp32_first:])
+    finally:
+        if src != body_fp32:
+            src.unlink(missing_ok=True)
+
+
+@dataclass
+class Int8Search:
+    """The outcome of `quantize_with_fallback`: the file, how many layers stayed fp32, and each try."""
+
+    path: Path
+    fp32_first: int
+    n_layers: int
+    passed: bool
+    attempts: list[dict] = field(default_factory=list)
+
+
+def quantize_with_fallback(
+    body_fp32: Path,
+    out: Path,
+    calib_mels: np.ndarray,
+    agreement: Callable[[Path], float],
+    min_agreement: float,
+    steps: tuple[int, ...] = FALLBACK_STEPS,
+) -> Int8Search:
+    """Quantise; while `agreement(path)` (top-1 agreement on held-out clips) is below
+    `min_agreement`, keep more of the first layers in fp32. Returns the first step that passes,
+    or the best one tried."""
+    import onnx
+
+    src = _preprocess(body_fp32, out)
+    try:
+        layers = body_layers(onnx.load(str(src), load_external_data=False))
+        if not layers:
+            raise ValueError("the body has no layers to quantise")
+        attempts: list[dict] = []
+        best: tuple[float, int] | None = None
+        for k in steps:
+            if k >= len(layers):
+                break
+            _quantize(src, out, calib_mels, layers[k:])
+            a = agreement(out)
+            attempts.append({"fp32_first_layers": k, "selection_agreement": round(a, 4)})
+            log.info("int8 with the first %d of %d layers in fp32: top-1 agreement %.3f", k, len(layers), a)
+            if a >= min_agreement:
+                return Int8Search(out, k, len(layers), True, attempts)
+            if best is None or a > best[0]:
+                best = (a, k)
+        assert best is not None
+        if best[1] != attempts[-1]["fp32_first_layers"]:
+            _quantize(src, out, calib_mels, layers[best[1] :])
+        return Int8Search(out, best[1], len(layers), False, attempts)
+    finally:
+        if src != body_fp32:
+            src.unlink(missing_ok=True)
 
 
 def time_session(path: Path, feeds: dict[str, np.ndarray], repeats: int = 10, threads: int = 0) -> float:

@@ -172,6 +172,15 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     front = [n for n in onnx.load(str(out / "model.int8.onnx")).graph.node if n.name.startswith("frontend/")]
     assert front and not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in front)
+    # the mel resize (MatMuls before the first Conv) is preprocessing: it stays fp32 too
+    from tests.export.test_quantize import _quantised
+
+    nodes = [n for n in onnx.load(str(out / "model.int8.onnx")).graph.node if not n.name.startswith("frontend/")]
+    first_conv = next(i for i, n in enumerate(nodes) if n.op_type == "Conv")
+    resize = [n.name for n in nodes[:first_conv] if n.op_type == "MatMul"]
+    q = _quantised(out / "model.int8.onnx")
+    assert len(resize) == 2 and not set(resize) & q and q
+    assert m["parity"]["int8"]["fallback"][0]["fp32_first_layers"] == 0
     # the fp32 graph (bilinear resize as MatMuls, BatchNorm as affine) stays in one piece on the ANE path
     assert m["parity"]["coreml_ep"]["one_piece"], m["parity"]["coreml_ep"]
     # CoreML: conversion and spec inspection run everywhere; prediction only on macOS
