@@ -245,8 +245,23 @@ def windows_from_array(
     return out
 
 
+WRITE_BLOCK_FRAMES = 1 << 16
+
+
+def write_blocks(target, x: np.ndarray, sr: int, format: str | None = None, subtype: str | None = None) -> None:
+    """sf.write in blocks of 65 536 frames. libvorbis allocates its analysis buffer on the stack
+    for everything written in one call, so one long Ogg Vorbis write overflows the stack and
+    kills the process (about 100 s of 22 kHz mono here; libsndfile issue 1095, python-soundfile
+    issues 396 and 426). Writing in blocks is the documented workaround and costs nothing."""
+    x = np.asarray(x)
+    channels = 1 if x.ndim == 1 else x.shape[1]
+    with sf.SoundFile(target, "w", sr, channels, subtype=subtype, format=format) as f:
+        for i in range(0, len(x), WRITE_BLOCK_FRAMES):
+            f.write(x[i : i + WRITE_BLOCK_FRAMES])
+
+
 def write_audio(path: str | Path, x: np.ndarray, sr: int = SAMPLE_RATE, subtype: str | None = None) -> None:
-    """Write audio atomically (temporary file, then rename)."""
+    """Write audio atomically (temporary file, then rename), in blocks (see `write_blocks`)."""
     import os
     import tempfile
 
@@ -257,7 +272,7 @@ def write_audio(path: str | Path, x: np.ndarray, sr: int = SAMPLE_RATE, subtype:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
-        sf.write(tmp, x, sr, subtype=subtype)
+        write_blocks(tmp, x, sr, subtype=subtype)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:

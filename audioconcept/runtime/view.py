@@ -33,15 +33,14 @@ def data_uri(path: Path) -> str:
 
 def song_preview(path: str | Path, out: Path, max_seconds: float = 900.0) -> Path:
     """The decoded song (22 050 Hz mono) as Ogg Vorbis, playable in any browser; -> out."""
-    import soundfile as sf
 
     from audioconcept import SAMPLE_RATE
-    from audioconcept.data.audio import load_audio
+    from audioconcept.data.audio import load_audio, write_blocks
     from audioconcept.utils import atomic_write_bytes
 
     audio = load_audio(path, duration=max_seconds)
     buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1, 1), SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    write_blocks(buf, np.clip(audio, -1, 1), SAMPLE_RATE, format="OGG", subtype="VORBIS")
     atomic_write_bytes(out, buf.getvalue())
     return out
 

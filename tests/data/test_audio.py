@@ -153,3 +153,26 @@ def test_info(wav_file):
     info = audio_info(p)
     assert (info.sample_rate, info.channels, info.frames) == (44100, 2, 44100)
     assert info.duration == pytest.approx(1.0)
+
+
+def _in_subprocess(code: str) -> None:
+    """Run code in a fresh interpreter: a regression here is a segfault, which must fail the
+    test rather than kill pytest."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-2000:]}"
+
+
+def test_long_ogg_vorbis_is_written_in_blocks(tmp_path):
+    """One 120 s Vorbis write overflowed libvorbis' stack and killed the process (exit 139)."""
+    p = tmp_path / "long.ogg"
+    _in_subprocess(
+        "import numpy as np\n"
+        "from audioconcept.data.audio import write_audio\n"
+        "x = (np.random.default_rng(0).standard_normal(22050 * 200) * 0.1).astype('float32')\n"
+        f"write_audio({str(p)!r}, x, 22050)\n"
+    )
+    assert abs(audio_info(p).duration - 200.0) < 0.1
+    assert abs(load_audio(p).size - 200 * SAMPLE_RATE) < 0.1 * SAMPLE_RATE

@@ -53,7 +53,8 @@ def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
 
 
 def test_html_report_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
-    song = wav_file(12.0, sr=44100, channels=2, name="song.wav")
+    # a full-length song: one long Vorbis write of its preview used to kill the process (exit 139)
+    song = wav_file(200.0, sr=44100, channels=2, name="song.wav")
     out = tmp_path / "r.html"
     r = _run_cli(
         tmp_path, "run", str(song), "--model", str(cnn_bundle), "--explain-dir", str(tmp_path / "x"), "--html", str(out)
@@ -61,3 +62,10 @@ def test_html_report_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     assert "renderView" in text and "data:audio/ogg;base64," in text
+    import base64
+    import io
+
+    import soundfile as sf
+
+    b64 = text.split("data:audio/ogg;base64,", 1)[1].split('"', 1)[0]
+    assert abs(sf.info(io.BytesIO(base64.b64decode(b64))).duration - 200.0) < 0.1
