@@ -526,7 +526,8 @@ def concepts_validate(
     write_validation_report(r, out)
     typer.echo(
         f"ROC-AUC >= 0.9 for {r['auc_at_least_0.9']}/{r['concepts_with_auc']} concepts; mean IoU "
-        f"{r['mean_iou']} over {r['spans_checked']} spans; report {out / 'validation.md'}"
+        f"{'n/a' if r['mean_iou'] is None else format(r['mean_iou'], '.2f')} over {r['spans_checked']} spans; "
+        f"report {out / 'validation.md'}"
     )
 
 
