@@ -93,21 +93,6 @@ def _quantize(src: Path, out: Path, calib_mels: np.ndarray, layers: list[str]) -
     return out
 
 
-def quantize_body(body_fp32: Path, out: Path, calib_mels: np.ndarray, fp32_first: int = 0) -> Path:
-    """Quantise the body, keeping its first `fp32_first` layers (and the nodes named above) in fp32."""
-    import onnx
-
-    src = _preprocess(body_fp32, out)
-    try:
-        layers = body_layers(onnx.load(str(src), load_external_data=False))
-        if not layers[fp32_first:]:
-            raise ValueError(f"nothing left to quantise with the first {fp32_first} layers in fp32")
-        return _quantize(src, out, calib_mels, layers[fp32_first:])
-    finally:
-        if src != body_fp32:
-            src.unlink(missing_ok=True)
-
-
 @dataclass
 class Int8Search:
     """The outcome of `quantize_with_fallback`: the file, how many layers stayed fp32, and each try."""
@@ -135,22 +120,20 @@ def quantize_with_fallback(
     src = _preprocess(body_fp32, out)
     try:
         layers = body_layers(onnx.load(str(src), load_external_data=False))
-        if not layers:
-            raise ValueError("the body has no layers to quantise")
+        steps = tuple(k for k in steps if k < len(layers))
+        if not steps:
+            raise ValueError(f"no fallback step leaves any of the {len(layers)} layers to quantise")
         attempts: list[dict] = []
-        best: tuple[float, int] | None = None
+        best = (-1.0, steps[0])  # (agreement, fp32 layers) of the best try
         for k in steps:
-            if k >= len(layers):
-                break
             _quantize(src, out, calib_mels, layers[k:])
             a = agreement(out)
             attempts.append({"fp32_first_layers": k, "selection_agreement": round(a, 4)})
             log.info("int8 with the first %d of %d layers in fp32: top-1 agreement %.3f", k, len(layers), a)
             if a >= min_agreement:
                 return Int8Search(out, k, len(layers), True, attempts)
-            if best is None or a > best[0]:
+            if a > best[0]:
                 best = (a, k)
-        assert best is not None
         if best[1] != attempts[-1]["fp32_first_layers"]:
             _quantize(src, out, calib_mels, layers[best[1] :])
         return Int8Search(out, best[1], len(layers), False, attempts)

@@ -8,7 +8,7 @@ import pytest
 
 from audioconcept.errors import ExportError
 from audioconcept.export.exporter import ExportConfig, export_checkpoint
-from audioconcept.export.quantize import body_layers, quantize_body, quantize_with_fallback
+from audioconcept.export.quantize import body_layers, quantize_with_fallback
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 
 
@@ -74,9 +74,9 @@ def _n_fp32(path) -> int:
     return next(i for i, n in enumerate(convs) if n in q)
 
 
-def test_quantize_body_refuses_to_quantise_nothing(tmp_path, cnn_bundle, calib):
-    with pytest.raises(ValueError, match="nothing left"):
-        quantize_body(cnn_bundle / "model.body.onnx", tmp_path / "q.onnx", calib, fp32_first=999)
+def test_fallback_refuses_to_quantise_nothing(tmp_path, cnn_bundle, calib):
+    with pytest.raises(ValueError, match="no fallback step leaves any"):
+        quantize_with_fallback(cnn_bundle / "model.body.onnx", tmp_path / "q.onnx", calib, lambda p: 1.0, 0.99, (999,))
 
 
 def test_export_reports_the_fallback_when_int8_cannot_agree(tmp_path, cnn_checkpoint, monkeypatch):
