@@ -33,7 +33,6 @@ def data_uri(path: Path) -> str:
 
 def song_preview(path: str | Path, out: Path, max_seconds: float = 900.0) -> Path:
     """The decoded song (22 050 Hz mono) as Ogg Vorbis, playable in any browser; -> out."""
-
     from audioconcept import SAMPLE_RATE
     from audioconcept.data.audio import load_audio, write_blocks
     from audioconcept.utils import atomic_write_bytes
