@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from audioconcept.errors import AudioConceptError
+from audioconcept.runtime.formats import help_text as formats_help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept: genre models, concepts, edge export.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
@@ -20,7 +21,6 @@ app.add_typer(concepts_app, name="concepts")
 app.add_typer(bench_app, name="bench")
 
 log = logging.getLogger("audioconcept")
-_STATE = {"debug": False}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -45,7 +45,6 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    _STATE["debug"] = debug
     _setup_logging(verbose or debug)
 
 
@@ -241,7 +240,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Bundle folder (default models/<arch>)")] = None,
     formats: Annotated[
         str | None,
-        typer.Option(help="Comma list: onnx,int8,torchscript,pt2,coreml (default: all this host can produce)"),
+        typer.Option(help=f"Comma list of {formats_help('export')} (default: all this host can produce)"),
     ] = None,
     data: Annotated[str | None, typer.Option(help="Audio for the parity gate (default: the training data)")] = None,
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
@@ -297,9 +296,9 @@ def _print_parity(bundle: Path) -> None:
 def run(
     songs: Annotated[list[str], typer.Argument(help="Audio files, folders or globs")],
     model: Annotated[
-        str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged cnn-synth)")
+        str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged default)")
     ] = None,
-    backend: Annotated[str, typer.Option(help="onnx | onnx-int8 | coreml | torchscript | pt2 | torch")] = "onnx",
+    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
     hop: Annotated[
         float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
@@ -324,14 +323,15 @@ def run(
     """Classify songs of any length and say which concepts are present and where."""
     from audioconcept.runtime.model import load
     from audioconcept.runtime.registry import resolve_bundle
-    from audioconcept.runtime.runner import RunConfig, expand_inputs, run_files
+    from audioconcept.runtime.runner import expand_inputs, run_files
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
-    explain = explain or html is not None
-    cfg = RunConfig(model, backend, device, hop, top, threads, fmt, output, explain_dir if explain else None)
     if hop is not None and hop <= 0:
         raise typer.BadParameter("must be positive", param_hint="--hop")
+    if attribution is not None and attribution not in ("ig", "gxi"):
+        raise typer.BadParameter("choose ig or gxi", param_hint="--attribution")
+    explain = explain or html is not None or attribution is not None
     files, bad_inputs = expand_inputs(songs)
     m = load(resolve_bundle(model), backend=backend, device=device, threads=threads)
     err = _stderr()
@@ -347,39 +347,30 @@ def run(
 
     console = Console()
 
+    def predict(path: Path):
+        if not explain:
+            return m.predict(path, hop_s=hop, top_k=top)
+        from audioconcept.concepts.analyze import AnalyzeConfig, analyze
+
+        target = None
+        if html is not None:
+            several = len(files) > 1 or html.is_dir() or html.suffix.lower() not in (".html", ".htm")
+            target = html / f"{Path(path).stem}.html" if several else html
+        a = analyze(m, path, AnalyzeConfig(explain_dir, hop, top, attribution=attribution, html=target))
+        for line in a.lines:
+            err.print(line, highlight=False, markup=False)
+        return a.result
+
     def on_result(r) -> None:
         if fmt == "table" and output is None:
             from audioconcept.runtime.result import render_table
 
             render_table(r, console)
-        if explain:
-            from audioconcept.concepts.explain import explain_song
-
-            ex = explain_song(m, r, explain_dir)
-            for line in ex.lines:
-                err.print(line, highlight=False, markup=False)
-            attr = None
-            if attribution and m.bundle.arch != "svm":
-                from audioconcept.concepts.attribution import AttributionConfig, explain_to_files
-
-                try:
-                    attr = explain_to_files(r.path, m.bundle.root, explain_dir, AttributionConfig(attribution))
-                    err.print(f"attribution: {attr['heatmap']}", highlight=False, markup=False)
-                except AudioConceptError as e:  # the rest of the explanation still stands
-                    err.print(f"warning: no attribution heat map: {e}", highlight=False, markup=False)
-            if html is not None:
-                from audioconcept.runtime.view import write_report
-
-                several = len(files) > 1 or html.is_dir() or html.suffix.lower() not in (".html", ".htm")
-                target = html / f"{Path(r.path).stem}.html" if several else html
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_report(r, m.bundle.manifest, target, explain_dir, ex, attr, bundle_root=m.bundle.root)
-                err.print(f"report: {target}", highlight=False, markup=False)
 
     def on_error(path: str, why: str) -> None:
         err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
 
-    results, failed = run_files(m, files, cfg, on_result, on_error)
+    results, failed = run_files(predict, files, on_result, on_error)
     text = None
     if fmt == "json":
         import json

@@ -106,15 +106,16 @@ class Analyzer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
 
     def options(self) -> dict:
-        from audioconcept.runtime.bundle import read_manifest
+        from audioconcept.runtime.backends import unavailable_reason
+        from audioconcept.runtime.bundle import Bundle, read_manifest
+        from audioconcept.runtime.formats import formats_for
 
         models = []
         for name, path in self.models.items():
             m = read_manifest(path)
-            arts = m.get("artifacts", {})
-            backends = ["onnx"] + (["onnx-int8"] if "onnx_int8" in arts else [])
-            if m["arch"] != "svm":
-                backends += [b for b, k in (("torchscript", "torchscript"), ("pt2", "pt2")) if k in arts]
+            b = Bundle(Path(path), m)
+            # every row of the formats table that can run this bundle on this host's CPU
+            backends = [f.backend for f in formats_for(m["arch"]) if not unavailable_reason(f, "auto", b)]
             models.append({"name": name, "arch": m["arch"], "backends": backends, "concepts": bool(m.get("concepts"))})
         files = []
         if self.cfg.folder and Path(self.cfg.folder).is_dir():
@@ -153,34 +154,28 @@ class Analyzer:
             job.update(state="error", message=f"analysis failed: {type(e).__name__}: {e}", stage="failed")
 
     def _analyze(self, job: Job, source: Path, model_name: str, backend: str) -> None:
-        from audioconcept.concepts.explain import explain_song
-        from audioconcept.runtime.view import build_view, song_preview
+        from audioconcept.concepts.analyze import AnalyzeConfig, analyze
+        from audioconcept.runtime.view import build_view
 
         job.update(state="running", stage="checking the file", progress=0.02)
         check_upload(source, self.cfg.max_seconds)
         job.update(stage="loading the model", progress=0.05)
         m = self._model(model_name, backend)
-        job.update(stage="classifying windows", progress=0.1)
-        result = m.predict(source, hop_s=min(m.window_s, 5.0), on_progress=lambda f: job.update(progress=0.1 + 0.5 * f))
-        job.update(stage="writing clips and figures", progress=0.65)
-        ex = explain_song(m, result, job.dir)
-        audio = song_preview(source, job.dir / "song.ogg", self.cfg.max_seconds)
         attribution = None
         if self.cfg.attribution != "none" and m.bundle.arch != "svm" and m.bundle.has("pt2"):
-            job.update(stage=f"attribution ({self.cfg.attribution})", progress=0.75)
-            attribution = self._attribution(m, source, job)
+            attribution = self.cfg.attribution
+        cfg = AnalyzeConfig(
+            job.dir,
+            hop_s=min(m.window_s, 5.0),
+            attribution=attribution,
+            attribution_steps=16,
+            preview=True,
+            max_seconds=self.cfg.max_seconds,
+        )
+        a = analyze(m, source, cfg, on_progress=lambda f, stage: job.update(progress=f, stage=stage))
         link = lambda p: f"/api/jobs/{job.id}/files/{Path(p).name}"  # noqa: E731
-        view = build_view(result, m.bundle.manifest, link, audio, ex, attribution, bundle_root=m.bundle.root)
+        view = build_view(a.result, m.bundle.manifest, link, a.audio, a.explanation, a.attribution, m.bundle.root)
         job.update(state="done", stage="done", progress=1.0, view=view)
-
-    def _attribution(self, m, source: Path, job: Job) -> dict | None:
-        try:
-            from audioconcept.concepts.attribution import AttributionConfig, explain_to_files
-
-            return explain_to_files(source, m.bundle.root, job.dir, AttributionConfig(self.cfg.attribution, steps=16))
-        except (ImportError, AudioConceptError) as e:
-            log.warning("no attribution heat map: %s", e)
-            return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.errors import AudioConceptError
+from audioconcept.runtime.formats import Format
 
 log = logging.getLogger(__name__)
 RESULTS_SCHEMA_VERSION = 1
@@ -49,59 +50,19 @@ def stats(ts: list[float]) -> dict:
     }
 
 
-def available_backends(bundle) -> list[tuple[str, str, str]]:
-    """(backend, device, why-not) for every combination; why-not is '' when it can run here."""
-    import platform
+def available_backends(bundle) -> list[tuple[Format, str, str]]:
+    """(format row, device, why-not) for every row and device of the formats table that fits this model;
+    why-not is '' when it can run here."""
+    from audioconcept.runtime.backends import unavailable_reason
+    from audioconcept.runtime.formats import formats_for
 
-    import onnxruntime as ort
-
-    rows = []
-    prov = ort.get_available_providers()
-    try:
-        import torch  # noqa: F401
-
-        has_torch = True
-    except ImportError:
-        has_torch = False
-    for backend, device in (
-        ("onnx", "cpu"),
-        ("onnx", "cuda"),
-        ("onnx", "ane"),
-        ("onnx-int8", "cpu"),
-        ("coreml", "ane"),
-        ("torchscript", "cpu"),
-        ("pt2", "cpu"),
-        ("torch", "cpu"),
-        ("torch", "cuda"),
-    ):
-        why = ""
-        if bundle.arch == "svm" and backend != "onnx":
-            continue
-        if backend == "onnx" and device == "cuda" and "CUDAExecutionProvider" not in prov:
-            why = "no CUDAExecutionProvider (needs onnxruntime-gpu and an NVIDIA GPU)"
-        elif device == "ane" and backend == "onnx" and "CoreMLExecutionProvider" not in prov:
-            why = "no CoreMLExecutionProvider (macOS only)"
-        elif backend == "coreml" and platform.system() != "Darwin":
-            why = "CoreML prediction needs macOS"
-        elif backend in ("torchscript", "pt2", "torch") and not has_torch:
-            why = "torch is not installed"
-        elif backend == "torch" and device == "cuda":
-            import torch
-
-            why = "" if torch.cuda.is_available() else "torch sees no CUDA device"
-        elif backend == "onnx-int8" and not bundle.has("onnx_int8"):
-            why = bundle.manifest.get("skipped", {}).get("int8", "no int8 artifact")
-        elif backend == "coreml" and not bundle.has("coreml"):
-            why = bundle.manifest.get("skipped", {}).get("coreml", "no CoreML artifact")
-        rows.append((backend, device, why))
-    return rows
+    return [(f, d, unavailable_reason(f, d, bundle)) for f in formats_for(bundle.arch) for d in f.devices]
 
 
 def _windows(bundle, data: str | None, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Real evaluation windows (test split) with their labels."""
-    from audioconcept.data.audio import load_audio
+    from audioconcept.data.audio import eval_chunks, load_audio
     from audioconcept.data.spec import load_tracks, parse_data_spec
-    from audioconcept.train.audio_dataset import eval_chunks
 
     m = bundle.manifest
     spec = data or m.get("trained_on")
@@ -267,7 +228,8 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
         """FLOPs of what this backend runs: its ONNX graph, plus the numpy FFT front end if it uses one."""
         if m["arch"] == "svm" or not bundle.has("onnx"):
             return None
-        art = getattr(be, "artifact", "onnx")
+        # the graph a torch backend runs is the same network: count it on model.onnx
+        art = be.artifact if be.artifact.startswith("onnx") else "onnx"
         if art not in flops_cache:
             flops_cache[art] = onnx_flops(bundle.artifact(art))
         f = flops_cache[art]
@@ -282,10 +244,11 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
         base.update({"model": m["name"], "arch": m["arch"], "precision": "fp32", "status": "reference"})
         rows.append(base)
     combos = available_backends(bundle)
-    for backend, device, why in combos:
+    for fmt, device, why in combos:
+        backend = fmt.backend
         if cfg.backends and backend not in cfg.backends:
             continue
-        key = {"onnx-int8": "onnx_int8", "torch": "pt2"}.get(backend, backend if backend != "onnx" else "onnx")
+        key = fmt.artifact
         art = m["artifacts"].get(key, {})
         row_base = {
             "model": m["name"],
@@ -306,7 +269,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
             except AudioConceptError as e:
                 rows.append({**row_base, "threads": threads, "status": "unavailable", "reason": str(e)})
                 break
-            if backend in ("torchscript", "pt2", "torch"):
+            if fmt.engine == "torch":
                 import torch
 
                 torch.set_num_threads(threads)
@@ -367,7 +330,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                     row["fraction_of_peak"] = row["gflops_per_s"] / host["peak_gflops_fp32"]
                 if base and m["arch"] != "svm":
                     row["speedup_vs_baseline"] = base["p50_ms"] / (st["p50_ms"] / batch)
-                if backend in ("onnx", "onnx-int8") and m.get("concepts") and hasattr(be, "session"):
+                if fmt.engine == "onnxruntime" and m.get("concepts") and hasattr(be, "session"):
                     # onnxruntime computes only what the requested outputs need
                     only = [n for n in be.output_names if n in ("logits", "probabilities")]
                     feed = {be.input_name: prep(xb).astype(np.float32)}
@@ -380,10 +343,10 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                             t2.append(time.perf_counter() - t)
                         timing[label] = float(np.median(t2)) * 1e3
                     row["concept_overhead_ms"] = timing["all"] - timing["classification"]
-                ok = ref is None or faith.get("top1_agreement", 1.0) >= (0.99 if "int8" in backend else 1.0)
+                ok = ref is None or faith.get("top1_agreement", 1.0) >= fmt.gate.min_top1_agreement
                 row["status"] = "validated" if ok else "failed validation"
                 rows.append(row)
-            if cfg.cold_start and threads == cfg.threads[0] and backend in ("onnx", "onnx-int8"):
+            if cfg.cold_start and threads == cfg.threads[0] and fmt.engine == "onnxruntime":
                 rows[first_row]["cold_start_s"] = cold_start_s(root, backend, device, song)
                 rows[first_row]["peak_rss_mb"] = peak_rss_mb(root, backend, device, song)
     return rows

@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from audioconcept.benchmarks.harness import load_results
-from audioconcept.train.plots import _save
+from audioconcept.train.plots import save_figure
 from audioconcept.utils import atomic_write_text
 
 
@@ -47,7 +47,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("latency per clip, batch 1 (ms, median, IQR bars)")
-    _save(fig, out_dir / f"{stem}_latency.png")
+    save_figure(fig, out_dir / f"{stem}_latency.png")
     names.append(f"{stem}_latency.png")
     acc = [(h, r) for h, r in rows if r.get("size_mb") and "accuracy" in r]
     if acc:
@@ -60,7 +60,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
         handles, labs = ax.get_legend_handles_labels()
         uniq = dict(zip(labs, handles, strict=True))
         ax.legend(uniq.values(), uniq.keys(), fontsize=7)
-        _save(fig, out_dir / f"{stem}_size_accuracy.png")
+        save_figure(fig, out_dir / f"{stem}_size_accuracy.png")
         names.append(f"{stem}_size_accuracy.png")
     sp = [(h, r) for h, r in rows if r.get("speedup_vs_baseline")]
     if sp:
@@ -73,7 +73,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
             fontsize=7,
         )
         ax.set_xlabel("speed-up against eager torch loaded from a pickle (same run)")
-        _save(fig, out_dir / f"{stem}_speedup.png")
+        save_figure(fig, out_dir / f"{stem}_speedup.png")
         names.append(f"{stem}_speedup.png")
     return names
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from audioconcept.data.audio import evenly_spaced_starts, fit_window, load_audio
-from audioconcept.export.wrapper import pool_time
+from audioconcept.models.outputs import pool_time
 
 
 def clip_window(path: Path, window: int) -> np.ndarray:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept import SAMPLE_RATE
 from audioconcept.errors import AudioConceptError, MissingExtra
 
 log = logging.getLogger(__name__)
@@ -102,15 +101,15 @@ def load_torch_model(path: str | Path):
     """-> (front end, body, labels, window_s) from a checkpoint folder or an exported bundle."""
     path = Path(path)
     if (path / "manifest.json").exists():
-        from audioconcept.runtime.backends import _eager_from_pt2
         from audioconcept.runtime.bundle import open_bundle
+        from audioconcept.runtime.torch_backend import eager_from_pt2
 
         b = open_bundle(path, verify=("pt2",))
         if b.arch == "svm":
             raise AudioConceptError(f"{path}: an SVM bundle; its explanation is the Shapley waterfall (--explain)")
         if not b.has("pt2"):
             raise AudioConceptError(f"{path}: the bundle has no model.pt2 to take gradients through")
-        m = _eager_from_pt2(b)
+        m = eager_from_pt2(b)
         return m.frontend, m.head.body, list(b.labels), float(b.manifest["window_s"])
     from audioconcept.models.checkpoint import load_torch_checkpoint, read_config
 
@@ -128,11 +127,20 @@ def _band_edges(frontend) -> list[float]:
     return [float(f) for f in librosa.mel_frequencies(c.n_mels + 1, fmin=c.f_min, fmax=fmax, htk=True)]
 
 
-def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s: float, cfg: AttributionConfig):
-    """Attribution of one song, window by window; -> SongAttribution."""
+def attribute_song(
+    path: str | Path,
+    frontend,
+    body,
+    labels: list[str],
+    window_s: float,
+    cfg: AttributionConfig,
+    audio: np.ndarray | None = None,
+):
+    """Attribution of one song, window by window; -> SongAttribution. `audio`: the song already decoded
+    at 22 050 Hz (else it is read from `path`)."""
     import torch
 
-    from audioconcept.data.audio import iter_windows
+    from audioconcept.data.audio import iter_windows, windows_from_array
 
     if cfg.method not in METHODS:
         raise AudioConceptError(f"unknown method {cfg.method!r}; choose from {', '.join(METHODS)}")
@@ -142,15 +150,20 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
     from audioconcept.models.receptive_field import influential_frames
 
     hop = frontend.cfg.hop_length
-    n_frames = frontend.cfg.n_frames(int(round(window_s * SAMPLE_RATE)))
+    sr = int(frontend.cfg.sample_rate)
+    n_frames = frontend.cfg.n_frames(int(round(window_s * sr)))
     # only the frames the logits depend on count (the CNN ignores the end of its window), and
     # windows step by that span so every second of the song is covered
     used = influential_frames(body, frontend.cfg.n_mels, n_frames)
-    step_s = window_s if used >= n_frames else max(1.0, (used - 1) * hop / SAMPLE_RATE)
+    step_s = window_s if used >= n_frames else max(1.0, (used - 1) * hop / sr)
     mels, spans, logits = [], [], []
     duration = 0.0
     with torch.no_grad():
-        for w in iter_windows(path, window_s, step_s):
+        if audio is not None:
+            windows = windows_from_array(audio, window_s, step_s, sr)
+        else:
+            windows = iter_windows(path, window_s, step_s, sr)
+        for w in windows:
             if cfg.max_seconds is not None and w.start >= cfg.max_seconds:
                 break
             duration = max(duration, w.end)
@@ -158,7 +171,7 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
             mels.append(mel)
             logits.append(body(mel)[0])
             valid_frames = min(used, int(math.ceil(w.valid / hop)) + 1)
-            spans.append((int(round(w.start * SAMPLE_RATE / hop)), valid_frames))
+            spans.append((int(round(w.start * sr / hop)), valid_frames))
     song_logits = torch.stack(logits).mean(0)
     probs = torch.softmax(song_logits, -1).numpy()
     if cfg.target is None:
@@ -195,7 +208,7 @@ def attribute_song(path: str | Path, frontend, body, labels: list[str], window_s
         {lab: round(float(p), 6) for lab, p in zip(labels, probs, strict=True)},
         (mel_acc / count).astype(np.float32),
         (acc / count).astype(np.float32),
-        hop / SAMPLE_RATE,
+        hop / sr,
         _band_edges(frontend),
         round(duration, 3),
     )
@@ -232,12 +245,14 @@ def plot_attribution(a: SongAttribution, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def explain_to_files(song: str | Path, model_path: str | Path, out: Path, cfg: AttributionConfig) -> dict:
+def explain_to_files(
+    song: str | Path, model_path: str | Path, out: Path, cfg: AttributionConfig, audio: np.ndarray | None = None
+) -> dict:
     """`audioconcept explain`: heat map PNG + JSON summaries in `out`; -> the summary."""
     from audioconcept.utils import atomic_write_json
 
     frontend, body, labels, window_s = load_torch_model(model_path)
-    a = attribute_song(song, frontend, body, labels, window_s, cfg)
+    a = attribute_song(song, frontend, body, labels, window_s, cfg, audio)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(song).stem
     png = out / f"{stem}.{a.method}.png"

@@ -82,16 +82,18 @@ class Explanation:
     lines: list[str] = field(default_factory=list)
 
 
-def explain_song(model, result: SongResult, out: Path, k: int = 3) -> Explanation:
-    """Write the timeline PNG and the top-k concept clips (or the SVM's Shapley waterfall)."""
+def explain_song(model, result: SongResult, out: Path, k: int = 3, audio: np.ndarray | None = None) -> Explanation:
+    """Write the timeline PNG and the top-k concept clips (or the SVM's Shapley waterfall). `audio` is the
+    song already decoded at the model's sample rate; without it, the parts needed are read from the file."""
     from audioconcept.data.audio import load_audio, write_audio
 
+    sr = int(getattr(model, "sample_rate", SAMPLE_RATE))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = _slug(Path(result.path).stem)
     ex = Explanation()
     if model.bundle.arch == "svm" and model.bundle.has("shapley_background"):
-        ex.lines += explain_svm(model, result, out, stem)
+        ex.lines += explain_svm(model, result, out, stem, audio)
         ex.shapley, ex.shapley_json = out / f"{stem}.shapley.png", out / f"{stem}.shapley.json"
     elif result.concepts:
         png = out / f"{stem}.timeline.png"
@@ -99,12 +101,13 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3) -> Explanatio
         ex.timeline = png
         ex.lines.append(f"timeline: {png}")
         for concept, start, end, strength in top_segments(result, k):
-            audio = load_audio(result.path, offset=start, duration=end - start)
-            fade = np.minimum(
-                1.0, np.minimum(np.arange(audio.size), np.arange(audio.size)[::-1]) / (0.02 * SAMPLE_RATE)
-            )
+            if audio is not None:
+                clip = audio[int(round(start * sr)) : int(round(end * sr))]
+            else:
+                clip = load_audio(result.path, sr=sr, offset=start, duration=end - start)
+            fade = np.minimum(1.0, np.minimum(np.arange(clip.size), np.arange(clip.size)[::-1]) / (0.02 * sr))
             wav = out / f"{stem}.{start:07.2f}s.{_slug(concept)}.wav"
-            write_audio(wav, (audio * fade).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+            write_audio(wav, (clip * fade).astype(np.float32), sr, subtype="PCM_16")
             ex.clips.append({"concept": concept, "start": start, "end": end, "strength": strength, "path": wav})
             ex.lines.append(f"listen: {wav}  ({concept}, {start:.1f}-{end:.1f} s, strength {strength:.2f})")
     else:
@@ -113,7 +116,7 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3) -> Explanatio
     return ex
 
 
-def explain_svm(model, result: SongResult, out: Path, stem: str) -> list[str]:
+def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None) -> list[str]:
     """Exact group Shapley values of the song's top genre, through the SVM's ONNX model."""
     from audioconcept.concepts.shapley import group_shapley, plot_waterfall
     from audioconcept.data.audio import load_audio
@@ -121,7 +124,12 @@ def explain_svm(model, result: SongResult, out: Path, stem: str) -> list[str]:
     from audioconcept.utils import atomic_write_json
 
     background = np.load(model.bundle.artifact("shapley_background"))
-    x = extract_features(load_audio(result.path, duration=model.window_s))
+    first = (
+        audio[: int(round(model.window_s * model.sample_rate))]
+        if audio is not None
+        else load_audio(result.path, sr=model.sample_rate, duration=model.window_s)
+    )
+    x = extract_features(first, model.sample_rate)
     label = result.genres[0][0]
     k = model.labels.index(label)
     phi, base, pred = group_shapley(lambda z: model.backend.run(z).probabilities, x, background, k)

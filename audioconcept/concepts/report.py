@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.train.plots import _save
+from audioconcept.train.plots import save_figure
 from audioconcept.utils import atomic_write_text
 
 
@@ -35,7 +35,7 @@ def _heatmap(result: dict, layer: str, path: Path) -> None:
                 ax.text(j, i, "*", ha="center", va="center", color="black", fontsize=12)
     ax.set_title(f"TCAV sign score, layer {layer} (* significant after Bonferroni)")
     fig.colorbar(im, ax=ax, fraction=0.03)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _cav_accuracy(result: dict, path: Path) -> None:
@@ -52,7 +52,7 @@ def _cav_accuracy(result: dict, path: Path) -> None:
     ax.set_ylabel("held-out CAV accuracy")
     ax.set_title("Where concepts live: CAV accuracy by layer")
     ax.legend(fontsize=7, ncol=2, loc="lower right")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(result: dict, out: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.data.audio import iter_windows
-from audioconcept.runtime.timeline import frames_to_grid, smooth_grid
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +42,15 @@ def validate_bundle(
     for t in tracks:
         rel = f"{t.label}/{t.path.name}"
         gt = truth[rel]["concepts"]
-        frames = []
-        song = []
+        # the runtime's own song pipeline, at a 5 s hop so that frames overlap
+        agg = model.aggregator()
         for batch, out in model.run_windows(iter_windows(t.path, model.window_s, min(model.window_s, 5.0))):
-            for i, w in enumerate(batch):
-                song.append(out.concepts[i])
-                frames.append((w.start, w.start + model.window_s, out.concept_frames[i]))
+            agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames)
         dur = truth[rel]["duration"]
-        centres, grid = frames_to_grid(frames, dur, resolution)
-        grid = smooth_grid(grid, resolution)
+        centres, grid = agg.concept_grid(resolution, duration=dur)
+        strength = agg.concept_strengths()
         for k, n in enumerate(names):
-            scores[n].append(float(np.max([s[k] for s in song])))
+            scores[n].append(float(strength[k]))
             present[n].append(n in gt)
             spans = gt.get(n)
             if spans and not (len(spans) == 1 and spans[0][0] <= 0.01 and spans[0][1] >= dur - 0.01):

@@ -187,6 +187,12 @@ def fit_window(x: np.ndarray, window: int) -> np.ndarray:
     return np.tile(x, reps)[..., :window].astype(np.float32, copy=False)
 
 
+def eval_chunks(x: np.ndarray, window_s: float, n_chunks: int, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """(n_chunks, window) evenly spaced chunks of one track (the original evaluation recipe)."""
+    window = int(round(window_s * sr))
+    return np.stack([fit_window(x[s : s + window], window) for s in evenly_spaced_starts(x.size, window, n_chunks)])
+
+
 def iter_windows(
     path: str | Path,
     window_s: float,

@@ -37,9 +37,6 @@ class TrackList:
             raise ValueError(f"unknown split {name!r}; choose from {', '.join(SPLITS)} or all")
         return list(self.tracks) if name == "all" else [t for t in self.tracks if t.split == name]
 
-    def label_index(self, label: str) -> int:
-        return self.labels.index(label)
-
     def summary(self) -> dict:
         counts = {s: dict(sorted(Counter(t.label for t in self.split(s)).items())) for s in SPLITS}
         return {

@@ -49,7 +49,7 @@ def _body_in_fp16():
     return select
 
 
-def export_coreml(
+def write_coreml(
     module: torch.nn.Module,
     example: torch.Tensor,
     path: Path,

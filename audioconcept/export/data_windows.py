@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audioconcept import SAMPLE_RATE
 from audioconcept.data.audio import load_audio
 from audioconcept.errors import ExportError
 
@@ -34,11 +35,12 @@ def split_windows(
     max_windows: int | None,
     seed: int = 0,
     make_up_from: tuple[str, ...] = ("test", "valid", "train"),
+    sr: int = SAMPLE_RATE,
 ) -> np.ndarray:
     """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe); when the
     split is too small, the splits in `make_up_from` make up the count."""
+    from audioconcept.data.audio import eval_chunks
     from audioconcept.data.spec import load_tracks, parse_data_spec
-    from audioconcept.train.audio_dataset import eval_chunks
 
     tl = load_tracks(parse_data_spec(data), seed)
     rng = np.random.default_rng(seed)
@@ -46,7 +48,7 @@ def split_windows(
     for name in (split, *[s for s in make_up_from if s != split]):
         tracks = tl.split(name)
         for i in rng.permutation(len(tracks)):
-            out.extend(eval_chunks(load_audio(tracks[i].path), window_s, n_chunks))
+            out.extend(eval_chunks(load_audio(tracks[i].path, sr=sr), window_s, n_chunks, sr))
             if max_windows and len(out) >= max_windows:
                 break
         if max_windows is None or len(out) >= max_windows:

@@ -126,12 +126,14 @@ def model_card(m: dict) -> str:
             lines.append(f"| {k} | - | - | - | - | static check: {shape}, {p['supported_nodes']}/{p['nodes']} nodes |")
         else:
             lines.append(f"| {k} | - | - | - | - | no: {p.get('reason', '')} |")
-    if "fp32_layers" in m["parity"].get("int8", {}):
-        q = m["parity"]["int8"]
+    q = m["parity"].get("int8") or m.get("int8_measured") or {}
+    if "fp32_layers" in q:
+        shipped = "shipped" if "int8" in m["parity"] else f"not shipped: {(m.get('skipped') or {}).get('int8', '')}"
         lines += [
             "",
-            f"int8: {q['fp32_layers']} kept in fp32 (accuracy-aware fallback); "
-            f"body {q['body_ms_int8']} ms against {q['body_ms_fp32']} ms fp32 on the export host.",
+            f"int8 ({shipped}): {q['fp32_layers']} kept in fp32 (accuracy-aware fallback); end to end "
+            f"{q['end_to_end_ms_int8']} ms against {q['end_to_end_ms_fp32']} ms fp32 per window on the export host "
+            f"(fp32 path: {q['fp32_path']}).",
         ]
     if m.get("concepts"):
         c = m["concepts"]

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 OPSET = 18
 
 
-def export_onnx(
+def write_onnx(
     module: torch.nn.Module,
     example: torch.Tensor,
     path: Path,

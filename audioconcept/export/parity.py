@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from audioconcept.errors import ExportError
-
-
-@dataclass(frozen=True)
-class Gate:
-    max_abs_logit: float | None = 1e-4  # None: recorded only
-    min_top1_agreement: float = 1.0
-
-
-FP32_GATE = Gate(1e-4, 1.0)
-INT8_GATE = Gate(None, 0.99)
-COREML_GATE = Gate(None, 0.99)
+from audioconcept.runtime.formats import Gate
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, gate: Gate, what: str, strict: bool = True) -> dict:

@@ -11,7 +11,7 @@ import torch
 META_FILE = "audioconcept_manifest.json"
 
 
-def export_torchscript(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict) -> Path:
+def write_torchscript(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module.eval(), (example,), check_trace=False, strict=False)
@@ -19,7 +19,7 @@ def export_torchscript(module: torch.nn.Module, example: torch.Tensor, path: Pat
     return path
 
 
-def export_pt2(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict) -> Path:
+def write_pt2(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict) -> Path:
     batch = torch.export.Dim("batch", min=1, max=1024)
     with torch.no_grad():
         prog = torch.export.export(module.eval(), (example,), dynamic_shapes=({0: batch},), strict=False)

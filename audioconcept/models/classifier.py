@@ -15,9 +15,6 @@ class AudioClassifier(nn.Module):
         self.frontend = MelFrontEnd(mel, frontend_mode)
         self.body = body
 
-    def set_frontend_mode(self, mode: str) -> None:
-        self.frontend = MelFrontEnd(self.frontend.cfg, mode)
-
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.body(self.frontend(wav))
 

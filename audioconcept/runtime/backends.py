@@ -1,4 +1,7 @@
-"""Inference backends over one bundle. onnx and coreml never import torch."""
+"""Inference backends over one bundle, chosen by the row of `runtime.formats` they run.
+
+onnxruntime and CoreML never import torch; the torch rows live in `runtime.torch_backend` (train extra).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from audioconcept.errors import BackendUnavailable, MissingExtra
-from audioconcept.runtime.bundle import Bundle, open_bundle
+from audioconcept.runtime.bundle import Bundle
+from audioconcept.runtime.formats import DEVICES, Format, get_format, model_kind
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("onnx", "onnx-int8", "coreml", "torchscript", "pt2", "torch")
-DEVICES = ("auto", "cpu", "cuda", "ane")
 COMPUTE_UNITS = {"cpu": "CPU_ONLY", "ane": "CPU_AND_NE", "auto": "ALL", "cuda": None}
 
 
@@ -73,29 +75,27 @@ class OnnxBackend:
     def __init__(
         self,
         bundle: Bundle,
+        fmt: Format,
         device: str = "auto",
-        int8: bool = False,
         threads: int = 0,
         full_graph: bool | None = None,
         fixed_batch: int | None = None,
     ) -> None:
         ort = _ort()
         providers, self.device = onnx_providers(device)
-        self.name = "onnx-int8" if int8 else "onnx"
-        self.input_kind = "waveform"
-        if bundle.arch == "svm":
-            key = "onnx"
+        self.name = fmt.backend
+        self.input_kind = fmt.input
+        key = fmt.artifact
+        if model_kind(bundle.arch) == "sklearn":
             self.input_kind = "features"
-        elif int8:
-            key = "onnx_int8"
         elif (
-            full_graph
-            or (full_graph is None and self.device != "cpu")
-            or not bundle.has("onnx_body")
-            or bundle.manifest.get("runtime_frontend", "numpy") != "numpy"
+            fmt.aux
+            and not full_graph
+            and (full_graph is not None or self.device == "cpu")
+            and bundle.has("onnx_body")
+            and bundle.manifest.get("runtime_frontend", "numpy") == "numpy"
         ):
-            key = "onnx"
-        else:
+            # on the CPU the numpy front end feeds the body graph (faster than the in-graph Conv1d STFT)
             key = "onnx_body"
             self.input_kind = "mel"
         path = bundle.artifact(key)
@@ -161,6 +161,7 @@ class CoreMLBackend:
             raise BackendUnavailable("--backend coreml runs on cpu, ane or auto, not cuda")
         units = getattr(ct.ComputeUnit, COMPUTE_UNITS[device])
         self.device = device
+        self.artifact = "coreml"
         self.model = ct.models.MLModel(str(bundle.artifact("coreml")), compute_units=units)
         self.output_names = [o["name"] for o in bundle.manifest["outputs"]]
 
@@ -181,89 +182,60 @@ def coreml_predict(path, x: np.ndarray, units: str = "ALL") -> np.ndarray:
     return np.concatenate([np.asarray(m.predict({"waveform": x[i : i + 1]})["logits"]) for i in range(len(x))])
 
 
-class TorchBackend:
-    """torchscript / pt2 / torch (eager, rebuilt from the pt2 weights). Needs the `train` extra."""
+def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
+    """Why this row cannot run `bundle` on `device` here ('' when it can), without loading anything."""
+    import importlib.util
 
-    input_kind = "waveform"
-
-    def __init__(self, bundle: Bundle, kind: str, device: str = "auto") -> None:
-        try:
+    kind = model_kind(bundle.arch)
+    if kind not in fmt.kinds:
+        return f"{bundle.arch} bundles do not run on --backend {fmt.backend}"
+    if device != "auto" and device not in fmt.devices:
+        return f"--backend {fmt.backend} runs on {', '.join(fmt.devices)}"
+    if fmt.engine == "onnxruntime":
+        prov = _ort().get_available_providers()
+        if device == "cuda" and "CUDAExecutionProvider" not in prov:
+            return "no CUDAExecutionProvider (needs onnxruntime-gpu and an NVIDIA GPU)"
+        if device == "ane" and "CoreMLExecutionProvider" not in prov:
+            return "no CoreMLExecutionProvider (macOS only)"
+    elif fmt.engine == "coreml" and platform.system() != "Darwin":
+        return "CoreML prediction needs macOS"
+    elif fmt.engine == "torch":
+        if importlib.util.find_spec("torch") is None:
+            return f"torch is not installed (pip install 'audioconcept[{fmt.extra}]')"
+        if device == "cuda":
             import torch
-        except ImportError:
-            raise MissingExtra("torch", "train", f"--backend {kind}") from None
-        self.torch = torch
-        self.name = kind
-        if device in ("auto", "cuda") and torch.cuda.is_available():
-            self.device = "cuda"
-        elif device == "cuda":
-            raise BackendUnavailable("--device cuda: this torch build sees no CUDA GPU")
-        elif device == "ane":
-            raise BackendUnavailable(f"--backend {kind} cannot use the Neural Engine; use --backend coreml or onnx")
-        else:
-            self.device = "cpu"
-        if kind == "torchscript":
-            self.module = torch.jit.load(str(bundle.artifact("torchscript")), map_location=self.device)
-        elif kind == "pt2":
-            self.module = torch.export.load(str(bundle.artifact("pt2"))).module().to(self.device)
-        else:
-            self.module = _eager_from_pt2(bundle).to(self.device)
-        self.output_names = [o["name"] for o in bundle.manifest["outputs"]]
 
-    def run(self, x: np.ndarray) -> Outputs:
-        with self.torch.inference_mode():
-            out = self.module(self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
-        arrs = [o.float().cpu().numpy() for o in out]
-        return Outputs(*arrs)
-
-
-def _eager_from_pt2(bundle: Bundle):
-    """Eager model (torch.stft front end) with the weights held in the bundle's .pt2 program."""
-    import torch
-
-    from audioconcept.concepts.head import head_from_manifest
-    from audioconcept.export.wrapper import BodyOutputs, WaveformOutputs
-    from audioconcept.models.frontend import MelFrontEnd
-    from audioconcept.models.frontend_config import MelConfig
-    from audioconcept.models.registry import build_body
-
-    m = bundle.manifest
-    body = build_body(m["arch"], len(m["labels"]), **(m.get("arch_config") or {}))
-    head = head_from_manifest(m) if m.get("concepts") else None
-    module = WaveformOutputs(MelFrontEnd(MelConfig.from_dict(m["frontend"]), "stft"), BodyOutputs(body, head))
-    prog = torch.export.load(str(bundle.artifact("pt2")))
-    state = {k: v for k, v in prog.state_dict.items()}
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if [k for k in missing if not k.startswith("frontend.")] or unexpected:
-        raise BackendUnavailable(f"--backend torch: weights in model.pt2 do not fit ({missing[:3]} {unexpected[:3]})")
-    return module.eval()
+            if not torch.cuda.is_available():
+                return "torch sees no CUDA device"
+    if not bundle.has(fmt.artifact):
+        return (bundle.manifest.get("skipped") or {}).get(fmt.export or "", f"no {fmt.file} in this bundle")
+    return ""
 
 
 def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", threads: int = 0):
-    if backend not in BACKENDS:
-        raise BackendUnavailable(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    """The backend of the formats-table row `backend`, after checking the row supports this model and device."""
+    fmt = get_format(backend)
     if device not in DEVICES:
         raise BackendUnavailable(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    if bundle.arch == "svm" and backend not in ("onnx",):
-        raise BackendUnavailable(f"SVM bundles run on --backend onnx only (asked for {backend})")
-    if backend in ("onnx", "onnx-int8"):
-        return OnnxBackend(bundle, device, int8=backend == "onnx-int8", threads=threads)
-    if backend == "coreml":
+    kind = model_kind(bundle.arch)
+    if kind not in fmt.kinds:
+        ok = ", ".join(f.backend for f in _rows_for_kind(kind))
+        raise BackendUnavailable(f"{bundle.arch} bundles run on --backend {ok} (asked for {backend})")
+    if device != "auto" and device not in fmt.devices:
+        raise BackendUnavailable(f"--backend {backend} runs on {', '.join(fmt.devices)}, not {device}")
+    if fmt.engine == "onnxruntime":
+        return OnnxBackend(bundle, fmt, device, threads=threads)
+    if fmt.engine == "coreml":
         return CoreMLBackend(bundle, device)
-    return TorchBackend(bundle, backend, device)
+    from audioconcept.runtime.torch_backend import TorchBackend
+
+    return TorchBackend(bundle, fmt, device, threads)
 
 
-def artifacts_for(backend: str, arch: str) -> tuple[str, ...]:
-    """Which artifacts a backend reads (only those are hash-checked before loading)."""
-    if arch == "svm":
-        return ("onnx",)
-    return {
-        "onnx": ("onnx", "onnx_body"),
-        "onnx-int8": ("onnx_int8",),
-        "coreml": ("coreml",),
-        "torchscript": ("torchscript",),
-        "pt2": ("pt2",),
-        "torch": ("pt2",),
-    }[backend]
+def _rows_for_kind(kind: str) -> list[Format]:
+    from audioconcept.runtime.formats import FORMATS
+
+    return [f for f in FORMATS if kind in f.kinds]
 
 
-__all__ = ["BACKENDS", "DEVICES", "Outputs", "make_backend", "open_bundle", "artifacts_for", "coreml_predict"]
+__all__ = ["DEVICES", "Outputs", "make_backend", "coreml_predict", "unavailable_reason"]

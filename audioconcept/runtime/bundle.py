@@ -45,10 +45,6 @@ class Bundle:
     def has(self, key: str) -> bool:
         return key in self.manifest["artifacts"]
 
-    def uses_numpy_frontend(self) -> bool:
-        return self.has("onnx_body") and self.manifest.get("runtime_frontend", "numpy") == "numpy"
-
-
 def read_manifest(root: str | Path) -> dict:
     root = Path(root)
     p = root / MANIFEST

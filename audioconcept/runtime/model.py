@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.data.audio import Window, audio_info, iter_windows
+from audioconcept.data.audio import Window, audio_info, iter_windows, windows_from_array
 from audioconcept.errors import BundleError
-from audioconcept.runtime.backends import BACKENDS, Outputs, artifacts_for, make_backend
+from audioconcept.runtime.aggregate import SongAggregator, SongSettings
+from audioconcept.runtime.backends import Outputs, make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
+from audioconcept.runtime.formats import BACKENDS, artifacts_for
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
-from audioconcept.runtime.result import SongResult, WindowResult
-from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
+from audioconcept.runtime.result import SongResult
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,6 @@ def prefetch(it: Iterable, depth: int = 4) -> Iterator:
         yield item
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 class Model:
     def __init__(
         self, bundle: Bundle, backend: str = "onnx", device: str = "auto", threads: int = 0, batch_size: int = 4
@@ -54,23 +50,29 @@ class Model:
         self.bundle = bundle
         self.backend = make_backend(bundle, backend, device, threads)
         self.m = bundle.manifest
-        self.labels = list(self.m["labels"])
-        self.window_s = float(self.m["window_s"])
+        self.settings = SongSettings.from_manifest(self.m)
+        self.labels = list(self.settings.labels)
+        self.window_s = self.settings.window_s
+        self.sample_rate = int(self.m["sample_rate"])
         self.batch_size = batch_size
         self.frontend = NumpyMelFrontEnd(self.m["frontend"]) if self.backend.input_kind == "mel" else None
-        c = self.m.get("concepts") or {}
-        self.concept_names: list[str] = list(c.get("names", []))
-        self.concept_thresholds: list[float] = [0.5] * len(self.concept_names)
+        self.concept_names: list[str] = list(self.settings.concept_names)
+        self.concept_thresholds: list[float] = list(self.settings.concept_thresholds)
 
     @property
     def name(self) -> str:
         return self.bundle.name
 
+    @property
+    def hop_s(self) -> float:
+        """The bundle's default hop (shorter than the window where the model ignores the window's end)."""
+        return float(self.m.get("hop_s") or self.window_s)
+
     def _prepare(self, windows: list[Window]) -> np.ndarray:
         if self.backend.input_kind == "features":
             from audioconcept.models.features import extract_features
 
-            return np.stack([extract_features(w.samples[: w.valid]) for w in windows])
+            return np.stack([extract_features(w.samples[: w.valid], self.sample_rate) for w in windows])
         x = np.stack([w.samples for w in windows])
         return self.frontend(x) if self.frontend is not None else x
 
@@ -84,6 +86,36 @@ class Model:
         if batch:
             yield batch, self.backend.run(self._prepare(batch))
 
+    def aggregator(self) -> SongAggregator:
+        return SongAggregator(self.settings)
+
+    def predict_windows(
+        self,
+        windows: Iterable[Window],
+        path: str | Path,
+        top_k: int = 3,
+        on_progress: Callable[[float], None] | None = None,
+        total_s: float = 0.0,
+    ) -> SongResult:
+        """Run and aggregate windows decoded elsewhere (a thread, a Ray task): the song pipeline's core."""
+        t0 = time.perf_counter()
+        agg = self.aggregator()
+        for batch, out in self.run_windows(windows):
+            agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames)
+            if on_progress and total_s > 0:
+                on_progress(min(1.0, agg.duration / total_s))
+        if not agg.windows:
+            from audioconcept.errors import EmptyAudio
+
+            raise EmptyAudio(f"{path}: no audio windows to analyse")
+        m = self.m
+        res = agg.result(
+            str(path), self.name, self.bundle.arch, m.get("trained_on", ""), self.backend.name, self.backend.device,
+            top_k,
+        )
+        res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
+        return res
+
     def predict(
         self,
         path: str | Path,
@@ -91,78 +123,25 @@ class Model:
         top_k: int = 3,
         on_progress: Callable[[float], None] | None = None,
     ) -> SongResult:
-        """`on_progress(fraction)` is called after each batch of windows."""
+        """Stream a song of any length from disk, window by window; `on_progress(fraction)` after each batch."""
         t0 = time.perf_counter()
-        # default: the bundle's hop (shorter than the window where the model ignores the window's end)
-        hop = hop_s or float(self.m.get("hop_s") or self.window_s)
         total_s = audio_info(path).duration if on_progress else 0.0
-        wins: list[WindowResult] = []
-        logits: list[np.ndarray] = []
-        frames: list[tuple[float, float, np.ndarray]] = []
-        song_concepts: list[np.ndarray] = []
-        duration = 0.0
-        for batch, out in self.run_windows(prefetch(iter_windows(path, self.window_s, hop))):
-            for i, w in enumerate(batch):
-                p = out.probabilities[i]
-                j = int(np.argmax(p))
-                wc = {}
-                if out.concepts is not None and self.concept_names:
-                    wc = {n: round(float(v), 4) for n, v in zip(self.concept_names, out.concepts[i], strict=True)}
-                    song_concepts.append(out.concepts[i])
-                    if out.concept_frames is not None:
-                        frames.append(
-                            (w.start, w.start + self.window_s * w.valid / w.samples.size, out.concept_frames[i])
-                        )
-                wins.append(
-                    WindowResult(
-                        w.index,
-                        round(w.start, 3),
-                        round(w.end, 3),
-                        self.labels[j],
-                        float(p[j]),
-                        {lab: round(float(v), 6) for lab, v in zip(self.labels, p, strict=True)},
-                        wc,
-                    )
-                )
-                logits.append(out.logits[i])
-                duration = max(duration, w.end)
-            if on_progress and total_s > 0:
-                on_progress(min(1.0, duration / total_s))
-        song = _softmax(np.mean(logits, axis=0))
-        order = np.argsort(-song)[: max(1, top_k)]
-        res = SongResult(
-            str(path),
-            self.name,
-            self.bundle.arch,
-            self.m.get("trained_on", ""),
-            self.backend.name,
-            self.backend.device,
-            round(duration, 3),
-            [(self.labels[i], float(song[i])) for i in order],
-            wins,
-        )
-        if song_concepts:
-            strength = np.max(song_concepts, axis=0)
-            res.concepts = {n: round(float(s), 4) for n, s in zip(self.concept_names, strength, strict=True)}
-            res.concepts_present = [
-                n for n, s, t in zip(self.concept_names, strength, self.concept_thresholds, strict=True) if s >= t
-            ]
-            if frames:
-                resolution = min(1.0, self.window_s / frames[0][2].shape[-1])
-                centres, probs = frames_to_grid(frames, duration, resolution)
-                probs = smooth_grid(probs, resolution)
-                spans = spans_from_grid(
-                    self.concept_names,
-                    centres,
-                    probs,
-                    resolution,
-                    self.concept_thresholds,
-                    min_len=max(2 * resolution, 1.5),
-                    max_gap=max(resolution, 1.0),
-                )
-                res.concept_spans = [sp for sp in spans if sp.concept in res.concepts_present]
+        windows = prefetch(iter_windows(path, self.window_s, hop_s or self.hop_s, sr=self.sample_rate))
+        res = self.predict_windows(windows, path, top_k, on_progress, total_s)
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
         return res
+
+    def predict_array(
+        self,
+        audio: np.ndarray,
+        path: str | Path,
+        hop_s: float | None = None,
+        top_k: int = 3,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> SongResult:
+        """The same for a song already decoded at the bundle's sample rate (mono float32)."""
+        windows = windows_from_array(audio, self.window_s, hop_s or self.hop_s, sr=self.sample_rate)
+        return self.predict_windows(windows, path, top_k, on_progress, audio.size / self.sample_rate)
 
 
 def load(

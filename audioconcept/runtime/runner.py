@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from audioconcept.data.tracks import AUDIO_SUFFIXES
@@ -12,19 +12,6 @@ from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.result import SongResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    model: str | None = None
-    backend: str = "onnx"
-    device: str = "auto"
-    hop_s: float | None = None
-    top_k: int = 3
-    threads: int = 0
-    fmt: str = "table"
-    output: Path | None = None
-    explain: Path | None = None
 
 
 def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -48,18 +35,22 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, errors
 
 
-def run_files(model, files: list[Path], cfg: RunConfig, on_result=None, on_error=None) -> tuple[list[SongResult], int]:
-    """Predict every file; -> (results, number of failures)."""
+def run_files(
+    predict: Callable[[Path], SongResult],
+    files: list[Path],
+    on_result: Callable[[SongResult], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> tuple[list[SongResult], int]:
+    """`predict` every file, with a progress bar when there are several; -> (results, number of failures)."""
     from rich.progress import Progress
 
     results: list[SongResult] = []
     failed = 0
-    show = len(files) > 1
-    with Progress(transient=True, disable=not show) as bar:
+    with Progress(transient=True, disable=len(files) < 2) as bar:
         task = bar.add_task("songs", total=len(files))
         for f in files:
             try:
-                r = model.predict(f, hop_s=cfg.hop_s, top_k=cfg.top_k)
+                r = predict(f)
                 results.append(r)
                 if on_result:
                     on_result(r)

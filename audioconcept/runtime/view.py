@@ -34,12 +34,18 @@ def data_uri(path: Path) -> str:
 def song_preview(path: str | Path, out: Path, max_seconds: float = 900.0) -> Path:
     """The decoded song (22 050 Hz mono) as Ogg Vorbis, playable in any browser; -> out."""
     from audioconcept import SAMPLE_RATE
-    from audioconcept.data.audio import load_audio, write_blocks
+    from audioconcept.data.audio import load_audio
+
+    return preview_from_array(load_audio(path, duration=max_seconds), SAMPLE_RATE, out)
+
+
+def preview_from_array(audio: np.ndarray, sr: int, out: Path) -> Path:
+    """A decoded song as Ogg Vorbis (written in blocks: one long Vorbis write overflows libvorbis' stack)."""
+    from audioconcept.data.audio import write_blocks
     from audioconcept.utils import atomic_write_bytes
 
-    audio = load_audio(path, duration=max_seconds)
     buf = io.BytesIO()
-    write_blocks(buf, np.clip(audio, -1, 1), SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    write_blocks(buf, np.clip(audio, -1, 1), sr, format="OGG", subtype="VORBIS")
     atomic_write_bytes(out, buf.getvalue())
     return out
 
@@ -154,14 +160,14 @@ def write_report(
     result: SongResult,
     manifest: dict,
     out_html: Path,
-    work: Path,
+    audio: Path | None,
     explanation=None,
     attribution: dict | None = None,
     bundle_root: Path | None = None,
 ) -> Path:
+    """The self-contained report; `audio` is the song's preview (see `preview_from_array`)."""
     from audioconcept.utils import atomic_write_text
 
-    audio = song_preview(result.path, work / f"{Path(result.path).stem}.preview.ogg")
     view = build_view(result, manifest, data_uri, audio, explanation, attribution, bundle_root)
     atomic_write_text(out_html, render_report(view))
     return out_html

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audioconcept import SAMPLE_RATE
-from audioconcept.data.audio import evenly_spaced_starts, fit_window, load_audio
+from audioconcept.data.audio import fit_window, load_audio
 from audioconcept.data.tracks import Track
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,6 @@ class CropDataset(Dataset):
         if self.augment is not None:
             seg = self.augment(seg)
         return torch.from_numpy(np.ascontiguousarray(seg)), self.labels.index(t.label)
-
-
-def eval_chunks(x: np.ndarray, window_s: float, n_chunks: int) -> np.ndarray:
-    """(n_chunks, window) evenly spaced chunks of one track (the original evaluation recipe)."""
-    window = int(round(window_s * SAMPLE_RATE))
-    return np.stack([fit_window(x[s : s + window], window) for s in evenly_spaced_starts(x.size, window, n_chunks)])
 
 
 class MelCropDataset(Dataset):

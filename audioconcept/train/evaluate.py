@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audioconcept.train.metrics import classification_metrics
 from audioconcept.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,7 @@ def song_logits_torch(
     """(n_tracks, n_classes) mean chunk logits."""
     import torch
 
-    from audioconcept.data.audio import load_audio
-    from audioconcept.train.audio_dataset import eval_chunks
+    from audioconcept.data.audio import eval_chunks, load_audio
 
     device = device or torch.device("cpu")
     out = []
@@ -33,23 +33,6 @@ def song_logits_torch(
             )
             out.append(logits.mean(0).numpy())
     return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
-
-
-def classification_metrics(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    return {
-        "n": len(y_true),
-        "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class": {
-            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, lab in enumerate(labels)
-        },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "labels": labels,
-    }
 
 
 def evaluate_checkpoint(

@@ -25,7 +25,8 @@ from audioconcept.models.registry import build_body, get_spec
 from audioconcept.train.audio_dataset import AudioCache, CropDataset, MelCropDataset
 from audioconcept.train.config import TrainConfig
 from audioconcept.train.device import pick_device
-from audioconcept.train.evaluate import classification_metrics, song_logits_torch
+from audioconcept.train.evaluate import song_logits_torch
+from audioconcept.train.metrics import classification_metrics
 from audioconcept.train.plots import plot_confusion, plot_curves
 from audioconcept.utils import atomic_write_json
 

@@ -10,7 +10,7 @@ import numpy as np
 from audioconcept.utils import atomic_write_bytes
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -35,7 +35,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
     b.set_ylim(0, 1.02)
     b.set_xlabel("epoch")
     b.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "") -> None:
@@ -64,4 +64,4 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str = "
                 )
     ax.set_title(title)
     fig.colorbar(im, ax=ax)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -13,7 +13,7 @@ from audioconcept.data.spec import DataSpec, load_tracks, parse_data_spec
 from audioconcept.models.checkpoint import CheckpointConfig, save_svm_checkpoint
 from audioconcept.models.registry import get_spec
 from audioconcept.models.svm import LABEL_RULE, SVMConfig, fit_svm, predict_proba_labels
-from audioconcept.train.evaluate import classification_metrics
+from audioconcept.train.metrics import classification_metrics
 from audioconcept.utils import atomic_write_json
 
 log = logging.getLogger(__name__)

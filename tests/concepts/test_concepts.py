@@ -178,8 +178,8 @@ def test_tcav_scores_match_captum(tmp_path, cnn_checkpoint):
     from audioconcept.concepts.activations import pooled_gradients
     from audioconcept.concepts.cav import train_cav
     from audioconcept.concepts.tcav import directional_derivatives, tcav_magnitude, tcav_sign
-    from audioconcept.export.wrapper import pool_time
     from audioconcept.models.checkpoint import load_torch_checkpoint
+    from audioconcept.models.outputs import pool_time
 
     model, ck = load_torch_checkpoint(cnn_checkpoint)
     window = int(round(ck.window_s * 22050))

@@ -82,13 +82,13 @@ def test_onnx_graph_is_one_piece_under_coreml_ep(cnn_bundle):
 def test_coreml_ep_check_sees_a_log_op(tmp_path):
     """The check is real: a graph with a Log node splits."""
     from audioconcept.export.coreml_ep import coreml_ep_partitions
-    from audioconcept.export.onnx_export import export_onnx
+    from audioconcept.export.onnx_export import write_onnx
 
     class M(torch.nn.Module):
         def forward(self, x):
             return torch.relu(torch.log(x * x + 1.0)) * 2.0 + x
 
-    export_onnx(M(), torch.rand(2, 8), tmp_path / "m.onnx", "x", ["y"])
+    write_onnx(M(), torch.rand(2, 8), tmp_path / "m.onnx", "x", ["y"])
     ep = coreml_ep_partitions(tmp_path / "m.onnx")
     assert not ep["one_piece"] and "Log" in ep["unsupported_ops"]
 
@@ -161,7 +161,9 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
 
     ck = _checkpoint(tmp_path / "ck", tiny_synth, "vggish", width=0.125)
     out = export_checkpoint(
-        ExportConfig(ck, tmp_path / "vggish", ("onnx", "int8", "coreml"), n_calibration=8, n_int8_eval=32)
+        ExportConfig(
+            ck, tmp_path / "vggish", ("onnx", "int8", "coreml"), n_calibration=8, n_int8_eval=32, int8_policy="always"
+        )
     )
     m = json.loads((out / "manifest.json").read_text())
     assert "onnx_int8" in m["artifacts"], m.get("skipped")

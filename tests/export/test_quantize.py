@@ -80,10 +80,12 @@ def test_fallback_refuses_to_quantise_nothing(tmp_path, cnn_bundle, calib):
 
 
 def test_export_reports_the_fallback_when_int8_cannot_agree(tmp_path, cnn_checkpoint, monkeypatch):
-    import audioconcept.export.exporter as ex
-    from audioconcept.export.parity import Gate
+    import audioconcept.export.formats as fm
+    from audioconcept.runtime.formats import Gate
 
-    monkeypatch.setattr(ex, "INT8_GATE", Gate(None, 1.01))  # unreachable: every step fails
+    real = fm._gate
+    # unreachable for int8: every step fails
+    monkeypatch.setattr(fm, "_gate", lambda flag: Gate(None, 1.01) if flag == "int8" else real(flag))
     out = tmp_path / "q"
     cfg = ExportConfig(
         cnn_checkpoint, out, ("onnx", "int8"), n_calibration=4, n_int8_eval=16, n_int8_select=16, int8_policy="always"

@@ -180,12 +180,14 @@ def test_svm_bundle_runs_short_and_long_clips(tmp_path, svm_bundle):
 def test_fixed_batch_path_equals_dynamic_batch(cnn_bundle):
     """The ANE path fixes the batch axis to 1 and loops; same numbers as one dynamic batch."""
     from audioconcept.runtime.backends import OnnxBackend
+    from audioconcept.runtime.formats import get_format
     from audioconcept.runtime.bundle import open_bundle
 
     b = open_bundle(cnn_bundle)
     window = int(round(b.manifest["window_s"] * b.manifest["sample_rate"]))
     x = (np.random.default_rng(0).standard_normal((3, window)) * 0.1).astype(np.float32)
-    fixed = OnnxBackend(b, "cpu", full_graph=True, fixed_batch=1)
-    dyn = OnnxBackend(b, "cpu", full_graph=True)
+    onnx = get_format("onnx")
+    fixed = OnnxBackend(b, onnx, "cpu", full_graph=True, fixed_batch=1)
+    dyn = OnnxBackend(b, onnx, "cpu", full_graph=True)
     assert fixed.session.get_inputs()[0].shape[0] in (1, "batch")
     np.testing.assert_allclose(fixed.run(x).logits, dyn.run(x).logits, atol=1e-5)

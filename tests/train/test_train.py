@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from audioconcept.data.tracks import Track
-from audioconcept.train.evaluate import classification_metrics, song_logits_torch
+from audioconcept.train.evaluate import song_logits_torch
+from audioconcept.train.metrics import classification_metrics
 
 
 class _Fixed(torch.nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,10 +153,3 @@ def generate_concept_sets(cfg: ConceptSetConfig) -> Path:
     return cfg.out
 
 
-def assemble_song(parts: Sequence[Path], out: Path) -> Path:
-    """Concatenate clips into one longer multi-section song (for demos of concepts over time)."""
-    from audioconcept.data.audio import load_audio, write_audio
-
-    audio = np.concatenate([load_audio(p) for p in parts])
-    write_audio(out, audio, SAMPLE_RATE, subtype="PCM_16")
-    return out

@@ -1,4 +1,5 @@
-"""The modules that get exported: fixed output names, fp32 front end, optional concept head."""
+"""The modules that get exported, and that concepts and attribution run: fixed output names, fp32 front end,
+optional concept head."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ def load_concept_head(folder: str | Path):
     """-> (ConceptHead, manifest section) from a folder written by `concepts learn`."""
     import torch
 
-    from audioconcept.export.wrapper import ConceptHead
+    from audioconcept.models.outputs import ConceptHead
 
     p = Path(folder) / CONCEPTS_FILE
     if not p.exists():
@@ -49,7 +49,7 @@ def head_from_manifest(manifest: dict):
     """A zero head of the right shape; its weights come from the artifact's state."""
     import torch
 
-    from audioconcept.export.wrapper import ConceptHead
+    from audioconcept.models.outputs import ConceptHead
 
     c = manifest["concepts"]
     n = len(c["names"])

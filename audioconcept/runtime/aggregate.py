@@ -1,0 +1,137 @@
+"""Window outputs -> one song: the only place where window genres and concept scores become a song's.
+
+The runtime, batch analysis, the app and `concepts validate` all go through `SongAggregator`, so a
+song's genres, concept strengths, presence and spans are computed one way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audioconcept.data.audio import Window
+from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SongSettings:
+    """What turns window outputs into a song: labels, window length, concept names and thresholds."""
+
+    labels: tuple[str, ...]
+    window_s: float
+    concept_names: tuple[str, ...] = ()
+    concept_thresholds: tuple[float, ...] = ()
+    smooth_s: float = 4.0  # frame-level concept scores are noisy; concepts last bars, not frames
+
+    @classmethod
+    def from_manifest(cls, m: dict) -> SongSettings:
+        c = m.get("concepts") or {}
+        names = tuple(c.get("names") or ())
+        thr = tuple(float(t) for t in (c.get("thresholds") or [0.5] * len(names)))
+        if len(thr) != len(names):
+            thr = (0.5,) * len(names)
+        return cls(tuple(m["labels"]), float(m["window_s"]), names, thr)
+
+
+@dataclass
+class SongAggregator:
+    settings: SongSettings
+    windows: list[WindowResult] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)
+    window_concepts: list[np.ndarray] = field(default_factory=list)
+    frames: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    duration: float = 0.0
+
+    def add(self, batch: list[Window], logits: np.ndarray, probabilities: np.ndarray, concepts=None, frames=None):
+        """One batch of windows and the backend's outputs for them (rows in the same order)."""
+        s = self.settings
+        for i, w in enumerate(batch):
+            p = probabilities[i]
+            j = int(np.argmax(p))
+            wc: dict[str, float] = {}
+            if concepts is not None and s.concept_names:
+                wc = {n: round(float(v), 4) for n, v in zip(s.concept_names, concepts[i], strict=True)}
+                self.window_concepts.append(np.asarray(concepts[i], dtype=np.float64))
+                if frames is not None:
+                    # frames cover the whole window; the grid keeps only the part inside the song
+                    self.frames.append((w.start, w.start + s.window_s, np.asarray(frames[i], dtype=np.float64)))
+            self.windows.append(
+                WindowResult(
+                    w.index,
+                    round(w.start, 3),
+                    round(w.end, 3),
+                    s.labels[j],
+                    float(p[j]),
+                    {lab: round(float(v), 6) for lab, v in zip(s.labels, p, strict=True)},
+                    wc,
+                )
+            )
+            self.logits.append(np.asarray(logits[i], dtype=np.float64))
+            self.duration = max(self.duration, w.end)
+
+    def genre_probabilities(self) -> np.ndarray:
+        """Song-level probabilities: the softmax of the mean window logits."""
+        return softmax(np.mean(self.logits, axis=0))
+
+    def concept_strengths(self) -> np.ndarray:
+        """Song-level strength per concept: the strongest window."""
+        return np.max(self.window_concepts, axis=0)
+
+    def frame_resolution(self) -> float:
+        return min(1.0, self.settings.window_s / self.frames[0][2].shape[-1]) if self.frames else 1.0
+
+    def concept_grid(self, resolution: float | None = None, duration: float | None = None):
+        """(grid centres (G,), smoothed frame probabilities (K, G)) over the song; NaN where nothing covers."""
+        res = resolution or self.frame_resolution()
+        centres, probs = frames_to_grid(self.frames, duration or self.duration, res)
+        return centres, smooth_grid(probs, res, self.settings.smooth_s)
+
+    def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
+        if not self.frames:
+            return []
+        s = self.settings
+        res = self.frame_resolution()
+        centres, probs = self.concept_grid(res)
+        spans = spans_from_grid(
+            list(s.concept_names),
+            centres,
+            probs,
+            res,
+            list(s.concept_thresholds),
+            min_len=max(2 * res, 1.5),
+            max_gap=max(res, 1.0),
+        )
+        return [sp for sp in spans if sp.concept in present]
+
+    def result(
+        self, path: str, model: str, arch: str, trained_on: str, backend: str, device: str, top_k: int = 3
+    ) -> SongResult:
+        s = self.settings
+        song = self.genre_probabilities()
+        order = np.argsort(-song)[: max(1, top_k)]
+        res = SongResult(
+            path,
+            model,
+            arch,
+            trained_on,
+            backend,
+            device,
+            round(self.duration, 3),
+            [(s.labels[i], float(song[i])) for i in order],
+            self.windows,
+        )
+        if self.window_concepts:
+            strength = self.concept_strengths()
+            res.concepts = {n: round(float(v), 4) for n, v in zip(s.concept_names, strength, strict=True)}
+            res.concepts_present = [
+                n for n, v, t in zip(s.concept_names, strength, s.concept_thresholds, strict=True) if v >= t
+            ]
+            res.concept_spans = self.concept_spans(res.concepts_present)
+        return res
