@@ -10,11 +10,13 @@ DATA := data/synth
 CONCEPT_DATA := data/concepts
 CK := models/checkpoints
 CLIPS ?= 20
-CNN_BUDGET ?= 240
-VGG_BUDGET ?= 180
+CNN_EPOCHS ?= 35
+VGG_EPOCHS ?= 40
+# a real recording for the demo: a shared GTZAN clip when ../shared is beside the checkout, else the test fixture
+REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo test test-fast lint data train export concepts bench bundles app clean
+.PHONY: help install demo reproduce test test-fast lint data train export concepts bench bundles app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,10 +44,10 @@ $(CK)/svm-gtzan/config.json: | $(STAMP)
 	$(AC) train svm --data features-csv:../shared/gtzan/features_30_sec.csv --out $(CK)/svm-gtzan
 
 $(CK)/cnn/config.json: $(DATA)/ground_truth.json
-	$(AC) train cnn --data synth:$(DATA) --out $(CK)/cnn --epochs 80 --lr 3e-3 --batch-size 8 --no-augment --time-budget $(CNN_BUDGET)
+	$(AC) train cnn --data synth:$(DATA) --out $(CK)/cnn --epochs $(CNN_EPOCHS) --patience 0 --lr 3e-3 --batch-size 8 --no-augment
 
 $(CK)/vggish/config.json: $(DATA)/ground_truth.json
-	$(AC) train vggish --data synth:$(DATA) --out $(CK)/vggish --width 0.125 --epochs 40 --lr 1e-3 --batch-size 16 --no-augment --time-budget $(VGG_BUDGET)
+	$(AC) train vggish --data synth:$(DATA) --out $(CK)/vggish --width 0.125 --epochs $(VGG_EPOCHS) --patience 0 --lr 1e-3 --batch-size 16 --no-augment
 
 train: $(CK)/svm/config.json $(CK)/cnn/config.json $(CK)/vggish/config.json ## train svm, cnn and a slim vggish on the synthetic set
 
@@ -60,19 +62,29 @@ export: train concepts ## export the three trained models to models/<name>
 	$(AC) export $(CK)/cnn --out models/cnn
 	$(AC) export $(CK)/vggish --out models/vggish
 
-demo: export ## the main job end to end: data, train, concepts, export, run, benchmark
+demo: $(STAMP) ## the main job in minutes: shipped models on a real song and the demo song, HTML report, quick bench
+	@test -n "$(REAL_SONG)" || { echo "no real song found: set REAL_SONG=path/to/song"; exit 2; }
+	$(BIN)/audioconcept-run $(REAL_SONG)
+	$(BIN)/audioconcept-run $(REAL_SONG) --model svm-gtzan --explain --explain-dir reports/demo
+	$(BIN)/python -m audioconcept.data.synth.demo_song --out data/demo_song.wav
+	$(BIN)/audioconcept-run data/demo_song.wav --model cnn-synth --hop 5 \
+		--explain-dir reports/demo --html reports/demo/demo_song.html
+	@echo "HTML report: $(CURDIR)/reports/demo/demo_song.html"
+	$(AC) bench --models cnn-synth --models svm-gtzan --quick --out reports/demo/bench.json
+	$(AC) bench report reports/demo/bench.json --out reports/demo/BENCH.md
+
+reproduce: export ## train everything from scratch with fixed epoch counts, learn concepts, export, validate, bench
 	$(AC) evaluate $(CK)/svm --data synth:$(DATA)
 	$(AC) evaluate $(CK)/cnn --data synth:$(DATA)
 	$(AC) evaluate $(CK)/vggish --data synth:$(DATA)
 	$(BIN)/audioconcept-run $(DATA)/genres/metal/metal.00001.wav --model models/cnn --backend onnx
 	$(BIN)/python -m audioconcept.data.synth.demo_song --out data/demo_song.wav
 	$(BIN)/audioconcept-run data/demo_song.wav --model models/cnn --backend onnx --hop 5 \
-		--explain --explain-dir reports/demo --attribution ig --html reports/demo/demo_song.html
-	@echo "HTML report: $(CURDIR)/reports/demo/demo_song.html"
-	$(AC) explain data/demo_song.wav --model models/vggish --method gxi --out reports/demo
-	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/demo/concepts --attribution ig
-	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/demo.json
-	$(AC) bench report benchmarks/results/demo.json --out reports/demo/BENCH.md
+		--explain-dir reports/reproduce --attribution ig --html reports/reproduce/demo_song.html
+	$(AC) explain data/demo_song.wav --model models/vggish --method gxi --out reports/reproduce
+	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/reproduce/concepts --attribution ig
+	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/reproduce.json
+	$(AC) bench report benchmarks/results/reproduce.json --out reports/reproduce/BENCH.md
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
@@ -94,4 +106,4 @@ app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...)
 	$(AC) app --port $${PORT:-8765} --folder $(DATA)/genres
 
 clean: ## remove generated data, models and demo reports (keeps .venv)
-	rm -rf data models reports/demo
+	rm -rf data models reports/demo reports/reproduce

@@ -110,7 +110,7 @@ def train(
     seed: int = 0,
     width: Annotated[float, typer.Option(help="VGGish width multiplier (1.0 = faithful, 134M params)")] = 1.0,
     time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
-    patience: int = 8,
+    patience: Annotated[int, typer.Option(min=0, help="Early stopping after N epochs without progress; 0: off")] = 8,
     augment: Annotated[bool, typer.Option("--augment/--no-augment")] = True,
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="SVM grid search")] = True,
     track: Annotated[str, typer.Option(help="none | wandb (offline unless logged in) | mlflow (local store)")] = "none",
@@ -525,7 +525,9 @@ def concepts_validate(
 @bench_app.callback()
 def bench(
     ctx: typer.Context,
-    models: Annotated[list[Path] | None, typer.Option(help="Bundle folders (repeat the option)")] = None,
+    models: Annotated[
+        list[str] | None, typer.Option(help="Bundle folders or names, or a folder of bundles (repeat the option)")
+    ] = None,
     backends: Annotated[str, typer.Option(help="Comma list or 'available'")] = "available",
     threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
     batch: Annotated[str, typer.Option(help="Comma list")] = "1,16",
@@ -543,18 +545,16 @@ def bench(
 
     from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
     from audioconcept.benchmarks.report import headline
+    from audioconcept.runtime.registry import resolve_bundle
 
-    roots = [
-        Path(p)
-        for m in (models or [Path("models")])
-        for p in (sorted(glob.glob(str(m))) if any(ch in str(m) for ch in "*?") else [str(m)])
-    ]
-    roots = (
-        [r for r in roots if (r / "manifest.json").exists()]
-        or [p for r in roots for p in sorted(r.iterdir()) if (p / "manifest.json").exists()]
-        if roots
-        else []
-    )
+    roots: list[Path] = []
+    for m in models or [Path("models")]:
+        if any(ch in str(m) for ch in "*?"):
+            roots += [Path(p) for p in sorted(glob.glob(str(m))) if (Path(p) / "manifest.json").exists()]
+        elif Path(m).is_dir() and not (Path(m) / "manifest.json").exists():  # a folder of bundles
+            roots += [p for p in sorted(Path(m).iterdir()) if (p / "manifest.json").exists()]
+        else:  # a bundle folder, or the name of one in ./models or inside the package
+            roots.append(resolve_bundle(str(m)))
     if not roots:
         raise typer.BadParameter("no bundle found", param_hint="--models")
     cfg = BenchConfig(
@@ -602,14 +602,15 @@ def _print_json(obj) -> None:
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
-    try:  # typer < 0.20 uses click; newer releases vendor it
+    """Click's usage errors: typer >= 0.20 vendors its own click, and a separately installed click (another
+    package may pull it in) has different classes; both must end as a one-line message and exit code 2."""
+    vendored = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
         import click
 
-        return (click.ClickException,)
+        return (vendored, click.ClickException)
     except ImportError:
-        from typer.exceptions import TyperException
-
-        return (TyperException,)
+        return (vendored,)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -623,7 +624,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
     except _usage_errors() as e:
-        e.show()
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {e.format_message()}{hint}", err=True)
         raise SystemExit(e.exit_code) from None
     except typer.Abort:
         typer.echo("aborted", err=True)

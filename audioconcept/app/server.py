@@ -108,14 +108,14 @@ class Analyzer:
     def options(self) -> dict:
         from audioconcept.runtime.backends import unavailable_reason
         from audioconcept.runtime.bundle import Bundle, read_manifest
-        from audioconcept.runtime.formats import formats_for
+        from audioconcept.runtime.formats import formats_for, kind_of
 
         models = []
         for name, path in self.models.items():
             m = read_manifest(path)
             b = Bundle(Path(path), m)
             # every row of the formats table that can run this bundle on this host's CPU
-            backends = [f.backend for f in formats_for(m["arch"]) if not unavailable_reason(f, "auto", b)]
+            backends = [f.backend for f in formats_for(kind_of(m)) if not unavailable_reason(f, "auto", b)]
             models.append({"name": name, "arch": m["arch"], "backends": backends, "concepts": bool(m.get("concepts"))})
         files = []
         if self.cfg.folder and Path(self.cfg.folder).is_dir():

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from audioconcept.errors import ExportError
 from audioconcept.export.manifest import core_manifest, model_card
+from audioconcept.models.registry import get_spec
 from audioconcept.runtime.bundle import MANIFEST
-from audioconcept.runtime.formats import export_flags_for, model_kind
+from audioconcept.runtime.formats import export_flags_for
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -70,7 +72,7 @@ def parse_formats(formats: str | None, arch: str) -> tuple[str, ...] | None:
     """'onnx,int8' -> the table's export flags for `arch` (None: every format this host can produce)."""
     if not formats or formats == "all":
         return None
-    allowed = export_flags_for(arch)
+    allowed = export_flags_for(get_spec(arch).kind)
     out = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in out if f not in allowed]
     if bad:
@@ -83,7 +85,7 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
 
     ck = read_config(cfg.checkpoint)
     with _quiet():
-        if model_kind(ck.arch) == "sklearn":
+        if get_spec(ck.arch).kind == "sklearn":
             from audioconcept.export.svm_export import export_svm
 
             return export_svm(cfg, ck)
@@ -93,14 +95,14 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
 def _export_neural(cfg: ExportConfig, ck) -> Path:
     from audioconcept.export.formats import EXPORTERS
 
-    flags = cfg.formats or export_flags_for(ck.arch)
+    flags = cfg.formats or export_flags_for(get_spec(ck.arch).kind)
     artifacts: dict[str, dict] = {}
     parity: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     extra: dict = {}
     with atomic_dir(cfg.out) as tmp:
         ctx = prepare_neural(cfg, ck, tmp)
-        for flag in export_flags_for(ck.arch):  # table order: a row may use what an earlier row wrote
+        for flag in export_flags_for(get_spec(ck.arch).kind):  # table order: a row may use what an earlier row wrote
             if flag not in flags:
                 continue
             res = EXPORTERS[flag](ctx)
@@ -110,7 +112,8 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
             extra.update(res.manifest)
             ctx.runtime_frontend = extra.get("runtime_frontend", ctx.runtime_frontend)
         if not artifacts:
-            raise ExportError("no artifact was exported")
+            why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            raise ExportError("no artifact was exported" + (f" ({why})" if why else ""))
         # intermediate files that no requested row kept (e.g. the ONNX parts of an int8-only export)
         kept = {a["file"] for a in artifacts.values()}
         for p in tmp.iterdir():

@@ -41,9 +41,7 @@ def export_onnx(ctx: NeuralExport) -> FormatResult:
         )
     got_body = run_onnx(body, "mel", NumpyMelFrontEnd(ctx.mel_cfg.to_dict())(ctx.parity_x))
     # The numpy front end is faster on CPUs; the runtime uses it only where it keeps fp32 parity.
-    body_parity = compare(
-        ctx.ref_logits, got_body[0], _gate("onnx"), "numpy front end + model.body.onnx", strict=False
-    )
+    body_parity = compare(ctx.ref_logits, got_body[0], _gate("onnx"), "numpy front end + model.body.onnx", strict=False)
     if not body_parity["passed"]:
         body_parity["note"] = f"not used by the runtime: {body_parity.pop('failure')}"
     res.parity["onnx_body"] = body_parity
@@ -214,7 +212,7 @@ def export_pt2(ctx: NeuralExport) -> FormatResult:
 
 def export_coreml(ctx: NeuralExport) -> FormatResult:
     from audioconcept.export.coreml_export import can_predict, coreml_available, inspect_spec, write_coreml
-    from audioconcept.runtime.backends import coreml_predict
+    from audioconcept.runtime.coreml_backend import coreml_predict
 
     res = FormatResult()
     ok, why = coreml_available()

@@ -66,7 +66,7 @@ def export_svm(cfg, ck) -> Path:
     from audioconcept.models.checkpoint import checkpoint_sha256, load_svm_checkpoint
 
     pipe, _ = load_svm_checkpoint(cfg.checkpoint)
-    formats = cfg.formats or export_flags_for(ck.arch)
+    formats = cfg.formats or export_flags_for("sklearn")
     data = resolve_data(cfg.data, ck.trained_on)
     X = _parity_features(data, ck.trained_on, cfg.n_parity)
     name = cfg.name or cfg.out.name

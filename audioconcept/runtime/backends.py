@@ -7,26 +7,15 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass
 
 import numpy as np
 
-from audioconcept.errors import BackendUnavailable, MissingExtra
+from audioconcept.errors import BackendUnavailable
 from audioconcept.runtime.bundle import Bundle
-from audioconcept.runtime.formats import DEVICES, Format, get_format, model_kind
+from audioconcept.runtime.formats import DEVICES, Format, get_format, kind_of
+from audioconcept.runtime.outputs import Outputs
 
 log = logging.getLogger(__name__)
-
-COMPUTE_UNITS = {"cpu": "CPU_ONLY", "ane": "CPU_AND_NE", "auto": "ALL", "cuda": None}
-
-
-@dataclass
-class Outputs:
-    logits: np.ndarray  # (B, C); for the SVM, log-probabilities
-    probabilities: np.ndarray  # (B, C)
-    embedding: np.ndarray | None = None
-    concepts: np.ndarray | None = None  # (B, K)
-    concept_frames: np.ndarray | None = None  # (B, K, T)
 
 
 def _ort():
@@ -86,7 +75,7 @@ class OnnxBackend:
         self.name = fmt.backend
         self.input_kind = fmt.input
         key = fmt.artifact
-        if model_kind(bundle.arch) == "sklearn":
+        if kind_of(bundle.manifest) == "sklearn":
             self.input_kind = "features"
         elif (
             fmt.aux
@@ -144,49 +133,11 @@ class OnnxBackend:
         )
 
 
-class CoreMLBackend:
-    name = "coreml"
-    input_kind = "waveform"
-
-    def __init__(self, bundle: Bundle, device: str = "auto") -> None:
-        if platform.system() != "Darwin":
-            raise BackendUnavailable(
-                f"--backend coreml needs macOS (this host runs {platform.system()}); use --backend onnx"
-            )
-        try:
-            import coremltools as ct
-        except ImportError:
-            raise MissingExtra("coremltools", "coreml", "--backend coreml") from None
-        if device == "cuda":
-            raise BackendUnavailable("--backend coreml runs on cpu, ane or auto, not cuda")
-        units = getattr(ct.ComputeUnit, COMPUTE_UNITS[device])
-        self.device = device
-        self.artifact = "coreml"
-        self.model = ct.models.MLModel(str(bundle.artifact("coreml")), compute_units=units)
-        self.output_names = [o["name"] for o in bundle.manifest["outputs"]]
-
-    def run(self, x: np.ndarray) -> Outputs:
-        res = self.model.predict({"waveform": x.astype(np.float32)})
-        return Outputs(
-            *(
-                np.asarray(res[n]) if n in res else None
-                for n in ("logits", "probabilities", "embedding", "concepts", "concept_frames")
-            )
-        )
-
-
-def coreml_predict(path, x: np.ndarray, units: str = "ALL") -> np.ndarray:
-    import coremltools as ct
-
-    m = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, units))
-    return np.concatenate([np.asarray(m.predict({"waveform": x[i : i + 1]})["logits"]) for i in range(len(x))])
-
-
 def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
     """Why this row cannot run `bundle` on `device` here ('' when it can), without loading anything."""
     import importlib.util
 
-    kind = model_kind(bundle.arch)
+    kind = kind_of(bundle.manifest)
     if kind not in fmt.kinds:
         return f"{bundle.arch} bundles do not run on --backend {fmt.backend}"
     if device != "auto" and device not in fmt.devices:
@@ -203,10 +154,10 @@ def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
         if importlib.util.find_spec("torch") is None:
             return f"torch is not installed (pip install 'audioconcept[{fmt.extra}]')"
         if device == "cuda":
-            import torch
+            from audioconcept.runtime.torch_backend import cuda_unavailable_reason
 
-            if not torch.cuda.is_available():
-                return "torch sees no CUDA device"
+            if why := cuda_unavailable_reason():
+                return why
     if not bundle.has(fmt.artifact):
         return (bundle.manifest.get("skipped") or {}).get(fmt.export or "", f"no {fmt.file} in this bundle")
     return ""
@@ -217,7 +168,7 @@ def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", th
     fmt = get_format(backend)
     if device not in DEVICES:
         raise BackendUnavailable(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    kind = model_kind(bundle.arch)
+    kind = kind_of(bundle.manifest)
     if kind not in fmt.kinds:
         ok = ", ".join(f.backend for f in _rows_for_kind(kind))
         raise BackendUnavailable(f"{bundle.arch} bundles run on --backend {ok} (asked for {backend})")
@@ -226,6 +177,8 @@ def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", th
     if fmt.engine == "onnxruntime":
         return OnnxBackend(bundle, fmt, device, threads=threads)
     if fmt.engine == "coreml":
+        from audioconcept.runtime.coreml_backend import CoreMLBackend
+
         return CoreMLBackend(bundle, device)
     from audioconcept.runtime.torch_backend import TorchBackend
 
@@ -238,4 +191,4 @@ def _rows_for_kind(kind: str) -> list[Format]:
     return [f for f in FORMATS if kind in f.kinds]
 
 
-__all__ = ["DEVICES", "Outputs", "make_backend", "coreml_predict", "unavailable_reason"]
+__all__ = ["DEVICES", "Outputs", "make_backend", "unavailable_reason"]

@@ -45,6 +45,7 @@ class Bundle:
     def has(self, key: str) -> bool:
         return key in self.manifest["artifacts"]
 
+
 def read_manifest(root: str | Path) -> dict:
     root = Path(root)
     p = root / MANIFEST

@@ -152,27 +152,24 @@ def format_for_flag(flag: str) -> Format:
     raise KeyError(flag)
 
 
-def model_kind(arch: str) -> str:
-    """'torch' or 'sklearn' for an architecture name (from the model registry)."""
-    from audioconcept.models.registry import MODELS
-
-    spec = MODELS.get(arch)
-    return spec.kind if spec is not None else "torch"
+def kind_of(manifest: dict) -> str:
+    """'sklearn' for a bundle whose model takes features (the SVM), else 'torch': read from the manifest, so
+    the runtime needs no model registry."""
+    return "sklearn" if "features" in (manifest.get("inputs") or {}) else "torch"
 
 
-def formats_for(arch: str) -> tuple[Format, ...]:
-    kind = model_kind(arch)
+def formats_for(kind: str) -> tuple[Format, ...]:
     return tuple(f for f in FORMATS if kind in f.kinds)
 
 
-def export_flags_for(arch: str) -> tuple[str, ...]:
-    return tuple(f.export for f in formats_for(arch) if f.export)
+def export_flags_for(kind: str) -> tuple[str, ...]:
+    return tuple(f.export for f in formats_for(kind) if f.export)
 
 
-def artifacts_for(backend: str, arch: str) -> tuple[str, ...]:
+def artifacts_for(backend: str, kind: str) -> tuple[str, ...]:
     """The manifest keys a backend reads (only these are hash-checked before loading)."""
     f = get_format(backend)
-    if model_kind(arch) == "sklearn":
+    if kind == "sklearn":
         return (f.artifact,)
     return (f.artifact, *(k for k, _ in f.aux))
 

@@ -14,10 +14,11 @@ import numpy as np
 from audioconcept.data.audio import Window, audio_info, iter_windows, windows_from_array
 from audioconcept.errors import BundleError
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
-from audioconcept.runtime.backends import Outputs, make_backend
+from audioconcept.runtime.backends import make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
-from audioconcept.runtime.formats import BACKENDS, artifacts_for
+from audioconcept.runtime.formats import BACKENDS, artifacts_for, kind_of
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.result import SongResult
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,12 @@ class Model:
             raise EmptyAudio(f"{path}: no audio windows to analyse")
         m = self.m
         res = agg.result(
-            str(path), self.name, self.bundle.arch, m.get("trained_on", ""), self.backend.name, self.backend.device,
+            str(path),
+            self.name,
+            self.bundle.arch,
+            m.get("trained_on", ""),
+            self.backend.name,
+            self.backend.device,
             top_k,
         )
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
@@ -152,8 +158,8 @@ def load(
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)
-    arch = read_manifest(root)["arch"]
-    b = open_bundle(root, verify=artifacts_for(backend, arch) if backend in BACKENDS else ())
+    kind = kind_of(read_manifest(root))
+    b = open_bundle(root, verify=artifacts_for(backend, kind) if backend in BACKENDS else ())
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
     return Model(b, backend, device, threads, batch_size)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from audioconcept.errors import BackendUnavailable, MissingExtra
-from audioconcept.runtime.backends import Outputs
 from audioconcept.runtime.bundle import Bundle
 from audioconcept.runtime.formats import Format
+from audioconcept.runtime.outputs import Outputs
 
 
 class TorchBackend:
@@ -43,6 +43,12 @@ class TorchBackend:
         with self.torch.inference_mode():
             out = self.module(self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
         return Outputs(*[o.float().cpu().numpy() for o in out])
+
+
+def cuda_unavailable_reason() -> str:
+    import torch
+
+    return "" if torch.cuda.is_available() else "torch sees no CUDA device"
 
 
 def eager_from_pt2(bundle: Bundle):

@@ -29,7 +29,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.15
-    patience: int = 8
+    patience: int = 8  # epochs without a better validation accuracy before stopping; 0: never stop early
     lr_factor: float = 0.75
     lr_patience: int = 2
     seed: int = 0

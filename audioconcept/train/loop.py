@@ -149,7 +149,7 @@ def train_torch(cfg: TrainConfig, on_epoch: Callable[[dict], None] | None = None
                 stale += 1
             bar.update(task, advance=1, info=f"loss {row['train_loss']:.3f} valid {valid_acc:.3f} best {best_acc:.3f}")
             log.debug("epoch %s", row)
-            if stale >= cfg.patience:
+            if cfg.patience and stale >= cfg.patience:
                 log.info("early stop at epoch %d (no improvement for %d epochs)", epoch, cfg.patience)
                 break
             if cfg.time_budget_s and time.time() - t_start > cfg.time_budget_s:

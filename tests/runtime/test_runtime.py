@@ -180,8 +180,8 @@ def test_svm_bundle_runs_short_and_long_clips(tmp_path, svm_bundle):
 def test_fixed_batch_path_equals_dynamic_batch(cnn_bundle):
     """The ANE path fixes the batch axis to 1 and loops; same numbers as one dynamic batch."""
     from audioconcept.runtime.backends import OnnxBackend
-    from audioconcept.runtime.formats import get_format
     from audioconcept.runtime.bundle import open_bundle
+    from audioconcept.runtime.formats import get_format
 
     b = open_bundle(cnn_bundle)
     window = int(round(b.manifest["window_s"] * b.manifest["sample_rate"]))

@@ -151,5 +151,3 @@ def generate_concept_sets(cfg: ConceptSetConfig) -> Path:
         {"generator": "audioconcept.synth.concepts", "seed": cfg.seed, "concepts": list(cfg.concepts), "clips": clips},
     )
     return cfg.out
-
-

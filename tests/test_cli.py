@@ -1,0 +1,79 @@
+"""The command line: help from the formats table, one-line errors with exit code 2, and the bench on
+bundles whose training data is not at hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from audioconcept.runtime.formats import BACKENDS, EXPORT_FLAGS
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from audioconcept.cli import main; main()", *args], capture_output=True, text=True
+    )
+
+
+def test_help_lists_the_table():
+    out = run_cli("run", "--help").stdout
+    assert all(b in out for b in BACKENDS)
+    out = run_cli("export", "--help").stdout
+    assert ",".join(EXPORT_FLAGS) in out.replace("\n", "").replace(" ", "").replace("│", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "song.wav", "--backend", "tflite"], "unknown backend 'tflite'"),
+        (["run", "song.wav", "--device", "tpu"], "unknown device 'tpu'"),
+        (["run", "song.wav", "--backend", "onnx-int8", "--device", "cuda"], "runs on cpu, not cuda"),
+        (["run", "song.wav", "--model", "no-such-bundle"], "--model no-such-bundle: no bundle there"),
+        (["run", "song.wav", "--attribution", "shap"], "choose ig or gxi"),
+        (["run", "song.wav", "--hop", "-1"], "must be positive"),
+        (["run", "song.wav", "--format", "xml"], "choose table, json or csv"),
+        (["export", "no/such/checkpoint"], "not a checkpoint"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_song_is_an_error_line_not_a_traceback(tmp_path):
+    r = run_cli("run", str(tmp_path / "missing.wav"), "--model", "cnn-synth", "--format", "json")
+    assert r.returncode == 2 and "missing.wav" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp_path):
+    """A packaged bundle's trained_on is a description, not a data spec: it is timed on the bench song
+    without accuracy. A broken bundle becomes an error row, and the rows of the others stay."""
+    from audioconcept.benchmarks.harness import BenchConfig, run_bench
+    from audioconcept.runtime.registry import packaged_bundles
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    out = tmp_path / "res.json"
+    cfg = BenchConfig(
+        (broken, packaged_bundles()["cnn-synth"]),
+        ("onnx",),
+        (1,),
+        (1,),
+        warmup=1,
+        repeats=2,
+        eval_windows=2,
+        cold_start=False,
+        out=out,
+    )
+    res = run_bench(cfg)
+    rows = res["rows"]
+    assert rows[0]["status"] == "error" and "manifest" in rows[0]["reason"]
+    timed = [r for r in rows if r.get("model") == "cnn-synth" and "p50_ms" in r]
+    assert timed and "accuracy" not in timed[0] and timed[0]["eval_data"].startswith("unlabelled")
+    assert json.loads(out.read_text())["rows"] == rows
