@@ -125,7 +125,8 @@ def train(
     from audioconcept.models.registry import get_spec
     from audioconcept.train.tracking import TrackConfig, make_tracker
 
-    get_spec(model)
+    if get_spec(model).pretrained:
+        raise AudioConceptError(f"{model} is pretrained: import it with `audioconcept import-pretrained musicnn`")
     out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
     try:
@@ -232,6 +233,30 @@ def import_checkpoint(
     lab = labels.split(",") if labels else None
     path = do_import(file, arch, out, lab)
     typer.echo(f"imported {file} as {arch} -> {path}")
+
+
+@app.command("import-pretrained")
+def import_pretrained(
+    name: Annotated[str, typer.Argument(help="musicnn (MSD/MTT x musicnn/VGG tag models, ISC licence)")],
+    wheel: Annotated[
+        Path | None, typer.Option(help="musicnn-0.1.0-py3-none-any.whl (default: the cached one, else pip download)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Parent folder: one checkpoint per model")] = Path(
+        "models/checkpoints/pretrained"
+    ),
+    models: Annotated[
+        str | None,
+        typer.Option(help="Comma list of MSD_musicnn, MTT_musicnn, MSD_vgg, MTT_vgg (default: all four)"),
+    ] = None,
+) -> None:
+    """Convert pretrained real-music taggers into checkpoints, without TensorFlow. MSD_musicnn and
+    MTT_musicnn together also give MSD_MTT_musicnn (both on one mel, 100 tags)."""
+    from audioconcept.models.pretrained import import_musicnn
+
+    if name != "musicnn":
+        raise AudioConceptError(f"unknown pretrained family {name!r}; choose musicnn")
+    for path in import_musicnn(out, wheel, models.split(",") if models else None):
+        typer.echo(f"{path.name}: {path}")
 
 
 @app.command()

@@ -33,6 +33,8 @@ class CheckpointConfig:
     data_seed: int = 0  # seed of the stratified split, so evaluation sees the same test tracks
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    source: dict[str, Any] = field(default_factory=dict)  # provenance of imported weights (licence, hashes)
+    label_info: list[dict[str, Any]] = field(default_factory=list)  # per label, e.g. a tag's concept and category
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

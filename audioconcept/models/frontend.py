@@ -1,8 +1,9 @@
 """Mel front end in torch: `torch.stft` for training, a fixed-kernel Conv1d STFT for export.
 
-Both compute torchaudio's MelSpectrogram(power=2, htk, norm=None) followed by
-AmplitudeToDB(power, top_db=None); they hold no learned weights, so a checkpoint never
-depends on which one is used.
+Both compute the power mel spectrogram of a MelConfig (by default torchaudio's MelSpectrogram(power=2,
+htk, norm=None)) and compress it, by default with AmplitudeToDB(power, top_db=None), or with
+log10(1 + C*x) (musicnn); they hold no learned weights, so a checkpoint never depends on which one
+is used.
 """
 
 from __future__ import annotations
@@ -86,9 +87,14 @@ class MelFrontEnd(nn.Module):
         return y[:, :f].pow(2) + y[:, f:].pow(2)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, T) waveform -> (B, n_mels, frames) dB."""
-        power = self.power_spectrogram(wav)
-        mel = torch.clamp(torch.matmul(self.mel_fb_t, power), min=self.cfg.amin)
+        """(B, T) waveform -> (B, n_mels, frames) dB, or log10(1 + C*mel)."""
+        mel = torch.matmul(self.mel_fb_t, self.power_spectrogram(wav))
+        if self.cfg.compression == "log10(1+C*x)":
+            x = self.cfg.log_c * mel + 1.0
+            if self.log_impl == "native":
+                return torch.log10(x)
+            return (1.0 / math.log(10.0)) * ln_without_log(x)
+        mel = torch.clamp(mel, min=self.cfg.amin)
         if self.log_impl == "native":
             return 10.0 * torch.log10(mel)
         return (10.0 / math.log(10.0)) * ln_without_log(mel)
