@@ -348,7 +348,7 @@ def run(
     """Classify songs of any length and say which concepts are present and where."""
     from audioconcept.runtime.model import load
     from audioconcept.runtime.registry import resolve_bundle
-    from audioconcept.runtime.runner import expand_inputs, run_files
+    from audioconcept.runtime.runner import expand_inputs, run_files, run_many
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
@@ -373,8 +373,6 @@ def run(
     console = Console()
 
     def predict(path: Path):
-        if not explain:
-            return m.predict(path, hop_s=hop, top_k=top)
         from audioconcept.concepts.analyze import AnalyzeConfig, analyze
 
         target = None
@@ -395,7 +393,10 @@ def run(
     def on_error(path: str, why: str) -> None:
         err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
 
-    results, failed = run_files(predict, files, on_result, on_error)
+    if explain:
+        results, failed = run_files(predict, files, on_result, on_error)
+    else:  # windows of consecutive songs share batches
+        results, failed = run_many(m, files, hop, top, on_result, on_error)
     text = None
     if fmt == "json":
         import json

@@ -226,9 +226,9 @@ class TagEnsemble(nn.Module):
     def __init__(self, members: dict[str, nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleDict(members)
-        self.layer_names = tuple(
-            f"{name}.{lay}" for name, body in self.members.items() for lay in body.layer_names
-        ) + ("embedding",)
+        self.layer_names = tuple(f"{name}.{lay}" for name, body in self.members.items() for lay in body.layer_names) + (
+            "embedding",
+        )
 
     def forward_layers(self, mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits, acts, embs = [], {}, []

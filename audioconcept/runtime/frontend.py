@@ -8,6 +8,8 @@ musicnn's log10(1 + 10000 x). Computed with a real FFT in float32.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from audioconcept.models.melscale import mel_filterbank
@@ -15,8 +17,24 @@ from audioconcept.models.melscale import mel_filterbank
 __all__ = ["NumpyMelFrontEnd", "mel_filterbank"]
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One shared pool per size: numpy's FFT, arithmetic and matmul release the GIL."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="audioconcept-frontend")
+    return _POOLS[threads]
+
+
 class NumpyMelFrontEnd:
-    def __init__(self, cfg: dict) -> None:
+    """`threads` > 1 splits the frames of every window into that many blocks computed at once (the FFT
+    dominates; its cost grows with frames, so the blocks scale like torch.stft's threads)."""
+
+    MIN_FRAMES_PER_BLOCK = 64  # below this, thread hand-over costs more than it saves
+
+    def __init__(self, cfg: dict, threads: int = 1) -> None:
+        self.threads = max(1, int(threads))
         self.n_fft = int(cfg["n_fft"])
         self.hop = int(cfg["hop_length"])
         self.amin = float(cfg.get("amin", 1e-10))
@@ -44,16 +62,32 @@ class NumpyMelFrontEnd:
             x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(p, p)], mode="reflect")
         return np.lib.stride_tricks.sliding_window_view(x, self.n_fft, axis=-1)[..., :: self.hop, :]
 
-    def mel_power(self, wav: np.ndarray) -> np.ndarray:
-        """(B, T) float32 -> (B, n_mels, frames) mel power (before compression)."""
-        wav = np.asarray(wav, dtype=np.float32)
-        spec = np.fft.rfft(self.frames(wav) * self.window, axis=-1)  # (B, frames, n_freqs)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)
-        return np.matmul(self.fb_t, np.swapaxes(power, -1, -2))  # (B, n_mels, frames)
+    def _block(self, frames: np.ndarray, out: np.ndarray) -> None:
+        """(F, n_fft) frames -> out (n_mels, F), compressed."""
+        spec = np.fft.rfft(frames * self.window, axis=-1)  # (F, n_freqs)
+        power = spec.real**2 + spec.imag**2
+        mel = np.matmul(self.fb_t, power.T, out=out)  # (n_mels, F)
+        if self.compression == "log10(1+C*x)":
+            mel *= self.log_c
+            mel += np.float32(1.0)
+            np.log10(mel, out=mel)
+        else:
+            np.maximum(mel, np.float32(self.amin), out=mel)
+            np.log10(mel, out=mel)
+            mel *= np.float32(10.0)
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
         """(B, T) float32 -> (B, n_mels, frames) float32: dB, or log10(1 + C*mel)."""
-        mel = self.mel_power(wav)
-        if self.compression == "log10(1+C*x)":
-            return np.log10(self.log_c * mel + np.float32(1.0)).astype(np.float32)
-        return (10.0 * np.log10(np.maximum(mel, self.amin))).astype(np.float32)
+        frames = self.frames(np.asarray(wav, dtype=np.float32))  # (B, F, n_fft), a strided view
+        b, f = frames.shape[0], frames.shape[1]
+        out = np.empty((b, self.fb_t.shape[0], f), np.float32)
+        n_blocks = max(1, min(self.threads, f // self.MIN_FRAMES_PER_BLOCK))
+        edges = np.linspace(0, f, n_blocks + 1).astype(int)
+        jobs = [(frames[i, a:e], out[i, :, a:e]) for i in range(b) for a, e in zip(edges[:-1], edges[1:], strict=True)]
+        if n_blocks == 1:
+            for fr, o in jobs:
+                self._block(fr, o)
+        else:
+            for fut in [_pool(self.threads).submit(self._block, fr, o) for fr, o in jobs]:
+                fut.result()
+        return out

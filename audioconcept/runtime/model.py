@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from audioconcept.data.audio import Window, audio_info, iter_windows, windows_from_array
-from audioconcept.errors import BundleError
+from audioconcept.errors import AudioConceptError, BundleError, EmptyAudio, UndecodableAudio
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
 from audioconcept.runtime.backends import make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
@@ -56,7 +57,11 @@ class Model:
         self.window_s = self.settings.window_s
         self.sample_rate = int(self.m["sample_rate"])
         self.batch_size = batch_size
-        self.frontend = NumpyMelFrontEnd(self.m["frontend"]) if self.backend.input_kind == "mel" else None
+        self.frontend = (
+            NumpyMelFrontEnd(self.m["frontend"], self.backend.threads.frontend)
+            if self.backend.input_kind == "mel"
+            else None
+        )
         self.concept_names: list[str] = list(self.settings.concept_names)
         self.concept_thresholds: list[float] = list(self.settings.concept_thresholds)
 
@@ -69,7 +74,8 @@ class Model:
         """The bundle's default hop (shorter than the window where the model ignores the window's end)."""
         return float(self.m.get("hop_s") or self.window_s)
 
-    def _prepare(self, windows: list[Window]) -> np.ndarray:
+    def prepare(self, windows: list[Window]) -> np.ndarray:
+        """Windows -> what the backend takes (waveforms, mel from the numpy front end, or SVM features)."""
         if self.backend.input_kind == "features":
             from audioconcept.models.features import extract_features
 
@@ -82,10 +88,10 @@ class Model:
         for w in windows:
             batch.append(w)
             if len(batch) == self.batch_size:
-                yield batch, self.backend.run(self._prepare(batch))
+                yield batch, self.backend.run(self.prepare(batch))
                 batch = []
         if batch:
-            yield batch, self.backend.run(self._prepare(batch))
+            yield batch, self.backend.run(self.prepare(batch))
 
     def aggregator(self) -> SongAggregator:
         return SongAggregator(self.settings)
@@ -106,11 +112,14 @@ class Model:
             if on_progress and total_s > 0:
                 on_progress(min(1.0, agg.duration / total_s))
         if not agg.windows:
-            from audioconcept.errors import EmptyAudio
-
             raise EmptyAudio(f"{path}: no audio windows to analyse")
+        res = self.result(agg, path, top_k)
+        res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
+        return res
+
+    def result(self, agg: SongAggregator, path: str | Path, top_k: int = 3) -> SongResult:
         m = self.m
-        res = agg.result(
+        return agg.result(
             str(path),
             self.name,
             self.bundle.arch,
@@ -119,8 +128,6 @@ class Model:
             self.backend.device,
             top_k,
         )
-        res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
-        return res
 
     def predict(
         self,
@@ -148,6 +155,78 @@ class Model:
         """The same for a song already decoded at the bundle's sample rate (mono float32)."""
         windows = windows_from_array(audio, self.window_s, hop_s or self.hop_s, sr=self.sample_rate)
         return self.predict_windows(windows, path, top_k, on_progress, audio.size / self.sample_rate)
+
+
+class SongFailed(NamedTuple):
+    """What `Model.predict_many` yields for a song it could not analyse."""
+
+    path: str
+    error: AudioConceptError
+
+
+def _tagged_windows(model: Model, paths: Iterable[str | Path], hop_s: float) -> Iterator[tuple]:
+    """(song index, path, Window | AudioConceptError | None for the song's end) across songs."""
+    for i, p in enumerate(paths):
+        try:
+            for w in iter_windows(p, model.window_s, hop_s, sr=model.sample_rate):
+                yield i, p, w
+        except AudioConceptError as e:
+            yield i, p, e
+            continue
+        except Exception as e:  # noqa: BLE001 - a file the decoder chokes on fails alone, in one line
+            yield i, p, UndecodableAudio(f"{p}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            continue
+        yield i, p, None
+
+
+def predict_many(
+    model: Model, paths: Iterable[str | Path], hop_s: float | None = None, top_k: int = 3
+) -> Iterator[SongResult | SongFailed]:
+    """Songs in order, with windows of consecutive songs sharing batches (a GPU sees full batches even for
+    short songs). Decoding runs a song ahead in a background thread. A song that cannot be decoded yields
+    SongFailed and the rest go on."""
+    hop = hop_s or model.hop_s
+    aggs: dict[int, SongAggregator] = {}
+    # songs whose last window has been read (or that failed), in order; emitted once their batch has run
+    ended: dict[int, tuple[str, AudioConceptError | None]] = {}
+    batch: list[tuple[int, Window]] = []
+    t0 = time.perf_counter()
+
+    def flush() -> Iterator[SongResult | SongFailed]:
+        nonlocal batch, t0
+        if batch:
+            out = model.backend.run(model.prepare([w for _, w in batch]))
+            for j, (i, w) in enumerate(batch):
+                if i in aggs:
+                    c = out.concepts[j : j + 1] if out.concepts is not None else None
+                    f = out.concept_frames[j : j + 1] if out.concept_frames is not None else None
+                    aggs[i].add([w], out.logits[j : j + 1], out.probabilities[j : j + 1], c, f)
+            batch = []
+        for i in sorted(ended):
+            p, err = ended.pop(i)
+            agg = aggs.pop(i, None)
+            if err is None and (agg is None or not agg.windows):
+                err = EmptyAudio(f"{p}: no audio windows to analyse")
+            if err is not None:
+                yield SongFailed(p, err)
+                continue
+            res = model.result(agg, p, top_k)
+            res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
+            t0 = time.perf_counter()
+            yield res
+
+    for i, p, item in prefetch(_tagged_windows(model, paths, hop)):
+        if isinstance(item, AudioConceptError):
+            aggs.pop(i, None)  # windows of it already batched are dropped
+            ended[i] = (str(p), item)
+        elif item is None:
+            ended[i] = (str(p), None)
+        else:
+            aggs.setdefault(i, model.aggregator())
+            batch.append((i, item))
+            if len(batch) == model.batch_size:
+                yield from flush()
+    yield from flush()
 
 
 def load(

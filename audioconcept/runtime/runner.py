@@ -60,3 +60,33 @@ def run_files(
                     on_error(str(f), str(e))
             bar.advance(task)
     return results, failed
+
+
+def run_many(
+    model,
+    files: list[Path],
+    hop_s: float | None = None,
+    top_k: int = 3,
+    on_result: Callable[[SongResult], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> tuple[list[SongResult], int]:
+    """Like `run_files`, with the windows of consecutive songs sharing batches (`predict_many`)."""
+    from rich.progress import Progress
+
+    from audioconcept.runtime.model import SongFailed, predict_many
+
+    results: list[SongResult] = []
+    failed = 0
+    with Progress(transient=True, disable=len(files) < 2) as bar:
+        task = bar.add_task("songs", total=len(files))
+        for r in predict_many(model, files, hop_s, top_k):
+            if isinstance(r, SongFailed):
+                failed += 1
+                if on_error:
+                    on_error(r.path, str(r.error))
+            else:
+                results.append(r)
+                if on_result:
+                    on_result(r)
+            bar.advance(task)
+    return results, failed

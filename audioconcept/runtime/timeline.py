@@ -37,7 +37,8 @@ def frames_to_grid(
 def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> np.ndarray:
     """Moving average over `seconds` along time (NaN-aware): frame-level CAV scores are noisy,
     concepts in music last for bars, not frames."""
-    k = max(1, int(round(seconds / resolution)))
+    # never wider than the grid: np.convolve(mode="same") returns the longer of its inputs
+    k = min(max(1, int(round(seconds / resolution))), probs.shape[-1] if probs.size else 1)
     if k == 1 or probs.size == 0:
         return probs
     valid = np.isfinite(probs)

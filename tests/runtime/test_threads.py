@@ -1,0 +1,27 @@
+"""Thread plan and the threaded numpy front end."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.threads import plan_threads, usable_cores
+
+
+def test_plan(monkeypatch):
+    monkeypatch.delenv("AUDIOCONCEPT_ORT_SPIN", raising=False)
+    p = plan_threads(0, numpy_frontend=True)
+    assert p.intra_op == usable_cores() == p.frontend and not p.spinning
+    assert plan_threads(3, numpy_frontend=False) == type(p)(3, 1, True)
+    monkeypatch.setenv("AUDIOCONCEPT_ORT_SPIN", "1")
+    assert plan_threads(2, numpy_frontend=True).spinning
+
+
+def test_blocks_give_the_same_mel():
+    from audioconcept.models.frontend_config import MelConfig
+
+    cfg = MelConfig().to_dict()
+    x = (np.random.default_rng(0).standard_normal((3, 22050 * 9)) * 0.1).astype(np.float32)
+    one = NumpyMelFrontEnd(cfg)(x)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(NumpyMelFrontEnd(cfg, threads)(x), one)
