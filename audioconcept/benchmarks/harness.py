@@ -113,7 +113,7 @@ def _windows(bundle, data: str | None, n: int) -> tuple[np.ndarray, np.ndarray, 
     if m["arch"] == "svm":
         from audioconcept.models.features import batch_features
 
-        # librosa/numba run in worker processes: numba has crashed in a process where torch export code ran
+        # the 57 features, computed over the cores and cached per file
         chosen = order[:n]
         return batch_features([t.path for t in chosen]), np.array([t.label for t in chosen]), list(m["labels"])
     for t in order:

@@ -1,8 +1,8 @@
 """SVM bundle: skl2onnx (zipmap off), feature names and order in the manifest.
 
-Reported label: argmax(probabilities). skl2onnx's `label` output follows SVC.predict, which
-disagrees with the probabilities on some rows, so the runtime ignores it and the manifest
-says so.
+Reported label: argmax(probabilities). The runtime ignores skl2onnx's `label` output: for a
+plain SVC(probability=True) pipeline (imported checkpoints) it follows SVC.predict, which
+disagrees with the probabilities on some rows; for our calibrated pipelines the two agree.
 """
 
 from __future__ import annotations

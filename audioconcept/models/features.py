@@ -25,7 +25,7 @@ from audioconcept.models.dsp.filterbanks import (
     chroma_filterbank,
     dct_matrix,
     fft_frequencies,
-    mel_filterbank,
+    mel_spectrogram,
     power_to_db,
 )
 from audioconcept.models.dsp.hpss import hpss_audio
@@ -84,8 +84,7 @@ def _zero_crossing_rate(y: np.ndarray) -> np.ndarray:
 def _spectral_shape(mag: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame spectral centroid, bandwidth (p = 2) and 85 % rolloff of a magnitude spectrogram."""
     freqs = fft_frequencies(sr, N_FFT)
-    weights = np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1)
-    moments = np.concatenate([mag[a : a + 256].astype(np.float64) @ weights for a in range(0, len(mag), 256)])
+    moments = np.einsum("tf,kf->tk", mag, np.stack([np.ones_like(freqs), freqs, freqs**2]))  # float64
     total = moments[:, 0]
     silent = total < np.finfo(np.float32).tiny
     total = np.where(silent, 1.0, total)
@@ -114,16 +113,16 @@ def extract_features(y: np.ndarray, sr: int = SAMPLE_RATE, timings: dict[str, fl
     power = mag * mag
     clock.lap("magnitude")
     tuning = estimate_tuning(power, sr, N_FFT)
-    chroma = _normalise_max(power @ chroma_filterbank(sr, N_FFT, tuning).T)
+    chroma = _normalise_max(np.einsum("tf,cf->tc", power, chroma_filterbank(sr, N_FFT, tuning)))
     clock.lap("chroma")
     centroid, bandwidth, rolloff = _spectral_shape(mag, sr)
     clock.lap("spectral shape")
     rms = _rms(y)
     zcr = _zero_crossing_rate(y)
     clock.lap("rms + zcr")
-    mel_db = power_to_db(power @ mel_filterbank(sr, N_FFT).T)
+    mel_db = power_to_db(mel_spectrogram(power, sr, N_FFT))
     del power
-    mfcc = mel_db.astype(np.float64) @ dct_matrix(N_MFCC, mel_db.shape[1]).T
+    mfcc = np.einsum("tm,km->tk", mel_db, dct_matrix(N_MFCC, mel_db.shape[1]))  # float64
     clock.lap("mfcc")
     bpm = tempo(onset_strength(mel_db), sr)
     clock.lap("tempo")

@@ -62,10 +62,10 @@ def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True, data_seed
     _, pred = predict_proba_labels(pipe, Xte)
     metrics = classification_metrics(list(yte), list(pred), labels)
     metrics["predict_vs_argmax_disagreement"] = float(np.mean(pipe.predict(Xte) != pred)) if len(yte) else 0.0
+    cv = _cv_metrics(search)
     log.info(
-        "svm: CV accuracy %s (calibrated %.3f), test accuracy %.3f (%s)",
-        "n/a" if search["cv_accuracy"] is None else f"{search['cv_accuracy']:.3f}",
-        search["cv_accuracy_calibrated"],
+        "svm: CV accuracy %s (calibrated %s), test accuracy %.3f (%s)",
+        *(("n/a" if v is None else f"{v:.3f}") for v in (cv["accuracy"], cv["accuracy_calibrated"])),
         metrics["accuracy"],
         protocol,
     )
@@ -78,7 +78,7 @@ def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True, data_seed
         arch_config={"features": list(FEATURE_NAMES), "label_rule": LABEL_RULE, **search},
         trained_on=str(spec),
         data_seed=data_seed,
-        metrics={"test": metrics, "cv": _cv_metrics(search), "protocol": protocol},
+        metrics={"test": metrics, "cv": cv, "protocol": protocol},
     )
     save_svm_checkpoint(out, pipe, cfg)
     run = {
@@ -87,7 +87,7 @@ def train_svm(data: str, out: Path, seed: int = 42, grid: bool = True, data_seed
         "protocol": protocol,
         "search": search,
         "test": metrics,
-        "cv": _cv_metrics(search),
+        "cv": cv,
         "wall_time_s": round(time.time() - t0, 2),
         "n_train": int(len(ytr)),
         "n_test": int(len(yte)),

@@ -49,7 +49,7 @@ def tempogram_mean(env: np.ndarray, win: int) -> np.ndarray:
     weights[0] = 1.0
     if size % 2 == 0:
         weights[-1] = 1.0
-    lag0 = power @ weights / size
+    lag0 = np.einsum("tf,f->t", power, weights) / size
     lag0[lag0 < np.finfo(lag0.dtype).tiny] = 1.0
     mean_power = (power / lag0[:, None]).mean(axis=0)
     return np.fft.irfft(mean_power, n=size)[:win]

@@ -27,3 +27,17 @@ def test_dct_is_orthonormal_dct2():
 def test_power_to_db_floors_80_db_below_the_peak():
     db = power_to_db(np.array([1.0, 1e-3, 1e-12], np.float32))
     np.testing.assert_allclose(db, [0.0, -30.0, -80.0], atol=1e-4)
+
+
+def test_mel_spectrogram_equals_the_filterbank_product():
+    from audioconcept.models.dsp.filterbanks import mel_spectrogram
+
+    power = (np.random.default_rng(0).random((50, 1025)) ** 4).astype(np.float32)
+    ref = power.astype(np.float64) @ mel_filterbank(22050, 2048).T.astype(np.float64)
+    np.testing.assert_allclose(mel_spectrogram(power, 22050, 2048), ref, rtol=2e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        mel_spectrogram(power[:, :513], 22050, 1024, 64),
+        power[:, :513] @ mel_filterbank(22050, 1024, 64).T,
+        rtol=2e-5,
+        atol=1e-9,
+    )
