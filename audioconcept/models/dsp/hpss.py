@@ -1,6 +1,7 @@
 """Harmonic-percussive source separation (librosa.effects.hpss defaults): median filters 31 bins
 wide along time (harmonic) and along frequency (percussive) of the magnitude spectrogram, soft
-masks with power 2, and the two masked spectra inverted back to audio."""
+masks with power 2; the harmonic spectrum is inverted back to audio and the percussive audio is
+the rest."""
 
 from __future__ import annotations
 

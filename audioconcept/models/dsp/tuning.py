@@ -12,7 +12,9 @@ import numpy as np
 from audioconcept.models.dsp.filterbanks import fft_frequencies, hz_to_octs
 
 
-def _peaks(power: np.ndarray, sr: float, n_fft: int, fmin: float, fmax: float, threshold: float):
+def _peaks(
+    power: np.ndarray, sr: float, n_fft: int, fmin: float, fmax: float, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """librosa.piptrack on (frames, bins) `power`: (pitches, magnitudes) of the local peaks, flat."""
     freqs = fft_frequencies(sr, n_fft)
     in_band = np.flatnonzero((fmin <= freqs) & (freqs < fmax))
@@ -50,6 +52,7 @@ def estimate_tuning(
     fmax: float = 4000.0,
     threshold: float = 0.1,
 ) -> float:
+    """Offset from A440 equal temperament, in bins (-0.5 .. 0.5), of a (frames, bins) power spectrogram."""
     pitches, mags = _peaks(power, sr, n_fft, fmin, min(fmax, sr / 2), threshold)
     voiced = pitches > 0
     floor = np.median(mags[voiced]) if voiced.any() else 0.0
