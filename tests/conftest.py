@@ -1,12 +1,32 @@
-"""Shared fixtures: all audio is generated here, nothing is downloaded."""
+"""Shared fixtures: audio is made here (one real excerpt is committed in tests/fixtures); nothing is downloaded."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audioconcept import SAMPLE_RATE
+
+SHARED_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
+REAL_EXCERPT = Path(__file__).resolve().parent / "fixtures" / "reggae.00006.excerpt.flac"
+
+
+@pytest.fixture(scope="session")
+def shared_clips() -> list[Path]:
+    """The 50 real GTZAN clips (15-20 s) in ../shared; skips when they are absent."""
+    clips = sorted((SHARED_GTZAN / "clips").glob("*/*.flac"))
+    if not clips:
+        pytest.skip("../shared/gtzan/clips not present")
+    return clips
+
+
+@pytest.fixture(scope="session")
+def real_excerpt() -> Path:
+    """12 s of a real GTZAN recording, committed under tests/fixtures (research and testing only)."""
+    return REAL_EXCERPT
 
 
 def tone(seconds: float, freq: float = 440.0, sr: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:

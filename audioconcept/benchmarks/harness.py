@@ -90,7 +90,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
     if m["arch"] == "svm":
         from audioconcept.models.features import batch_features
 
-        # librosa/numba run in worker processes: numba has crashed in a process where torch export code ran
+        # the 57 features, computed over the cores and cached per file
         chosen = order[:n]
         x = batch_features([t.path for t in chosen])
         return x, np.array([t.label for t in chosen]), list(m["labels"]), f"{spec} (test split)"
@@ -158,23 +158,33 @@ def _baseline(bundle, x1: np.ndarray, cfg: BenchConfig) -> dict | None:
     }
 
 
-def feature_ms(song: Path, window_s: float, repeats: int = 3) -> float:
-    """Median time of the SVM's librosa features for one window, measured in a fresh process."""
+def feature_ms(song: Path, window_s: float, repeats: int = 3) -> dict:
+    """The SVM's 57 features for one window, numpy against the librosa path, side by side in one
+    fresh single-threaded process: {"numpy": stats, "librosa": stats or None}."""
     code = (
-        "import sys,time; from audioconcept.data.audio import load_audio; "
-        "from audioconcept.models.features import extract_features; "
-        "x=load_audio(sys.argv[1], duration=float(sys.argv[2])); extract_features(x); ts=[]\n"
-        "for _ in range(int(sys.argv[3])):\n t=time.perf_counter(); extract_features(x); "
-        "ts.append(time.perf_counter()-t)\n"
-        "print(sorted(ts)[len(ts)//2]*1e3)"
+        "import json,sys,time; from audioconcept.data.audio import load_audio; "
+        "from audioconcept.models.features import extract_features as f\n"
+        "try:\n from audioconcept.models.features_librosa import extract_features_librosa as g; import librosa\n"
+        "except ImportError:\n g=None\n"
+        "x=load_audio(sys.argv[1], duration=float(sys.argv[2])); ts={'numpy':[],'librosa':[]}\n"
+        "for _ in range(int(sys.argv[3])+1):\n"
+        " for k,h in (('numpy',f),('librosa',g)):\n"
+        "  if h: t=time.perf_counter(); h(x); ts[k].append(time.perf_counter()-t)\n"
+        "print(json.dumps({k:v[1:] for k,v in ts.items()}))"
     )
+    one = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
     r = subprocess.run(
         [sys.executable, "-c", code, str(song), str(window_s), str(repeats)],
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, **one},
     )
-    return float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else 0.0
+    if r.returncode != 0:
+        log.warning("feature timing failed: %s", r.stderr.strip().splitlines()[-1:] or r.returncode)
+        return {"numpy": None, "librosa": None}
+    ts = json.loads(r.stdout.strip().splitlines()[-1])
+    return {k: stats(v) if v else None for k, v in ts.items()}
 
 
 def peak_rss_mb(bundle_root: Path, backend: str, device: str, song: Path) -> float | None:
@@ -228,6 +238,21 @@ def cold_start_s(bundle_root: Path, backend: str, device: str, song: Path, repea
     return float(np.median(ts))
 
 
+def feature_row(m: dict, feats: dict) -> dict | None:
+    """The SVM-features row: ms per clip of the numpy features against the librosa path."""
+    npy, lib = feats["numpy"], feats["librosa"]
+    if npy is None:
+        return None
+    row = {"model": m["name"], "arch": "svm", "backend": "features-numpy", "device": "cpu", "precision": "fp64"}
+    row.update({"threads": 1, "batch": 1, **npy, "status": "measured"})
+    if lib:
+        row.update({"librosa_p50_ms": lib["p50_ms"], "speedup_vs_librosa": lib["p50_ms"] / npy["p50_ms"]})
+        row["reason"] = f"librosa path {lib['p50_ms']:.0f} ms in the same process: {row['speedup_vs_librosa']:.1f}x"
+    else:
+        row["reason"] = "librosa not installed: no side-by-side figure"
+    return row
+
+
 def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[dict]:
     from audioconcept.benchmarks.flops import onnx_flops
     from audioconcept.runtime.backends import make_backend
@@ -260,6 +285,9 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
     if base:
         base.update({"model": m["name"], "arch": m["arch"], "precision": "fp32", "status": "reference"})
         rows.append(base)
+    feats = feature_ms(song, m["window_s"]) if m["arch"] == "svm" else None
+    if feats and (frow := feature_row(m, feats)):
+        rows.append(frow)
     combos = available_backends(bundle)
     for fmt, device, why in combos:
         backend = fmt.backend
@@ -310,9 +338,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                         "mean_abs_dlogit": float(d.mean()),
                     }
                 )
-            feat_ms = 0.0
-            if m["arch"] == "svm":
-                feat_ms = feature_ms(song, m["window_s"])
+            feat_ms = feats["numpy"]["p50_ms"] if feats and feats["numpy"] else 0.0
             flops = flops_for(be)
             first_row = len(rows)
             for batch in cfg.batches:
@@ -324,7 +350,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                     if i >= cfg.warmup:
                         ts.append(time.perf_counter() - t)
                 st = stats(ts)
-                if feat_ms:  # the SVM's cost is its librosa features, once per clip
+                if feat_ms:  # the SVM's cost is its features, once per clip
                     st = {
                         **st,
                         "model_only_p50_ms": st["p50_ms"],

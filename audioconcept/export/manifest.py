@@ -99,7 +99,10 @@ def model_card(m: dict) -> str:
             f"f_max {f['f_max']}, power {f['power']}, dB (amin {f['amin']}), fp32 in every artifact"
         )
     if m.get("features"):
-        lines.append(f"- Features: {len(m['features'])} GTZAN librosa features; label rule: {m.get('label_rule')}")
+        lines.append(
+            f"- Features: {len(m['features'])} GTZAN features (librosa's definitions, computed in numpy); "
+            f"label rule: {m.get('label_rule')}"
+        )
     lines += ["", "## Artifacts", "", "| key | file | input | precision | size | sha256 |", "|---|---|---|---|---|---|"]
     for k, a in m["artifacts"].items():
         lines.append(

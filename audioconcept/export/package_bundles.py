@@ -24,7 +24,8 @@ TRAINED_ON = {
 DESCRIPTIONS = {
     "cnn-synth": "short-chunk CNN trained on AudioConcept's synthetic genres (numpy renderer, 30 clips per genre); "
     "it knows synthetic timbres, not real recordings",
-    "svm-gtzan": "SVM on the 57 librosa features of the real GTZAN features_30_sec.csv (80/20 split, random_state 42)",
+    "svm-gtzan": "StandardScaler + PowerTransformer + calibrated RBF SVC on the 57 features of the real GTZAN "
+    "features_30_sec.csv (80/20 split, random_state 42); the runtime computes the features with numpy",
 }
 
 

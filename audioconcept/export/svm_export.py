@@ -1,8 +1,8 @@
 """SVM bundle: skl2onnx (zipmap off), feature names and order in the manifest.
 
-Reported label: argmax(probabilities). skl2onnx's `label` output follows SVC.predict, which
-disagrees with the probabilities on some rows, so the runtime ignores it and the manifest
-says so.
+Reported label: argmax(probabilities). The runtime ignores skl2onnx's `label` output: for a
+plain SVC(probability=True) pipeline (imported checkpoints) it follows SVC.predict, which
+disagrees with the probabilities on some rows; for our calibrated pipelines the two agree.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from audioconcept.data.features_csv import FEATURE_NAMES
 from audioconcept.errors import ExportError
 from audioconcept.export.manifest import artifact_entry, core_manifest, model_card
 from audioconcept.export.parity import compare
+from audioconcept.models.features import EXTRACTOR_VERSION
 from audioconcept.models.svm import LABEL_RULE
 from audioconcept.runtime.bundle import MANIFEST
 from audioconcept.runtime.formats import Gate, export_flags_for, format_for_flag
@@ -31,7 +32,9 @@ def svm_to_onnx(pipe, metadata: dict | None = None):
     from skl2onnx.common.data_types import DoubleTensorType
 
     from audioconcept.export.onnx_export import _rename_io, set_metadata
+    from audioconcept.export.onnx_power_transformer import register
 
+    register()  # a PowerTransformer that stays float64
     svc = pipe.steps[-1][1]
     onx = convert_sklearn(
         pipe,
@@ -92,7 +95,8 @@ def export_svm(cfg, ck) -> Path:
         extra={
             "features": list(FEATURE_NAMES),
             "label_rule": LABEL_RULE,
-            "feature_extractor": "audioconcept.models.features (librosa, GTZAN features_30_sec.csv definitions)",
+            "feature_extractor": f"audioconcept.models.features {EXTRACTOR_VERSION} (numpy; librosa 0.11's "
+            "definitions of the GTZAN features_30_sec.csv columns)",
             "short_clips": "features are means/variances over the audio present; no padding, no length feature",
         },
     )

@@ -102,3 +102,17 @@ def test_results_file_validation(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(AudioConceptError):
         load_results([tmp_path / "x.json"])
+
+
+@pytest.mark.slow
+def test_svm_feature_row_times_numpy_against_librosa_in_one_process(tmp_path, wav_file):
+    from audioconcept.benchmarks.harness import feature_ms, feature_row
+
+    pytest.importorskip("librosa")
+    feats = feature_ms(wav_file(3.0), 30.0, repeats=2)
+    assert feats["numpy"]["n"] == 2 and feats["librosa"]["n"] == 2
+    row = feature_row({"name": "svm-x"}, feats)
+    assert row["backend"] == "features-numpy" and row["batch"] == 1 and row["p50_ms"] > 0
+    assert row["speedup_vs_librosa"] == pytest.approx(feats["librosa"]["p50_ms"] / feats["numpy"]["p50_ms"])
+    assert "librosa path" in row["reason"]
+    assert feature_row({"name": "svm-x"}, {"numpy": None, "librosa": None}) is None

@@ -191,3 +191,40 @@ def test_fixed_batch_path_equals_dynamic_batch(cnn_bundle):
     dyn = OnnxBackend(b, onnx, "cpu", full_graph=True)
     assert fixed.session.get_inputs()[0].shape[0] in (1, "batch")
     np.testing.assert_allclose(fixed.run(x).logits, dyn.run(x).logits, atol=1e-5)
+
+
+def test_packaged_svm_scores_a_short_song_like_the_same_music_at_30s(tmp_path, real_excerpt):
+    """`length` is not a feature: 6 s and 12 s of a real song, and the 12 s looped to a full
+    30 s window, get the same genre with nearly the same probabilities."""
+    m = load("svm-gtzan")
+    y, sr = sf.read(real_excerpt, dtype="float32")
+    songs = {"6s": y[: 6 * sr], "12s": y, "30s": np.tile(y, 3)[: 30 * sr]}
+    probs = {}
+    for name, audio in songs.items():
+        p = tmp_path / f"{name}.wav"
+        sf.write(p, audio, sr)
+        r = m.predict(p)
+        assert len(r.windows) == 1
+        probs[name] = np.array([r.windows[0].probabilities[lab] for lab in m.labels])
+    top = {k: int(np.argmax(v)) for k, v in probs.items()}
+    assert len(set(top.values())) == 1, top
+    assert np.abs(probs["6s"] - probs["30s"]).max() < 0.05
+    assert np.abs(probs["12s"] - probs["30s"]).max() < 0.05
+
+
+@pytest.mark.slow
+def test_packaged_svm_scores_cut_clips_like_their_30s_table_rows(shared_clips):
+    """The shared clips are 15-20 s cuts of tracks whose full 30 s features are rows of
+    features_30_sec.csv: the packaged SVM gives the cut and the row the same top genre."""
+    from audioconcept.data.audio import load_audio
+    from audioconcept.data.features_csv import read_features_csv
+    from audioconcept.models.features import extract_features
+    from tests.conftest import SHARED_GTZAN
+
+    table = read_features_csv(SHARED_GTZAN / "features_30_sec.csv")
+    rows = {name.removesuffix(".wav"): x for name, x in zip(table.filenames, table.X, strict=True)}
+    m = load("svm-gtzan")
+    clips = np.stack([extract_features(load_audio(p, duration=30.0)) for p in shared_clips])
+    table_rows = np.stack([rows[p.stem] for p in shared_clips])
+    p_clip, p_row = m.backend.run(clips).probabilities, m.backend.run(table_rows).probabilities
+    assert np.mean(p_clip.argmax(1) == p_row.argmax(1)) >= 0.9

@@ -5,19 +5,24 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 BLOCK_TORCH = textwrap.dedent("""
     import sys
+    BLOCKED = {blocked!r}
     class _Block:
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch.") or name in ("librosa", "sklearn"):
-                raise ImportError(f"{name} is blocked in this test")
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{{name}} is blocked in this test")
             return None
     sys.meta_path.insert(0, _Block())
 """)
 
 
-def _run(tmp_path, code: str, *args: str) -> subprocess.CompletedProcess:
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
+def _run(
+    tmp_path, code: str, *args: str, blocked: tuple[str, ...] = ("torch", "librosa", "sklearn")
+) -> subprocess.CompletedProcess:
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH.format(blocked=blocked))
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
 
@@ -33,8 +38,36 @@ def test_runtime_modules_import_without_torch(tmp_path):
     assert r.stdout.strip() == "[]"
 
 
-def _run_cli(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])", *args)
+def _run_cli(tmp_path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])", *args, **kw)
+
+
+def test_packaged_svm_on_a_real_song_without_torch_librosa_or_scipy(tmp_path, real_excerpt):
+    """svm-gtzan from a base install: numpy features, the ONNX model, exact Shapley groups."""
+    out = tmp_path / "explain"
+    r = _run_cli(
+        tmp_path,
+        "run",
+        str(real_excerpt),
+        "--model",
+        "svm-gtzan",
+        "--format",
+        "json",
+        "--explain",
+        "--explain-dir",
+        str(out),
+        blocked=("torch", "librosa", "sklearn", "numba", "scipy", "joblib"),
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["model"] == "svm-gtzan" and doc["arch"] == "svm" and len(doc["genres"]) == 3
+    (shap_json,) = out.glob("*.shapley.json")
+    shap = json.loads(shap_json.read_text())
+    assert set(shap["phi"]) == {"timbre", "harmony", "rhythm", "loudness", "brightness", "noisiness"}
+    assert sum(shap["phi"].values()) == pytest.approx(shap["prediction"] - shap["baseline"], abs=1e-9)
+    assert shap["label"] == doc["genres"][0]["label"]
+    assert shap["prediction"] == pytest.approx(doc["genres"][0]["probability"], abs=1e-6)
+    assert "shapley:" in r.stderr and list(out.glob("*.shapley.png"))
 
 
 def test_cli_classifies_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
