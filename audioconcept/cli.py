@@ -345,81 +345,16 @@ def run(
         typer.Option(help="Add a spectrogram attribution heat map (ig | gxi) to --explain; needs torch and captum"),
     ] = None,
 ) -> None:
-    """Classify songs of any length and say which concepts are present and where."""
-    from audioconcept.runtime.model import load
-    from audioconcept.runtime.registry import resolve_bundle
-    from audioconcept.runtime.runner import expand_inputs, run_files, run_many
+    """Classify songs of any length and say which concepts are present and where (= audioconcept-run)."""
+    from audioconcept.cli_run import RunOptions
+    from audioconcept.cli_run import run as run_songs
 
-    if fmt not in ("table", "json", "csv"):
-        raise typer.BadParameter("choose table, json or csv", param_hint="--format")
-    if hop is not None and hop <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--hop")
-    if attribution is not None and attribution not in ("ig", "gxi"):
-        raise typer.BadParameter("choose ig or gxi", param_hint="--attribution")
-    explain = explain or html is not None or attribution is not None
-    files, bad_inputs = expand_inputs(songs)
-    m = load(resolve_bundle(model), backend=backend, device=device, threads=threads)
-    err = _stderr()
-    err.print(
-        f"model [bold]{m.name}[/] ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
-        f"from {m.bundle.root} via {m.backend.name} on {m.backend.device}",
-        highlight=False,
+    opts = RunOptions(
+        tuple(songs), model, backend, device, hop, fmt, top, threads, output, explain, explain_dir, html, attribution
     )
-    for item, why in bad_inputs:
-        err.print(f"error: {item}: {why}", highlight=False, markup=False)
-
-    from rich.console import Console
-
-    console = Console()
-
-    def predict(path: Path):
-        from audioconcept.concepts.analyze import AnalyzeConfig, analyze
-
-        target = None
-        if html is not None:
-            several = len(files) > 1 or html.is_dir() or html.suffix.lower() not in (".html", ".htm")
-            target = html / f"{Path(path).stem}.html" if several else html
-        a = analyze(m, path, AnalyzeConfig(explain_dir, hop, top, attribution=attribution, html=target))
-        for line in a.lines:
-            err.print(line, highlight=False, markup=False)
-        return a.result
-
-    def on_result(r) -> None:
-        if fmt == "table" and output is None:
-            from audioconcept.runtime.result import render_table
-
-            render_table(r, console)
-
-    def on_error(path: str, why: str) -> None:
-        err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
-
-    if explain:
-        results, failed = run_files(predict, files, on_result, on_error)
-    else:  # windows of consecutive songs share batches
-        results, failed = run_many(m, files, hop, top, on_result, on_error)
-    text = None
-    if fmt == "json":
-        import json
-
-        docs = [r.to_dict() for r in results]
-        text = json.dumps(docs[0] if len(songs) == 1 and len(docs) == 1 and not bad_inputs else docs, indent=2)
-    elif fmt == "csv":
-        from audioconcept.runtime.result import to_csv
-
-        text = to_csv(results)
-    elif output is not None:
-        import json
-
-        text = json.dumps([r.to_dict() for r in results], indent=2)
-    if text is not None:
-        if output is not None:
-            from audioconcept.utils import atomic_write_text
-
-            atomic_write_text(output, text + ("" if text.endswith("\n") else "\n"))
-        else:
-            typer.echo(text)
-    if failed or bad_inputs:
-        raise typer.Exit(2)
+    rc = run_songs(opts)
+    if rc:
+        raise typer.Exit(rc)
 
 
 @app.command("app")
@@ -665,11 +600,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise SystemExit(130) from None
-
-
-def run_main() -> None:
-    """`audioconcept-run` = `audioconcept run`."""
-    main(["run", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def run_fast(*args: str) -> subprocess.CompletedProcess:
+    """`audioconcept-run`: the argparse entry point."""
+    return subprocess.run(
+        [sys.executable, "-c", "from audioconcept.cli_run import main; main()", *args], capture_output=True, text=True
+    )
+
+
 def test_help_lists_the_table():
     out = run_cli("run", "--help").stdout
     assert all(b in out for b in BACKENDS)
@@ -39,10 +46,30 @@ def test_help_lists_the_table():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    r = run_cli(*args)
-    assert r.returncode == 2, r.stderr
-    assert message in r.stderr
-    assert "Traceback" not in r.stderr
+    for r in (run_cli(*args), run_fast(*args[1:])) if args[0] == "run" else (run_cli(*args),):
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_both_run_entry_points_take_the_same_options():
+    import re
+
+    from audioconcept.cli_run import parser
+
+    fast = {o for a in parser()._actions for o in a.option_strings} - {"-h", "--help", "--debug", "-v", "--verbose"}
+    typer_help = run_cli("run", "--help").stdout
+    assert fast == set(re.findall(r"(--[a-z][a-z-]+)", typer_help)) - {"--help", "--no-explain"}
+
+
+def test_fast_entry_point_does_not_import_typer(tmp_path):
+    code = (
+        "import sys; from audioconcept.cli_run import main\n"
+        "try:\n main(['--help'])\nexcept SystemExit: pass\n"
+        "assert 'typer' not in sys.modules and 'pydantic' not in sys.modules, sorted(sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_missing_song_is_an_error_line_not_a_traceback(tmp_path):

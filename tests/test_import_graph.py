@@ -25,6 +25,7 @@ LAYERS = {
     "concepts": 5,
     "app": 6,
     "cli": 7,
+    "cli_run": 7,
 }
 BASE = {"errors", "utils", "__init__"}
 HEAVY = ("torch", "librosa", "sklearn", "scipy", "numba", "captum", "coremltools", "matplotlib", "ray", "pyarrow")

@@ -211,7 +211,7 @@ def peak_rss_mb(bundle_root: Path, backend: str, device: str, song: Path) -> flo
 def cold_start_s(bundle_root: Path, backend: str, device: str, song: Path, repeats: int = 3) -> float | None:
     """Process start to printed result of the whole `audioconcept-run` command (median of runs)."""
     exe = Path(sys.executable).with_name("audioconcept-run")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from audioconcept.cli import run_main; run_main()"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from audioconcept.cli_run import main; main()"]
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()

@@ -39,6 +39,9 @@ def test_runtime_modules_import_without_torch(tmp_path):
 
 
 def _run_cli(tmp_path, *args: str, **kw) -> subprocess.CompletedProcess:
+    """`run` goes through the `audioconcept-run` entry point (argparse), the rest through `audioconcept`."""
+    if args and args[0] == "run":
+        return _run(tmp_path, "import sys; from audioconcept.cli_run import main; main(sys.argv[1:])", *args[1:], **kw)
     return _run(tmp_path, "import sys; from audioconcept.cli import main; main(sys.argv[1:])", *args, **kw)
 
 
