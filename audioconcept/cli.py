@@ -330,7 +330,7 @@ def run(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     top: Annotated[int, typer.Option(min=1)] = 3,
-    threads: Annotated[int, typer.Option(help="Inference threads (0 = onnxruntime's default)")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads (0: every core)")] = 0,
     output: Annotated[Path | None, typer.Option(help="Write the results here instead of stdout")] = None,
     explain: Annotated[
         bool, typer.Option(help="Write a timeline PNG and listenable WAV clips (SVM: a Shapley waterfall)")
@@ -490,7 +490,9 @@ def bench(
         list[str] | None, typer.Option(help="Bundle folders or names, or a folder of bundles (repeat the option)")
     ] = None,
     backends: Annotated[str, typer.Option(help="Comma list or 'available'")] = "available",
-    threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
+    threads: Annotated[str, typer.Option(help="Comma list; 'all' = every core; counts above the cores are dropped")] = (
+        "1,2,4,8,all"
+    ),
     batch: Annotated[str, typer.Option(help="Comma list")] = "1,16",
     repeats: int = 20,
     warmup: int = 3,
@@ -521,7 +523,7 @@ def bench(
     cfg = BenchConfig(
         tuple(roots),
         None if backends == "available" else tuple(backends.split(",")),
-        (1,) if quick else tuple(int(t) for t in threads.split(",")),
+        (1,) if quick else thread_counts(threads),
         (1,) if quick else tuple(int(b) for b in batch.split(",")),
         warmup=1 if quick else warmup,
         repeats=5 if quick else repeats,
@@ -554,6 +556,18 @@ def bench_report(
     from audioconcept.benchmarks.report import write_report
 
     typer.echo(f"report: {write_report(results, out)}")
+
+
+def thread_counts(spec: str) -> tuple[int, ...]:
+    """'1,2,4,8,all' -> the distinct counts this host can run, 'all' being every usable core."""
+    from audioconcept.runtime.threads import usable_cores
+
+    cores = usable_cores()
+    try:
+        asked = [cores if t.strip() == "all" else int(t) for t in spec.split(",") if t.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{spec!r}: a comma list of numbers or 'all'", param_hint="--threads") from None
+    return tuple(sorted({t for t in asked if 1 <= t <= cores})) or (1,)
 
 
 def _print_json(obj) -> None:

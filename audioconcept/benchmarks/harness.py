@@ -431,9 +431,24 @@ def run_bench(cfg: BenchConfig) -> dict:
             log.error("%s: %s", root, e)
             err = {"model": Path(root).name, "backend": "-", "device": "-", "status": "error", "reason": str(e)}
             res["rows"].append(err)
+        add_ratios(res["rows"])
         if cfg.out:  # written after every model: an interrupted run keeps what it measured
             atomic_write_json(cfg.out, res)
     return res
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """`x_fastest`: each CPU row's p50 over the fastest validated CPU backend of the same model, threads and
+    batch in this run (1.0 = the fastest). Ratios, unlike milliseconds, compare across hosts."""
+    best: dict[tuple, float] = {}
+    for r in rows:
+        if r.get("device") == "cpu" and "p50_ms" in r and r.get("status") in ("validated", "reference", None):
+            k = (r["model"], r.get("threads"), r.get("batch"))
+            best[k] = min(best.get(k, float("inf")), r["p50_ms"])
+    for r in rows:
+        k = (r.get("model"), r.get("threads"), r.get("batch"))
+        if r.get("device") == "cpu" and "p50_ms" in r and k in best:
+            r["x_fastest"] = round(r["p50_ms"] / best[k], 3)
 
 
 def check_agreement(res: dict, min_agreement: float) -> list[str]:

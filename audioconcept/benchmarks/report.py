@@ -75,14 +75,45 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
         ax.set_xlabel("speed-up against eager torch loaded from a pickle (same run)")
         save_figure(fig, out_dir / f"{stem}_speedup.png")
         names.append(f"{stem}_speedup.png")
+    names += thread_scaling_plots(results, out_dir, stem)
+    return names
+
+
+def thread_scaling_plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
+    """Per model: CPU latency at batch 1 against threads, one line per backend and host."""
+    import matplotlib.pyplot as plt
+
+    curves: dict = defaultdict(lambda: defaultdict(list))  # model -> (backend, host) -> [(threads, p50)]
+    for res in results:
+        host = _host_label(res).split(" ")[0]
+        for r in res["rows"]:
+            if r.get("device") == "cpu" and r.get("batch") == 1 and "p50_ms" in r and r.get("threads"):
+                curves[r["model"]][(r["backend"], host)].append((r["threads"], r["p50_ms"]))
+    names = []
+    for model, lines in curves.items():
+        if max(len({t for t, _ in pts}) for pts in lines.values()) < 2:
+            continue  # one thread count: nothing to scale
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for (backend, host), pts in sorted(lines.items()):
+            pts = sorted(pts)
+            ax.plot([t for t, _ in pts], [p for _, p in pts], marker="o", label=f"{backend} @ {host}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("threads")
+        ax.set_ylabel("ms per clip, batch 1 (median)")
+        ax.set_title(f"{model}: thread scaling on the CPU")
+        ax.legend(fontsize=7)
+        name = f"{stem}_threads_{model}.png"
+        save_figure(fig, out_dir / name)
+        names.append(name)
     return names
 
 
 def headline(results: list[dict]) -> list[str]:
     lines = [
-        "| model | backend | device | threads | p50 ms/clip | x real time | speed-up | agreement | "
+        "| model | backend | device | threads | p50 ms/clip | x fastest | x real time | speed-up | agreement | "
         "cold start s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         for r in res["rows"]:
@@ -90,7 +121,8 @@ def headline(results: list[dict]) -> list[str]:
                 speedup = r.get("speedup_vs_baseline", r.get("speedup_vs_librosa"))  # SVM features: vs librosa
                 lines.append(
                     f"| {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
-                    f"{_fmt(r.get('x_realtime'), '.0f')} | {_fmt(speedup, '.1f')} | "
+                    f"{_fmt(r.get('x_fastest'), '.2f')} | {_fmt(r.get('x_realtime'), '.0f')} | "
+                    f"{_fmt(speedup, '.1f')} | "
                     f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
                     f"{_fmt(r.get('peak_rss_mb'), '.0f')} |"
                 )

@@ -1,0 +1,71 @@
+"""Ratios to the fastest backend of the same run, and thread-scaling plots."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from audioconcept.benchmarks.harness import RESULTS_SCHEMA_VERSION, add_ratios
+from audioconcept.benchmarks.report import write_report
+
+
+def _row(backend, threads, p50, status="validated", device="cpu", model="cnn"):
+    return {
+        "model": model,
+        "backend": backend,
+        "device": device,
+        "threads": threads,
+        "batch": 1,
+        "p50_ms": p50,
+        "iqr_ms": 0.1,
+        "status": status,
+    }
+
+
+def test_ratios_are_to_the_fastest_validated_cpu_row_of_the_same_setting():
+    rows = [
+        _row("onnx", 1, 10.0),
+        _row("torch", 1, 20.0),
+        _row("onnx-int8", 1, 5.0, status="failed validation"),  # never the yardstick
+        _row("onnx", 4, 6.0),
+        _row("torch", 4, 3.0),
+        _row("onnx", 1, 1.0, device="cuda"),  # other device: no ratio
+    ]
+    add_ratios(rows)
+    assert [r.get("x_fastest") for r in rows] == [1.0, 2.0, 0.5, 2.0, 1.0, None]
+
+
+def test_report_plots_thread_scaling(tmp_path):
+    from audioconcept.benchmarks.hostinfo import host_info
+
+    rows = [_row(b, t, p) for b, t, p in [("onnx", 1, 10.0), ("onnx", 2, 6.0), ("torch", 1, 20.0), ("torch", 2, 11.0)]]
+    add_ratios(rows)
+    res = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "host": host_info(),
+        "created": "now",
+        "settings": {"warmup": 1, "repeats": 2, "threads": [1, 2], "batches": [1]},
+        "rows": rows,
+    }
+    (tmp_path / "a.json").write_text(json.dumps(res))
+    other = copy.deepcopy(res)
+    other["host"]["hostname"] = "big-host"
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    out = write_report([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "R.md")
+    assert (tmp_path / "R_threads_cnn.png").stat().st_size > 1000
+    text = out.read_text()
+    assert "x fastest" in text
+    assert "| torch | cpu | 2 | 11.00 | 1.83 |" in text  # 11.0 ms against onnx's 6.0 ms at 2 threads
+
+
+@pytest.mark.parametrize(
+    ("spec", "cores", "want"), [("1,2,4,8,all", 2, (1, 2)), ("all", 16, (16,)), ("8,1,8", 16, (1, 8))]
+)
+def test_thread_counts(monkeypatch, spec, cores, want):
+    import audioconcept.runtime.threads as th
+    from audioconcept.cli import thread_counts
+
+    monkeypatch.setattr(th, "usable_cores", lambda: cores)
+    assert thread_counts(spec) == want
