@@ -45,7 +45,7 @@ def onnx_providers(device: str) -> tuple[list, str]:
             )
         # heuristic cuDNN algorithm choice: the exhaustive search (onnxruntime's default) costs a second at the
         # first run of every input shape, for no measurable gain on these small convolutions
-        cuda = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": True}
+        cuda = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
         return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"], "cuda"
     if device == "ane":
         if "CoreMLExecutionProvider" not in avail:

@@ -80,7 +80,10 @@ class Model:
             from audioconcept.models.features import extract_features
 
             return np.stack([extract_features(w.samples[: w.valid], self.sample_rate) for w in windows])
-        x = np.stack([w.samples for w in windows])
+        return self.prepare_array(np.stack([w.samples for w in windows]))
+
+    def prepare_array(self, x: np.ndarray) -> np.ndarray:
+        """(B, window samples) waveforms -> what a waveform or mel backend takes."""
         return self.frontend(x) if self.frontend is not None else x
 
     def run_windows(self, windows: Iterable[Window]) -> Iterator[tuple[list[Window], Outputs]]:
