@@ -96,7 +96,9 @@ def main() -> None:
         print(json.dumps({t: fn(a.bundle, t, a.warmup, a.repeats) for t in counts}))
         return
     res: dict = {"bundle": str(a.bundle), "threads": counts}
-    for family in ("onnx", "torch"):
+    import os
+
+    for family, env in (("onnx", {}), ("onnx_blas1", {"OPENBLAS_NUM_THREADS": "1"}), ("torch", {})):
         r = subprocess.run(
             [
                 sys.executable,
@@ -105,7 +107,7 @@ def main() -> None:
                 "--threads",
                 a.threads,
                 "--family",
-                family,
+                family.split("_")[0],
                 "--warmup",
                 str(a.warmup),
                 "--repeats",
@@ -113,6 +115,7 @@ def main() -> None:
             ],
             capture_output=True,
             text=True,
+            env={**os.environ, **env},
         )
         if r.returncode:
             res[family] = {"error": r.stderr.strip().splitlines()[-1:]}
