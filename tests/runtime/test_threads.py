@@ -25,3 +25,26 @@ def test_blocks_give_the_same_mel():
     one = NumpyMelFrontEnd(cfg)(x)
     for threads in (2, 3, 7):
         np.testing.assert_array_equal(NumpyMelFrontEnd(cfg, threads)(x), one)
+
+
+def test_front_end_runs_blas_single_threaded_and_restores_it(monkeypatch):
+    """BLAS threads would fight the front end's blocks and onnxruntime's threads for the cores."""
+    from threadpoolctl import threadpool_info
+
+    import audioconcept.runtime.frontend as fe_mod
+    from audioconcept.models.frontend_config import MelConfig
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    seen = []
+    real = np.matmul
+
+    def spy(*a, **k):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return real(*a, **k)
+
+    monkeypatch.setattr(fe_mod.np, "matmul", spy)
+    x = (np.random.default_rng(0).standard_normal((1, 22050 * 3)) * 0.1).astype(np.float32)
+    NumpyMelFrontEnd(MelConfig().to_dict())(x)
+    monkeypatch.undo()
+    assert seen and set(seen) == {1}
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
