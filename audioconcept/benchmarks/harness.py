@@ -318,7 +318,8 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                 import torch
 
                 torch.set_num_threads(threads)
-            fe = NumpyMelFrontEnd(m["frontend"]) if be.input_kind == "mel" else None
+            # the front end the runtime would run with this backend: same blocks, same threads
+            fe = NumpyMelFrontEnd(m["frontend"], be.threads.frontend) if be.input_kind == "mel" else None
 
             def prep(a, fe=fe):
                 return fe(a) if fe is not None else a

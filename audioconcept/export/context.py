@@ -31,8 +31,10 @@ class NeuralExport:
     outs: list[str]  # output names
     wave_stft: object  # eager waveform model (torch.stft front end): the reference
     wave_conv: object  # the same with the Conv1d STFT: what torch.export and CoreML convert
-    onnx_front: object  # front end for ONNX (Conv1d STFT, no Log op)
-    onnx_body: object  # body for ONNX (portable forms for the CoreML execution provider)
+    onnx_front: object  # front end for ONNX (Conv1d STFT)
+    onnx_body: object  # body for ONNX as trained (BatchNorm, Resize, Log: what CPU and CUDA run fastest)
+    coreml_front: object  # the same front end without a Log op
+    coreml_body: object  # the body in forms onnxruntime's CoreML execution provider takes whole
     mel_cfg: object  # models.frontend_config.MelConfig
     data: str  # data spec of the parity and calibration audio
     parity_x: np.ndarray  # (n, window) real test windows
@@ -42,6 +44,7 @@ class NeuralExport:
     with_concepts: bool
     runtime_frontend: str = "numpy"  # set by export_onnx: whether the numpy front end keeps parity
     _onnx_parts: tuple[Path, Path] | None = None
+    _coreml_parts: tuple[Path, Path] | None = None
 
     @property
     def ref_logits(self) -> np.ndarray:
@@ -67,6 +70,18 @@ class NeuralExport:
             write_onnx(self.onnx_body, self.example_mel, body, "mel", self.outs, self.core)
             self._onnx_parts = (front, body)
         return self._onnx_parts
+
+    def coreml_ep_parts(self) -> tuple[Path, Path]:
+        """(front end, body) .onnx in the forms the CoreML execution provider takes in one piece."""
+        if self._coreml_parts is None:
+            from audioconcept.export.onnx_export import write_onnx
+
+            log.info("exporting the CoreML-EP form of the ONNX graph (no Log, BatchNorm, Resize or Einsum)")
+            front, body = self.tmp / ".coreml.frontend.onnx", self.tmp / ".coreml.body.onnx"
+            write_onnx(self.coreml_front, self.example, front, "waveform", ["mel"])
+            write_onnx(self.coreml_body, self.example_mel, body, "mel", self.outs, self.core)
+            self._coreml_parts = (front, body)
+        return self._coreml_parts
 
 
 def run_torch(module, x: np.ndarray, batch: int = 8) -> list[np.ndarray]:

@@ -43,10 +43,9 @@ def onnx_providers(device: str) -> tuple[list, str]:
                 "--device cuda: onnxruntime has no CUDAExecutionProvider here; install onnxruntime-gpu in its own "
                 "environment: pip uninstall onnxruntime && pip install onnxruntime-gpu (the two share one folder)"
             )
-        # heuristic cuDNN algorithm choice: the exhaustive search (onnxruntime's default) costs a second at the
-        # first run of every input shape, for no measurable gain on these small convolutions
-        cuda = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"}
-        return [("CUDAExecutionProvider", cuda), "CPUExecutionProvider"], "cuda"
+        # onnxruntime's default exhaustive cuDNN search: the heuristic one did not shorten the cold start (1.29 s
+        # against 1.31 s) and doubled the CNN's batch-16 latency on an H200 (benchmarks/results/h200-20261126)
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
     if device == "ane":
         if "CoreMLExecutionProvider" not in avail:
             raise BackendUnavailable(
@@ -81,6 +80,8 @@ class OnnxBackend:
         key = fmt.artifact
         if kind_of(bundle.manifest) == "sklearn":
             self.input_kind = "features"
+        elif self.device == "ane" and fmt.aux and bundle.has("onnx_coreml"):
+            key = "onnx_coreml"
         elif (
             fmt.aux
             and not full_graph
@@ -107,7 +108,13 @@ class OnnxBackend:
         if self.fixed_batch:
             so.add_free_dimension_override_by_name("batch", self.fixed_batch)
             ep = bundle.manifest.get("parity", {}).get("coreml_ep")
-            if ep and not ep.get("one_piece"):
+            if key != "onnx_coreml" and fmt.aux:
+                log.warning(
+                    "%s has no model.coreml.onnx (exported before it existed); the CoreML provider takes "
+                    "model.onnx in pieces",
+                    bundle.root,
+                )
+            elif ep and not ep.get("one_piece"):
                 log.warning(
                     "%s splits into %s partitions under the CoreML provider; expect CPU fallbacks",
                     path.name,

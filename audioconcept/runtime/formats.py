@@ -59,8 +59,9 @@ FORMATS: tuple[Format, ...] = (
         extra=None,
         kinds=("torch", "sklearn"),
         devices=("cpu", "cuda", "ane"),
-        aux=(("onnx_body", "model.body.onnx"),),
-        summary="onnxruntime; on the CPU the numpy front end feeds model.body.onnx where that keeps parity",
+        aux=(("onnx_body", "model.body.onnx"), ("onnx_coreml", "model.coreml.onnx")),
+        summary="onnxruntime; on the CPU the numpy front end feeds model.body.onnx where that keeps parity; "
+        "--device ane runs model.coreml.onnx, whose forms the CoreML execution provider takes in one piece",
     ),
     Format(
         backend="onnx-int8",

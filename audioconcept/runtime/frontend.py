@@ -47,7 +47,7 @@ class NumpyMelFrontEnd:
     """`threads` > 1 splits the frames of every window into that many blocks computed at once (the FFT
     dominates; its cost grows with frames, so the blocks scale like torch.stft's threads)."""
 
-    MIN_FRAMES_PER_BLOCK = 64  # below this, thread hand-over costs more than it saves
+    MIN_FRAMES_PER_BLOCK = 128  # below this, thread hand-over costs more than it saves
 
     def __init__(self, cfg: dict, threads: int = 1) -> None:
         self.threads = max(1, int(threads))

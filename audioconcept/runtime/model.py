@@ -218,7 +218,8 @@ def predict_many(
             t0 = time.perf_counter()
             yield res
 
-    for i, p, item in prefetch(_tagged_windows(model, paths, hop)):
+    # decoding runs up to two batches ahead, so that it overlaps the backend's run of the batch before
+    for i, p, item in prefetch(_tagged_windows(model, paths, hop), depth=2 * model.batch_size):
         if isinstance(item, AudioConceptError):
             aggs.pop(i, None)  # windows of it already batched are dropped
             ended[i] = (str(p), item)

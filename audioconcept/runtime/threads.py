@@ -1,9 +1,10 @@
 """How many threads the runtime uses for what, on this host (torch-free).
 
 The CPU path alternates two phases per batch: the numpy front end (FFT, GIL released, split into blocks) and
-the ONNX body. Both get the same thread count. onnxruntime's intra-op threads spin between runs by default;
-that steals the cores the front end needs next, so spinning is off when the numpy front end feeds the graph
-(measured in `audioconcept bench`; `AUDIOCONCEPT_ORT_SPIN=1` turns it back on).
+the ONNX body. Both get the thread count asked for (the front end at most FRONTEND_MAX_BLOCKS blocks).
+onnxruntime's intra-op threads spin between runs by default; that steals the cores the front end needs next, so
+spinning is off when the numpy front end feeds the graph: on a 16-core host the CNN took 16.5 ms per window with
+spinning and 7.8 ms without (`AUDIOCONCEPT_ORT_SPIN=1` turns it back on).
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ class ThreadPlan:
     spinning: bool  # onnxruntime's intra-op threads busy-wait between runs
 
 
+# More front-end blocks than this cost more in hand-over than they save: a 29.1 s window has 1 254 frames, and on
+# a 16-core Xeon its front end took 3.7 ms in 8 blocks against 6.0 ms in 16 (benchmarks/results/h200-20261126).
+FRONTEND_MAX_BLOCKS = 8
+
+
 def plan_threads(requested: int, numpy_frontend: bool) -> ThreadPlan:
     """`requested` 0: every usable core."""
     n = requested if requested > 0 else usable_cores()
     spin = os.environ.get("AUDIOCONCEPT_ORT_SPIN")
     spinning = spin == "1" if spin in ("0", "1") else not numpy_frontend
-    return ThreadPlan(intra_op=n, frontend=n if numpy_frontend else 1, spinning=spinning)
+    return ThreadPlan(intra_op=n, frontend=min(n, FRONTEND_MAX_BLOCKS) if numpy_frontend else 1, spinning=spinning)

@@ -25,10 +25,10 @@ def _schema():
 def test_bundle_manifest_validates_and_checksums_match(cnn_bundle):
     m = json.loads((cnn_bundle / "manifest.json").read_text())
     jsonschema.validate(m, _schema())
-    assert set(m["artifacts"]) == {"onnx", "onnx_body", "torchscript", "pt2"}
+    assert set(m["artifacts"]) == {"onnx", "onnx_body", "onnx_coreml", "torchscript", "pt2"}
     for art in m["artifacts"].values():
         assert sha256_tree(cnn_bundle / art["file"]) == art["sha256"]
-    for k in ("onnx", "onnx_body", "torchscript", "pt2"):
+    for k in ("onnx", "onnx_body", "onnx_coreml", "torchscript", "pt2"):
         p = m["parity"][k]
         assert p["passed"] and p["n_clips"] >= 16 and p["max_abs_logit_diff"] <= 1e-4 and p["top1_agreement"] == 1.0
     assert [o["name"] for o in m["outputs"]] == ["logits", "probabilities", "embedding"]
@@ -75,8 +75,11 @@ def test_onnx_graph_is_one_piece_under_coreml_ep(cnn_bundle):
 
     ep = json.loads((cnn_bundle / "manifest.json").read_text())["parity"]["coreml_ep"]
     assert ep["one_piece"] and ep["partitions"] == 1 and ep["supported_nodes"] == ep["nodes"], ep
-    ops = {n.op_type for n in onnx.load(str(cnn_bundle / "model.onnx")).graph.node}
+    ops = {n.op_type for n in onnx.load(str(cnn_bundle / "model.coreml.onnx")).graph.node}
     assert not ops & {"Log", "BatchNormalization", "Einsum", "Pad", "Resize"}, ops
+    # model.onnx keeps the forms CPU and CUDA run fastest (the CoreML-friendly ones cost CUDA 10-35 %)
+    plain = {n.op_type for n in onnx.load(str(cnn_bundle / "model.onnx")).graph.node}
+    assert "Log" in plain, plain
 
 
 def test_coreml_ep_check_sees_a_log_op(tmp_path):
@@ -179,9 +182,9 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
 
     nodes = [n for n in onnx.load(str(out / "model.int8.onnx")).graph.node if not n.name.startswith("frontend/")]
     first_conv = next(i for i, n in enumerate(nodes) if n.op_type == "Conv")
-    resize = [n.name for n in nodes[:first_conv] if n.op_type == "MatMul"]
+    resize = [n.name for n in nodes[:first_conv] if n.op_type in ("MatMul", "Resize")]
     q = _quantised(out / "model.int8.onnx")
-    assert len(resize) == 2 and not set(resize) & q and q
+    assert resize and not set(resize) & q and q
     assert m["parity"]["int8"]["fallback"][0]["fp32_first_layers"] == 0
     # the fp32 graph (bilinear resize as MatMuls, BatchNorm as affine) stays in one piece on the ANE path
     assert m["parity"]["coreml_ep"]["one_piece"], m["parity"]["coreml_ep"]

@@ -57,7 +57,7 @@ def test_kinds_and_artifacts():
     assert kind_of({"inputs": {"features": {}}}) == "sklearn"
     assert kind_of({"inputs": {"waveform": {}, "mel": {}}}) == "torch"
     assert "int8" in export_flags_for("torch") and "int8" not in export_flags_for("sklearn")
-    assert artifacts_for("onnx", "torch") == ("onnx", "onnx_body")
+    assert artifacts_for("onnx", "torch") == ("onnx", "onnx_body", "onnx_coreml")
     assert artifacts_for("onnx", "sklearn") == ("onnx",)
     assert artifacts_for("torch", "torch") == ("pt2",)  # eager torch reads the weights of model.pt2
     with pytest.raises(BackendUnavailable, match="unknown backend"):

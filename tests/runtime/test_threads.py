@@ -11,7 +11,7 @@ from audioconcept.runtime.threads import plan_threads, usable_cores
 def test_plan(monkeypatch):
     monkeypatch.delenv("AUDIOCONCEPT_ORT_SPIN", raising=False)
     p = plan_threads(0, numpy_frontend=True)
-    assert p.intra_op == usable_cores() == p.frontend and not p.spinning
+    assert p.intra_op == usable_cores() and p.frontend == min(usable_cores(), 8) and not p.spinning
     assert plan_threads(3, numpy_frontend=False) == type(p)(3, 1, True)
     monkeypatch.setenv("AUDIOCONCEPT_ORT_SPIN", "1")
     assert plan_threads(2, numpy_frontend=True).spinning
