@@ -60,28 +60,26 @@ class NeuralExport:
         return split_windows(self.data, split, self.ck.window_s, n_chunks, n, seed, make_up_from, self.sample_rate)
 
     def onnx_parts(self) -> tuple[Path, Path]:
-        """(front end .onnx, body .onnx) in the temporary folder, converted once for every ONNX row."""
+        """(front end .onnx, body .onnx) as trained, in the temporary folder, converted once for every ONNX row."""
         if self._onnx_parts is None:
-            from audioconcept.export.onnx_export import write_onnx
-
-            log.info("exporting ONNX (opset 18, dynamo)")
-            front, body = self.tmp / ".frontend.onnx", self.tmp / "model.body.onnx"
-            write_onnx(self.onnx_front, self.example, front, "waveform", ["mel"])
-            write_onnx(self.onnx_body, self.example_mel, body, "mel", self.outs, self.core)
-            self._onnx_parts = (front, body)
+            self._onnx_parts = self._write_parts(self.onnx_front, self.onnx_body, "")
         return self._onnx_parts
 
     def coreml_ep_parts(self) -> tuple[Path, Path]:
         """(front end, body) .onnx in the forms the CoreML execution provider takes in one piece."""
         if self._coreml_parts is None:
-            from audioconcept.export.onnx_export import write_onnx
-
-            log.info("exporting the CoreML-EP form of the ONNX graph (no Log, BatchNorm, Resize or Einsum)")
-            front, body = self.tmp / ".coreml.frontend.onnx", self.tmp / ".coreml.body.onnx"
-            write_onnx(self.coreml_front, self.example, front, "waveform", ["mel"])
-            write_onnx(self.coreml_body, self.example_mel, body, "mel", self.outs, self.core)
-            self._coreml_parts = (front, body)
+            self._coreml_parts = self._write_parts(self.coreml_front, self.coreml_body, ".coreml")
         return self._coreml_parts
+
+    def _write_parts(self, front_module, body_module, tag: str) -> tuple[Path, Path]:
+        from audioconcept.export.onnx_export import write_onnx
+
+        log.info("exporting ONNX%s (opset 18, dynamo)", f" ({tag.strip('.')} form)" if tag else "")
+        front = self.tmp / f".{tag.strip('.') or 'plain'}.frontend.onnx"
+        body = self.tmp / (f".{tag.strip('.')}.body.onnx" if tag else "model.body.onnx")
+        write_onnx(front_module, self.example, front, "waveform", ["mel"])
+        write_onnx(body_module, self.example_mel, body, "mel", self.outs, self.core)
+        return front, body
 
 
 def run_torch(module, x: np.ndarray, batch: int = 8) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from audioconcept.data.tracks import AUDIO_SUFFIXES
@@ -59,29 +59,50 @@ def progress_bar(n: int):
     return Progress(transient=True)
 
 
+def collect(
+    stream: Iterable,
+    n: int,
+    on_result: Callable[[SongResult], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> tuple[list[SongResult], int]:
+    """Consume SongResult / SongFailed items with a progress bar when there are several songs;
+    -> (results, number of failures)."""
+    from audioconcept.runtime.model import SongFailed
+
+    results: list[SongResult] = []
+    failed = 0
+    with progress_bar(n) as bar:
+        task = bar.add_task("songs", total=n)
+        for r in stream:
+            if isinstance(r, SongFailed):
+                failed += 1
+                if on_error:
+                    on_error(r.path, str(r.error))
+            else:
+                results.append(r)
+                if on_result:
+                    on_result(r)
+            bar.advance(task)
+    return results, failed
+
+
 def run_files(
     predict: Callable[[Path], SongResult],
     files: list[Path],
     on_result: Callable[[SongResult], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
 ) -> tuple[list[SongResult], int]:
-    """`predict` every file, with a progress bar when there are several; -> (results, number of failures)."""
-    results: list[SongResult] = []
-    failed = 0
-    with progress_bar(len(files)) as bar:
-        task = bar.add_task("songs", total=len(files))
+    """`predict` every file, one at a time; -> (results, number of failures)."""
+    from audioconcept.runtime.model import SongFailed
+
+    def stream():
         for f in files:
             try:
-                r = predict(f)
-                results.append(r)
-                if on_result:
-                    on_result(r)
+                yield predict(f)
             except AudioConceptError as e:
-                failed += 1
-                if on_error:
-                    on_error(str(f), str(e))
-            bar.advance(task)
-    return results, failed
+                yield SongFailed(str(f), e)
+
+    return collect(stream(), len(files), on_result, on_error)
 
 
 def run_many(
@@ -93,20 +114,6 @@ def run_many(
     on_error: Callable[[str, str], None] | None = None,
 ) -> tuple[list[SongResult], int]:
     """Like `run_files`, with the windows of consecutive songs sharing batches (`predict_many`)."""
-    from audioconcept.runtime.model import SongFailed, predict_many
+    from audioconcept.runtime.model import predict_many
 
-    results: list[SongResult] = []
-    failed = 0
-    with progress_bar(len(files)) as bar:
-        task = bar.add_task("songs", total=len(files))
-        for r in predict_many(model, files, hop_s, top_k):
-            if isinstance(r, SongFailed):
-                failed += 1
-                if on_error:
-                    on_error(r.path, str(r.error))
-            else:
-                results.append(r)
-                if on_result:
-                    on_result(r)
-            bar.advance(task)
-    return results, failed
+    return collect(predict_many(model, files, hop_s, top_k), len(files), on_result, on_error)

@@ -1,6 +1,6 @@
 """`audioconcept bench` without the typer CLI (the GPU host's image may lack its version):
 
-    python tools/device/bench.py OUT.json BUNDLE... [--threads 1,2,4,8,16] [--batch 1,16] [--backends onnx,torch]
+python tools/device/bench.py OUT.json BUNDLE... [--threads 1,2,4,8,16] [--batch 1,16] [--backends onnx,torch]
 """
 
 from __future__ import annotations

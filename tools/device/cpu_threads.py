@@ -12,21 +12,12 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def median_ms(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return round(float(np.median(ts)) * 1e3, 3)
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import median_ms  # noqa: E402
 
 
 def onnx_family(bundle: Path, threads: int, warmup: int, repeats: int) -> dict:

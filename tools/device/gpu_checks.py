@@ -15,18 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import median_ms  # noqa: E402
+
 from audioconcept.data.audio import write_audio
-
-
-def median_ms(fn, warmup: int = 5, repeats: int = 50) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return round(float(np.median(ts)) * 1e3, 4)
 
 
 def songs(folder: Path, n: int, seconds: float, sr: int = 22050) -> list[Path]:

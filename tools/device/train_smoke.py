@@ -1,6 +1,6 @@
 """`train --device cuda` on a small synthetic set: it runs, and a fixed epoch count is never cut short.
 
-    python tools/device/train_smoke.py OUT.json
+python tools/device/train_smoke.py OUT.json
 """
 
 from __future__ import annotations
