@@ -247,6 +247,7 @@ def export(
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
     name: str | None = None,
     int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not a bundle")] = False,
 ) -> None:
     """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint, parse_formats
@@ -257,7 +258,9 @@ def export(
     fmts = parse_formats(formats, ck.arch)
     if fmts is not None and int8 == "never":
         fmts = tuple(f for f in fmts if f != "int8")
-    path = export_checkpoint(ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8))
+    path = export_checkpoint(
+        ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8, force=force)
+    )
     _print_parity(path)
 
 
@@ -324,7 +327,8 @@ def run(
     """Classify songs of any length and say which concepts are present and where."""
     from audioconcept.runtime.model import load
     from audioconcept.runtime.registry import resolve_bundle
-    from audioconcept.runtime.runner import RunConfig, expand_inputs, run_files
+    from audioconcept.runtime.result import SongError
+    from audioconcept.runtime.runner import RunConfig, expand_inputs, render_output, run_files
 
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
@@ -379,21 +383,11 @@ def run(
     def on_error(path: str, why: str) -> None:
         err.print(f"error: {why}" if path in why else f"error: {path}: {why}", highlight=False, markup=False)
 
-    results, failed = run_files(m, files, cfg, on_result, on_error)
+    errors = [SongError(item, why) for item, why in bad_inputs]
+    results, failed = run_files(m, files, cfg, on_result, on_error, errors)
     text = None
-    if fmt == "json":
-        import json
-
-        docs = [r.to_dict() for r in results]
-        text = json.dumps(docs[0] if len(songs) == 1 and len(docs) == 1 and not bad_inputs else docs, indent=2)
-    elif fmt == "csv":
-        from audioconcept.runtime.result import to_csv
-
-        text = to_csv(results)
-    elif output is not None:
-        import json
-
-        text = json.dumps([r.to_dict() for r in results], indent=2)
+    if fmt != "table" or output is not None:  # every good result and every error entry
+        text = render_output(results, errors, "json" if fmt == "table" else fmt, single=len(songs) == 1)
     if text is not None:
         if output is not None:
             from audioconcept.utils import atomic_write_text
@@ -415,6 +409,9 @@ def web_app(
     folder: Annotated[Path | None, typer.Option(help="Folder of songs to pick from")] = None,
     max_seconds: Annotated[float, typer.Option(help="Longest song accepted")] = 600.0,
     attribution: Annotated[str, typer.Option(help="Heat map method for CNN/VGGish: ig | gxi | none")] = "gxi",
+    allow_host: Annotated[
+        list[str] | None, typer.Option(help="Host name the page may be reached by besides loopback (repeat)")
+    ] = None,
 ) -> None:
     """Serve the web app on http://HOST:PORT: upload a song, see genres, concepts and explanations."""
     from audioconcept.app.server import AppConfig, serve
@@ -423,7 +420,8 @@ def web_app(
         raise typer.BadParameter("choose ig, gxi or none", param_hint="--attribution")
     if folder is not None and not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="--folder")
-    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution))
+    hosts = tuple(allow_host or ())
+    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
 
 
 @app.command("explain")

@@ -20,7 +20,7 @@ from audioconcept.errors import ExportError
 from audioconcept.export.manifest import artifact_entry, core_manifest, model_card
 from audioconcept.export.parity import COREML_GATE, FP32_GATE, INT8_GATE, compare
 from audioconcept.runtime.bundle import MANIFEST
-from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
+from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class ExportConfig:
     n_int8_eval: int = 400
     n_int8_select: int = 400  # clips (valid, then train) that choose which layers stay fp32
     int8_policy: str = "auto"  # auto: CNN only if faster here; always; never
+    force: bool = False  # replace an --out folder that is neither empty nor a bundle
     extra_checks: dict = field(default_factory=dict)
 
 
@@ -88,7 +89,10 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
     from audioconcept.models.checkpoint import read_config
 
     ck = read_config(cfg.checkpoint)
-    with _quiet():
+    # one export per --out at a time, and never over a folder that is not a bundle (unless --force):
+    # checked now, before minutes of work, and again before the swap (atomic_dir)
+    with dir_lock(cfg.out), _quiet():
+        check_replaceable(cfg.out, MANIFEST, cfg.force)
         if ck.arch == "svm":
             from audioconcept.export.svm_export import export_svm
 
@@ -225,7 +229,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     runtime_frontend = "onnx"
     skipped: dict[str, str] = {}
 
-    with atomic_dir(cfg.out) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
         front_tmp = tmp / ".frontend.onnx"
         if "onnx" in formats or "int8" in formats:
             log.info("exporting ONNX (opset 18, dynamo)")

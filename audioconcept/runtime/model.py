@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.data.audio import Window, audio_info, iter_windows
-from audioconcept.errors import BundleError
+from audioconcept.errors import AudioConceptError, BundleError
 from audioconcept.runtime.backends import BACKENDS, Outputs, artifacts_for, make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.io_check import check_outputs, check_session_io
 from audioconcept.runtime.result import SongResult, WindowResult
 from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
 
@@ -74,15 +75,20 @@ class Model:
         x = np.stack([w.samples for w in windows])
         return self.frontend(x) if self.frontend is not None else x
 
+    def _run(self, batch: list[Window]) -> Outputs:
+        out = self.backend.run(self._prepare(batch))
+        check_outputs(out, len(self.labels), len(self.concept_names), str(self.bundle.root))
+        return out
+
     def run_windows(self, windows: Iterable[Window]) -> Iterator[tuple[list[Window], Outputs]]:
         batch: list[Window] = []
         for w in windows:
             batch.append(w)
             if len(batch) == self.batch_size:
-                yield batch, self.backend.run(self._prepare(batch))
+                yield batch, self._run(batch)
                 batch = []
         if batch:
-            yield batch, self.backend.run(self._prepare(batch))
+            yield batch, self._run(batch)
 
     def predict(
         self,
@@ -101,7 +107,8 @@ class Model:
         frames: list[tuple[float, float, np.ndarray]] = []
         song_concepts: list[np.ndarray] = []
         duration = 0.0
-        for batch, out in self.run_windows(prefetch(iter_windows(path, self.window_s, hop))):
+        windows = iter_windows(path, self.window_s, hop, sr=int(self.m["sample_rate"]))
+        for batch, out in self.run_windows(prefetch(windows)):
             for i, w in enumerate(batch):
                 p = out.probabilities[i]
                 j = int(np.argmax(p))
@@ -177,4 +184,12 @@ def load(
     b = open_bundle(root, verify=artifacts_for(backend, arch) if backend in BACKENDS else ())
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
-    return Model(b, backend, device, threads, batch_size)
+    try:
+        model = Model(b, backend, device, threads, batch_size)
+    except AudioConceptError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime/torch raise many types on a file they cannot use
+        why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+        raise BundleError(f"{root}: cannot load its {backend} model ({type(e).__name__}: {why})") from None
+    check_session_io(model.backend, b.manifest, str(root))
+    return model

@@ -43,8 +43,16 @@ def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> n
     valid = np.isfinite(probs)
     x = np.where(valid, probs, 0.0)
     kernel = np.ones(k)
-    num = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, x)
-    den = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, valid.astype(float))
+    n = probs.shape[-1]
+    lo = (k - 1) // 2
+
+    def moving_sum(r: np.ndarray) -> np.ndarray:
+        # the centred part of the full convolution: np.convolve(mode="same") returns max(n, k) values,
+        # so a grid shorter than the kernel (a song shorter than `seconds`) would come back too long
+        return np.convolve(r, kernel, mode="full")[lo : lo + n]
+
+    num = np.apply_along_axis(moving_sum, -1, x)
+    den = np.apply_along_axis(moving_sum, -1, valid.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[~valid] = np.nan
