@@ -609,14 +609,22 @@ def _print_json(obj) -> None:
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
-    try:  # typer < 0.20 uses click; newer releases vendor it
+    """Usage errors of typer < 0.20 (click's) and of newer releases, which vendor their own click: a
+    click installed beside a new typer (uvicorn, mlflow and wandb pull it in) raises nothing here."""
+    found: list[type[Exception]] = []
+    try:
         import click
 
-        return (click.ClickException,)
+        found.append(click.ClickException)
     except ImportError:
+        pass
+    try:
         from typer.exceptions import TyperException
 
-        return (TyperException,)
+        found.append(TyperException)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -640,6 +648,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {e}", err=True)
         raise SystemExit(e.exit_code) from None
+    except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
+        if debug:
+            raise
+        where = e.filename2 or e.filename
+        typer.echo(f"error: {where + ': ' if where else ''}{e.strerror or e}", err=True)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise SystemExit(130) from None

@@ -90,7 +90,7 @@ def _refuse_legacy_svm(d: Path) -> None:
         raise CheckpointError(
             f"{d}: an old joblib SVM checkpoint, which is not loaded because joblib runs code from the file; "
             f"retrain it (audioconcept train svm --data ... --out DIR) or, if you trust the file, convert it safely "
-            f"(audioconcept import-checkpoint {d / LEGACY_SKLEARN} --arch svm --out NEW_DIR)"
+            f"(audioconcept import-checkpoint {d / LEGACY_SKLEARN} --arch svm NEW_DIR)"
         )
 
 

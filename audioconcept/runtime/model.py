@@ -166,6 +166,7 @@ class Model:
                     self.concept_thresholds,
                     min_len=max(2 * resolution, 1.5),
                     max_gap=max(resolution, 1.0),
+                    duration=duration,
                 )
                 res.concept_spans = [sp for sp in spans if sp.concept in res.concepts_present]
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}

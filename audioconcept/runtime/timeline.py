@@ -67,8 +67,10 @@ def spans_from_grid(
     thresholds: list[float] | float = 0.5,
     min_len: float = 0.0,
     max_gap: float = 0.0,
+    duration: float | None = None,
 ) -> list[ConceptSpan]:
-    """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged."""
+    """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged; ends are
+    clipped to `duration` (the last grid cell may reach past the song's end)."""
     out: list[ConceptSpan] = []
     thr = thresholds if isinstance(thresholds, list) else [thresholds] * len(names)
     for i, name in enumerate(names):
@@ -81,6 +83,8 @@ def spans_from_grid(
                 runs.append([j, j])
         for a, b in runs:
             start, end = centres[a] - resolution / 2, centres[b] + resolution / 2
+            if duration is not None:
+                end = min(end, duration)
             if end - start >= min_len:
                 out.append(
                     ConceptSpan(
