@@ -8,13 +8,16 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from audioconcept.errors import BundleError
 from audioconcept.runtime import bundle as bundle_mod
 from audioconcept.runtime.manifest_check import MAX_DEPTH, manifest_schema, schema_errors
 from audioconcept.runtime.model import load
 from audioconcept.runtime.registry import packaged_bundles
+from tests.payloads import assert_one_line_error, run_cli
 
 SVM = packaged_bundles()["svm-gtzan"]
 CNN = packaged_bundles()["cnn-synth"]
@@ -290,3 +293,19 @@ def test_validator_agrees_with_jsonschema_on_random_mutations():
         assert bool(ours) == bool(theirs), (path, value, delete, ours[:2], [e.message for e in theirs[:2]])
 
     check()
+
+
+def test_cli_refuses_bad_manifests_in_one_line(tmp_path):
+    song = tmp_path / "song.wav"
+    sf.write(song, np.zeros(22050, np.float32), 22050)
+    cases = {
+        "outside": (lambda m: m["artifacts"]["onnx"].update(file="/etc/passwd"), "outside the bundle"),
+        "labels": (_set("labels", "blues"), "labels: expected array"),
+        "window": (_set("window_s", 0), "window_s"),
+    }
+    for name, (change, match) in cases.items():
+        b = _edit(_copy(SVM, tmp_path / name), change)
+        assert_one_line_error(run_cli("run", str(song), "--model", str(b)), contains=match)
+    deep = _copy(SVM, tmp_path / "deep")
+    (deep / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+    assert_one_line_error(run_cli("run", str(song), "--model", str(deep)), contains="nested too deeply")
