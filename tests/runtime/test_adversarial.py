@@ -303,3 +303,21 @@ def test_output_to_an_unwritable_place_is_one_line(tmp_path, clips):
     (tmp_path / "dir").mkdir()
     p = run_cli("run", str(clips["3.0s"]), "--model", str(SVM), "--format", "json", "--output", str(tmp_path / "dir"))
     assert_one_line_error(p)
+
+
+def test_report_extras_are_never_read_from_outside_the_bundle(tmp_path):
+    from audioconcept.runtime.view import tcav_rows
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "concepts.json").write_text(json.dumps({"tcav": [{"class": "x", "concept": "leak"}]}))
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "concepts").symlink_to(outside, target_is_directory=True)
+    assert tcav_rows({}, b) == []
+    (b / "concepts").unlink()
+    (b / "concepts").mkdir()
+    (b / "concepts" / "concepts.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert tcav_rows({"concepts": {"tcav": "junk"}}, b) == []
+    (b / "concepts" / "concepts.json").write_text(json.dumps({"tcav": [{"class": "rock", "concept": "drums"}]}))
+    assert tcav_rows({}, b)[0]["concept"] == "drums"

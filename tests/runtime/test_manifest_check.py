@@ -123,7 +123,7 @@ MUTATIONS = {
     "unknown arch": (_set("arch", "tensorflow"), "not one of"),
     "schema_version 2": (_set("schema_version", 2), "schema_version 2 is not supported"),
     "name empty": (_set("name", ""), "name: shorter"),
-    "metrics.test a number": (_set("metrics.test", 5), "metrics.test: expected object"),
+    "metrics.test a number": (_set("metrics.test", 5), "metrics.test: expected object or null"),
     "no labels": (_delete("labels"), "lacks 'labels'"),
 }
 
