@@ -94,7 +94,8 @@ _HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, depth): re-
 def dir_lock(final: str | Path) -> Iterator[None]:
     """Exclusive lock on `final` across processes (an fcntl lock on ".FINAL.lock" beside it), so two
     writers never race into one folder: the second one refuses at once with a one-line error.
-    Re-entrant within a process. The small lock file is left in place (deleting it would race)."""
+    Re-entrant within a process. The holder deletes the lock file before releasing it; a process
+    that locked a file which is no longer at that path (deleted meanwhile) tries again."""
     import fcntl
 
     from audioconcept.errors import OutputDirError
@@ -111,19 +112,28 @@ def dir_lock(final: str | Path) -> Iterator[None]:
             fd, depth = _HELD[key]
             _HELD[key] = (fd, depth - 1)
         return
-    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutputDirError(
-            f"{final}: another process is writing this folder right now; wait for it or choose another output"
-        ) from None
+    while True:
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputDirError(
+                f"{final}: another process is writing this folder right now; wait for it or choose another output"
+            ) from None
+        try:
+            if os.stat(key).st_ino == os.fstat(fd).st_ino:
+                break  # the file we locked is still the lock file
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder deleted it as we opened it: take the new one
     _HELD[key] = (fd, 1)
     try:
         yield
     finally:
         del _HELD[key]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(key)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

@@ -43,10 +43,10 @@ def check_sample_rate(sample_rate, where: str) -> None:
         )
 
 
-def check_long_enough(n_samples: int, sr: int, where: str) -> None:
-    if n_samples < MIN_SECONDS * sr:
+def check_long_enough(n_samples: int, sr: int, where: str, min_seconds: float = MIN_SECONDS) -> None:
+    if n_samples < min_seconds * sr:
         raise AudioTooShort(
-            f"{where}: {n_samples / sr:.3f} s of audio is too short to classify (at least {MIN_SECONDS} s is needed)"
+            f"{where}: {n_samples / sr:.3f} s of audio is too short to classify (at least {min_seconds} s is needed)"
         )
 
 
@@ -217,12 +217,14 @@ def iter_windows(
     hop_s: float | None = None,
     sr: int = SAMPLE_RATE,
     block_seconds: float = BLOCK_SECONDS,
+    min_seconds: float = 0.0,
 ) -> Iterator[Window]:
     """Stream a file as windows of `window_s` every `hop_s` seconds without holding it whole.
 
     Memory is bounded by one window plus one decoded block. The windows equal those of
     `windows_from_array(load_audio(path), ...)`. A song shorter than one window is looped to fill
-    it (`fit_window`); one shorter than MIN_SECONDS is refused with AudioTooShort.
+    it (`fit_window`); one shorter than `min_seconds` (the runtime passes MIN_SECONDS) is refused
+    with AudioTooShort.
     """
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
@@ -247,7 +249,7 @@ def iter_windows(
             buf_start += drop
     n_total = buf_start + buf.size
     if index == 0:
-        check_long_enough(n_total, sr, str(path))
+        check_long_enough(n_total, sr, str(path), min_seconds)
         x = buf[-n_total:] if n_total else buf
         yield Window(0, 0.0, n_total / sr, fit_window(x, window), min(n_total, window))
     elif last_end < n_total:

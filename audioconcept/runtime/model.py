@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.data.audio import Window, audio_info, iter_windows
+from audioconcept.data.audio import MIN_SECONDS, Window, audio_info, iter_windows
 from audioconcept.errors import AudioConceptError, BundleError
 from audioconcept.runtime.backends import BACKENDS, Outputs, artifacts_for, make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
@@ -107,7 +107,7 @@ class Model:
         frames: list[tuple[float, float, np.ndarray]] = []
         song_concepts: list[np.ndarray] = []
         duration = 0.0
-        windows = iter_windows(path, self.window_s, hop, sr=int(self.m["sample_rate"]))
+        windows = iter_windows(path, self.window_s, hop, sr=int(self.m["sample_rate"]), min_seconds=MIN_SECONDS)
         for batch, out in self.run_windows(prefetch(windows)):
             for i, w in enumerate(batch):
                 p = out.probabilities[i]

@@ -144,6 +144,7 @@ def test_concurrent_export_into_one_folder_refuses(tmp_path, svm_ck):
         holder.kill()
         holder.wait()
     _export_ok(svm_ck, out)  # the lock dies with its holder
+    assert not list(tmp_path.glob(".bundle*"))  # and no lock file or temporary folder is left behind
 
 
 @pytest.mark.slow
