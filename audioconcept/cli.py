@@ -271,6 +271,7 @@ def export(
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
     name: str | None = None,
     int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not a bundle")] = False,
 ) -> None:
     """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint, parse_formats
@@ -281,7 +282,9 @@ def export(
     fmts = parse_formats(formats, ck.arch)
     if fmts is not None and int8 == "never":
         fmts = tuple(f for f in fmts if f != "int8")
-    path = export_checkpoint(ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8))
+    path = export_checkpoint(
+        ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8, force=force)
+    )
     _print_parity(path)
 
 
@@ -367,6 +370,9 @@ def web_app(
     folder: Annotated[Path | None, typer.Option(help="Folder of songs to pick from")] = None,
     max_seconds: Annotated[float, typer.Option(help="Longest song accepted")] = 600.0,
     attribution: Annotated[str, typer.Option(help="Heat map method for CNN/VGGish: ig | gxi | none")] = "gxi",
+    allow_host: Annotated[
+        list[str] | None, typer.Option(help="Host name the page may be reached by besides loopback (repeat)")
+    ] = None,
 ) -> None:
     """Serve the web app on http://HOST:PORT: upload a song, see genres, concepts and explanations."""
     from audioconcept.app.server import AppConfig, serve
@@ -375,7 +381,8 @@ def web_app(
         raise typer.BadParameter("choose ig, gxi or none", param_hint="--attribution")
     if folder is not None and not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="--folder")
-    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution))
+    hosts = tuple(allow_host or ())
+    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
 
 
 @app.command("explain")
@@ -611,6 +618,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {e}", err=True)
         raise SystemExit(e.exit_code) from None
+    except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
+        if debug:
+            raise
+        where = e.filename2 or e.filename
+        typer.echo(f"error: {where + ': ' if where else ''}{e.strerror or e}", err=True)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise SystemExit(130) from None

@@ -92,6 +92,10 @@ def run(opts: RunOptions) -> int:
     def on_error(path: str, why: str) -> None:
         _err(f"error: {why}" if path in why else f"error: {path}: {why}")
 
+    from audioconcept.runtime.result import SongError
+    from audioconcept.runtime.runner import render_output
+
+    errors = [SongError(item, why) for item, why in bad_inputs]
     if explain:
 
         def predict(path: Path):
@@ -108,25 +112,12 @@ def run(opts: RunOptions) -> int:
                 _err(line)
             return a.result
 
-        results, failed = run_files(predict, files, on_result, on_error)
+        results, failed = run_files(predict, files, on_result, on_error, errors)
     else:  # windows of consecutive songs share batches
-        results, failed = run_many(m, files, opts.hop, opts.top, on_result, on_error)
-    text = None
-    if opts.fmt == "json":
-        import json
-
-        docs = [r.to_dict() for r in results]
-        single = len(opts.songs) == 1 and len(docs) == 1 and not bad_inputs
-        text = json.dumps(docs[0] if single else docs, indent=2)
-    elif opts.fmt == "csv":
-        from audioconcept.runtime.result import to_csv
-
-        text = to_csv(results)
-    elif opts.output is not None:
-        import json
-
-        text = json.dumps([r.to_dict() for r in results], indent=2)
-    if text is not None:
+        results, failed = run_many(m, files, opts.hop, opts.top, on_result, on_error, errors)
+    if opts.fmt != "table" or opts.output is not None:  # every good result and every error entry
+        fmt = "json" if opts.fmt == "table" else opts.fmt
+        text = render_output(results, errors, fmt, single=len(opts.songs) == 1)
         if opts.output is not None:
             from audioconcept.utils import atomic_write_text
 
@@ -174,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _err(f"error: {e}")
         raise SystemExit(e.exit_code) from None
+    except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
+        if args.debug:
+            raise
+        where = e.filename2 or e.filename
+        _err(f"error: {where}: {e.strerror or e}" if where else f"error: {e.strerror or e}")
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise SystemExit(130) from None

@@ -25,6 +25,10 @@ class EmptyAudio(AudioError):
     pass
 
 
+class AudioTooShort(AudioError):
+    pass
+
+
 class NonFiniteAudio(AudioError):
     pass
 
@@ -47,6 +51,10 @@ class UnsafePickleError(CheckpointError):
 
 class BundleError(AudioConceptError):
     """An exported bundle is missing, tampered with or of an unknown schema."""
+
+
+class OutputDirError(AudioConceptError):
+    """An output folder is not ours to replace, or another process is writing it."""
 
 
 class BackendUnavailable(AudioConceptError):

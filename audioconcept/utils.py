@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -83,24 +84,132 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+# A temporary folder that atomic_dir made beside FINAL: ".FINAL.<8 mkdtemp characters>.tmp", and the
+# ".FINAL.old-PID" it moves the previous version to while swapping
+_TEMP_NAME = r"\.{name}\.(?:[a-z0-9_]{{8}}\.tmp|old-\d+)"
+_HELD: dict[str, tuple[int, int]] = {}  # resolved lock path -> (fd, depth): re-entrant within a process
+
+
 @contextlib.contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `final`; on success it replaces `final` in one rename."""
+def dir_lock(final: str | Path) -> Iterator[None]:
+    """Exclusive lock on `final` across processes (an fcntl lock on ".FINAL.lock" beside it), so two
+    writers never race into one folder: the second one refuses at once with a one-line error.
+    Re-entrant within a process. The holder deletes the lock file before releasing it; a process
+    that locked a file which is no longer at that path (deleted meanwhile) tries again."""
+    import fcntl
+
+    from audioconcept.errors import OutputDirError
+
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    key = str(final.parent.resolve() / f".{final.name}.lock")
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _HELD[key]
+            _HELD[key] = (fd, depth - 1)
+        return
+    while True:
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputDirError(
+                f"{final}: another process is writing this folder right now; wait for it or choose another output"
+            ) from None
+        try:
+            if os.stat(key).st_ino == os.fstat(fd).st_ino:
+                break  # the file we locked is still the lock file
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder deleted it as we opened it: take the new one
+    _HELD[key] = (fd, 1)
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~current_umask())
-        for p in tmp.rglob("*"):
-            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~current_umask())
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(key)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def check_replaceable(final: str | Path, marker: str, force: bool = False, what: str = "bundle") -> None:
+    """Refuse to replace `final` unless it is missing, an empty folder, or one of ours (holds `marker`);
+    `force` replaces anything but a file or a symlink's target (a symlink itself is replaced)."""
+    from audioconcept.errors import OutputDirError
+
+    final = Path(final)
+    if final.is_symlink():
+        if not force:
+            raise OutputDirError(f"{final}: is a symbolic link; give a real folder, or --force to replace the link")
+        return
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise OutputDirError(f"{final}: is a file, not a folder; choose another output")
+    if force or (final / marker).is_file():
+        return
+    entries = sorted(p.name for p in final.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise OutputDirError(
+            f"{final}: not empty and not a {what} (holds {shown}); choose an empty or new folder, "
+            "or pass --force to replace it"
+        )
+
+
+def clean_stale_temps(final: str | Path) -> list[Path]:
+    """Remove what a killed atomic_dir left beside `final` (call it holding `dir_lock(final)`)."""
+    import re
+
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    pat = re.compile(_TEMP_NAME.format(name=re.escape(final.name)))
+    removed = []
+    for p in final.parent.iterdir():
+        if pat.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path, marker: str | None = None, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `final`; on success it replaces `final` in one rename.
+
+    With `marker` (the file that makes a folder ours, e.g. manifest.json), an existing `final` is
+    replaced only if it is empty or holds the marker, unless `force`. The whole write holds
+    `dir_lock(final)`, and temporary folders left by killed writers are removed first.
+    """
+    final = Path(final)
+    with dir_lock(final):
+        if marker is not None:
+            check_replaceable(final, marker, force)
+        for p in clean_stale_temps(final):
+            logging.getLogger(__name__).info("removed %s, left by an interrupted write", p)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            yield tmp
+            if marker is not None:  # the folder may have changed while we worked
+                check_replaceable(final, marker, force)
+            os.chmod(tmp, 0o777 & ~current_umask())
+            for p in tmp.rglob("*"):
+                os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~current_umask())
+            if final.is_symlink():
+                final.unlink()
+            if final.exists():
+                old = final.with_name(f".{final.name}.old-{os.getpid()}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

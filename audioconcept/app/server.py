@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ class AppConfig:
     max_upload_mb: float = 200.0
     attribution: str = "gxi"  # ig | gxi | none
     work: Path | None = None  # job files (default: a temporary folder)
+    allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback and `host`
+    max_pending: int = 4  # queued or running jobs; more get HTTP 429
+    max_finished: int = 16  # finished jobs kept (files and views); the oldest go first
+    job_ttl_s: float = 1800.0  # finished jobs are dropped after this long
 
 
 @dataclass
@@ -48,6 +53,8 @@ class Job:
     message: str = ""
     view: dict | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    upload_dir: Path | None = None  # the uploaded song's folder, removed when the job ends
+    finished_at: float | None = None  # time.monotonic() when the job ended
 
     def update(self, **kw) -> None:
         with self.lock:
@@ -125,13 +132,32 @@ class Analyzer:
             )[:2000]
         return {"models": models, "files": files, "max_seconds": self.cfg.max_seconds}
 
-    def submit(self, source: Path, model: str, backend: str) -> Job:
+    def pending(self) -> int:
+        return sum(1 for j in list(self.jobs.values()) if j.finished_at is None)
+
+    def submit(self, source: Path, model: str, backend: str, upload_dir: Path | None = None) -> Job:
+        self.evict()
         jid = uuid.uuid4().hex[:12]
-        job = Job(jid, self.work / jid)
+        job = Job(jid, self.work / jid, upload_dir=upload_dir)
         job.dir.mkdir(parents=True, exist_ok=True)
         self.jobs[jid] = job
         self._pool.submit(self._run, job, source, model, backend)
         return job
+
+    def get(self, jid: str) -> Job | None:
+        self.evict()
+        return self.jobs.get(jid)
+
+    def evict(self) -> None:
+        """Drop finished jobs (their views and files) past `job_ttl_s`, and beyond `max_finished`."""
+        now = time.monotonic()
+        done = [j for j in list(self.jobs.values()) if j.finished_at is not None]
+        finished = sorted(done, key=lambda j: j.finished_at)
+        expired = [j for j in finished if now - j.finished_at > self.cfg.job_ttl_s]
+        kept = [j for j in finished if j not in expired]
+        for j in expired + kept[: max(0, len(kept) - self.cfg.max_finished)]:
+            self.jobs.pop(j.id, None)
+            shutil.rmtree(j.dir, ignore_errors=True)
 
     def _model(self, name: str, backend: str):
         from audioconcept.runtime.model import load
@@ -149,9 +175,14 @@ class Analyzer:
             self._analyze(job, source, model_name, backend)
         except AudioConceptError as e:
             job.update(state="error", message=str(e).replace(str(source), shown), stage="failed")
-        except Exception as e:  # noqa: BLE001 - the page shows it; the server keeps running
+        except Exception:  # noqa: BLE001 - a clean line for the page, details in the log; the server keeps running
             log.exception("job %s failed", job.id)
-            job.update(state="error", message=f"analysis failed: {type(e).__name__}: {e}", stage="failed")
+            msg = f"{shown}: analysis failed (internal error; see the server log)"
+            job.update(state="error", message=msg, stage="failed")
+        finally:
+            if job.upload_dir is not None:  # the upload is not needed once the job has its preview
+                shutil.rmtree(job.upload_dir, ignore_errors=True)
+            job.update(finished_at=time.monotonic())
 
     def _analyze(self, job: Job, source: Path, model_name: str, backend: str) -> None:
         from audioconcept.concepts.analyze import AnalyzeConfig, analyze
@@ -189,13 +220,30 @@ def _static(name: str) -> str:
 
 def create_app(cfg: AppConfig):
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
+    from audioconcept.app.guard import (
+        BodyLimit,
+        BodyTooLarge,
+        allowed_hosts,
+        cross_site_reason,
+        new_token,
+        safe_filename,
+    )
+    from audioconcept.runtime.backends import BACKENDS
     from audioconcept.runtime.view import web_asset
 
     analyzer = Analyzer(cfg)
+    token = new_token()
+    upload_limit = int(cfg.max_upload_mb * 1e6)
+    too_large = f"upload larger than {cfg.max_upload_mb:.0f} MB"
+
+    def refuse(message: str, status: int = 400) -> Response:
+        return JSONResponse({"error": message}, status_code=status)
 
     async def index(request: Request) -> Response:
         return HTMLResponse(_static("index.html"))
@@ -212,49 +260,72 @@ def create_app(cfg: AppConfig):
         return Response(text, media_type=mime)
 
     async def options(request: Request) -> Response:
-        return JSONResponse(analyzer.options())
+        # the token is readable by same-origin pages only (no CORS headers are ever sent)
+        return JSONResponse({**analyzer.options(), "token": token})
 
     async def create_job(request: Request) -> Response:
-        limit = int(cfg.max_upload_mb * 1e6)
-        if int(request.headers.get("content-length") or 0) > limit + 1_000_000:
-            return JSONResponse({"error": f"upload larger than {cfg.max_upload_mb:.0f} MB"}, status_code=413)
+        why = cross_site_reason(request.headers, token)
+        if why:
+            return refuse(why, 403)
+        if analyzer.pending() >= cfg.max_pending:
+            return refuse(f"the server is busy with {cfg.max_pending} songs; try again when one has finished", 429)
         try:
-            form = await request.form(max_part_size=limit)
-        except Exception as e:  # noqa: BLE001 - malformed multipart
-            return JSONResponse({"error": f"bad upload: {e}"}, status_code=400)
+            form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+        except BodyTooLarge:
+            raise  # BodyLimit answers 413
+        except Exception:  # noqa: BLE001 - malformed multipart, in many forms
+            return refuse("bad upload: the request is not a valid multipart form")
+        try:
+            return await _create_job(form)
+        finally:
+            await form.close()
+
+    async def _create_job(form) -> Response:
         model = str(form.get("model") or next(iter(analyzer.models), ""))
         backend = str(form.get("backend") or "onnx")
         upload = form.get("file")
         picked = str(form.get("pick") or "")
-        tmp_dir = analyzer.work / "uploads"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        if upload is not None and getattr(upload, "filename", ""):
-            safe = Path(upload.filename).name.replace("/", "_") or "upload"
-            source = tmp_dir / uuid.uuid4().hex[:8] / safe
-            source.parent.mkdir()
+        if model not in analyzer.models:
+            return refuse(f"unknown model {model[:80]!r}")
+        if backend not in BACKENDS:
+            return refuse(f"unknown backend {backend[:80]!r}")
+        upload_dir = None
+        if upload is not None and getattr(upload, "filename", None) is not None:
+            safe = safe_filename(upload.filename)
+            if safe is None:
+                return refuse("bad file name: give the upload a plain file name")
+            upload_dir = analyzer.work / "uploads" / uuid.uuid4().hex[:12]
+            upload_dir.mkdir(parents=True)
+            source = upload_dir / safe
+            written = 0
             with open(source, "wb") as f:
                 while chunk := await upload.read(1 << 20):
+                    written += len(chunk)
+                    if written > upload_limit:  # BodyLimit bounds the request; this bounds the file
+                        shutil.rmtree(upload_dir, ignore_errors=True)
+                        return refuse(too_large, 413)
                     f.write(chunk)
         elif picked and cfg.folder:
             root = Path(cfg.folder).resolve()
+            shown = picked[:200]
+            if "\x00" in picked:
+                return refuse(f"{shown!r}: not a file in the app's folder")
             source = (root / picked).resolve()
             if root not in source.parents or not source.is_file():
-                return JSONResponse({"error": f"{picked}: not a file in the app's folder"}, status_code=400)
+                return refuse(f"{shown}: not a file in the app's folder")
         else:
-            return JSONResponse({"error": "choose a file to upload or one from the folder"}, status_code=400)
-        if model not in analyzer.models:
-            return JSONResponse({"error": f"unknown model {model!r}"}, status_code=400)
-        job = analyzer.submit(source, model, backend)
+            return refuse("choose a file to upload or one from the folder")
+        job = analyzer.submit(source, model, backend, upload_dir=upload_dir)
         return JSONResponse({"id": job.id})
 
     async def job_status(request: Request) -> Response:
-        job = analyzer.jobs.get(request.path_params["jid"])
+        job = analyzer.get(request.path_params["jid"])
         if job is None:
-            return JSONResponse({"error": "no such job"}, status_code=404)
+            return refuse("no such job (finished jobs are kept for a while, then dropped)", 404)
         return JSONResponse(job.public())
 
     async def job_file(request: Request) -> Response:
-        job = analyzer.jobs.get(request.path_params["jid"])
+        job = analyzer.get(request.path_params["jid"])
         name = Path(request.path_params["name"]).name
         if job is None or not (job.dir / name).is_file():
             return Response("not found", status_code=404)
@@ -274,8 +345,13 @@ def create_app(cfg: AppConfig):
         yield
         analyzer.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(cfg.host, cfg.allowed_hosts)),
+        Middleware(BodyLimit, limit=upload_limit + 1_000_000, message=too_large),  # + multipart overhead
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.analyzer = analyzer
+    app.state.token = token
     return app
 
 
@@ -287,5 +363,7 @@ def serve(cfg: AppConfig) -> None:
 
         raise MissingExtra("uvicorn", "app", "audioconcept app") from None
     app = create_app(cfg)
+    if cfg.host in ("0.0.0.0", "::") and not cfg.allowed_hosts:
+        log.warning("listening on %s, but only loopback Host names are answered: add --allow-host NAME", cfg.host)
     log.info("AudioConcept app on http://%s:%d (models: %s)", cfg.host, cfg.port, ", ".join(app.state.analyzer.models))
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")

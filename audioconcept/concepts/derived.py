@@ -74,7 +74,7 @@ def derive_concepts(cfg: DerivedConfig) -> dict:
     desc = descriptors(X)
     rng = np.random.default_rng(cfg.seed)
     summary: dict = {"data": cfg.data, "quantile": cfg.quantile, "concepts": {}}
-    with atomic_dir(cfg.out) as tmp:
+    with atomic_dir(cfg.out, marker="derived_concepts.json") as tmp:
         for name, (d, side) in DERIVED.items():
             v = desc[d]
             cut = np.quantile(v, 1 - cfg.quantile if side == "high" else cfg.quantile)

@@ -116,6 +116,21 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3, audio: np.nda
     return ex
 
 
+def _shapley_background(model) -> np.ndarray:
+    """The bundle's background rows: a plain float array (never a pickle) of the model's feature width."""
+    from audioconcept.errors import BundleError
+
+    path = model.bundle.artifact("shapley_background")
+    try:
+        bg = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise BundleError(f"{path}: not a plain numpy array ({str(e).splitlines()[0][:200]})") from None
+    width = len(model.bundle.manifest.get("features") or []) or None
+    if bg.ndim != 2 or not np.issubdtype(bg.dtype, np.floating) or (width and bg.shape[1] != width):
+        raise BundleError(f"{path}: expected (rows, {width or 'features'}) floats, got {bg.shape} {bg.dtype}")
+    return bg
+
+
 def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None) -> list[str]:
     """Exact group Shapley values of the song's top genre, through the SVM's ONNX model."""
     from audioconcept.concepts.shapley import group_shapley, plot_waterfall
@@ -123,7 +138,7 @@ def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarr
     from audioconcept.models.features import extract_features
     from audioconcept.utils import atomic_write_json
 
-    background = np.load(model.bundle.artifact("shapley_background"))
+    background = _shapley_background(model)
     first = (
         audio[: int(round(model.window_s * model.sample_rate))]
         if audio is not None

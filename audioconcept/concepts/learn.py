@@ -200,7 +200,7 @@ def learn_concepts(cfg: LearnConfig) -> dict:
     }
     from audioconcept.concepts.report import write_report
 
-    with atomic_dir(cfg.out) as tmp:
+    with atomic_dir(cfg.out, marker="concepts.json") as tmp:
         atomic_write_json(tmp / "concepts.json", result)
         write_report(result, tmp)
     return result

@@ -18,6 +18,7 @@ import soxr
 from audioconcept import SAMPLE_RATE
 from audioconcept.errors import (
     AudioFileNotFound,
+    AudioTooShort,
     EmptyAudio,
     InvalidSampleRate,
     NonFiniteAudio,
@@ -25,6 +26,28 @@ from audioconcept.errors import (
 )
 
 BLOCK_SECONDS = 10.0
+# Sample rates outside this range are a broken or hostile header (a "1 Hz" WAV would make 1 000
+# frames a 1 000 s song), not audio.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+# Songs shorter than a window are looped to fill it (see fit_window); below this there is too little
+# audio to loop into anything that means something (one sample would become a 30 s DC level).
+MIN_SECONDS = 0.5
+
+
+def check_sample_rate(sample_rate, where: str) -> None:
+    if sample_rate is None or not (MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
+        raise InvalidSampleRate(
+            f"{where}: sample rate {sample_rate} Hz is implausible (accepted: 1 kHz to 768 kHz); the file's header "
+            "is broken"
+        )
+
+
+def check_long_enough(n_samples: int, sr: int, where: str, min_seconds: float = MIN_SECONDS) -> None:
+    if n_samples < min_seconds * sr:
+        raise AudioTooShort(
+            f"{where}: {n_samples / sr:.3f} s of audio is too short to classify (at least {min_seconds} s is needed)"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,9 +87,11 @@ def _open(path: str | Path) -> sf.SoundFile:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UndecodableAudio(f"{p}: not decodable audio ({msg})") from None
-    if f.samplerate <= 0:
+    try:
+        check_sample_rate(f.samplerate, str(p))
+    except InvalidSampleRate:
         f.close()
-        raise InvalidSampleRate(f"{p}: sample rate is {f.samplerate}")
+        raise
     return f
 
 
@@ -91,8 +116,7 @@ def to_mono(x: np.ndarray) -> np.ndarray:
 
 def prepare_waveform(x: np.ndarray, sample_rate: int, target_sr: int = SAMPLE_RATE, where: str = "array") -> np.ndarray:
     """Validate, mix to mono and resample an in-memory signal."""
-    if sample_rate is None or sample_rate <= 0:
-        raise InvalidSampleRate(f"{where}: sample rate is {sample_rate}")
+    check_sample_rate(sample_rate, where)
     x = np.asarray(x)
     if x.size == 0:
         raise EmptyAudio(f"{where}: zero-length audio")
@@ -199,11 +223,14 @@ def iter_windows(
     hop_s: float | None = None,
     sr: int = SAMPLE_RATE,
     block_seconds: float = BLOCK_SECONDS,
+    min_seconds: float = 0.0,
 ) -> Iterator[Window]:
     """Stream a file as windows of `window_s` every `hop_s` seconds without holding it whole.
 
     Memory is bounded by one window plus one decoded block. The windows equal those of
-    `windows_from_array(load_audio(path), ...)`.
+    `windows_from_array(load_audio(path), ...)`. A song shorter than one window is looped to fill
+    it (`fit_window`); one shorter than `min_seconds` (the runtime passes MIN_SECONDS) is refused
+    with AudioTooShort.
     """
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
@@ -228,6 +255,7 @@ def iter_windows(
             buf_start += drop
     n_total = buf_start + buf.size
     if index == 0:
+        check_long_enough(n_total, sr, str(path), min_seconds)
         x = buf[-n_total:] if n_total else buf
         yield Window(0, 0.0, n_total / sr, fit_window(x, window), min(n_total, window))
     elif last_end < n_total:

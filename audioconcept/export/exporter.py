@@ -18,7 +18,7 @@ from audioconcept.export.manifest import core_manifest, model_card
 from audioconcept.models.registry import get_spec
 from audioconcept.runtime.bundle import MANIFEST
 from audioconcept.runtime.formats import export_flags_for
-from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
+from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class ExportConfig:
     n_int8_eval: int = 400
     n_int8_select: int = 400  # clips (valid, then train) that choose which layers stay fp32
     int8_policy: str = "auto"  # auto: only where faster end to end here and agreeing; always; never
+    force: bool = False  # replace an --out folder that is neither empty nor a bundle
     extra_checks: dict = field(default_factory=dict)
 
 
@@ -84,7 +85,10 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
     from audioconcept.models.checkpoint import read_config
 
     ck = read_config(cfg.checkpoint)
-    with _quiet():
+    # one export per --out at a time, and never over a folder that is not a bundle (unless --force):
+    # checked now, before minutes of work, and again before the swap (atomic_dir)
+    with dir_lock(cfg.out), _quiet():
+        check_replaceable(cfg.out, MANIFEST, cfg.force)
         if get_spec(ck.arch).kind == "sklearn":
             from audioconcept.export.svm_export import export_svm
 
@@ -100,7 +104,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     parity: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     extra: dict = {}
-    with atomic_dir(cfg.out) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
         ctx = prepare_neural(cfg, ck, tmp)
         for flag in export_flags_for(get_spec(ck.arch).kind):  # table order: a row may use what an earlier row wrote
             if flag not in flags:

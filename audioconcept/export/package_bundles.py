@@ -39,7 +39,7 @@ def package(name: str, checkpoint: Path, data: str | None = None) -> Path:
         m["description"] = DESCRIPTIONS[name]
         m["trained_on"] = TRAINED_ON[name]
         m["source_checkpoint"]["path"] = f"(not shipped) {Path(m['source_checkpoint']['path']).name}"
-        with atomic_dir(PACKAGE_DIR / name) as out:
+        with atomic_dir(PACKAGE_DIR / name, marker="manifest.json") as out:
             for art in m["artifacts"].values():
                 shutil.copy2(src / art["file"], out / art["file"])
             shutil.copy2(src / "README.md", out / "README.md")

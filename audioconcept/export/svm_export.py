@@ -101,7 +101,7 @@ def export_svm(cfg, ck) -> Path:
         },
     )
     artifacts, parity, skipped = {}, {}, {}
-    with atomic_dir(cfg.out) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
         if "onnx" in formats:
             onx = svm_to_onnx(pipe, core)
             (tmp / "model.onnx").write_bytes(onx.SerializeToString())

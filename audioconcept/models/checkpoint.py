@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 WEIGHTS = "model.pt"
-SKLEARN = "model.joblib"
+SKLEARN = "model.sklearn.pkl"  # read only through the allowlist unpickler (models/safe_pickle.py)
+LEGACY_SKLEARN = "model.joblib"  # before: joblib, which runs whatever the file asks; never loaded
 FORMAT_VERSION = 1
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass
@@ -55,16 +57,43 @@ def checkpoint_dir(path: str | Path) -> Path:
 
 def read_config(path: str | Path) -> CheckpointConfig:
     d = checkpoint_dir(path)
+    p = d / CONFIG
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{p}: {p.stat().st_size} bytes is too large for a checkpoint config")
     try:
-        return CheckpointConfig.from_dict(json.loads((d / CONFIG).read_text()))
-    except (json.JSONDecodeError, TypeError) as e:
-        raise CheckpointError(f"{d / CONFIG}: unreadable checkpoint config ({e})") from None
+        raw = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{p}: unreadable checkpoint config ({type(e).__name__})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{p}: the checkpoint config is not a JSON object")
+    try:
+        cfg = CheckpointConfig.from_dict(raw)
+    except TypeError as e:
+        raise CheckpointError(f"{p}: unreadable checkpoint config ({e})") from None
+    labels_ok = isinstance(cfg.labels, list) and len(cfg.labels) >= 2 and all(isinstance(x, str) for x in cfg.labels)
+    window_ok = isinstance(cfg.window_s, int | float) and not isinstance(cfg.window_s, bool) and 0 < cfg.window_s <= 600
+    if not isinstance(cfg.arch, str) or not labels_ok or not window_ok:
+        raise CheckpointError(f"{p}: arch, labels (>= 2 strings) or window_s (0-600 s) missing or invalid")
+    return cfg
 
 
 def weights_file(path: str | Path) -> Path:
     d = checkpoint_dir(path)
     cfg = read_config(d)
-    return d / (SKLEARN if cfg.arch == "svm" else WEIGHTS)
+    if cfg.arch == "svm":
+        _refuse_legacy_svm(d)
+        return d / SKLEARN
+    return d / WEIGHTS
+
+
+def _refuse_legacy_svm(d: Path) -> None:
+    """A checkpoint from before the safe format: say how to replace it, load nothing."""
+    if not (d / SKLEARN).exists() and (d / LEGACY_SKLEARN).exists():
+        raise CheckpointError(
+            f"{d}: an old joblib SVM checkpoint, which is not loaded because joblib runs code from the file; "
+            f"retrain it (audioconcept train svm --data ... --out DIR) or, if you trust the file, convert it safely "
+            f"(audioconcept import-checkpoint {d / LEGACY_SKLEARN} --arch svm NEW_DIR)"
+        )
 
 
 def checkpoint_sha256(path: str | Path) -> str:
@@ -109,25 +138,33 @@ def load_torch_checkpoint(path: str | Path, frontend_mode: str = "stft"):
 
 
 def save_svm_checkpoint(out: str | Path, pipeline, cfg: CheckpointConfig) -> Path:
-    import joblib
+    """A pickle that `load_svm_checkpoint` reads through the allowlist (checked before writing)."""
+    from audioconcept.models import safe_pickle
 
     out = Path(out)
-    buf = io.BytesIO()
-    joblib.dump(pipeline, buf)
-    atomic_write_bytes(out / SKLEARN, buf.getvalue())
+    atomic_write_bytes(out / SKLEARN, safe_pickle.dumps(pipeline))
+    (out / LEGACY_SKLEARN).unlink(missing_ok=True)
     atomic_write_json(out / CONFIG, cfg.to_dict())
     return out
 
 
 def load_svm_checkpoint(path: str | Path):
-    """Our own SVM checkpoints are joblib files written by `train`; foreign pickles go through
-    `import-checkpoint`, which uses a restricted unpickler."""
-    import joblib
+    """-> (pipeline, CheckpointConfig). The file goes through the allowlist unpickler
+    (`safe_pickle.TRUSTED_TYPES`): a file that names anything else is refused, nothing runs."""
+    from audioconcept.models import safe_pickle
 
     cfg = read_config(path)
     if cfg.arch != "svm":
         raise CheckpointError(f"{path}: not an SVM checkpoint")
-    return joblib.load(checkpoint_dir(path) / SKLEARN), cfg
+    d = checkpoint_dir(path)
+    _refuse_legacy_svm(d)
+    f = d / SKLEARN
+    if not f.is_file():
+        raise CheckpointError(f"{d}: no {SKLEARN} beside {CONFIG}; retrain the SVM or re-import it")
+    pipe = safe_pickle.load(f)
+    if not (hasattr(pipe, "predict_proba") and hasattr(pipe, "classes_")):
+        raise CheckpointError(f"{f}: holds a {type(pipe).__name__}, not a fitted classifier with probabilities")
+    return pipe, cfg
 
 
 def load_any(path: str | Path, frontend_mode: str = "stft"):

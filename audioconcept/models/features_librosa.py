@@ -23,6 +23,13 @@ def _librosa():
 
 def extract_features_librosa(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """(57,) float64 in FEATURE_NAMES order, with librosa's default arguments."""
+    from audioconcept.models.jit_lock import first_jit_use
+
+    with first_jit_use():  # parallel processes must not compile numba's cache at once (see jit_lock)
+        return _extract_features_librosa(y, sr)
+
+
+def _extract_features_librosa(y: np.ndarray, sr: int) -> np.ndarray:
     librosa = _librosa()
     y = np.asarray(y, dtype=np.float32)
     if y.size < 2048:

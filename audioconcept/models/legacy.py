@@ -19,6 +19,7 @@ from typing import Any
 
 from audioconcept import GTZAN_GENRES
 from audioconcept.errors import CheckpointError, UnsafePickleError
+from audioconcept.models.safe_pickle import is_trusted, resolve_trusted
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,6 @@ STUB_MODULE_PREFIXES = (
 )
 FRONT_END_CLASSES = {"MelSpectrogram", "AmplitudeToDB", "Spectrogram", "MelScale"}
 
-SKLEARN_ALLOWED = {
-    ("sklearn.pipeline", "Pipeline"),
-    ("sklearn.preprocessing._data", "StandardScaler"),
-    ("sklearn.preprocessing.data", "StandardScaler"),
-    ("sklearn.svm._classes", "SVC"),
-    ("sklearn.svm.classes", "SVC"),
-    ("sklearn.preprocessing._label", "LabelEncoder"),
-}
 NUMPY_ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
@@ -125,9 +118,11 @@ class RestrictedUnpickler(pickle.Unpickler):
             return name  # a window function kept as an attribute: keep its name only
         if module.startswith(STUB_MODULE_PREFIXES) and name[:1].isupper():
             return _stub_class(module, name)
-        if (module, name) in NUMPY_ALLOWED or (self.allow_sklearn and (module, name) in SKLEARN_ALLOWED):
+        if (module, name) in NUMPY_ALLOWED:
             mod = __import__(module, fromlist=[name])
             return getattr(mod, name)
+        if self.allow_sklearn and is_trusted(module, name):  # the one table SVM checkpoints load through
+            return resolve_trusted(module, name)
         raise UnsafePickleError(f"refused to load: the file references {module}.{name}, which is not allowlisted")
 
 
@@ -255,6 +250,11 @@ def import_checkpoint(file: str | Path, arch: str, out: str | Path, labels: list
     return save_torch_checkpoint(out, model, cfg)
 
 
+def _is_joblib(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return b"joblib.numpy_pickle" in f.read(1 << 16)
+
+
 def _infer_vggish_width(tensors: list[tuple[str, Any]]) -> float:
     convs = [v for _, v in tensors if v.ndim == 4]
     return 1.0 if not convs else convs[0].shape[0] / 64
@@ -263,7 +263,11 @@ def _infer_vggish_width(tensors: list[tuple[str, Any]]) -> float:
 def _svm_from_pickle(path: Path):
     from sklearn.pipeline import Pipeline
 
-    obj = restricted_load(path, allow_sklearn=True)
+    from audioconcept.models import safe_pickle
+
+    # a plain pickle, or a joblib file (an SVM checkpoint from before the safe format): both read
+    # through the allowlist in safe_pickle.TRUSTED_TYPES
+    obj = safe_pickle.load_joblib(path) if _is_joblib(path) else restricted_load(path, allow_sklearn=True)
     if isinstance(obj, Pipeline):
         pipe = obj
     else:
@@ -274,6 +278,6 @@ def _svm_from_pickle(path: Path):
             raise CheckpointError(f"{path}: no SVC found in the pickle")
         steps = ([("scaler", scaler)] if scaler is not None else []) + [("svc", svc)]
         pipe = Pipeline(steps)
-    if not getattr(pipe[-1], "probability", False):
-        raise CheckpointError(f"{path}: the SVC was trained without probability=True; retrain it to get probabilities")
+    if not hasattr(pipe, "predict_proba"):  # an SVC without probability=True has none
+        raise CheckpointError(f"{path}: the classifier gives no probabilities (an SVC needs probability=True)")
     return pipe

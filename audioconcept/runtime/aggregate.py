@@ -107,6 +107,7 @@ class SongAggregator:
             list(s.concept_thresholds),
             min_len=max(2 * res, 1.5),
             max_gap=max(res, 1.0),
+            duration=self.duration,
         )
         return [sp for sp in spans if sp.concept in present]
 

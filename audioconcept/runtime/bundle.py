@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from audioconcept.errors import BundleError
+from audioconcept.runtime.manifest_check import read_manifest_file, validate_manifest
 from audioconcept.utils import sha256_tree
 
 SCHEMA_VERSION = 1
@@ -47,23 +47,13 @@ class Bundle:
 
 
 def read_manifest(root: str | Path) -> dict:
+    """The manifest, checked against manifest.schema.json with bounds, its artifact paths kept inside
+    the bundle, before anything else in the bundle is opened (see manifest_check)."""
     root = Path(root)
     p = root / MANIFEST
-    if not p.exists():
+    if not p.is_file():
         raise BundleError(f"{root}: not a model bundle (no {MANIFEST})")
-    try:
-        m = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{p}: unreadable manifest ({e})") from None
-    if not isinstance(m, dict):
-        raise BundleError(f"{p}: manifest is not a JSON object")
-    v = m.get("schema_version")
-    if v != SCHEMA_VERSION:
-        raise BundleError(f"{p}: manifest schema_version {v!r} is not supported (this runtime reads {SCHEMA_VERSION})")
-    missing = [k for k in REQUIRED if k not in m]
-    if missing:
-        raise BundleError(f"{p}: manifest lacks {', '.join(missing)}")
-    return m
+    return validate_manifest(read_manifest_file(p), root, str(p))
 
 
 def verify_artifact(root: Path, key: str, art: dict) -> None:

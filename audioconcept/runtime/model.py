@@ -12,13 +12,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from audioconcept.data.audio import Window, audio_info, iter_windows, windows_from_array
+from audioconcept.data.audio import MIN_SECONDS, Window, audio_info, check_long_enough, iter_windows, windows_from_array
 from audioconcept.errors import AudioConceptError, BundleError, EmptyAudio, UndecodableAudio
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
 from audioconcept.runtime.backends import make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
 from audioconcept.runtime.formats import BACKENDS, artifacts_for, kind_of
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.io_check import check_outputs, check_session_io
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.result import SongResult
 
@@ -86,15 +87,21 @@ class Model:
         """(B, window samples) waveforms -> what a waveform or mel backend takes."""
         return self.frontend(x) if self.frontend is not None else x
 
+    def run_batch(self, windows: list[Window]) -> Outputs:
+        """The backend on one batch, its outputs checked against the manifest (shape, finiteness)."""
+        out = self.backend.run(self.prepare(windows))
+        check_outputs(out, len(self.labels), len(self.concept_names), str(self.bundle.root))
+        return out
+
     def run_windows(self, windows: Iterable[Window]) -> Iterator[tuple[list[Window], Outputs]]:
         batch: list[Window] = []
         for w in windows:
             batch.append(w)
             if len(batch) == self.batch_size:
-                yield batch, self.backend.run(self.prepare(batch))
+                yield batch, self.run_batch(batch)
                 batch = []
         if batch:
-            yield batch, self.backend.run(self.prepare(batch))
+            yield batch, self.run_batch(batch)
 
     def aggregator(self) -> SongAggregator:
         return SongAggregator(self.settings)
@@ -142,7 +149,9 @@ class Model:
         """Stream a song of any length from disk, window by window; `on_progress(fraction)` after each batch."""
         t0 = time.perf_counter()
         total_s = audio_info(path).duration if on_progress else 0.0
-        windows = prefetch(iter_windows(path, self.window_s, hop_s or self.hop_s, sr=self.sample_rate))
+        windows = prefetch(
+            iter_windows(path, self.window_s, hop_s or self.hop_s, sr=self.sample_rate, min_seconds=MIN_SECONDS)
+        )
         res = self.predict_windows(windows, path, top_k, on_progress, total_s)
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
         return res
@@ -156,6 +165,7 @@ class Model:
         on_progress: Callable[[float], None] | None = None,
     ) -> SongResult:
         """The same for a song already decoded at the bundle's sample rate (mono float32)."""
+        check_long_enough(audio.size, self.sample_rate, str(path))
         windows = windows_from_array(audio, self.window_s, hop_s or self.hop_s, sr=self.sample_rate)
         return self.predict_windows(windows, path, top_k, on_progress, audio.size / self.sample_rate)
 
@@ -171,7 +181,7 @@ def _tagged_windows(model: Model, paths: Iterable[str | Path], hop_s: float) -> 
     """(song index, path, Window | AudioConceptError | None for the song's end) across songs."""
     for i, p in enumerate(paths):
         try:
-            for w in iter_windows(p, model.window_s, hop_s, sr=model.sample_rate):
+            for w in iter_windows(p, model.window_s, hop_s, sr=model.sample_rate, min_seconds=MIN_SECONDS):
                 yield i, p, w
         except AudioConceptError as e:
             yield i, p, e
@@ -198,7 +208,7 @@ def predict_many(
     def flush() -> Iterator[SongResult | SongFailed]:
         nonlocal batch, t0
         if batch:
-            out = model.backend.run(model.prepare([w for _, w in batch]))
+            out = model.run_batch([w for _, w in batch])
             for j, (i, w) in enumerate(batch):
                 if i in aggs:
                     c = out.concepts[j : j + 1] if out.concepts is not None else None
@@ -245,4 +255,12 @@ def load(
     b = open_bundle(root, verify=artifacts_for(backend, kind) if backend in BACKENDS else ())
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
-    return Model(b, backend, device, threads, batch_size)
+    try:
+        model = Model(b, backend, device, threads, batch_size)
+    except AudioConceptError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime/torch raise many types on a file they cannot use
+        why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+        raise BundleError(f"{root}: cannot load its {backend} model ({type(e).__name__}: {why})") from None
+    check_session_io(model.backend, b.manifest, str(root))
+    return model

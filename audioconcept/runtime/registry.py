@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -28,11 +27,14 @@ def local_bundles(models_dir: Path = Path("models")) -> dict[str, Path]:
 
 def best_local_bundle(models_dir: Path = Path("models")) -> Path | None:
     """The neural bundle in ./models with the highest recorded test accuracy."""
+    from audioconcept.runtime.bundle import read_manifest
+
     best, best_acc = None, -1.0
     for p in local_bundles(models_dir).values():
         try:
-            m = json.loads((p / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError):
+            m = read_manifest(p)
+        except BundleError as e:
+            log.warning("skipping %s", e)
             continue
         if m.get("arch") == "svm":
             continue

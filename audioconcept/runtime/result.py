@@ -59,14 +59,28 @@ class SongResult:
         return json.dumps(self.to_dict(), indent=indent)
 
 
+@dataclass(frozen=True)
+class SongError:
+    """A song (or an input item) that gave no result, with its one-line reason."""
+
+    path: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"schema_version": RESULT_SCHEMA_VERSION, "path": self.path, "error": self.error}
+
+
 CSV_FIELDS = ("path", "model", "backend", "window", "start", "end", "genre", "probability")
 
 
-def to_csv(results: list[SongResult]) -> str:
+def to_csv(results: list[SongResult], errors: list[SongError] | None = None) -> str:
+    """One row per song and per window; with `errors`, a last `error` column and one row per failure."""
     buf = io.StringIO()
     w = csv.writer(buf)
     concept_names = sorted({c for r in results for c in r.concepts})
-    w.writerow([*CSV_FIELDS, *concept_names])
+    w.writerow([*CSV_FIELDS, *concept_names, *(["error"] if errors else [])])
+    for e in errors or ():
+        w.writerow([e.path, "", "", "error", "", "", "", "", *[""] * len(concept_names), e.error])
     for r in results:
         w.writerow(
             [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from audioconcept.data.tracks import AUDIO_SUFFIXES
 from audioconcept.errors import AudioConceptError
-from audioconcept.runtime.result import SongResult
+from audioconcept.runtime.result import SongError, SongResult
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +59,51 @@ def progress_bar(n: int):
     return Progress(transient=True)
 
 
+def one_line(e: BaseException, path: str | Path, what: str = "analysis failed") -> str:
+    """An error as one line that names the file: ours as they are, anything else with its type."""
+    if isinstance(e, AudioConceptError):
+        msg = " ".join(str(e).split()) or type(e).__name__
+        return msg if str(path) in msg else f"{path}: {msg}"
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+    return f"{path}: {what} ({type(e).__name__}{': ' + first if first else ''})"
+
+
 def collect(
     stream: Iterable,
     n: int,
     on_result: Callable[[SongResult], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
+    errors: list[SongError] | None = None,
 ) -> tuple[list[SongResult], int]:
     """Consume SongResult / SongFailed items with a progress bar when there are several songs;
-    -> (results, number of failures)."""
+    -> (results, number of failures). Every failure becomes a one-line error entry (in `errors`), never the
+    end of the batch; a result whose report (`on_result`) fails is kept, and its failure is an entry too."""
     from audioconcept.runtime.model import SongFailed
 
     results: list[SongResult] = []
     failed = 0
+
+    def fail(path: str, msg: str) -> None:
+        nonlocal failed
+        failed += 1
+        if errors is not None:
+            errors.append(SongError(path, msg))
+        if on_error:
+            on_error(path, msg)
+
     with progress_bar(n) as bar:
         task = bar.add_task("songs", total=n)
         for r in stream:
             if isinstance(r, SongFailed):
-                failed += 1
-                if on_error:
-                    on_error(r.path, str(r.error))
+                fail(r.path, one_line(r.error, r.path))
             else:
                 results.append(r)
                 if on_result:
-                    on_result(r)
+                    try:
+                        on_result(r)
+                    except Exception as e:  # noqa: BLE001 - the prediction stands; its report failed
+                        log.debug("report for %s failed", r.path, exc_info=True)
+                        fail(r.path, one_line(e, r.path, "prediction kept, but writing its report failed"))
             bar.advance(task)
     return results, failed
 
@@ -91,18 +113,20 @@ def run_files(
     files: list[Path],
     on_result: Callable[[SongResult], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
+    errors: list[SongError] | None = None,
 ) -> tuple[list[SongResult], int]:
-    """`predict` every file, one at a time; -> (results, number of failures)."""
+    """`predict` every file, one at a time; whatever one song raises is that song's error."""
     from audioconcept.runtime.model import SongFailed
 
     def stream():
         for f in files:
             try:
                 yield predict(f)
-            except AudioConceptError as e:
+            except Exception as e:  # noqa: BLE001 - one song's failure, whatever it is, is that song's error
+                log.debug("%s failed", f, exc_info=True)
                 yield SongFailed(str(f), e)
 
-    return collect(stream(), len(files), on_result, on_error)
+    return collect(stream(), len(files), on_result, on_error, errors)
 
 
 def run_many(
@@ -112,8 +136,22 @@ def run_many(
     top_k: int = 3,
     on_result: Callable[[SongResult], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
+    errors: list[SongError] | None = None,
 ) -> tuple[list[SongResult], int]:
     """Like `run_files`, with the windows of consecutive songs sharing batches (`predict_many`)."""
     from audioconcept.runtime.model import predict_many
 
-    return collect(predict_many(model, files, hop_s, top_k), len(files), on_result, on_error)
+    return collect(predict_many(model, files, hop_s, top_k), len(files), on_result, on_error, errors)
+
+
+def render_output(results: list[SongResult], errors: list[SongError], fmt: str, single: bool) -> str:
+    """The document `--format json|csv` (or `--output` with a table) writes: every result, then
+    every error entry. JSON: one object for a single song that worked, else a list."""
+    import json
+
+    if fmt == "csv":
+        from audioconcept.runtime.result import to_csv
+
+        return to_csv(results, errors)
+    docs = [r.to_dict() for r in results] + [e.to_dict() for e in errors]
+    return json.dumps(docs[0] if single and len(results) == 1 and not errors else docs, indent=2)

@@ -37,15 +37,22 @@ def frames_to_grid(
 def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> np.ndarray:
     """Moving average over `seconds` along time (NaN-aware): frame-level CAV scores are noisy,
     concepts in music last for bars, not frames."""
-    # never wider than the grid: np.convolve(mode="same") returns the longer of its inputs
-    k = min(max(1, int(round(seconds / resolution))), probs.shape[-1] if probs.size else 1)
+    k = max(1, int(round(seconds / resolution)))
     if k == 1 or probs.size == 0:
         return probs
     valid = np.isfinite(probs)
     x = np.where(valid, probs, 0.0)
     kernel = np.ones(k)
-    num = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, x)
-    den = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), -1, valid.astype(float))
+    n = probs.shape[-1]
+    lo = (k - 1) // 2
+
+    def moving_sum(r: np.ndarray) -> np.ndarray:
+        # the centred part of the full convolution: np.convolve(mode="same") returns max(n, k) values,
+        # so a grid shorter than the kernel (a song shorter than `seconds`) would come back too long
+        return np.convolve(r, kernel, mode="full")[lo : lo + n]
+
+    num = np.apply_along_axis(moving_sum, -1, x)
+    den = np.apply_along_axis(moving_sum, -1, valid.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[~valid] = np.nan
@@ -60,8 +67,10 @@ def spans_from_grid(
     thresholds: list[float] | float = 0.5,
     min_len: float = 0.0,
     max_gap: float = 0.0,
+    duration: float | None = None,
 ) -> list[ConceptSpan]:
-    """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged."""
+    """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged; ends are
+    clipped to `duration` (the last grid cell may reach past the song's end)."""
     out: list[ConceptSpan] = []
     thr = thresholds if isinstance(thresholds, list) else [thresholds] * len(names)
     for i, name in enumerate(names):
@@ -74,6 +83,8 @@ def spans_from_grid(
                 runs.append([j, j])
         for a, b in runs:
             start, end = centres[a] - resolution / 2, centres[b] + resolution / 2
+            if duration is not None:
+                end = min(end, duration)
             if end - start >= min_len:
                 out.append(
                     ConceptSpan(

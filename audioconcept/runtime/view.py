@@ -50,14 +50,28 @@ def preview_from_array(audio: np.ndarray, sr: int, out: Path) -> Path:
     return out
 
 
+def _bundle_json(root: Path, rel: str, max_bytes: int = 10 * 1024 * 1024) -> dict | None:
+    """A JSON object shipped in the bundle, or None when absent, unreadable, too large, or (through
+    a link) outside the bundle: a display extra must never read elsewhere or fail the song."""
+    p = root / rel
+    try:
+        if root.resolve() not in p.resolve().parents or p.stat().st_size > max_bytes:
+            return None
+        d = json.loads(p.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
 def tcav_rows(manifest: dict, bundle_root: Path | None = None) -> list[dict]:
     """The model's TCAV table: every test from the bundle's concepts/concepts.json when it ships
     one, else the significant findings listed in the manifest."""
     rows = None
-    if bundle_root is not None and (Path(bundle_root) / "concepts" / "concepts.json").exists():
-        rows = json.loads((Path(bundle_root) / "concepts" / "concepts.json").read_text()).get("tcav")
-    if rows is None:
+    if bundle_root is not None:
+        rows = (_bundle_json(Path(bundle_root), "concepts/concepts.json") or {}).get("tcav")
+    if not isinstance(rows, list):
         rows = (manifest.get("concepts") or {}).get("tcav", []) or []
+    rows = [r for r in rows if isinstance(r, dict)]
     return [
         {
             "class": r.get("class"),

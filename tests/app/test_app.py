@@ -43,7 +43,9 @@ def _wait(client, jid, timeout=120):
 def client(tmp_path_factory, song):
     folder = song.parent
     cfg = AppConfig(models=(BUNDLE,), folder=folder, max_seconds=120, work=tmp_path_factory.mktemp("work"))
-    with TestClient(create_app(cfg)) as c:
+    # the app answers loopback Host names only, and posts that carry the page's token
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        c.headers["X-AudioConcept-Token"] = c.get("/api/options").json()["token"]
         yield c
 
 

@@ -127,9 +127,10 @@ def test_cli_many_files_one_bad(tmp_path, cnn_bundle, capsys):
     assert e.value.code == 2
     out = capsys.readouterr()
     docs = json.loads(out.out)
-    assert len(docs) == 2
-    for d in docs:
+    assert len(docs) == 3  # two results, then one error entry
+    for d in docs[:2]:
         jsonschema.validate(d, _schema())
+    assert docs[2]["path"].endswith("broken.wav") and "not decodable" in docs[2]["error"]
     assert "broken.wav" in out.err and "Traceback" not in out.err
 
 

@@ -63,7 +63,8 @@ async function submit(ev) {
   $("status").textContent = "uploading…";
   let r;
   try {
-    r = await fetch("/api/jobs", { method: "POST", body: fd });
+    // the per-server token from /api/options: only this page can read it, so only this page can post
+    r = await fetch("/api/jobs", { method: "POST", body: fd, headers: { "X-AudioConcept-Token": OPTIONS.token } });
   } catch (e) {
     return showError(`upload failed: ${e}`);
   }

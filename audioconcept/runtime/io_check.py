@@ -1,0 +1,83 @@
+"""Does the loaded model fit its manifest? Input shape, output names and widths (torch-free).
+
+The manifest's sha256 only proves that the file is the one the manifest names; a hand-edited
+manifest can name a model with another input size or another number of classes. These checks
+turn that into one BundleError line when the model loads (from the ONNX graph's declared shapes)
+and on every batch (from the arrays it returns), instead of an onnxruntime traceback or labels
+zipped onto the wrong columns.
+"""
+
+from __future__ import annotations
+
+from audioconcept.errors import BundleError
+
+REQUIRED_OUTPUTS = {
+    "features": ("probabilities",),
+    "waveform": ("logits", "probabilities"),
+    "mel": ("logits", "probabilities"),
+}
+
+
+def expected_input(manifest: dict, kind: str) -> list[int | None]:
+    """Input dims after the batch axis (None: not known from the manifest)."""
+    window = int(round(float(manifest["window_s"]) * int(manifest["sample_rate"])))
+    if kind == "features":
+        feats = manifest.get("features")
+        return [len(feats) if isinstance(feats, list) and feats else None]
+    if kind == "mel":
+        fe = manifest.get("frontend") or {}
+        if not fe:
+            return [None, None]
+        hop = int(fe["hop_length"])
+        frames = 1 + window // hop if fe.get("center", True) else 1 + (window - int(fe["n_fft"])) // hop
+        return [int(fe["n_mels"]), frames]
+    return [window]
+
+
+def check_session_io(backend, manifest: dict, where: str) -> None:
+    """For onnxruntime backends: the graph's declared input and output shapes against the manifest."""
+    session = getattr(backend, "session", None)
+    if session is None:
+        return
+    kind = backend.input_kind
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise BundleError(f"{where}: the ONNX model takes {len(inputs)} inputs; a bundle model takes one")
+    got = list(inputs[0].shape)[1:]
+    want = expected_input(manifest, kind)
+    fits = len(got) == len(want) and all(
+        not isinstance(g, int) or w is None or g == w for g, w in zip(got, want, strict=True)
+    )
+    if not fits:
+        raise BundleError(
+            f"{where}: the ONNX model's input {inputs[0].name} has shape {['batch', *got]}, but the manifest "
+            f"describes {['batch', *want]} ({kind})"
+        )
+    outputs = {o.name: list(o.shape) for o in session.get_outputs()}
+    missing = [n for n in REQUIRED_OUTPUTS[kind] if n not in outputs]
+    if missing:
+        raise BundleError(f"{where}: the ONNX model has no {', '.join(missing)} output (it has {', '.join(outputs)})")
+    n = len(manifest["labels"])
+    for name in ("logits", "probabilities"):
+        shape = outputs.get(name)
+        if shape and isinstance(shape[-1], int) and len(shape) >= 2 and shape[-1] != n:
+            raise BundleError(
+                f"{where}: the model's {name} output has {shape[-1]} classes; the manifest lists {n} labels"
+            )
+    names = (manifest.get("concepts") or {}).get("names") or []
+    shape = outputs.get("concepts")
+    if names and shape and isinstance(shape[-1], int) and shape[-1] != len(names):
+        raise BundleError(
+            f"{where}: the model's concepts output has {shape[-1]} columns; the manifest names {len(names)}"
+        )
+
+
+def check_outputs(out, n_labels: int, n_concepts: int, where: str) -> None:
+    """On every batch: the arrays the backend returned fit the labels and concept names."""
+    p = out.probabilities
+    if p.ndim != 2 or p.shape[-1] != n_labels:
+        raise BundleError(f"{where}: the model returned {p.shape[-1]} class probabilities for {n_labels} labels")
+    if out.logits is not None and out.logits.shape != p.shape:
+        raise BundleError(f"{where}: the model's logits {out.logits.shape} and probabilities {p.shape} differ in shape")
+    if n_concepts and out.concepts is not None and out.concepts.shape[-1] != n_concepts:
+        raise BundleError(f"{where}: the model returned {out.concepts.shape[-1]} concepts for {n_concepts} names")
