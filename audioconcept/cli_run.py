@@ -57,6 +57,10 @@ class UsageError(AudioConceptError):
     pass
 
 
+class ReportFailed(AudioConceptError):
+    """A song was classified, but its explanation or report could not be written."""
+
+
 def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -78,6 +82,7 @@ def run(opts: RunOptions) -> int:
     for item, why in bad_inputs:
         _err(f"error: {item}: {why}")
     console = None
+    report_failures: dict[str, str] = {}  # path -> why its explanation could not be written
 
     def on_result(r) -> None:
         nonlocal console
@@ -88,6 +93,8 @@ def run(opts: RunOptions) -> int:
 
             console = console or Console()
             render_table(r, console)
+        if why := report_failures.pop(r.path, None):  # the result stands; the failure is an error entry
+            raise ReportFailed(why)
 
     def on_error(path: str, why: str) -> None:
         _err(f"error: {why}" if path in why else f"error: {path}: {why}")
@@ -110,6 +117,8 @@ def run(opts: RunOptions) -> int:
             a = analyze(m, path, cfg)
             for line in a.lines:
                 _err(line)
+            if a.failure:
+                report_failures[a.result.path] = a.failure
             return a.result
 
         results, failed = run_files(predict, files, on_result, on_error, errors)

@@ -204,8 +204,12 @@ class Analyzer:
             max_seconds=self.cfg.max_seconds,
         )
         a = analyze(m, source, cfg, on_progress=lambda f, stage: job.update(progress=f, stage=stage))
+        if a.failure:  # the genres and concepts stand; say why the rest is missing
+            log.warning("job %s: %s", job.id, a.failure)
         link = lambda p: f"/api/jobs/{job.id}/files/{Path(p).name}"  # noqa: E731
         view = build_view(a.result, m.bundle.manifest, link, a.audio, a.explanation, a.attribution, m.bundle.root)
+        if a.failure:
+            view["note"] = "The explanation could not be written for this song; its genres and concepts stand."
         job.update(state="done", stage="done", progress=1.0, view=view)
 
     def close(self) -> None:
@@ -234,7 +238,7 @@ def create_app(cfg: AppConfig):
         new_token,
         safe_filename,
     )
-    from audioconcept.runtime.backends import BACKENDS
+    from audioconcept.runtime.formats import BACKENDS
     from audioconcept.runtime.view import web_asset
 
     analyzer = Analyzer(cfg)

@@ -39,13 +39,12 @@ class Analysis:
     audio: Path | None = None  # the song's Ogg preview
     report: Path | None = None
     lines: list[str] = field(default_factory=list)  # what was written, one line each, for the terminal
+    failure: str | None = None  # why the explanation or report could not be written (the result stands)
 
 
 def analyze(model, path: str | Path, cfg: AnalyzeConfig, on_progress: Callable[[float, str], None] | None = None):
     """Classify, explain and optionally attribute one song; -> Analysis. `on_progress(fraction, stage)`."""
-    from audioconcept.concepts.explain import explain_song
     from audioconcept.data.audio import load_audio
-    from audioconcept.runtime.view import preview_from_array, write_report
 
     def progress(f: float, stage: str) -> None:
         if on_progress:
@@ -60,9 +59,27 @@ def analyze(model, path: str | Path, cfg: AnalyzeConfig, on_progress: Callable[[
         audio, path, cfg.hop_s, cfg.top_k, on_progress=lambda f: progress(0.1 + 0.5 * f, "classifying windows")
     )
     progress(0.65, "writing clips and figures")
+    out = Analysis(result, None)
+    try:
+        explain(model, path, audio, cfg, out, progress)
+    except Exception as e:  # noqa: BLE001 - the classification stands; the explanation failed, in one line
+        from audioconcept.runtime.runner import one_line
+
+        log.debug("explaining %s failed", path, exc_info=True)
+        out.failure = one_line(e, path, "explanation failed")
+    progress(1.0, "done")
+    return out
+
+
+def explain(model, path: str | Path, audio, cfg: AnalyzeConfig, out: Analysis, progress) -> None:
+    """Clips and timeline (or Shapley), the attribution heat map, the preview and the report, into `out`."""
+    from audioconcept.concepts.explain import explain_song
+    from audioconcept.runtime.view import preview_from_array, write_report
+
     cfg.out.mkdir(parents=True, exist_ok=True)
-    ex = explain_song(model, result, cfg.out, cfg.clips, audio=audio)
-    out = Analysis(result, ex, lines=list(ex.lines))
+    ex = explain_song(model, out.result, cfg.out, cfg.clips, audio=audio)
+    out.explanation = ex
+    out.lines += ex.lines
     if cfg.attribution and model.bundle.arch != "svm":
         progress(0.75, f"attribution ({cfg.attribution})")
         out.attribution, why = attribution(model, path, audio, cfg)
@@ -72,11 +89,15 @@ def analyze(model, path: str | Path, cfg: AnalyzeConfig, on_progress: Callable[[
     if cfg.html is not None:
         cfg.html.parent.mkdir(parents=True, exist_ok=True)
         out.report = write_report(
-            result, model.bundle.manifest, cfg.html, out.audio, ex, out.attribution, bundle_root=model.bundle.root
+            out.result,
+            model.bundle.manifest,
+            cfg.html,
+            out.audio,
+            ex,
+            out.attribution,
+            bundle_root=model.bundle.root,
         )
         out.lines.append(f"report: {out.report}")
-    progress(1.0, "done")
-    return out
 
 
 def attribution(model, path: str | Path, audio, cfg: AnalyzeConfig) -> tuple[dict | None, str | None]:

@@ -33,7 +33,13 @@ PROTOCOL = 5
 TRUSTED_TYPES: dict[str, tuple[str, ...]] = {
     # scikit-learn: the SVM pipeline and what it may grow (calibration, feature selection)
     "sklearn.pipeline": ("Pipeline",),
-    "sklearn.preprocessing._data": ("StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler"),
+    "sklearn.preprocessing._data": (
+        "StandardScaler",
+        "MinMaxScaler",
+        "RobustScaler",
+        "MaxAbsScaler",
+        "PowerTransformer",
+    ),
     "sklearn.preprocessing._label": ("LabelEncoder",),
     "sklearn.svm._classes": ("SVC", "LinearSVC", "NuSVC"),
     "sklearn.calibration": ("CalibratedClassifierCV", "_CalibratedClassifier", "_SigmoidCalibration"),

@@ -275,25 +275,19 @@ def test_mixed_batch_keeps_good_results_and_lists_every_failure(tmp_path, clips,
 
 
 def test_an_unexpected_failure_in_one_song_does_not_stop_the_batch(tmp_path, clips):
-    from audioconcept.runtime.runner import RunConfig, run_files
+    from audioconcept.runtime.runner import run_files
 
-    class Flaky:
-        def __init__(self, real):
-            self.real = real
+    real = load(SVM)
 
-        def predict(self, path, **kw):
-            if "3.9" in str(path):
-                raise IndexError("boolean index did not match\nsecond line")
-            return self.real.predict(path, **kw)
+    def flaky(path):
+        if "3.9" in str(path):
+            raise IndexError("boolean index did not match\nsecond line")
+        return real.predict(path)
 
     errors: list = []
     seen: list = []
     results, failed = run_files(
-        Flaky(load(SVM)),
-        [clips["3.9s"], clips["4.5s"]],
-        RunConfig(),
-        on_error=lambda p, m: seen.append(m),
-        errors=errors,
+        flaky, [clips["3.9s"], clips["4.5s"]], on_error=lambda p, m: seen.append(m), errors=errors
     )
     assert failed == 1 and len(results) == 1 and Path(results[0].path).name == "sine_4.5s.wav"
     assert errors[0].error == seen[0] and "IndexError: boolean index did not match" in seen[0] and "\n" not in seen[0]
