@@ -24,8 +24,8 @@ LAYERS = {
     "benchmarks": 4,
     "concepts": 5,
     "app": 6,
-    "cli": 7,
-    "cli_run": 7,
+    "cli_run": 7,  # audioconcept-run: the runtime entry point that `audioconcept run` calls
+    "cli": 8,
 }
 BASE = {"errors", "utils", "__init__"}
 HEAVY = ("torch", "librosa", "sklearn", "scipy", "numba", "captum", "coremltools", "matplotlib", "ray", "pyarrow")

@@ -43,7 +43,8 @@ def musicnn_reference():
 
 
 @pytest.fixture(scope="session")
-def shared_clips() -> Path:
+def shared_clips_dir() -> Path:
+    """The folder of the real GTZAN clips in ../shared (see tests/conftest.py's `shared_clips` for the list)."""
     if not SHARED_CLIPS.is_dir():
         pytest.skip("../shared/gtzan/clips is not present")
     return SHARED_CLIPS

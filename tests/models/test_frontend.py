@@ -189,13 +189,13 @@ def test_musicnn_front_end_of_silence_and_full_scale():
     assert np.abs(a - b).max() < 1e-4
 
 
-def test_musicnn_front_end_on_real_clips_matches_librosa_and_the_fixture(shared_clips, musicnn_reference):
+def test_musicnn_front_end_on_real_clips_matches_librosa_and_the_fixture(shared_clips_dir, musicnn_reference):
     from audioconcept.data.audio import load_audio
 
     cfg = _musicnn_cfg()
     d = musicnn_reference
     for clip in sorted(set(d["clip"].tolist())):
-        y = load_audio(shared_clips / clip, sr=16000)
+        y = load_audio(shared_clips_dir / clip, sr=16000)
         ours = NumpyMelFrontEnd(cfg.to_dict())(y[None])[0]
         assert np.abs(ours - _librosa_musicnn_mel(y)).max() <= 5e-6
         for i in np.flatnonzero(d["clip"] == clip):

@@ -76,7 +76,7 @@ def test_msd_mtt_ensemble_equals_tensorflow_on_one_patch_per_clip(musicnn_checkp
 
 
 @pytest.mark.slow
-def test_end_to_end_on_real_songs_within_1e3(musicnn_checkpoints, musicnn_reference, shared_clips):
+def test_end_to_end_on_real_songs_within_1e3(musicnn_checkpoints, musicnn_reference, shared_clips_dir):
     """Audio file -> our loader and numpy front end -> our MSD+MTT musicnn, against TensorFlow run on librosa's mel."""
     from audioconcept.data.audio import load_audio
     from audioconcept.runtime.frontend import NumpyMelFrontEnd
@@ -87,7 +87,7 @@ def test_end_to_end_on_real_songs_within_1e3(musicnn_checkpoints, musicnn_refere
     mels, torch_mels = {}, {}
     with torch.no_grad():
         for clip in set(d["clip"].tolist()):
-            y = load_audio(shared_clips / clip, sr=16000)
+            y = load_audio(shared_clips_dir / clip, sr=16000)
             mels[clip] = front(y[None])[0]
             torch_mels[clip] = model.frontend(torch.from_numpy(y)[None])[0]  # the Conv1d STFT, as exported
     patches, wave_patches = [], []
