@@ -444,6 +444,56 @@ def explain(
     typer.echo(f"summary: {out / (song.stem + '.' + method + '.json')}")
 
 
+@app.command("batch")
+def batch(
+    library: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, or .txt/.m3u/.parquet lists")],
+    out: Annotated[Path, typer.Option(help="Output folder: songs/ and windows/ Parquet tables (resumable)")],
+    model: Annotated[str | None, typer.Option(help="Bundle folder or name (default as for `run`)")] = None,
+    engine: Annotated[str, typer.Option(help="local (a process pool) | ray (Ray Data, local or a cluster)")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster: 'auto' (after `ray start`) or host:port")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Processes (local) or actors (ray); 0 = from cores/GPUs")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per worker (0 = cores / workers)")] = 0,
+    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the bundle's)")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Genres kept per song")] = 3,
+    part_songs: Annotated[int, typer.Option(min=1, help="Songs per Parquet part (a kill loses at most this)")] = 128,
+    retry_errors: Annotated[bool, typer.Option(help="Analyse again the songs that failed in earlier runs")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Analyse a music library into Parquet tables of songs and windows (resumable: re-run to finish).
+
+    Exit code 0: every song analysed; 1: some songs failed (they have error rows); 2: nothing ran.
+    """
+    from audioconcept.runtime.batch.run import BatchConfig, run_batch
+
+    if hop is not None and hop <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--hop")
+    cfg = BatchConfig(
+        tuple(library), out, model, engine, address, workers, threads, backend, device, hop, top,
+        part_songs=part_songs, retry_errors=retry_errors, progress=progress,
+    )  # fmt: skip
+    s = run_batch(cfg)
+    err = _stderr()
+    for item, why in s.problems:
+        err.print(f"error: {item}: {why}", highlight=False, markup=False, soft_wrap=True)
+    for path, why in s.failed_now[:20]:
+        line = f"failed: {why}" if path in why else f"failed: {path}: {why}"
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    if len(s.failed_now) > 20:
+        err.print(f"... and {len(s.failed_now) - 20} more (status 'error' in {out}/songs)", soft_wrap=True)
+    rate = f" in {s.elapsed_s:.1f} s ({s.songs_per_s:.2f} songs/s)" if s.analysed else ""
+    err.print(
+        f"{s.analysed} song(s) analysed{rate} with {s.engine} x{s.workers} on {s.device}, "
+        f"{s.skipped} already in {out}, {len(s.failed_now)} failed now"
+        + (f", {s.failed_before} failed in earlier runs (--retry-errors tries them again)" if s.failed_before else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if s.failed:
+        raise typer.Exit(1)
+
+
 @concepts_app.command("learn")
 def concepts_learn(
     model: Annotated[Path, typer.Option(help="Checkpoint folder (cnn or vggish)")],

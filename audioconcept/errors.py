@@ -57,6 +57,10 @@ class ExportError(AudioConceptError):
     """Export or its parity gate failed."""
 
 
+class BatchError(AudioConceptError):
+    """A batch output folder cannot take this run, or a distributed worker failed."""
+
+
 class MissingExtra(AudioConceptError):
     """An optional dependency group is not installed."""
 
