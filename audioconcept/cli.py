@@ -118,15 +118,25 @@ def train(
         Path | None, typer.Option(help="W&B run folder or MLflow store (default ./wandb, ./mlruns)")
     ] = None,
     project: Annotated[str, typer.Option(help="W&B project / MLflow experiment")] = "audioconcept",
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Data-parallel workers (DDP: gloo on CPU, NCCL on CUDA); batch size per worker")
+    ] = 1,
 ) -> None:
-    """Train a genre model and write checkpoint, run JSON and plots."""
+    """Train a genre model and write checkpoint, run JSON and plots.
+
+    Several processes: --nproc N here, or `torchrun --nproc-per-node N -m audioconcept train ...` (any nodes)."""
+    import os
     import time
 
     from audioconcept.models.registry import get_spec
     from audioconcept.train.tracking import TrackConfig, make_tracker
 
     get_spec(model)
+    if nproc > 1 and model == "svm":
+        raise typer.BadParameter("the svm trains in one process (its grid search uses all cores)", param_hint="--nproc")
     out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if os.environ.get("RANK", "0") != "0":  # a torchrun worker other than rank 0: rank 0 tracks and reports
+        track = "none"
     tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
     try:
         run = _train(
@@ -145,7 +155,10 @@ def train(
             augment,
             grid,
             tracker,
+            nproc,
         )
+        if not run:
+            return
         tracker.log_final(run, out)
     finally:
         tracker.finish()
@@ -169,6 +182,7 @@ def _train(
     augment,
     grid,
     tracker,
+    nproc=1,
 ) -> dict:
     if model == "svm":
         from audioconcept.train.svm_train import train_svm
@@ -198,7 +212,14 @@ def _train(
         import dataclasses
 
         tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
-        _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
+        if nproc > 1:
+            from audioconcept.train.ddp import launch_training
+
+            _, run = launch_training(cfg, nproc)
+            for row in run["history"]:  # the workers ran in other processes: log their epochs now
+                tracker.log_epoch(row)
+        else:
+            _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
     return run
 
 

@@ -58,7 +58,11 @@ class ExportError(AudioConceptError):
 
 
 class BatchError(AudioConceptError):
-    """A batch output folder cannot take this run, or a distributed worker failed."""
+    """A batch output folder cannot take this run, or the batch engine failed."""
+
+
+class DistributedError(AudioConceptError):
+    """A data-parallel training worker failed, or the launch asked for what the host cannot do."""
 
 
 class MissingExtra(AudioConceptError):

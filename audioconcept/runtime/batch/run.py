@@ -10,7 +10,7 @@ from pathlib import Path
 from audioconcept.errors import BatchError
 from audioconcept.runtime.batch.analyse import AnalysisSettings
 from audioconcept.runtime.batch.inputs import SongRef, walk_library
-from audioconcept.runtime.batch.schema import ModelInfo, SongRows
+from audioconcept.runtime.batch.schema import ModelInfo, SongRows, require_pyarrow
 from audioconcept.runtime.batch.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,11 @@ def run_batch(cfg: BatchConfig) -> BatchSummary:
 
     if cfg.engine not in ENGINES:
         raise BatchError(f"--engine {cfg.engine}: choose {' or '.join(ENGINES)}")
+    require_pyarrow()  # before anything slow: a missing extra is a one-line error at once
+    if cfg.engine == "ray":
+        from audioconcept.runtime.batch.ray_engine import require_ray
+
+        require_ray()
     t0 = time.perf_counter()
     bundle = resolve_bundle(cfg.model)
     info, sr = model_info(bundle)
