@@ -666,6 +666,32 @@ def bench_report(
     typer.echo(f"report: {write_report(results, out)}")
 
 
+@bench_app.command("batch")
+def bench_batch(
+    out: Annotated[Path | None, typer.Option(help="Results JSON (give it to `bench report` with the others)")] = None,
+    model: str = "cnn-synth",
+    songs: Annotated[int, typer.Option(min=2)] = 32,
+    seconds: Annotated[float, typer.Option(help="Length of each generated song")] = 180.0,
+    audio_format: Annotated[str, typer.Option("--format", help="mp3 | flac | ogg | wav")] = "mp3",
+    engines: Annotated[str, typer.Option(help="Comma list: local, ray")] = "local,ray",
+    workers: Annotated[str, typer.Option(help="Comma list of worker counts")] = "1,2",
+    rounds: Annotated[int, typer.Option(min=1, help="Each configuration this many times, interleaved")] = 2,
+    cores_per_node: Annotated[int, typer.Option(help="Node size for the 1 M-song estimate")] = 16,
+) -> None:
+    """songs/s of `audioconcept batch` per engine and worker count, Ray's overhead, 1 M-song estimates."""
+    from audioconcept.benchmarks.batch_bench import BatchBenchConfig, markdown, run_batch_bench
+
+    if audio_format not in ("mp3", "flac", "ogg", "wav"):
+        raise typer.BadParameter("choose mp3, flac, ogg or wav", param_hint="--format")
+    cfg = BatchBenchConfig(
+        out, model, songs, seconds, audio_format, tuple(engines.split(",")),
+        tuple(int(w) for w in workers.split(",")), rounds, cores_per_node=cores_per_node,
+    )  # fmt: skip
+    typer.echo("\n".join(markdown(run_batch_bench(cfg))))
+    if out:
+        typer.echo(f"results: {out}")
+
+
 def _print_json(obj) -> None:
     import json
 
