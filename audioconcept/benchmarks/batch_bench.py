@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -107,14 +108,47 @@ def windows_per_song(seconds: float, window_s: float, hop_s: float) -> int:
     return 1 if seconds <= window_s else math.ceil((seconds - window_s) / hop_s) + 1
 
 
+def tree_cpu_s() -> float | None:
+    """CPU seconds (user + system) used so far by this process and every process below it, the ones
+    that ended included (Linux /proc; None elsewhere). Unlike wall time, this does not depend on how
+    much of a shared machine the run got, so it is the cost per song to scale from."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    stats: dict[int, tuple[int, float]] = {}
+    try:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+            stats[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]) / tick)
+    except OSError:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def _one(engine: str, workers: int, threads: int, lib: Path, out: Path, model: str) -> dict:
     from audioconcept.runtime.batch.run import BatchConfig, run_batch
 
     cfg = BatchConfig((str(lib),), out, model, engine, workers=workers, threads=threads, progress=False)
+    cpu0 = tree_cpu_s()
     s = run_batch(cfg)
+    cpu1 = tree_cpu_s()
     if s.failed:
         raise RuntimeError(f"{engine} x{workers}: {s.failed} song(s) failed: {s.failed_now[:1]}")
-    return {"songs": s.analysed, "elapsed_s": round(s.elapsed_s, 3), "threads": s.threads}
+    cpu = round(cpu1 - cpu0, 3) if cpu0 is not None and cpu1 is not None else None
+    return {"songs": s.analysed, "elapsed_s": round(s.elapsed_s, 3), "threads": s.threads, "cpu_s": cpu}
 
 
 def _pair(engine: str, workers: int, threads: int, small: Path, full: Path, tmp: Path, model: str, r: int) -> dict:
@@ -134,6 +168,11 @@ def _pair(engine: str, workers: int, threads: int, small: Path, full: Path, tmp:
         "songs_per_s": round(b["songs"] / b["elapsed_s"], 4),
         "steady_songs_per_s": round(rate, 4) if rate else None,
         "fixed_s": round(a["elapsed_s"] - a["songs"] / rate, 3) if rate else None,
+        "cpu_s_per_song": (
+            round((b["cpu_s"] - a["cpu_s"]) / (b["songs"] - a["songs"]), 4)
+            if a["cpu_s"] is not None and b["cpu_s"] is not None and b["songs"] > a["songs"]
+            else None
+        ),
     }
 
 
@@ -210,8 +249,8 @@ def summarise(res: dict, cfg: BatchBenchConfig) -> dict:
         med[key]["runs"].append(row)
     for v in med.values():
         runs = v.pop("runs")
-        for k in ("songs_per_s", "steady_songs_per_s", "fixed_s"):
-            vals = [r[k] for r in runs if r[k] is not None]
+        for k in ("songs_per_s", "steady_songs_per_s", "fixed_s", "cpu_s_per_song"):
+            vals = [r[k] for r in runs if r.get(k) is not None]
             v[k] = round(statistics.median(vals), 4) if vals else None
     overhead = {}
     for v in med.values():
@@ -225,15 +264,27 @@ def summarise(res: dict, cfg: BatchBenchConfig) -> dict:
                 "worker_ms_per_song": round(1e3 * extra_s * v["workers"], 1),
                 "ratio": round(local["steady_songs_per_s"] / v["steady_songs_per_s"], 3),
                 "fixed_s_extra": round((v["fixed_s"] or 0) - (local["fixed_s"] or 0), 2),
+                "cpu_ms_per_song": (
+                    round(1e3 * (v["cpu_s_per_song"] - local["cpu_s_per_song"]), 1)
+                    if v.get("cpu_s_per_song") is not None and local.get("cpu_s_per_song") is not None
+                    else None
+                ),
             }
-    # CPU: the best steady configuration here, as core-seconds per song, spread over N nodes of C cores
+    # CPU: core-seconds per song (CPU time, robust to a shared machine; else wall time x cores used),
+    # of the cheapest configuration, spread over N nodes of C cores with linear scaling
     cores_here = res["host"]["cores"] or 1
-    best = max(med.values(), key=lambda v: v["steady_songs_per_s"] or 0.0, default=None)
     est: dict = {"library_songs": cfg.library_songs, "cores_per_node": cfg.cores_per_node}
-    if best and best["steady_songs_per_s"]:
-        core_s = min(cores_here, best["workers"] * max(1, best["threads"])) / best["steady_songs_per_s"]
+    costs = []
+    for v in med.values():
+        if v.get("cpu_s_per_song"):
+            costs.append((v["cpu_s_per_song"], f"{v['engine']} x{v['workers']}, CPU time"))
+        elif v["steady_songs_per_s"]:
+            used = min(cores_here, v["workers"] * max(1, v["threads"]))
+            costs.append((used / v["steady_songs_per_s"], f"{v['engine']} x{v['workers']}, wall time x cores"))
+    if costs:
+        core_s, src = min(costs)
         est["cpu"] = {
-            "from": f"{best['engine']} x{best['workers']} here, steady",
+            "from": src,
             "core_s_per_song": round(core_s, 4),
             "hours_by_nodes": {
                 str(n): round(cfg.library_songs * core_s / (n * cfg.cores_per_node) / 3600, 2) for n in cfg.nodes
@@ -265,14 +316,17 @@ def markdown(res: dict) -> list[str]:
         f"{st['seconds']:.0f} s ({st['audio_format']}, 44.1 kHz stereo; {res['model']['windows_per_song']} windows "
         f"each) through {res['model']['name']}, median of {st['rounds']} round(s).",
         "",
-        "| engine | workers | threads each | songs/s (whole run) | songs/s once running | fixed cost s |",
-        "|---|---|---|---|---|---|",
+        "| engine | workers | threads each | songs/s (whole run) | songs/s once running | fixed cost s | "
+        "CPU s per song |",
+        "|---|---|---|---|---|---|---|",
     ]
     for v in s["by_config"].values():
         fixed = "-" if v["fixed_s"] is None else f"{v['fixed_s']:.1f}"
         steady = "-" if v["steady_songs_per_s"] is None else f"{v['steady_songs_per_s']:.2f}"
+        cpu = "-" if v.get("cpu_s_per_song") is None else f"{v['cpu_s_per_song']:.2f}"
         lines.append(
-            f"| {v['engine']} | {v['workers']} | {v['threads']} | {v['songs_per_s']:.2f} | {steady} | {fixed} |"
+            f"| {v['engine']} | {v['workers']} | {v['threads']} | {v['songs_per_s']:.2f} | {steady} | {fixed} | "
+            f"{cpu} |"
         )
     lines.append("")
     if res.get("ray_init_s") is not None:
@@ -281,7 +335,9 @@ def markdown(res: dict) -> list[str]:
         lines.append(
             f"Ray's overhead at {k}: {o['wall_ms_per_song']:+.0f} ms of wall time per song "
             f"({o['worker_ms_per_song']:+.0f} worker-ms per song), local/ray throughput once running "
-            f"{o['ratio']:.2f}, and {o['fixed_s_extra']:+.1f} s of fixed cost per run (actors)."
+            f"{o['ratio']:.2f}, "
+            + (f"{o['cpu_ms_per_song']:+.0f} ms of CPU time per song, " if o.get("cpu_ms_per_song") is not None else "")
+            + f"and {o['fixed_s_extra']:+.1f} s of fixed cost per run (starting actors)."
         )
     e = s["estimate"]
     lines.append("")
@@ -289,7 +345,7 @@ def markdown(res: dict) -> list[str]:
         c = e["cpu"]
         lines.append(
             f"**1 M songs on CPU nodes** ({e['cores_per_node']} cores each, {c['core_s_per_song']:.3f} core-s per "
-            f"song from {c['from']}, linear scaling assumed): "
+            f"song from {c['from']}, linear scaling assumed, start-up left out): "
             + ", ".join(f"{n} node(s) {hrs:.1f} h" for n, hrs in c["hours_by_nodes"].items())
             + "."
         )

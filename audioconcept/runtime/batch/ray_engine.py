@@ -138,7 +138,7 @@ def run_ray(
     ctx.max_errored_blocks = -1  # a crashed decode task costs its songs (error rows below), not the run
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     settings = replace(settings, device=plan.device, threads=plan.threads)
-    k = max(1, songs_per_task)
+    k = max(1, min(songs_per_task, len(todo) // (2 * plan.workers)))  # enough blocks to keep every actor busy
     ds = ray.data.from_items([r.to_dict() for r in todo], override_num_blocks=max(1, math.ceil(len(todo) / k)))
     ds = ds.map(_decode_row, fn_kwargs={"sample_rate": settings.sample_rate}, num_cpus=DECODE_CPUS)
     ds = ds.map_batches(
