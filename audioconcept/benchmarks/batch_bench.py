@@ -108,47 +108,93 @@ def windows_per_song(seconds: float, window_s: float, hop_s: float) -> int:
     return 1 if seconds <= window_s else math.ceil((seconds - window_s) / hop_s) + 1
 
 
-def tree_cpu_s() -> float | None:
-    """CPU seconds (user + system) used so far by this process and every process below it, the ones
-    that ended included (Linux /proc; None elsewhere). Unlike wall time, this does not depend on how
-    much of a shared machine the run got, so it is the cost per song to scale from."""
+def _proc_table() -> dict[int, tuple[int, float]] | None:
+    """pid -> (parent pid, CPU seconds of its own, user + system), from Linux /proc (None elsewhere)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    stats: dict[int, tuple[int, float]] = {}
+    out: dict[int, tuple[int, float]] = {}
     try:
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    rest = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # fields after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
-            stats[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]) / tick)
+        names = os.listdir("/proc")
     except OSError:
         return None
+    for d in names:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(d)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / tick)  # ppid, utime + stime
+    return out
+
+
+def _tree(table: dict[int, tuple[int, float]], root: int) -> dict[int, float]:
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
+    for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [os.getpid()]
+    out, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        total += stats.get(pid, (0, 0.0))[1]
+        if pid in table:
+            out[pid] = table[pid][1]
         todo.extend(children.get(pid, []))
-    return total
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by this process and every process below it (worker processes, Ray's raylet and
+    its workers) while the block runs. Unlike wall time this does not depend on how much of a shared
+    machine the run got, so it is the cost per song to scale from. The tree is sampled every
+    `interval` s, so a process that ends inside the block loses at most its last interval. Linux only
+    (`cpu_s` stays None elsewhere)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.interval = interval
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.cpu_s: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self, start: bool = False) -> bool:
+        table = _proc_table()
+        if table is None:
+            return False
+        for pid, cpu in _tree(table, os.getpid()).items():
+            if start:
+                self.first[pid] = cpu
+            self.first.setdefault(pid, 0.0)  # born inside the block: all its time counts
+            self.last[pid] = cpu
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> CpuMeter:
+        if self._sample(start=True):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            self.cpu_s = round(sum(self.last[p] - self.first[p] for p in self.last), 3)
 
 
 def _one(engine: str, workers: int, threads: int, lib: Path, out: Path, model: str) -> dict:
     from audioconcept.runtime.batch.run import BatchConfig, run_batch
 
     cfg = BatchConfig((str(lib),), out, model, engine, workers=workers, threads=threads, progress=False)
-    cpu0 = tree_cpu_s()
-    s = run_batch(cfg)
-    cpu1 = tree_cpu_s()
+    with CpuMeter() as cpu:
+        s = run_batch(cfg)
     if s.failed:
         raise RuntimeError(f"{engine} x{workers}: {s.failed} song(s) failed: {s.failed_now[:1]}")
-    cpu = round(cpu1 - cpu0, 3) if cpu0 is not None and cpu1 is not None else None
-    return {"songs": s.analysed, "elapsed_s": round(s.elapsed_s, 3), "threads": s.threads, "cpu_s": cpu}
+    return {"songs": s.analysed, "elapsed_s": round(s.elapsed_s, 3), "threads": s.threads, "cpu_s": cpu.cpu_s}
 
 
 def _pair(engine: str, workers: int, threads: int, small: Path, full: Path, tmp: Path, model: str, r: int) -> dict:

@@ -82,7 +82,7 @@ def _pool(settings: AnalysisSettings, workers: int) -> ProcessPoolExecutor:
 
 
 def _drain(
-    pending: deque[SongRef], settings: AnalysisSettings, workers: int, on_rows: Callable[[SongRows], None]
+    pending: deque[SongRef], settings: AnalysisSettings, workers: int, on_rows: Callable[[SongRows], None], work
 ) -> list[SongRef]:
     """Run `pending` on a pool until it is empty (-> []) or the pool breaks (-> the songs in flight)."""
     ex = _pool(settings, workers)
@@ -91,7 +91,7 @@ def _drain(
         while pending or inflight:
             while pending and len(inflight) < 2 * workers:
                 ref = pending.popleft()
-                inflight[ex.submit(_work, ref)] = ref
+                inflight[ex.submit(work, ref)] = ref
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
             for f in done:
                 try:
@@ -105,11 +105,11 @@ def _drain(
         ex.shutdown(wait=not inflight, cancel_futures=True)
 
 
-def _isolate(ref: SongRef, settings: AnalysisSettings) -> SongRows:
+def _isolate(ref: SongRef, settings: AnalysisSettings, work) -> SongRows:
     """One suspect song alone in a fresh process: its rows, or an error row if the process dies again."""
     ex = _pool(settings, 1)
     try:
-        return ex.submit(_work, ref).result()
+        return ex.submit(work, ref).result()
     except BrokenProcessPool:
         log.warning("%s: %s", ref.path, CRASHED)
         return error_rows(ref, CRASHED, settings.model, settings.hop_s)
@@ -118,13 +118,19 @@ def _isolate(ref: SongRef, settings: AnalysisSettings) -> SongRows:
 
 
 def run_local(
-    todo: list[SongRef], settings: AnalysisSettings, plan: LocalPlan, on_rows: Callable[[SongRows], None]
+    todo: list[SongRef],
+    settings: AnalysisSettings,
+    plan: LocalPlan,
+    on_rows: Callable[[SongRows], None],
+    work: Callable[[SongRef], SongRows] = _work,
 ) -> None:
+    """Analyse `todo` on `plan.workers` processes; `work` runs in them (a module-level function: it
+    is pickled by name) after `_init(settings)` loaded the model."""
     pending = deque(todo)
     with thread_env(plan.threads):
         while pending:
-            suspects = _drain(pending, settings, plan.workers, on_rows)
+            suspects = _drain(pending, settings, plan.workers, on_rows, work)
             if suspects:
                 log.warning("a worker process died; re-running its %d song(s) one by one", len(suspects))
             for ref in suspects:
-                on_rows(_isolate(ref, settings))
+                on_rows(_isolate(ref, settings, work))

@@ -53,3 +53,38 @@ def test_local_engine_resumes_without_duplicates(tmp_path, library):
         corrupt.unlink()
         corrupt.with_suffix(".bak").rename(corrupt)
     assert read_table(out).num_rows == 7
+
+
+def crash_on_marked_files(ref):
+    """Runs in a pool worker: dies like a decoder crash on files named crash*, else the real analysis."""
+    from pathlib import Path
+
+    from audioconcept.runtime.batch import local
+
+    if Path(ref.path).name.startswith("crash"):
+        os._exit(139)
+    return local._work(ref)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_costs_only_its_own_song(tmp_path, library):
+    import shutil
+
+    from audioconcept.runtime.batch.analyse import AnalysisSettings
+    from audioconcept.runtime.batch.inputs import SongRef
+    from audioconcept.runtime.batch.local import CRASHED, LocalPlan, run_local
+    from audioconcept.runtime.batch.run import model_info
+    from audioconcept.runtime.registry import resolve_bundle
+
+    _, songs, _ = library
+    paths = [shutil.copy(p, tmp_path / f"{i}{p.suffix}") for i, p in enumerate(songs[:5])]
+    paths.insert(2, shutil.copy(songs[5], tmp_path / "crash.wav"))
+    bundle = resolve_bundle("cnn-synth")
+    info, sr = model_info(bundle)
+    rows = []
+    run_local([SongRef.of(p) for p in paths], AnalysisSettings(str(bundle), info, sr), LocalPlan(2, 1), rows.append,
+              crash_on_marked_files)  # fmt: skip
+    by_path = {r.song["path"]: r for r in rows}
+    assert len(rows) == len(by_path) == 6
+    assert by_path[str(tmp_path / "crash.wav")].song["error"] == CRASHED
+    assert all(r.ok for p, r in by_path.items() if not p.endswith("crash.wav"))
