@@ -151,17 +151,21 @@ def run_ray(
         num_gpus=plan.actor_gpus or None,
     )
     seen: set[str] = set()
-    try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for s, w in zip(batch["songs"], batch["windows"], strict=True):
-                songs = table_from_bytes(bytes(s))
-                seen.update(songs.column("song_id").to_pylist())
-                on_tables(songs, table_from_bytes(bytes(w)), songs.num_rows)
-    except Exception as e:  # noqa: BLE001 - Ray wraps worker errors; say the cause in one line
-        cause = _unwrap(e)
-        if isinstance(cause, AudioConceptError):
-            raise cause from None
-        raise BatchError(f"ray: {type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}") from None
+    batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy"))
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except Exception as e:  # noqa: BLE001 - Ray wraps worker errors; say the cause in one line
+            cause = _unwrap(e)
+            if isinstance(cause, AudioConceptError):
+                raise cause from None
+            raise BatchError(f"ray: {type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}") from None
+        for s, w in zip(batch["songs"], batch["windows"], strict=True):
+            songs = table_from_bytes(bytes(s))
+            seen.update(songs.column("song_id").to_pylist())
+            on_tables(songs, table_from_bytes(bytes(w)), songs.num_rows)
     lost = [r for r in todo if r.song_id not in seen]
     if lost:
         log.warning("%d song(s) came back from Ray without a result; they get error rows", len(lost))

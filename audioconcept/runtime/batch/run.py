@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from audioconcept.errors import BatchError
@@ -164,7 +165,7 @@ def run_batch(cfg: BatchConfig) -> BatchSummary:
     settings = AnalysisSettings(
         str(bundle), info, sr, cfg.backend, cfg.device, cfg.threads, cfg.batch_size, cfg.hop_s, cfg.top_k
     )
-    with ResultStore(cfg.out, info, cfg.part_songs) as store:
+    with ResultStore(cfg.out, info, cfg.part_songs) as store, contextlib.ExitStack() as stack:
         done = store.done()
         ids = {r.song_id for r in library.songs}
         if cfg.retry_errors:
@@ -179,15 +180,10 @@ def run_batch(cfg: BatchConfig) -> BatchSummary:
         summary.problems = library.problems
         if summary.skipped:
             log.info("%d of %d song(s) are already in %s: skipping them", summary.skipped, summary.total, cfg.out)
+        engine = _engine(cfg, settings, todo, summary, stack) if todo else None
         with _progress(cfg.progress and bool(todo)) as bar:
             task = bar.add_task(f"{cfg.engine}", total=len(todo), failed=0, start=False)
-
             started = [0.0]
-
-            def begin() -> None:
-                started[0] = time.perf_counter()
-                summary.setup_s = started[0] - t0
-                bar.start_task(task)
 
             def count(n: int, failed: list[tuple[str, str]]) -> None:
                 summary.events.append((time.perf_counter() - started[0], n))
@@ -213,45 +209,42 @@ def run_batch(cfg: BatchConfig) -> BatchSummary:
                 ]
                 count(n, bad)
 
-            if todo:
-                _run_engine(cfg, settings, todo, summary, on_rows, on_tables, begin)
+            if engine is not None:
+                started[0] = time.perf_counter()
+                summary.setup_s = started[0] - t0
+                bar.start_task(task)
+                engine(on_rows, on_tables)
                 summary.elapsed_s = time.perf_counter() - started[0]
     return summary
 
 
-def _run_engine(cfg, settings, todo, summary, on_rows, on_tables, begin) -> None:
-    """Run `todo` on the engine (`begin()` once it is set up); sets the summary's workers and device."""
+def _engine(cfg: BatchConfig, settings: AnalysisSettings, todo: list[SongRef], summary: BatchSummary, stack):
+    """Set the engine up (plan the workers; connect to Ray, shut down by `stack` if this started it)
+    -> `run(on_rows, on_tables)`. Fills the summary's workers, threads and device."""
     if cfg.engine == "local":
-        from dataclasses import replace
-
-        from audioconcept.runtime.batch.local import plan_local, run_local
+        from audioconcept.runtime.batch.local import LocalPlan, plan_local, run_local
 
         plan = plan_local(cfg.workers, cfg.threads)
-        plan = type(plan)(min(plan.workers, len(todo)), plan.threads)
+        plan = LocalPlan(min(plan.workers, len(todo)), plan.threads)
         summary.workers, summary.threads = plan.workers, plan.threads
         log.info("local engine: %d process(es) x %d thread(s)", plan.workers, plan.threads)
-        begin()
-        run_local(todo, replace(settings, threads=plan.threads), plan, on_rows)
-        return
+        local_settings = replace(settings, threads=plan.threads)
+        return lambda on_rows, on_tables: run_local(todo, local_settings, plan, on_rows)
     from audioconcept.runtime.batch.ray_engine import connect, plan_ray, require_ray, run_ray
 
     ray = require_ray()
-    own_ray = connect(cfg.address)
-    try:
-        plan = plan_ray(ray.cluster_resources(), cfg.workers, cfg.threads, cfg.device)
-        summary.workers, summary.threads, summary.device = plan.workers, plan.threads, plan.device
-        log.info(
-            "ray engine: %d actor(s) on %s (%.3g CPU, %.3g GPU, %d thread(s) each); cluster %.0f CPU, %.0f GPU",
-            plan.workers,
-            plan.device,
-            plan.actor_cpus,
-            plan.actor_gpus,
-            plan.threads,
-            plan.cluster_cpus,
-            plan.cluster_gpus,
-        )
-        begin()
-        run_ray(todo, settings, plan, on_tables, cfg.songs_per_task)
-    finally:
-        if own_ray:
-            ray.shutdown()
+    if connect(cfg.address):
+        stack.callback(ray.shutdown)
+    plan = plan_ray(ray.cluster_resources(), cfg.workers, cfg.threads, cfg.device)
+    summary.workers, summary.threads, summary.device = plan.workers, plan.threads, plan.device
+    log.info(
+        "ray engine: %d actor(s) on %s (%.3g CPU, %.3g GPU, %d thread(s) each); cluster %.0f CPU, %.0f GPU",
+        plan.workers,
+        plan.device,
+        plan.actor_cpus,
+        plan.actor_gpus,
+        plan.threads,
+        plan.cluster_cpus,
+        plan.cluster_gpus,
+    )
+    return lambda on_rows, on_tables: run_ray(todo, settings, plan, on_tables, cfg.songs_per_task)
