@@ -132,9 +132,9 @@ def train(
     from audioconcept.train.tracking import TrackConfig, make_tracker
 
     get_spec(model)
+    out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if nproc > 1 and model == "svm":
         raise typer.BadParameter("the svm trains in one process (its grid search uses all cores)", param_hint="--nproc")
-    out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     if os.environ.get("RANK", "0") != "0":  # a torchrun worker other than rank 0: rank 0 tracks and reports
         track = "none"
     tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
@@ -655,17 +655,6 @@ def bench(
             raise typer.Exit(1)
 
 
-@bench_app.command("report")
-def bench_report(
-    results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],
-    out: Path = Path("benchmarks/REPORT.md"),
-) -> None:
-    """Merge benchmark results from several machines into one Markdown report with plots."""
-    from audioconcept.benchmarks.report import write_report
-
-    typer.echo(f"report: {write_report(results, out)}")
-
-
 @bench_app.command("batch")
 def bench_batch(
     out: Annotated[Path | None, typer.Option(help="Results JSON (give it to `bench report` with the others)")] = None,
@@ -690,6 +679,17 @@ def bench_batch(
     typer.echo("\n".join(markdown(run_batch_bench(cfg))))
     if out:
         typer.echo(f"results: {out}")
+
+
+@bench_app.command("report")
+def bench_report(
+    results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],
+    out: Path = Path("benchmarks/REPORT.md"),
+) -> None:
+    """Merge benchmark results from several machines into one Markdown report with plots."""
+    from audioconcept.benchmarks.report import write_report
+
+    typer.echo(f"report: {write_report(results, out)}")
 
 
 def _print_json(obj) -> None:
