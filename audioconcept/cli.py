@@ -124,7 +124,7 @@ def train(
 ) -> None:
     """Train a genre model and write checkpoint, run JSON and plots.
 
-    Several processes: --nproc N here, or `torchrun --nproc-per-node N -m audioconcept train ...` (any nodes)."""
+    Several processes: --nproc N here, or `torchrun --nproc-per-node N -m audioconcept.cli train ...` (any nodes)."""
     import os
     import time
 
@@ -213,7 +213,7 @@ def _train(
 
         tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
         if nproc > 1:
-            from audioconcept.train.ddp import launch_training
+            from audioconcept.train.launch import launch_training
 
             _, run = launch_training(cfg, nproc)
             for row in run["history"]:  # the workers ran in other processes: log their epochs now

@@ -276,9 +276,9 @@ def run_batch_bench(cfg: BatchBenchConfig) -> dict:
                         res["runs"].append(_pair(engine, w, t, small, full, Path(tmp), cfg.model, r))
         finally:
             if ray_started:
-                import ray
+                from audioconcept.runtime.batch.ray_engine import require_ray
 
-                ray.shutdown()
+                require_ray().shutdown()
     res["load_after"] = _load()
     if cfg.out:  # the raw runs first: a summary that fails loses nothing
         atomic_write_json(cfg.out, res)

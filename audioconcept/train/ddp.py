@@ -3,9 +3,10 @@
 Two ways in, the same training code behind both:
 
 - ``audioconcept train cnn --data ... --nproc N`` starts N workers on this machine with torch's elastic
-  launcher (what ``torchrun --standalone`` runs) and waits for them;
-- ``torchrun --nproc-per-node N [--nnodes M --rdzv-backend c10d --rdzv-endpoint HOST:PORT] -m audioconcept
-  train cnn --data ...`` on each node: the command sees torchrun's WORLD_SIZE and joins the group.
+  launcher (what ``torchrun --standalone`` runs) and waits for them (`train.launch`);
+- ``torchrun --nproc-per-node N [--nnodes M --rdzv-backend c10d --rdzv-endpoint HOST:PORT] -m
+  audioconcept.cli train cnn --data ...`` on each node: the command sees torchrun's WORLD_SIZE and joins
+  the group.
 
 `DistContext` is all a training loop needs: `wrap` a module in DDP, a `sampler` that gives each rank
 its shard of an epoch, `shard` for evaluation lists, `all_sum` / `any` so that every rank takes the
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 
 from audioconcept import errors
-from audioconcept.errors import AudioConceptError, DistributedError
+from audioconcept.errors import DistributedError
 
 log = logging.getLogger(__name__)
 MPS_SINGLE = (
@@ -208,22 +209,3 @@ def launch(nproc: int, fn: Callable, *args: Any) -> Any:
     finally:
         elastic.setLevel(level)
     return results[0]
-
-
-def _train_worker(cfg) -> tuple:
-    """One rank of `audioconcept train --nproc N`."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from audioconcept.train.loop import train_torch
-
-    try:
-        out, run = train_torch(cfg)
-    except AudioConceptError as e:  # the parent shows this one line
-        raise type(e)(str(e)) from None
-    return (str(out), run) if run else (None, None)
-
-
-def launch_training(cfg, nproc: int) -> tuple:
-    """`train_torch(cfg)` on `nproc` data-parallel workers; -> rank 0's (checkpoint folder, run record)."""
-    check_launch(nproc, cfg.device)
-    out, run = launch(nproc, _train_worker, cfg)
-    return out, run

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from audioconcept.errors import DataSpecError, MissingExtra
+from audioconcept.errors import DataSpecError
 from audioconcept.runtime.runner import expand_inputs
 
 TEXT_LIST_SUFFIXES = (".txt", ".lst", ".list", ".m3u", ".m3u8")
@@ -70,10 +70,9 @@ def read_text_list(path: Path) -> list[str]:
 
 def read_parquet_list(path: Path) -> list[str]:
     """The `path` column of a Parquet file (needs pyarrow: the `ray` extra)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise MissingExtra("pyarrow", "ray", f"reading the Parquet list {path}") from None
+    from audioconcept.runtime.batch.arrow import parquet
+
+    pq = parquet(f"reading the Parquet list {path}")
     try:
         schema = pq.read_schema(path)
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad file

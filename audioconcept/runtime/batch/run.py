@@ -10,8 +10,9 @@ from pathlib import Path
 
 from audioconcept.errors import BatchError
 from audioconcept.runtime.batch.analyse import AnalysisSettings
+from audioconcept.runtime.batch.arrow import require_pyarrow
 from audioconcept.runtime.batch.inputs import SongRef, walk_library
-from audioconcept.runtime.batch.schema import ModelInfo, SongRows, require_pyarrow
+from audioconcept.runtime.batch.schema import ModelInfo, SongRows
 from audioconcept.runtime.batch.store import ResultStore
 
 log = logging.getLogger(__name__)

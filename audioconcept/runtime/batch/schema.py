@@ -41,22 +41,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 
-from audioconcept.errors import MissingExtra
+from audioconcept.runtime.batch.arrow import require_pyarrow
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.result import SongResult
 
 SCHEMA_VERSION = 1
 SONGS = "songs"
 WINDOWS = "windows"
-
-
-def require_pyarrow():
-    try:
-        import pyarrow
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise MissingExtra("pyarrow", "ray", "audioconcept batch (Parquet output)") from None
-    return pyarrow
 
 
 @cache

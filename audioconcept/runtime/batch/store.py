@@ -25,13 +25,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from audioconcept.errors import BatchError
+from audioconcept.runtime.batch.arrow import compute, parquet, require_pyarrow
 from audioconcept.runtime.batch.schema import (
     SCHEMA_VERSION,
     SONGS,
     WINDOWS,
     ModelInfo,
     SongRows,
-    require_pyarrow,
     schema_for,
     to_tables,
 )
@@ -126,8 +126,7 @@ class ResultStore:
 
     def done(self, retry_errors: bool = False) -> dict[str, str]:
         """song_id -> status of every committed song (error rows left out with `retry_errors`)."""
-        import pyarrow.parquet as pq
-
+        pq = parquet()
         out: dict[str, str] = {}
         for p in self.parts(SONGS):
             t = pq.read_table(p, columns=["song_id", "status"])
@@ -138,10 +137,8 @@ class ResultStore:
 
     def drop_errors(self, song_ids: Iterable[str]) -> int:
         """Rewrite the songs parts without the error rows of `song_ids` (before retrying them)."""
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        ids = require_pyarrow().array(sorted(set(song_ids)), type=require_pyarrow().string())
+        pa, pc, pq = require_pyarrow(), compute(), parquet()
+        ids = pa.array(sorted(set(song_ids)), type=pa.string())
         dropped = 0
         for p in self.parts(SONGS):
             t = pq.read_table(p)
@@ -160,8 +157,7 @@ class ResultStore:
 
     # ---------------------------------------------------------------- writing
     def _write_part(self, table: str, name: str, data) -> None:
-        import pyarrow.parquet as pq
-
+        pq = parquet()
         final = self.out / table / name
         tmp = final.with_name(f".{name}.{os.getpid()}.tmp")
         try:
@@ -191,8 +187,7 @@ class ResultStore:
 
     def flush(self) -> None:
         """Write everything buffered as one part (windows, then songs: the commit)."""
-        import pyarrow as pa
-
+        pa = require_pyarrow()
         self.last_flush = time.monotonic()
         if not self.buffered:
             return
@@ -205,8 +200,7 @@ class ResultStore:
         self._commit(songs, windows)
 
     def _commit(self, songs, windows) -> None:
-        import pyarrow.compute as pc
-
+        pc = compute()
         self.seq += 1
         name = f"part-{self.run_id}-{self.seq:06d}.parquet"
         if windows.num_rows:
@@ -233,10 +227,8 @@ class ResultStore:
 
 def read_table(out: str | Path, table: str = SONGS):
     """Both tables read back as one pyarrow Table each, with the documented schema."""
-    import pyarrow.parquet as pq
-
-    require_pyarrow()
+    pa, pq = require_pyarrow(), parquet()
     parts = sorted((Path(out) / table).glob("part-*.parquet"))
     if not parts:
         return schema_for(table).empty_table()
-    return require_pyarrow().concat_tables([pq.read_table(p, schema=schema_for(table)) for p in parts])
+    return pa.concat_tables([pq.read_table(p, schema=schema_for(table)) for p in parts])
