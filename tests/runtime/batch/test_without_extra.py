@@ -41,7 +41,7 @@ def test_local_batch_runs_with_torch_blocked(tmp_path, wav_file):
     import pytest
 
     pytest.importorskip("pyarrow")
-    song = wav_file(3.0)
+    song = wav_file(8.0)
     out = tmp_path / "out"
     r = _run(tmp_path, "batch", str(song), "--model", "cnn-synth", "--out", str(out), "--workers", "1",
              "--no-progress", blocked=("torch", "librosa", "sklearn", "ray"))  # fmt: skip
