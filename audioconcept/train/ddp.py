@@ -110,6 +110,11 @@ def world_size_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def under_launcher() -> bool:
+    """Started by torchrun or `launch` (even a group of one, which checks the NCCL path on one GPU)."""
+    return world_size_from_env() > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+
+
 def distributed_device(device: str, local_rank: int = 0) -> tuple[torch.device, str]:
     """(this rank's device, process-group backend) for --device under several processes."""
     has_cuda = torch.cuda.is_available()
@@ -126,8 +131,8 @@ def distributed_device(device: str, local_rank: int = 0) -> tuple[torch.device, 
 
 
 def join(device: str = "auto") -> DistContext:
-    """The context for this process: torchrun's group when WORLD_SIZE > 1, else a single process."""
-    if world_size_from_env() <= 1:
+    """The context for this process: the launcher's group (torchrun, `launch`), else a single process."""
+    if not under_launcher():
         from audioconcept.train.device import pick_device
 
         return DistContext(device=pick_device(device))
@@ -153,7 +158,7 @@ def check_launch(nproc: int, device: str) -> None:
     """Refuse in the parent what the workers could not do: MPS, or more NCCL workers than GPUs."""
     if nproc <= 1:
         return
-    if world_size_from_env() > 1:
+    if under_launcher():
         raise DistributedError("--nproc inside torchrun: torchrun already started the workers; drop --nproc")
     dev, backend = distributed_device(device)
     if backend == "nccl" and nproc > torch.cuda.device_count():

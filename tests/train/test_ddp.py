@@ -20,6 +20,26 @@ def test_one_process_gets_a_context_that_does_nothing(monkeypatch):
     assert ctx.any(True) and not ctx.any(False) and ctx.gather(7) == [7]
 
 
+def test_a_group_of_one_under_the_launcher_runs_the_collectives(monkeypatch):
+    """torchrun --nproc-per-node 1 joins a real group (gloo here, NCCL on one GPU)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for k, v in {**env, "TORCHELASTIC_RUN_ID": "test"}.items():
+        monkeypatch.setenv(k, v)
+    ctx = ddp.join("cpu")
+    try:
+        assert ctx.distributed and ctx.backend == "gloo" and ctx.is_main
+        assert ctx.all_sum([1.0, 2.0]) == [1.0, 2.0] and ctx.gather("x") == ["x"]
+        assert isinstance(ctx.wrap(torch.nn.Linear(2, 2)), torch.nn.parallel.DistributedDataParallel)
+        assert len(list(ctx.sampler(list(range(4)), seed=0))) == 4
+    finally:
+        ctx.close()
+
+
 def test_mps_stays_single_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
