@@ -118,8 +118,14 @@ def train(
         Path | None, typer.Option(help="W&B run folder or MLflow store (default ./wandb, ./mlruns)")
     ] = None,
     project: Annotated[str, typer.Option(help="W&B project / MLflow experiment")] = "audioconcept",
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Data-parallel workers (DDP: gloo on CPU, NCCL on CUDA); batch size per worker")
+    ] = 1,
 ) -> None:
-    """Train a genre model and write checkpoint, run JSON and plots."""
+    """Train a genre model and write checkpoint, run JSON and plots.
+
+    Several processes: --nproc N here, or `torchrun --nproc-per-node N -m audioconcept.cli train ...` (any nodes)."""
+    import os
     import time
 
     from audioconcept.models.registry import get_spec
@@ -128,6 +134,10 @@ def train(
     if get_spec(model).pretrained:
         raise AudioConceptError(f"{model} is pretrained: import it with `audioconcept import-pretrained musicnn`")
     out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if nproc > 1 and model == "svm":
+        raise typer.BadParameter("the svm trains in one process (its grid search uses all cores)", param_hint="--nproc")
+    if os.environ.get("RANK", "0") != "0":  # a torchrun worker other than rank 0: rank 0 tracks and reports
+        track = "none"
     tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
     try:
         run = _train(
@@ -146,7 +156,10 @@ def train(
             augment,
             grid,
             tracker,
+            nproc,
         )
+        if not run:
+            return
         tracker.log_final(run, out)
     finally:
         tracker.finish()
@@ -170,6 +183,7 @@ def _train(
     augment,
     grid,
     tracker,
+    nproc=1,
 ) -> dict:
     if model == "svm":
         from audioconcept.train.svm_train import train_svm
@@ -199,7 +213,14 @@ def _train(
         import dataclasses
 
         tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
-        _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
+        if nproc > 1:
+            from audioconcept.train.launch import launch_training
+
+            _, run = launch_training(cfg, nproc)
+            for row in run["history"]:  # the workers ran in other processes: log their epochs now
+                tracker.log_epoch(row)
+        else:
+            _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
     return run
 
 
@@ -412,6 +433,56 @@ def explain(
     typer.echo(f"summary: {out / (song.stem + '.' + method + '.json')}")
 
 
+@app.command("batch")
+def batch(
+    library: Annotated[list[str], typer.Argument(help="Folders (recursive), globs, or .txt/.m3u/.parquet lists")],
+    out: Annotated[Path, typer.Option(help="Output folder: songs/ and windows/ Parquet tables (resumable)")],
+    model: Annotated[str | None, typer.Option(help="Bundle folder or name (default as for `run`)")] = None,
+    engine: Annotated[str, typer.Option(help="local (a process pool) | ray (Ray Data, local or a cluster)")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster: 'auto' (after `ray start`) or host:port")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Processes (local) or actors (ray); 0 = from cores/GPUs")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per worker (0 = cores / workers)")] = 0,
+    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the bundle's)")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Genres kept per song")] = 3,
+    part_songs: Annotated[int, typer.Option(min=1, help="Songs per Parquet part (a kill loses at most this)")] = 128,
+    retry_errors: Annotated[bool, typer.Option(help="Analyse again the songs that failed in earlier runs")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Analyse a music library into Parquet tables of songs and windows (resumable: re-run to finish).
+
+    Exit code 0: every song analysed; 1: some songs failed (they have error rows); 2: nothing ran.
+    """
+    from audioconcept.runtime.batch.run import BatchConfig, run_batch
+
+    if hop is not None and hop <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--hop")
+    cfg = BatchConfig(
+        tuple(library), out, model, engine, address, workers, threads, backend, device, hop, top,
+        part_songs=part_songs, retry_errors=retry_errors, progress=progress,
+    )  # fmt: skip
+    s = run_batch(cfg)
+    err = _stderr()
+    for item, why in s.problems:
+        err.print(f"error: {item}: {why}", highlight=False, markup=False, soft_wrap=True)
+    for path, why in s.failed_now[:20]:
+        line = f"failed: {why}" if path in why else f"failed: {path}: {why}"
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    if len(s.failed_now) > 20:
+        err.print(f"... and {len(s.failed_now) - 20} more (status 'error' in {out}/songs)", soft_wrap=True)
+    rate = f" in {s.elapsed_s:.1f} s ({s.songs_per_s:.2f} songs/s)" if s.analysed else ""
+    err.print(
+        f"{s.analysed} song(s) analysed{rate} with {s.engine} x{s.workers} on {s.device}, "
+        f"{s.skipped} already in {out}, {len(s.failed_now)} failed now"
+        + (f", {s.failed_before} failed in earlier runs (--retry-errors tries them again)" if s.failed_before else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if s.failed:
+        raise typer.Exit(1)
+
+
 @concepts_app.command("learn")
 def concepts_learn(
     model: Annotated[Path, typer.Option(help="Checkpoint folder (cnn or vggish)")],
@@ -552,6 +623,32 @@ def bench(
             typer.echo(f"error: {line}", err=True)
         if bad:
             raise typer.Exit(1)
+
+
+@bench_app.command("batch")
+def bench_batch(
+    out: Annotated[Path | None, typer.Option(help="Results JSON (give it to `bench report` with the others)")] = None,
+    model: str = "cnn-synth",
+    songs: Annotated[int, typer.Option(min=2)] = 32,
+    seconds: Annotated[float, typer.Option(help="Length of each generated song")] = 180.0,
+    audio_format: Annotated[str, typer.Option("--format", help="mp3 | flac | ogg | wav")] = "mp3",
+    engines: Annotated[str, typer.Option(help="Comma list: local, ray")] = "local,ray",
+    workers: Annotated[str, typer.Option(help="Comma list of worker counts")] = "1,2",
+    rounds: Annotated[int, typer.Option(min=1, help="Each configuration this many times, interleaved")] = 2,
+    cores_per_node: Annotated[int, typer.Option(help="Node size for the 1 M-song estimate")] = 16,
+) -> None:
+    """songs/s of `audioconcept batch` per engine and worker count, Ray's overhead, 1 M-song estimates."""
+    from audioconcept.benchmarks.batch_bench import BatchBenchConfig, markdown, run_batch_bench
+
+    if audio_format not in ("mp3", "flac", "ogg", "wav"):
+        raise typer.BadParameter("choose mp3, flac, ogg or wav", param_hint="--format")
+    cfg = BatchBenchConfig(
+        out, model, songs, seconds, audio_format, tuple(engines.split(",")),
+        tuple(int(w) for w in workers.split(",")), rounds, cores_per_node=cores_per_node,
+    )  # fmt: skip
+    typer.echo("\n".join(markdown(run_batch_bench(cfg))))
+    if out:
+        typer.echo(f"results: {out}")
 
 
 @bench_app.command("report")

@@ -65,6 +65,14 @@ class ExportError(AudioConceptError):
     """Export or its parity gate failed."""
 
 
+class BatchError(AudioConceptError):
+    """A batch output folder cannot take this run, or the batch engine failed."""
+
+
+class DistributedError(AudioConceptError):
+    """A data-parallel training worker failed, or the launch asked for what the host cannot do."""
+
+
 class MissingExtra(AudioConceptError):
     """An optional dependency group is not installed."""
 

@@ -129,7 +129,36 @@ def headline(results: list[dict]) -> list[str]:
     return lines
 
 
+def split_batch_results(paths: list[Path]) -> tuple[list[Path], list[dict]]:
+    """(backend result files, `bench batch` results): one `bench report` call takes both."""
+    import json
+
+    from audioconcept.benchmarks.batch_bench import BATCH_RESULTS_KIND
+
+    rest, batch = [], []
+    for p in paths:
+        try:
+            d = json.loads(Path(p).read_text())
+        except (OSError, ValueError):
+            rest.append(p)  # load_results says what is wrong with it
+            continue
+        (batch.append(d) if isinstance(d, dict) and d.get("kind") == BATCH_RESULTS_KIND else rest.append(p))
+    return rest, batch
+
+
+def batch_section(batch: list[dict]) -> list[str]:
+    from audioconcept.benchmarks.batch_bench import markdown
+
+    if not batch:
+        return []
+    lines = ["## Batch analysis of a library (`audioconcept bench batch`)", ""]
+    for res in batch:
+        lines += [*markdown(res), ""]
+    return lines
+
+
 def write_report(paths: list[Path], out: Path) -> Path:
+    paths, batch = split_batch_results(paths)
     results = load_results(paths)
     table = merge(results)
     hosts = [_host_label(r) for r in results]
@@ -177,6 +206,7 @@ def write_report(paths: list[Path], out: Path) -> Path:
                 f"{_fmt(any_r.get('size_mb'), '.2f')} | {status} |"
             )
         lines.append("")
+    lines += batch_section(batch)
     out.parent.mkdir(parents=True, exist_ok=True)
     for png in _plots(results, out.parent, out.stem):
         lines.append(f"![]({png})")
