@@ -30,7 +30,12 @@ LAYERS = {
 BASE = {"errors", "utils", "__init__"}
 HEAVY = ("torch", "librosa", "sklearn", "scipy", "numba", "captum", "coremltools", "matplotlib", "ray", "pyarrow")
 # runtime modules that may need an extra, and say so with a one-line MissingExtra error
-RUNTIME_EXTRAS = {"audioconcept.runtime.torch_backend", "audioconcept.runtime.coreml_backend"}
+RUNTIME_EXTRAS = {
+    "audioconcept.runtime.torch_backend",
+    "audioconcept.runtime.coreml_backend",
+    "audioconcept.runtime.batch.arrow",  # the `ray` extra (pyarrow), behind a one-line MissingExtra
+    "audioconcept.runtime.batch.ray_engine",
+}
 
 
 def module_name(path: Path) -> str:

@@ -57,6 +57,25 @@ def cold_start(bundle: Path, song: Path, device: str, repeats: int = 3) -> dict:
     return {"cold_start_s": round(float(np.median(ts)), 3), "peak_rss_mb": round(float(np.median(rss)), 1)}
 
 
+def cold_breakdown(bundle: Path, device: str) -> dict:
+    """Where a cold start goes: seconds from process start to each step, in a fresh process."""
+    code = (
+        "import time, sys; t0 = time.perf_counter(); marks = {}\n"
+        "import numpy; marks['numpy'] = time.perf_counter() - t0\n"
+        "import onnxruntime; marks['onnxruntime'] = time.perf_counter() - t0\n"
+        "from audioconcept.runtime import load; marks['audioconcept'] = time.perf_counter() - t0\n"
+        "m = load(sys.argv[1], device=sys.argv[2]); marks['session'] = time.perf_counter() - t0\n"
+        "x = numpy.zeros((1, m.m['window_samples']), numpy.float32)\n"
+        "m.backend.run(m.prepare_array(x)); marks['first_run'] = time.perf_counter() - t0\n"
+        "m.backend.run(m.prepare_array(x)); marks['second_run'] = time.perf_counter() - t0\n"
+        "import json; print(json.dumps({k: round(v, 3) for k, v in marks.items()}))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(bundle), device], capture_output=True, text=True)
+    if r.returncode:
+        return {"error": r.stderr.strip().splitlines()[-3:]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def check_bundle(bundle: Path, work: Path, device: str = "cuda") -> dict:
     import onnxruntime as ort
 
@@ -105,6 +124,7 @@ def check_bundle(bundle: Path, work: Path, device: str = "cuda") -> dict:
     res["windows_per_30s_song"] = windows_per_song
     res["model_ms_per_30s_song_batch16"] = round(res["iobinding_b16_ms"] / 16 * windows_per_song, 4)
     res["cold_start_cuda"] = cold_start(bundle, paths[0], device)
+    res["cold_breakdown_cuda"] = cold_breakdown(bundle, device)
     res["cold_start_cpu"] = cold_start(bundle, paths[0], "cpu")
     try:
         import torch
