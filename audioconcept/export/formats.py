@@ -105,29 +105,27 @@ def int8_decision(policy: str, gate_failure: str | None, timing: Int8Timing) -> 
     )
 
 
-def time_end_to_end(int8_path, fp32_path, fp32_input: str, x: np.ndarray, mel_cfg, rounds: int = 15) -> Int8Timing:
-    """Median ms per window of both CPU paths, timed in alternation so that load affects both alike."""
+def time_end_to_end(int8: tuple, fp32: tuple, x: np.ndarray, mel_cfg, rounds: int = 15) -> Int8Timing:
+    """Median ms per window of both CPU paths as the runtime runs them, each a (graph, input name) pair: "mel"
+    graphs are fed by the numpy front end (inside the timing), "waveform" graphs take the audio. Timed in
+    alternation, so that load affects both alike."""
     import time
 
     import onnxruntime as ort
 
     from audioconcept.runtime.frontend import NumpyMelFrontEnd
 
-    fe = NumpyMelFrontEnd(mel_cfg.to_dict()) if fp32_input == "mel" else None
-    so = ort.SessionOptions()
-    s8 = ort.InferenceSession(str(int8_path), so, providers=["CPUExecutionProvider"])
-    s32 = ort.InferenceSession(str(fp32_path), so, providers=["CPUExecutionProvider"])
+    fe = NumpyMelFrontEnd(mel_cfg.to_dict())
     w = x[:1].astype(np.float32)
 
-    def fp32() -> None:
-        s32.run(["logits"], {fp32_input: fe(w) if fe is not None else w})
+    def runner(path, input_name):
+        s = ort.InferenceSession(str(path), ort.SessionOptions(), providers=["CPUExecutionProvider"])
+        return lambda: s.run(["logits"], {input_name: fe(w) if input_name == "mel" else w})
 
-    def int8() -> None:
-        s8.run(["logits"], {"waveform": w})
-
+    run8, run32 = runner(*int8), runner(*fp32)
     t8, t32 = [], []
     for i in range(rounds + 2):
-        for fn, acc in ((int8, t8), (fp32, t32)) if i % 2 else ((fp32, t32), (int8, t8)):
+        for fn, acc in ((run8, t8), (run32, t32)) if i % 2 else ((run32, t32), (run8, t8)):
             t = time.perf_counter()
             fn()
             if i >= 2:  # two warm-up rounds
@@ -136,6 +134,8 @@ def time_end_to_end(int8_path, fp32_path, fp32_input: str, x: np.ndarray, mel_cf
 
 
 def export_int8(ctx: NeuralExport) -> FormatResult:
+    """model.int8.onnx (waveform in: fp32 front end + int8 body) and model.int8.body.onnx (the int8 body taking
+    the mel, which the runtime feeds from the numpy front end on the CPU, as it does for fp32)."""
     from audioconcept.export.onnx_export import merge_frontend
     from audioconcept.export.quantize import quantize_with_fallback
     from audioconcept.runtime.frontend import NumpyMelFrontEnd
@@ -159,10 +159,10 @@ def export_int8(ctx: NeuralExport) -> FormatResult:
 
     gate = _gate("int8")
     target = 1.0 - (1.0 - gate.min_top1_agreement) / 4
-    search = quantize_with_fallback(body, ctx.tmp / ".body.int8.onnx", np_fe(calib), agreement, target)
+    qbody = ctx.tmp / "model.int8.body.onnx"
+    search = quantize_with_fallback(body, qbody, np_fe(calib), agreement, target)
     out = ctx.tmp / "model.int8.onnx"
-    merge_frontend(front, search.path, out, {**ctx.core, "precision": "int8 body (QDQ)"})
-    search.path.unlink(missing_ok=True)
+    merge_frontend(front, qbody, out, {**ctx.core, "precision": "int8 body (QDQ)"})
     # twice the evaluation chunks per track: more test clips, so that the 99 % gate is not decided by one or
     # two near-ties in a small split
     evalx = ctx.windows("test", 2 * ck.eval_chunks, cfg.n_int8_eval, seed=2)
@@ -173,15 +173,17 @@ def export_int8(ctx: NeuralExport) -> FormatResult:
     failure = parity.pop("failure", None)
     if failure:
         failure = f"{failure}; fp32 fallback tried on valid/train clips ({tried})"
-    # the fp32 path the runtime would take on the CPU instead
-    fp32_path, fp32_input = body, "mel"
-    if ctx.runtime_frontend == "onnx" and (ctx.tmp / "model.onnx").exists():
-        fp32_path, fp32_input = ctx.tmp / "model.onnx", "waveform"
-    timing = time_end_to_end(out, fp32_path, fp32_input, ctx.parity_x, ctx.mel_cfg)
+    # both paths as the runtime would take them on the CPU: the numpy front end feeds the bodies where it keeps
+    # parity, else the whole waveform graphs run
+    numpy_fe = not (ctx.runtime_frontend == "onnx" and (ctx.tmp / "model.onnx").exists())
+    fp32_path = (body, "mel") if numpy_fe else (ctx.tmp / "model.onnx", "waveform")
+    int8_path = (qbody, "mel") if numpy_fe else (out, "waveform")
+    timing = time_end_to_end(int8_path, fp32_path, ctx.parity_x, ctx.mel_cfg)
     speed = {
         "end_to_end_ms_int8": timing.int8_ms,
         "end_to_end_ms_fp32": timing.fp32_ms,
-        "fp32_path": "numpy front end + model.body.onnx" if fp32_input == "mel" else "model.onnx",
+        "fp32_path": "numpy front end + model.body.onnx" if numpy_fe else "model.onnx",
+        "int8_path": "numpy front end + model.int8.body.onnx" if numpy_fe else "model.int8.onnx",
         "fp32_layers": f"first {search.fp32_first} of {search.n_layers} body layers (plus the classifier)",
         "fallback": search.attempts,
     }
@@ -189,8 +191,10 @@ def export_int8(ctx: NeuralExport) -> FormatResult:
     if keep:
         res.parity["int8"] = {**parity, **speed}
         res.artifacts["onnx_int8"] = artifact_entry(ctx.tmp, "model.int8.onnx", "waveform", "int8 body, fp32 front end")
+        res.artifacts["onnx_int8_body"] = artifact_entry(ctx.tmp, "model.int8.body.onnx", "mel", "int8 body")
     else:
         out.unlink(missing_ok=True)
+        qbody.unlink(missing_ok=True)
         res.skipped["int8"] = why
         res.manifest["int8_measured"] = {**parity, **speed}
     return res

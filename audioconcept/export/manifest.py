@@ -136,7 +136,7 @@ def model_card(m: dict) -> str:
             "",
             f"int8 ({shipped}): {q['fp32_layers']} kept in fp32 (accuracy-aware fallback); end to end "
             f"{q['end_to_end_ms_int8']} ms against {q['end_to_end_ms_fp32']} ms fp32 per window on the export host "
-            f"(fp32 path: {q['fp32_path']}).",
+            f"(fp32 path: {q['fp32_path']}; int8 path: {q.get('int8_path', 'model.int8.onnx')}).",
         ]
     if m.get("concepts"):
         c = m["concepts"]

@@ -80,17 +80,17 @@ class OnnxBackend:
         key = fmt.artifact
         if kind_of(bundle.manifest) == "sklearn":
             self.input_kind = "features"
-        elif self.device == "ane" and fmt.aux and bundle.has("onnx_coreml"):
-            key = "onnx_coreml"
+        elif self.device == "ane" and fmt.ane_artifact and bundle.has(fmt.ane_artifact):
+            key = fmt.ane_artifact
         elif (
-            fmt.aux
+            fmt.mel_artifact
             and not full_graph
             and (full_graph is not None or self.device == "cpu")
-            and bundle.has("onnx_body")
+            and bundle.has(fmt.mel_artifact)
             and bundle.manifest.get("runtime_frontend", "numpy") == "numpy"
         ):
             # on the CPU the numpy front end feeds the body graph (faster than the in-graph Conv1d STFT)
-            key = "onnx_body"
+            key = fmt.mel_artifact
             self.input_kind = "mel"
         path = bundle.artifact(key)
         so = ort.SessionOptions()
@@ -108,7 +108,7 @@ class OnnxBackend:
         if self.fixed_batch:
             so.add_free_dimension_override_by_name("batch", self.fixed_batch)
             ep = bundle.manifest.get("parity", {}).get("coreml_ep")
-            if key != "onnx_coreml" and fmt.aux:
+            if fmt.ane_artifact and key != fmt.ane_artifact:
                 log.warning(
                     "%s has no model.coreml.onnx (exported before it existed); the CoreML provider takes "
                     "model.onnx in pieces",

@@ -43,6 +43,8 @@ class Format:
     kinds: tuple[str, ...]  # model kinds: "torch" (neural nets) and/or "sklearn" (SVM)
     devices: tuple[str, ...]  # devices it runs on ("auto" is always allowed)
     aux: tuple[tuple[str, str], ...] = ()  # further artifacts written with it: (key, file)
+    mel_artifact: str | None = None  # the same body taking the mel, fed by the numpy front end on the CPU
+    ane_artifact: str | None = None  # the graph for onnxruntime's CoreML execution provider
     summary: str = ""
 
 
@@ -60,6 +62,8 @@ FORMATS: tuple[Format, ...] = (
         kinds=("torch", "sklearn"),
         devices=("cpu", "cuda", "ane"),
         aux=(("onnx_body", "model.body.onnx"), ("onnx_coreml", "model.coreml.onnx")),
+        mel_artifact="onnx_body",
+        ane_artifact="onnx_coreml",
         summary="onnxruntime; on the CPU the numpy front end feeds model.body.onnx where that keeps parity; "
         "--device ane runs model.coreml.onnx, whose forms the CoreML execution provider takes in one piece",
     ),
@@ -75,6 +79,8 @@ FORMATS: tuple[Format, ...] = (
         extra=None,
         kinds=("torch",),
         devices=("cpu",),
+        aux=(("onnx_int8_body", "model.int8.body.onnx"),),
+        mel_artifact="onnx_int8_body",
         summary="static QDQ int8 body; shipped only where it is faster end to end and agrees",
     ),
     Format(

@@ -57,7 +57,12 @@ def test_int8_only_export_keeps_no_fp32_files(tmp_path, cnn_checkpoint, monkeypa
         )
     )
     m = json.loads((out / "manifest.json").read_text())
-    assert set(m["artifacts"]) == {"onnx_int8"}
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "manifest.json", "model.int8.onnx"]
+    assert set(m["artifacts"]) == {"onnx_int8", "onnx_int8_body"}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "manifest.json",
+        "model.int8.body.onnx",
+        "model.int8.onnx",
+    ]
     t = m["parity"]["int8"]
     assert t["end_to_end_ms_int8"] > 0 and t["end_to_end_ms_fp32"] > 0
