@@ -1,12 +1,19 @@
-"""Shared fixtures: all audio is generated here, nothing is downloaded."""
+"""Shared fixtures: all audio is generated here, nothing is downloaded (except the musicnn wheel, from
+the cache that `import-pretrained` uses, else pip; the tests that need it skip with the reason when
+neither works), and the real clips come from ../shared when it is there."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from audioconcept import SAMPLE_RATE
+
+SHARED_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "gtzan" / "clips"
+MUSICNN_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "musicnn_reference.npz"
 
 
 def tone(seconds: float, freq: float = 440.0, sr: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:
@@ -113,3 +120,62 @@ def svm_bundle(tmp_path_factory, svm_features_csv):
     root = tmp_path_factory.mktemp("svm")
     ck, _ = train_svm(f"features-csv:{svm_features_csv}", root / "ck", grid=False)
     return export_checkpoint(ExportConfig(ck, root / "bundle"))
+
+
+# ---------------------------------------------------------------- musicnn and real music
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    from audioconcept.errors import AudioConceptError
+    from audioconcept.models.pretrained import find_wheel
+
+    try:
+        return find_wheel()
+    except AudioConceptError as e:
+        pytest.skip(f"the musicnn 0.1.0 wheel is not available: {e}")
+
+
+@pytest.fixture(scope="session")
+def musicnn_checkpoints(tmp_path_factory, musicnn_wheel) -> Path:
+    """MSD_musicnn, MTT_musicnn, MSD_vgg, MTT_vgg and MSD_MTT_musicnn, converted (about 3 s)."""
+    from audioconcept.models.pretrained import import_musicnn
+
+    root = tmp_path_factory.mktemp("pretrained")
+    import_musicnn(root, musicnn_wheel)
+    return root
+
+
+@pytest.fixture(scope="session")
+def musicnn_reference():
+    """musicnn's own TensorFlow tags on three real clips (tools/musicnn_reference)."""
+    return np.load(MUSICNN_FIXTURE)
+
+
+@pytest.fixture(scope="session")
+def shared_clips() -> Path:
+    if not SHARED_CLIPS.is_dir():
+        pytest.skip("../shared/gtzan/clips is not present (the real GTZAN clips these tests use)")
+    return SHARED_CLIPS
+
+
+@pytest.fixture(scope="session")
+def real_probe(tmp_path_factory, musicnn_checkpoints, shared_clips) -> Path:
+    """`train probe` on the 50 shared clips (one window per clip, to keep the suite quick): MSD+MTT musicnn tags
+    and the genre heads."""
+    from audioconcept.train.probe import ProbeTrainConfig, train_probe
+
+    out = tmp_path_factory.mktemp("probe") / "musicnn-gtzan"
+    cfg = ProbeTrainConfig(
+        str(musicnn_checkpoints / "MSD_MTT_musicnn"), f"folder:{shared_clips}", out, max_windows=1, cv_repeats=3
+    )
+    return train_probe(cfg)[0]
+
+
+@pytest.fixture(scope="session")
+def real_probe_bundle(tmp_path_factory, real_probe, shared_clips) -> Path:
+    """The probe exported through the ONNX, TorchScript and pt2 rows, each through the parity gate on real clips."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("bundles") / "musicnn-gtzan"
+    return export_checkpoint(
+        ExportConfig(real_probe, out, ("onnx", "torchscript", "pt2"), data=f"folder:{shared_clips}", n_parity=8)
+    )
