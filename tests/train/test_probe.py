@@ -75,3 +75,31 @@ def test_probe_trains_on_the_shared_real_clips(real_probe):
     run = json.loads((real_probe / "run.json").read_text())
     assert run["tracks"] == 50 and run["windows"] == 50
     assert (real_probe / "features.npz").exists()
+
+
+def test_the_split_protocol_chooses_C_on_valid_and_reports_test():
+    """GTZAN's protocol: fit on train, choose C on valid, score the untouched test split."""
+    from audioconcept.models.musicnn_tags import MSD_TAGS, MTT_TAGS
+    from audioconcept.train.probe import ProbeTrainConfig, TrackFeatures, fit_heads
+
+    rng = np.random.default_rng(2)
+    tags = [f"MSD:{t}" for t in MSD_TAGS] + [f"MTT:{t}" for t in MTT_TAGS]
+    labels, splits, tag_windows, emb_windows = [], [], [], []
+    for split, n in (("train", 40), ("valid", 10), ("test", 10)):
+        for i in range(n):
+            lab = ["jazz", "metal"][i % 2]
+            t = rng.uniform(0, 0.2, (3, 100))
+            t[:, tags.index("MSD:jazz" if lab == "jazz" else "MTT:guitar")] += 1.0  # a musical cue for metal too
+            labels.append(lab)
+            splits.append(split)
+            tag_windows.append(t)
+            emb_windows.append(rng.normal(0, 1, (3, 8)) + (2.0 if lab == "jazz" else -2.0))
+    feats = TrackFeatures([f"{i}.wav" for i in range(len(labels))], labels, splits, tag_windows, emb_windows)
+    cfg = ProbeTrainConfig("x", "gtzan:x", None)
+    heads = fit_heads(feats, ["jazz", "metal"], tags, cfg, "split")
+    for name in ("all-tags", "musical", "embedding"):
+        acc = heads[name]["accuracy"]
+        assert (acc["n_train"], acc["n_valid"], acc["n_test"]) == (40, 10, 10)
+        assert set(acc["valid_by_C"]) == {"0.03", "0.1", "0.3", "1.0", "3.0", "10.0"}
+        assert acc["test"] >= 0.8, (name, acc)
+    assert len(heads["musical"]["weights"][0]) == 51
