@@ -13,10 +13,11 @@ CLIPS ?= 20
 CNN_EPOCHS ?= 35
 VGG_EPOCHS ?= 40
 # a real recording for the demo: a shared GTZAN clip when ../shared is beside the checkout, else the test fixture
+SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint data train export concepts bench bundles app clean
+.PHONY: help install demo reproduce test test-fast lint data train export concepts bench bundles real-bundle app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -99,8 +100,20 @@ bench: export ## full benchmark on this host
 	$(AC) bench --models models/cnn --models models/vggish --models models/svm --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json
 	$(AC) bench report benchmarks/results/*.json --out benchmarks/REPORT.md
 
-bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json ## rebuild the small bundles shipped inside the package
-	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan
+$(CK)/pretrained/MSD_MTT_musicnn/config.json: | $(STAMP)
+	$(AC) import-pretrained musicnn --out $(CK)/pretrained
+
+$(CK)/musicnn-gtzan/config.json: $(CK)/pretrained/MSD_MTT_musicnn/config.json
+	@test -d $(SHARED_CLIPS) || { echo "$(SHARED_CLIPS) is missing: the real-music head trains on it"; exit 2; }
+	$(AC) train probe --backbone $(CK)/pretrained/MSD_MTT_musicnn --data folder:$(SHARED_CLIPS) \
+		--out $(CK)/musicnn-gtzan
+
+real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan) only
+	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan
+
+bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json $(CK)/musicnn-gtzan/config.json ## rebuild the small bundles shipped inside the package
+	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan \
+		--musicnn-gtzan $(CK)/musicnn-gtzan
 
 app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...)
 	$(AC) app --port $${PORT:-8765} --folder $(DATA)/genres

@@ -99,7 +99,7 @@ def data_summary(
 # ---------------------------------------------------------------- train / evaluate / import
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="svm, cnn or vggish")],
+    model: Annotated[str, typer.Argument(help="svm, cnn, vggish, or probe (a genre head on a pretrained tagger)")],
     data: Annotated[str, typer.Option(help="gtzan:PATH, folder:PATH, synth:PATH or features-csv:PATH")],
     out: Annotated[Path | None, typer.Option(help="Default models/checkpoints/MODEL-TIMESTAMP")] = None,
     epochs: int = 30,
@@ -121,6 +121,14 @@ def train(
     nproc: Annotated[
         int, typer.Option(min=1, help="Data-parallel workers (DDP: gloo on CPU, NCCL on CUDA); batch size per worker")
     ] = 1,
+    backbone: Annotated[
+        str, typer.Option(help="probe: tagger checkpoint folder or name under models/checkpoints/pretrained")
+    ] = "MSD_MTT_musicnn",
+    head: Annotated[str, typer.Option(help="probe: concepts (linear on named tags) | embedding")] = "concepts",
+    concepts: Annotated[str, typer.Option(help="probe, --head concepts: all tags | musical (no genre-named)")] = "all",
+    protocol: Annotated[str, typer.Option(help="probe: auto (split for gtzan:, cv otherwise) | split | cv")] = "auto",
+    c: Annotated[float, typer.Option("--C", help="probe: inverse regularisation for --protocol cv")] = 1.0,
+    max_windows: Annotated[int | None, typer.Option(help="probe: windows per track (default: all)")] = None,
 ) -> None:
     """Train a genre model and write checkpoint, run JSON and plots.
 
@@ -131,6 +139,21 @@ def train(
     from audioconcept.models.registry import get_spec
     from audioconcept.train.tracking import TrackConfig, make_tracker
 
+    if model == "probe":
+        from audioconcept.train.probe import ProbeTrainConfig, train_probe
+
+        out = out or Path("models/checkpoints") / f"probe-{time.strftime('%Y%m%d-%H%M%S')}"
+        pcfg = ProbeTrainConfig(backbone, data, out, head, concepts, protocol, c, max_windows=max_windows, seed=seed)
+        path, run = train_probe(pcfg)
+        for name, acc in run["metrics"]["heads"].items():
+            what = (
+                f"cross-validated accuracy {acc['cv']['accuracy']:.3f} ± {acc['cv']['std']:.3f} (an estimate)"
+                if "cv" in acc
+                else f"valid {acc['valid']:.3f}, test {acc['test']:.3f}"
+            )
+            typer.echo(f"{name} head: {what}" + ("  [in the graph]" if name == run["metrics"]["in_graph"] else ""))
+        typer.echo(f"checkpoint {path}")
+        return
     if get_spec(model).pretrained:
         raise AudioConceptError(f"{model} is pretrained: import it with `audioconcept import-pretrained musicnn`")
     out = out or Path("models/checkpoints") / f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -368,13 +391,30 @@ def run(
         str | None,
         typer.Option(help="Add a spectrogram attribution heat map (ig | gxi) to --explain; needs torch and captum"),
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(help="Genre head of a tag bundle: all-tags | musical (default: the one its graph computes)"),
+    ] = None,
 ) -> None:
     """Classify songs of any length and say which concepts are present and where (= audioconcept-run)."""
     from audioconcept.cli_run import RunOptions
     from audioconcept.cli_run import run as run_songs
 
     opts = RunOptions(
-        tuple(songs), model, backend, device, hop, fmt, top, threads, output, explain, explain_dir, html, attribution
+        tuple(songs),
+        model,
+        backend,
+        device,
+        hop,
+        fmt,
+        top,
+        threads,
+        output,
+        explain,
+        explain_dir,
+        html,
+        attribution,
+        head,
     )
     rc = run_songs(opts)
     if rc:
@@ -523,6 +563,22 @@ def concepts_derive(
 
     s = derive_concepts(DerivedConfig(data, out, quantile, random_sets, clips_per_random, seed))
     typer.echo(", ".join(f"{k}: {v['clips']} clips" for k, v in s["concepts"].items()) + f" -> {out}")
+
+
+@concepts_app.command("study")
+def concepts_study(
+    model: Annotated[Path, typer.Option(help="A tag probe checkpoint (`audioconcept train probe`)")],
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/real_music"),
+    data: Annotated[str | None, typer.Option(help="Audio (default: the probe's training data)")] = None,
+    tcav: Annotated[bool, typer.Option("--tcav/--no-tcav", help="TCAV on the tagger's layers")] = True,
+    derived: Annotated[bool, typer.Option("--derived/--no-derived", help="Also TCAV on `concepts derive` sets")] = True,
+) -> None:
+    """Real-music concept study: per genre, the exact head contributions of named concepts, and TCAV with
+    concept sets chosen from real audio by tag activation; one figure per genre."""
+    from audioconcept.concepts.tag_study import StudyConfig, run_study
+
+    s = run_study(StudyConfig(Path(model), out, data, tcav, derived))
+    typer.echo(f"{len(s['labels'])} genres, {s['tracks']} tracks; report {out / 'README.md'}")
 
 
 @concepts_app.command("validate")

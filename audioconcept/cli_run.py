@@ -36,6 +36,7 @@ class RunOptions:
     explain_dir: Path = Path("reports/explain")
     html: Path | None = None
     attribution: str | None = None
+    head: str | None = None  # genre head of a tag bundle (all-tags | musical); None: the one its graph computes
 
     def check(self) -> None:
         """One-line errors for values a parser cannot check alone."""
@@ -74,7 +75,7 @@ def run(opts: RunOptions) -> int:
     opts.check()
     explain = opts.explain or opts.html is not None or opts.attribution is not None
     files, bad_inputs = expand_inputs(list(opts.songs))
-    m = load(resolve_bundle(opts.model), backend=opts.backend, device=opts.device, threads=opts.threads)
+    m = load(resolve_bundle(opts.model), backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
     _err(
         f"model {m.name} ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
         f"from {m.bundle.root} via {m.backend.name} on {m.backend.device}"
@@ -157,6 +158,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     p.add_argument("--explain-dir", type=Path, default=Path("reports/explain"), help="where --explain writes")
     p.add_argument("--html", type=Path, help="self-contained HTML report (implies --explain)")
     p.add_argument("--attribution", help="spectrogram heat map, ig | gxi (needs torch and captum)")
+    p.add_argument("--head", help="genre head of a tag bundle: all-tags | musical (default: the one in its graph)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("-v", "--verbose", action="store_true")
     return p

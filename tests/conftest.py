@@ -1,4 +1,6 @@
-"""Shared fixtures: audio is made here (one real excerpt is committed in tests/fixtures); nothing is downloaded."""
+"""Shared fixtures: audio is made here (one real excerpt is committed in tests/fixtures); nothing is downloaded
+(except the musicnn wheel, from the cache that `import-pretrained` uses, else pip; the tests that need it skip
+with the reason when neither works), and the real clips come from ../shared when it is there."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ def shared_clips() -> list[Path]:
 def real_excerpt() -> Path:
     """12 s of a real GTZAN recording, committed under tests/fixtures (research and testing only)."""
     return REAL_EXCERPT
+
+
+SHARED_CLIPS = SHARED_GTZAN / "clips"
+MUSICNN_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "musicnn_reference.npz"
 
 
 def tone(seconds: float, freq: float = 440.0, sr: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:
@@ -133,3 +139,63 @@ def svm_bundle(tmp_path_factory, svm_features_csv):
     root = tmp_path_factory.mktemp("svm")
     ck, _ = train_svm(f"features-csv:{svm_features_csv}", root / "ck", grid=False)
     return export_checkpoint(ExportConfig(ck, root / "bundle"))
+
+
+# ---------------------------------------------------------------- musicnn and real music
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    from audioconcept.errors import AudioConceptError
+    from audioconcept.models.pretrained import find_wheel
+
+    try:
+        return find_wheel()
+    except AudioConceptError as e:
+        pytest.skip(f"the musicnn 0.1.0 wheel is not available: {e}")
+
+
+@pytest.fixture(scope="session")
+def musicnn_checkpoints(tmp_path_factory, musicnn_wheel) -> Path:
+    """MSD_musicnn, MTT_musicnn, MSD_vgg, MTT_vgg and MSD_MTT_musicnn, converted (about 3 s)."""
+    from audioconcept.models.pretrained import import_musicnn
+
+    root = tmp_path_factory.mktemp("pretrained")
+    import_musicnn(root, musicnn_wheel)
+    return root
+
+
+@pytest.fixture(scope="session")
+def musicnn_reference():
+    """musicnn's own TensorFlow tags on three real clips (tools/musicnn_reference)."""
+    return np.load(MUSICNN_FIXTURE)
+
+
+@pytest.fixture(scope="session")
+def shared_clips_dir() -> Path:
+    """The folder of the real GTZAN clips in ../shared (`shared_clips` is the list of them)."""
+    if not SHARED_CLIPS.is_dir():
+        pytest.skip("../shared/gtzan/clips is not present (the real GTZAN clips these tests use)")
+    return SHARED_CLIPS
+
+
+@pytest.fixture(scope="session")
+def real_probe(tmp_path_factory, musicnn_checkpoints, shared_clips_dir) -> Path:
+    """`train probe` on the 50 shared clips (one window per clip, to keep the suite quick): MSD+MTT musicnn tags
+    and the genre heads."""
+    from audioconcept.train.probe import ProbeTrainConfig, train_probe
+
+    out = tmp_path_factory.mktemp("probe") / "musicnn-gtzan"
+    cfg = ProbeTrainConfig(
+        str(musicnn_checkpoints / "MSD_MTT_musicnn"), f"folder:{shared_clips_dir}", out, max_windows=1, cv_repeats=3
+    )
+    return train_probe(cfg)[0]
+
+
+@pytest.fixture(scope="session")
+def real_probe_bundle(tmp_path_factory, real_probe, shared_clips_dir) -> Path:
+    """The probe exported through the ONNX, TorchScript and pt2 rows, each through the parity gate on real clips."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("bundles") / "musicnn-gtzan"
+    return export_checkpoint(
+        ExportConfig(real_probe, out, ("onnx", "torchscript", "pt2"), data=f"folder:{shared_clips_dir}", n_parity=8)
+    )

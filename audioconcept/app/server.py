@@ -75,7 +75,7 @@ class Job:
 
 def discover_models(cfg: AppConfig) -> dict[str, Path]:
     """name -> bundle folder."""
-    from audioconcept.runtime.registry import packaged_bundles
+    from audioconcept.runtime.registry import default_bundle, packaged_bundles
 
     found: dict[str, Path] = {}
     roots = list(cfg.models) or sorted(p for p in Path("models").glob("*") if (p / "manifest.json").exists())
@@ -85,6 +85,9 @@ def discover_models(cfg: AppConfig) -> dict[str, Path]:
     if not cfg.models:
         for name, path in packaged_bundles().items():
             found.setdefault(name, path)
+        if found:  # the default is listed first: the page preselects it
+            default = default_bundle()
+            found = {n: p for n, p in found.items() if Path(p) == default} | found
     return found
 
 

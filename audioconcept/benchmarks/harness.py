@@ -68,6 +68,8 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
 
     m = bundle.manifest
     spec = data or m.get("trained_on")
+    sr = int(m.get("sample_rate") or 22050)
+    ctx = int((m.get("frontend") or {}).get("context_samples") or 0)  # song framing (musicnn)
     try:
         tl = load_tracks(parse_data_spec(spec))
     except AudioConceptError as e:
@@ -75,8 +77,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
             raise
         why = f"its training data is not at hand ({e}); pass --data for accuracy"
         log.warning("%s: timing on %s without accuracy: %s", m["name"], song.name, why)
-        sr = int(m.get("sample_rate") or 22050)
-        wins = [w.samples for w in windows_from_array(load_audio(song, sr=sr), m["window_s"], sr=sr)]
+        wins = [w.samples for w in windows_from_array(load_audio(song, sr=sr), m["window_s"], sr=sr, context=ctx)]
         x = np.stack([wins[i % len(wins)] for i in range(max(1, min(n, 4 * len(wins))))])
         if m["arch"] == "svm":
             from audioconcept.models.features import extract_features
@@ -95,7 +96,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
         x = batch_features([t.path for t in chosen])
         return x, np.array([t.label for t in chosen]), list(m["labels"]), f"{spec} (test split)"
     for t in order:
-        for c in eval_chunks(load_audio(t.path), m["window_s"], m.get("eval_chunks", 1)):
+        for c in eval_chunks(load_audio(t.path, sr=sr), m["window_s"], m.get("eval_chunks", 1), sr, ctx):
             xs.append(c)
             ys.append(t.label)
         if len(xs) >= n:

@@ -8,13 +8,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audioconcept import SAMPLE_RATE
 from audioconcept.data.audio import evenly_spaced_starts, fit_window, load_audio
 from audioconcept.models.outputs import pool_time
 
 
-def clip_window(path: Path, window: int) -> np.ndarray:
+def model_sample_rate(model) -> int:
+    """The sample rate a waveform model's front end expects."""
+    return int(getattr(getattr(getattr(model, "frontend", None), "cfg", None), "sample_rate", SAMPLE_RATE))
+
+
+def clip_window(path: Path, window: int, sr: int = SAMPLE_RATE) -> np.ndarray:
     """The central window of a clip (looped when shorter)."""
-    x = load_audio(path)
+    x = load_audio(path, sr=sr)
     s = evenly_spaced_starts(x.size, window, 3)[1] if x.size > window else 0
     return fit_window(x[s : s + window], window)
 
@@ -24,9 +30,10 @@ def pooled_activations(
 ) -> dict[str, np.ndarray]:
     """layer -> (n_clips, dim) time-pooled activations."""
     out: dict[str, list[np.ndarray]] = {lay: [] for lay in layers}
+    sr = model_sample_rate(model)
     with torch.inference_mode():
         for i in range(0, len(paths), batch):
-            x = torch.from_numpy(np.stack([clip_window(p, window) for p in paths[i : i + batch]]))
+            x = torch.from_numpy(np.stack([clip_window(p, window, sr) for p in paths[i : i + batch]]))
             _, acts = model.forward_layers(x)
             for lay in layers:
                 out[lay].append(pool_time(acts[lay]).numpy())

@@ -151,7 +151,9 @@ def attribute_song(
 
     hop = frontend.cfg.hop_length
     sr = int(frontend.cfg.sample_rate)
-    n_frames = frontend.cfg.n_frames(int(round(window_s * sr)))
+    # a center=False front end frames windows like the whole song (musicnn): they carry n_fft/2 of context
+    context = 0 if frontend.cfg.center else frontend.cfg.n_fft // 2
+    n_frames = frontend.cfg.n_frames(int(round(window_s * sr)) + 2 * context)
     # only the frames the logits depend on count (the CNN ignores the end of its window), and
     # windows step by that span so every second of the song is covered
     used = influential_frames(body, frontend.cfg.n_mels, n_frames)
@@ -160,9 +162,9 @@ def attribute_song(
     duration = 0.0
     with torch.no_grad():
         if audio is not None:
-            windows = windows_from_array(audio, window_s, step_s, sr)
+            windows = windows_from_array(audio, window_s, step_s, sr, context)
         else:
-            windows = iter_windows(path, window_s, step_s, sr)
+            windows = iter_windows(path, window_s, step_s, sr, context=context)
         for w in windows:
             if cfg.max_seconds is not None and w.start >= cfg.max_seconds:
                 break
@@ -180,7 +182,8 @@ def attribute_song(
         target = labels.index(cfg.target)
     else:
         raise AudioConceptError(f"--target {cfg.target!r} is not one of the model's labels: {', '.join(labels)}")
-    floor = 10.0 * math.log10(frontend.cfg.amin)
+    # the mel of silence: the dB floor, or 0 for log10(1 + C x)
+    floor = 10.0 * math.log10(frontend.cfg.amin) if frontend.cfg.compression == "db" else 0.0
     explainer = (
         attr.IntegratedGradients(body, multiply_by_inputs=True) if cfg.method == "ig" else attr.InputXGradient(body)
     )

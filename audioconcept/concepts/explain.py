@@ -40,6 +40,8 @@ def plot_timeline(result: SongResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(result.concepts)
+    if result.tags:  # a tagger's dozens of concepts: those present, strongest first
+        names = sorted(result.concepts_present, key=lambda n: -result.concepts[n])
     fig, (ax1, ax2) = plt.subplots(
         2,
         1,

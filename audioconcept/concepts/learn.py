@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept import SAMPLE_RATE
-from audioconcept.concepts.activations import clip_window, pooled_activations, pooled_gradients
+from audioconcept.concepts.activations import clip_window, model_sample_rate, pooled_activations, pooled_gradients
 from audioconcept.concepts.cav import CAV, train_cav
 from audioconcept.concepts.sets import ConceptSets, read_concept_sets
 from audioconcept.concepts.tcav import directional_derivatives, significance, tcav_magnitude, tcav_sign
@@ -33,6 +32,7 @@ class LearnConfig:
     max_frame_hop_s: float = 1.5
     min_cav_accuracy: float = 0.7
     seed: int = 0
+    class_splits: tuple[str, ...] = ("test", "valid")  # where the TCAV class clips come from
 
 
 def _truth_for(root: Path) -> dict[str, dict[str, bool]]:
@@ -48,16 +48,18 @@ def _truth_for(root: Path) -> dict[str, dict[str, bool]]:
     return out
 
 
-def _class_clips(data: str, labels: list[str], n: int, window: int, seed: int) -> dict[str, np.ndarray]:
+def _class_clips(
+    data: str, labels: list[str], n: int, window: int, seed: int, sr: int, splits: tuple[str, ...] = ("test", "valid")
+) -> dict[str, np.ndarray]:
     from audioconcept.data.spec import load_tracks, parse_data_spec
 
     tl = load_tracks(parse_data_spec(data), seed)
-    tracks = tl.split("test") + tl.split("valid")
+    tracks = [t for s in splits for t in tl.split(s)]
     out = {}
     for lab in labels:
         paths = [t.path for t in tracks if t.label == lab][:n]
         if paths:
-            out[lab] = np.stack([clip_window(p, window) for p in paths])
+            out[lab] = np.stack([clip_window(p, window, sr) for p in paths])
     return out
 
 
@@ -74,7 +76,8 @@ def learn_concepts(cfg: LearnConfig) -> dict:
         from audioconcept.errors import AudioConceptError
 
         raise AudioConceptError(f"unknown layer(s) {', '.join(bad)}; {ck.arch} has {', '.join(model.body.layer_names)}")
-    window = int(round(ck.window_s * SAMPLE_RATE))
+    sr = model_sample_rate(model)
+    window = int(round(ck.window_s * sr))
     sets: ConceptSets = read_concept_sets(cfg.concepts)
     randoms = list(sets.randoms)
     if len(randoms) < 4:
@@ -98,7 +101,7 @@ def learn_concepts(cfg: LearnConfig) -> dict:
             bar.advance(task)
 
     data = cfg.eval_data or ck.trained_on
-    class_x = _class_clips(data, ck.labels, cfg.clips_per_class, window, cfg.seed)
+    class_x = _class_clips(data, ck.labels, cfg.clips_per_class, window, cfg.seed, sr, cfg.class_splits)
     grads = {lab: pooled_gradients(model, x, ck.labels.index(lab), layers) for lab, x in class_x.items()}
 
     truth = _truth_for(cfg.concepts)
@@ -211,9 +214,7 @@ def _fit_head(cfg: LearnConfig, model, ck, layers, sets: ConceptSets, acts, cav_
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from audioconcept.concepts.activations import clip_window  # noqa: F401 (same windows as activations)
-
-    window = int(round(ck.window_s * SAMPLE_RATE))
+    window = int(round(ck.window_s * model_sample_rate(model)))
     with torch.inference_mode():
         _, probe = model.forward_layers(torch.zeros(2, window))
     hop = {lay: ck.window_s / (probe[lay].shape[-1] if probe[lay].ndim == 4 else 1) for lay in layers}

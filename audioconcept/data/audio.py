@@ -6,6 +6,7 @@ same code serves training, evaluation and the deployed runtime.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -211,10 +212,33 @@ def fit_window(x: np.ndarray, window: int) -> np.ndarray:
     return np.tile(x, reps)[..., :window].astype(np.float32, copy=False)
 
 
-def eval_chunks(x: np.ndarray, window_s: float, n_chunks: int, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """(n_chunks, window) evenly spaced chunks of one track (the original evaluation recipe)."""
+def with_context(x: np.ndarray, context: int) -> np.ndarray:
+    """`x` with `context` samples of reflect padding at both ends: the song's own edges get what
+    librosa's center=True framing gives the first and last frames of a whole-song spectrogram."""
+    if context <= 0:
+        return x
+    return np.pad(x, context, mode="reflect" if x.size > context else "wrap").astype(np.float32, copy=False)
+
+
+def window_with_context(x: np.ndarray, xp: np.ndarray | None, start: int, window: int, context: int) -> np.ndarray:
+    """Samples of the window at `start` plus `context` real samples each side (`xp`: `x` through
+    `with_context`); a song no longer than one window is looped first, then padded."""
+    if x.size <= window:
+        return with_context(fit_window(x, window), context)
+    assert xp is not None
+    return xp[start : start + window + 2 * context]
+
+
+def eval_chunks(
+    x: np.ndarray, window_s: float, n_chunks: int, sr: int = SAMPLE_RATE, context: int = 0
+) -> np.ndarray:
+    """(n_chunks, window + 2 context) evenly spaced chunks of one track (the original evaluation recipe)."""
     window = int(round(window_s * sr))
-    return np.stack([fit_window(x[s : s + window], window) for s in evenly_spaced_starts(x.size, window, n_chunks)])
+    starts = evenly_spaced_starts(x.size, window, n_chunks)
+    if context:
+        xp = with_context(x, context) if x.size > window else None
+        return np.stack([window_with_context(x, xp, s, window, context) for s in starts])
+    return np.stack([fit_window(x[s : s + window], window) for s in starts])
 
 
 def iter_windows(
@@ -224,29 +248,72 @@ def iter_windows(
     sr: int = SAMPLE_RATE,
     block_seconds: float = BLOCK_SECONDS,
     min_seconds: float = 0.0,
+    context: int = 0,
 ) -> Iterator[Window]:
     """Stream a file as windows of `window_s` every `hop_s` seconds without holding it whole.
 
     Memory is bounded by one window plus one decoded block. The windows equal those of
     `windows_from_array(load_audio(path), ...)`. A song shorter than one window is looped to fill
     it (`fit_window`); one shorter than `min_seconds` (the runtime passes MIN_SECONDS) is refused
-    with AudioTooShort.
+    with AudioTooShort. With `context`, each window's samples carry `context` real samples of the
+    song on both sides (reflect padding at the song's own edges), so that a center=False front end
+    frames it exactly like the whole song's spectrogram.
     """
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
-    keep = max(window, hop)
+    blocks: Iterator[np.ndarray] = _decoded_blocks(path, sr, block_seconds)
+    if context:
+        head: list[np.ndarray] = []
+        n_head = 0
+        for block in blocks:  # decode until the song is known to be longer than one window
+            head.append(block)
+            n_head += block.size
+            if n_head > window:
+                break
+        if n_head <= window:
+            x = np.concatenate(head) if head else np.zeros(0, np.float32)
+            check_long_enough(x.size, sr, str(path), min_seconds)
+            yield from windows_from_array(x, window_s, hop_s, sr, context)
+            return
+        blocks = _reflect_padded(itertools.chain(head, blocks), context)
+    yield from _stream_windows(blocks, window + 2 * context, window, hop, sr, str(path), min_seconds)
+
+
+def _reflect_padded(blocks: Iterator[np.ndarray], context: int) -> Iterator[np.ndarray]:
+    """The stream with `context` samples of reflect padding at both ends (the first blocks must
+    hold more than `context` samples)."""
+    pending = np.zeros(0, dtype=np.float32)
+    started = False
+    for block in blocks:
+        pending = np.concatenate([pending, block])
+        if not started and pending.size > context:
+            yield pending[1 : context + 1][::-1].copy()
+            started = True
+        if started and pending.size > context + 1:
+            yield pending[: -(context + 1)]
+            pending = pending[-(context + 1) :]
+    yield pending
+    yield pending[-context - 1 : -1][::-1].copy()
+
+
+def _stream_windows(
+    blocks: Iterator[np.ndarray], size: int, window: int, hop: int, sr: int, where: str, min_seconds: float
+) -> Iterator[Window]:
+    """Windows of `size` samples every `hop` over a stream; a window at stream position p covers
+    the song's [p, p + window) (size - window = the context on both sides)."""
+    keep = max(size, hop)
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # absolute sample index of buf[0]
     next_start = 0
     index = 0
     last_end = 0
-    for block in _decoded_blocks(path, sr, block_seconds):
+    for block in blocks:
         buf = np.concatenate([buf, block])
-        while next_start + window <= buf_start + buf.size:
+        while next_start + size <= buf_start + buf.size:
             off = next_start - buf_start
-            yield Window(index, next_start / sr, (next_start + window) / sr, buf[off : off + window].copy(), window)
+            yield Window(index, next_start / sr, (next_start + window) / sr, buf[off : off + size].copy(), window)
             index += 1
-            last_end = next_start + window
+            last_end = next_start + size
             next_start += hop
         # drop samples no future window needs, but keep a window's worth for the end-aligned tail
         drop = min(next_start, buf_start + buf.size - keep) - buf_start
@@ -255,27 +322,27 @@ def iter_windows(
             buf_start += drop
     n_total = buf_start + buf.size
     if index == 0:
-        check_long_enough(n_total, sr, str(path), min_seconds)
+        check_long_enough(n_total, sr, where, min_seconds)
         x = buf[-n_total:] if n_total else buf
-        yield Window(0, 0.0, n_total / sr, fit_window(x, window), min(n_total, window))
+        yield Window(0, 0.0, n_total / sr, fit_window(x, size), min(n_total, size))
     elif last_end < n_total:
-        tail = buf[buf.size - window :]
-        yield Window(index, (n_total - window) / sr, n_total / sr, tail.copy(), window)
+        tail = buf[buf.size - size :]
+        start = n_total - size
+        yield Window(index, start / sr, (start + window) / sr, tail.copy(), window)
 
 
 def windows_from_array(
-    x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE
+    x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE, context: int = 0
 ) -> list[Window]:
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
+    xp = with_context(x, context) if context and x.shape[-1] > window else None
     out = []
     for i, s in enumerate(window_starts(x.shape[-1], window, hop)):
         seg = x[s : s + window]
-        out.append(
-            Window(
-                i, s / sr, (s + min(window, seg.shape[-1])) / sr, fit_window(seg, window), min(window, seg.shape[-1])
-            )
-        )
+        n = min(window, seg.shape[-1])
+        samples = window_with_context(x, xp, s, window, context) if context else fit_window(seg, window)
+        out.append(Window(i, s / sr, (s + n) / sr, samples, n))
     return out
 
 

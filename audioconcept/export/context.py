@@ -43,6 +43,7 @@ class NeuralExport:
     example_mel: object  # torch tensor (2, n_mels, frames)
     with_concepts: bool
     runtime_frontend: str = "numpy"  # set by export_onnx: whether the numpy front end keeps parity
+    context: int = 0  # samples of the song on each side of a window (song framing; 0: the window alone)
     _onnx_parts: tuple[Path, Path] | None = None
     _coreml_parts: tuple[Path, Path] | None = None
 
@@ -57,7 +58,9 @@ class NeuralExport:
     def windows(self, split: str, n_chunks: int, n: int, seed: int, make_up_from=("test", "valid", "train")):
         from audioconcept.export.data_windows import split_windows
 
-        return split_windows(self.data, split, self.ck.window_s, n_chunks, n, seed, make_up_from, self.sample_rate)
+        return split_windows(
+            self.data, split, self.ck.window_s, n_chunks, n, seed, make_up_from, self.sample_rate, self.context
+        )
 
     def onnx_parts(self) -> tuple[Path, Path]:
         """(front end .onnx, body .onnx) as trained, in the temporary folder, converted once for every ONNX row."""

@@ -36,8 +36,9 @@ def split_windows(
     seed: int = 0,
     make_up_from: tuple[str, ...] = ("test", "valid", "train"),
     sr: int = SAMPLE_RATE,
+    context: int = 0,
 ) -> np.ndarray:
-    """(n, window) evenly spaced chunks of the split's tracks (the evaluation recipe); when the
+    """(n, window + 2 context) evenly spaced chunks of the split's tracks (the evaluation recipe); when the
     split is too small, the splits in `make_up_from` make up the count."""
     from audioconcept.data.audio import eval_chunks
     from audioconcept.data.spec import load_tracks, parse_data_spec
@@ -48,7 +49,7 @@ def split_windows(
     for name in (split, *[s for s in make_up_from if s != split]):
         tracks = tl.split(name)
         for i in rng.permutation(len(tracks)):
-            out.extend(eval_chunks(load_audio(tracks[i].path, sr=sr), window_s, n_chunks, sr))
+            out.extend(eval_chunks(load_audio(tracks[i].path, sr=sr), window_s, n_chunks, sr, context))
             if max_windows and len(out) >= max_windows:
                 break
         if max_windows is None or len(out) >= max_windows:

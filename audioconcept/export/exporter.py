@@ -21,6 +21,15 @@ from audioconcept.runtime.formats import export_flags_for
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
 
 log = logging.getLogger(__name__)
+N_TAG_CALIBRATION = 200  # windows of real audio that calibrate a bare tagger's concept thresholds
+# musicnn's 38- and 67-band convolutions make large activations: one window at a time, no NCHWc layout and no
+# memory pattern cut onnxruntime's peak memory several times over at the same CPU time per window
+MUSICNN_RUNTIME_HINTS = {
+    "batch_size": 1,
+    "graph_optimization": "extended",
+    "mem_pattern": False,
+    "why": "peak memory: one window at a time, no NCHWc layout, no memory pattern; the same CPU time per window",
+}
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,8 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
 def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
     """Load the checkpoint, build the modules every format converts, run the eager reference on real test
     clips, and write the manifest's core; -> NeuralExport."""
+    from functools import partial
+
     import torch
 
     from audioconcept.export.context import NeuralExport, run_torch
@@ -151,6 +162,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
     from audioconcept.models.checkpoint import load_torch_checkpoint
     from audioconcept.models.frontend import MelFrontEnd
     from audioconcept.models.outputs import BodyOutputs, WaveformOutputs, output_names
+    from audioconcept.models.registry import window_framing
 
     model, _ = load_torch_checkpoint(cfg.checkpoint, frontend_mode="stft")
     head = concepts_meta = None
@@ -160,22 +172,28 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
 
         head, concepts_meta = load_concept_head(concepts_dir)
     body_out = BodyOutputs(model.body, head).eval()
-    mel_cfg = model.frontend.cfg
+    # the front end of one window: the checkpoint's own, or (song framing) center=False on the window plus
+    # `context` samples of the song on each side, so a window is a slice of the whole song's spectrogram
+    mel_cfg, context = window_framing(ck.arch, ck.mel)
+    frontend = MelFrontEnd(mel_cfg, "stft") if context else model.frontend
     sr = int(mel_cfg.sample_rate)
-    window = int(round(ck.window_s * sr))
+    window = int(round(ck.window_s * sr)) + 2 * context
     n_frames = mel_cfg.n_frames(window)
     data = resolve_data(cfg.data, ck.trained_on)
-    parity_x = split_windows(data, "test", ck.window_s, ck.eval_chunks, max(cfg.n_parity, 16), sr=sr)
-    wave_stft = WaveformOutputs(model.frontend, body_out).eval()
+    windows = partial(split_windows, data, window_s=ck.window_s, sr=sr, context=context)
+    parity_x = windows("test", n_chunks=ck.eval_chunks, max_windows=max(cfg.n_parity, 16))
+    wave_stft = WaveformOutputs(frontend, body_out).eval()
     reference = run_torch(wave_stft, parity_x)
+    if body_out.native_concepts:
+        concepts_meta = _tag_concepts(ck, wave_stft, windows)
     example = torch.from_numpy(parity_x[:2].copy())
-    core = _core_manifest(cfg, ck, model, mel_cfg, head, concepts_meta, reference, n_frames)
+    core = _core_manifest(cfg, ck, model, mel_cfg, head, concepts_meta, reference, n_frames, context)
     return NeuralExport(
         cfg=cfg,
         ck=ck,
         tmp=tmp,
         core=core,
-        outs=output_names(head is not None),
+        outs=output_names(body_out.with_concepts),
         wave_stft=wave_stft,
         wave_conv=WaveformOutputs(MelFrontEnd(mel_cfg, "conv"), body_out).eval(),
         onnx_front=MelFrontEnd(mel_cfg, "conv").eval(),
@@ -189,30 +207,59 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
         parity_x=parity_x,
         reference=reference,
         example=example,
-        example_mel=model.frontend(example),
-        with_concepts=head is not None,
+        example_mel=frontend(example),
+        with_concepts=body_out.with_concepts,
+        context=context,
     )
 
 
-def _core_manifest(cfg: ExportConfig, ck, model, mel_cfg, head, concepts_meta, reference, n_frames: int) -> dict:
+def _tag_concepts(ck, wave_stft, windows) -> dict:
+    """The manifest's `concepts` of a tagger: the probe's calibrated vocabulary, or, for a bare tagger,
+    thresholds calibrated (without labels) on windows of the export's real audio."""
+    from audioconcept.export.context import run_torch
+    from audioconcept.models.tag_concepts import (
+        calibrate_thresholds,
+        calibration_text,
+        concepts_section,
+        merge_tags,
+        tag_labels,
+        vocabulary,
+    )
+
+    if ck.concepts:
+        return ck.concepts
+    labels = tag_labels(ck.label_info, ck.labels)
+    x = windows("all", n_chunks=ck.eval_chunks, max_windows=N_TAG_CALIBRATION)
+    vocab = vocabulary(labels)
+    strengths = merge_tags(run_torch(wave_stft, x)[3], vocab["members"])
+    thresholds, evidence = calibrate_thresholds(strengths, vocab["names"])
+    text = calibration_text() + f"; calibrated on {len(x)} windows of the export's audio, without labels"
+    return concepts_section(labels, thresholds, text, threshold_evidence=evidence)
+
+
+def _core_manifest(
+    cfg: ExportConfig, ck, model, mel_cfg, head, concepts_meta, reference, n_frames: int, context: int = 0
+) -> dict:
     from audioconcept.models.checkpoint import checkpoint_sha256
     from audioconcept.models.receptive_field import influential_frames
 
     sr = int(mel_cfg.sample_rate)
-    window = int(round(ck.window_s * sr))
+    window = int(round(ck.window_s * sr)) + 2 * context
     # The hop that lets every second of a song reach the logits: bodies whose pooling drops the end of the
     # window (the short-chunk CNN uses 22.6 of its 29.1 s) get overlapping windows.
     used = influential_frames(model.body, mel_cfg.n_mels, n_frames)
     used_s = round(min(ck.window_s, (used - 1) * mel_cfg.hop_length / sr), 2) if used < n_frames else ck.window_s
     hop_s = ck.window_s if used >= n_frames else max(1.0, int(used_s * 10) / 10)
+    if context and used >= n_frames:  # song framing: windows tile the song's spectrogram frame by frame
+        hop_s = n_frames * mel_cfg.hop_length / sr
     n_classes = len(ck.labels)
     out_specs = [
         {"name": "logits", "shape": ["batch", n_classes], "dtype": "float32"},
         {"name": "probabilities", "shape": ["batch", n_classes], "dtype": "float32"},
         {"name": "embedding", "shape": ["batch", int(reference[2].shape[1])], "dtype": "float32"},
     ]
-    if head is not None:
-        nc = len(head.names)
+    if len(reference) > 3:
+        nc = int(reference[3].shape[1])
         out_specs += [
             {"name": "concepts", "shape": ["batch", nc], "dtype": "float32"},
             {"name": "concept_frames", "shape": ["batch", nc, int(reference[4].shape[-1])], "dtype": "float32"},
@@ -226,7 +273,11 @@ def _core_manifest(cfg: ExportConfig, ck, model, mel_cfg, head, concepts_meta, r
         sample_rate=sr,
         frontend={
             **mel_cfg.to_dict(),
-            "stft_in_graphs": "conv1d with fixed kernels; reflect padding as Slice+Concat",
+            "context_samples": context,
+            "stft_in_graphs": "conv1d with fixed kernels; reflect padding as Slice+Concat"
+            if mel_cfg.center
+            else "conv1d with fixed kernels; center=False: each window carries context_samples of the song "
+            "on both sides (reflect padding only at the song's own edges)",
             "db_in_coreml_onnx": "model.coreml.onnx has no Log op: ln x from 8 square roots, a series and one Halley "
             "step on exp",
         },
@@ -252,6 +303,10 @@ def _core_manifest(cfg: ExportConfig, ck, model, mel_cfg, head, concepts_meta, r
                 "(hop_s) is at most that, so windows overlap and every part of a song is heard",
             },
             "concepts": concepts_meta,
+            **({"genre_heads": ck.genre_heads} if ck.genre_heads else {}),
+            **({"provenance": ck.source} if ck.source else {}),
+            **({"multi_label": True} if getattr(model.body, "multi_label", False) else {}),
+            **({"runtime_hints": MUSICNN_RUNTIME_HINTS} if context else {}),
         },
     )
 

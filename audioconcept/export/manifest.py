@@ -75,28 +75,41 @@ def artifact_entry(root: Path, file: str, input_name: str, precision: str, **ext
 
 
 def model_card(m: dict) -> str:
+    what = f"Music tagger ({len(m['labels'])} tags)" if m.get("multi_label") else "Genre classifier"
+    context = (m.get("frontend") or {}).get("context_samples") or 0
     lines = [
         f"# {m['name']} ({m['arch']})",
         "",
-        f"Genre classifier exported by AudioConcept {m['versions'].get('audioconcept')} on {m['created']}.",
+        f"{what} exported by AudioConcept {m['versions'].get('audioconcept')} on {m['created']}.",
         "",
         f"- Labels: {', '.join(m['labels'])}",
-        f"- Input: {m['window_s']} s mono at {m['sample_rate']} Hz ({m.get('window_samples')} samples); "
-        f"songs are cut into windows every {m['hop_s']} s and window logits are averaged.",
+        f"- Input: {m['window_s']} s mono at {m['sample_rate']} Hz ({m.get('window_samples')} samples"
+        + (f", plus {context} samples of the song on each side" if context else "")
+        + f"); songs are cut into windows every {m['hop_s']} s and window logits are averaged.",
         f"- Trained on: `{m.get('trained_on', '?')}`",
         f"- Source checkpoint sha256: `{m['source_checkpoint']['sha256']}`",
     ]
-    test = (m.get("metrics") or {}).get("test") or {}
+    metrics = m.get("metrics") or {}
+    test = metrics.get("test") or {}
     if test:
         lines.append(
             f"- Test accuracy at training time: {test.get('accuracy', float('nan')):.3f} "
-            f"(macro-F1 {test.get('macro_f1', float('nan')):.3f}, n={test.get('n')})"
+            + (f"(macro-F1 {test['macro_f1']:.3f}, " if "macro_f1" in test else "(")
+            + f"n={test.get('n')})"
+        )
+    if metrics.get("cv"):
+        cv = metrics["cv"]
+        lines.append(
+            f"- Accuracy (an estimate): {cv['accuracy']:.3f} ± {cv['std']:.3f} by {cv['estimate']} on "
+            f"{cv['n']} tracks of the training data (each scored by a head that did not see it); likely optimistic "
+            "for songs of artists it has not heard (GTZAN repeats artists within a genre)"
         )
     if m.get("frontend"):
         f = m["frontend"]
+        comp = f"log10(1 + {f['log_c']:g} x)" if f.get("compression") == "log10(1+C*x)" else f"dB (amin {f['amin']})"
         lines.append(
-            f"- Front end: mel {f['n_mels']} bands, n_fft {f['n_fft']}, hop {f['hop_length']}, "
-            f"f_max {f['f_max']}, power {f['power']}, dB (amin {f['amin']}), fp32 in every artifact"
+            f"- Front end: mel {f['n_mels']} bands ({f.get('mel_scale', 'htk')} scale), n_fft {f['n_fft']}, "
+            f"hop {f['hop_length']}, f_max {f['f_max']}, power {f['power']}, {comp}, fp32 in every artifact"
         )
     if m.get("features"):
         lines.append(
@@ -124,6 +137,11 @@ def model_card(m: dict) -> str:
                 f"| {k} | {p['n_clips']} | {p['max_abs_logit_diff']:.2e} | {p['mean_abs_logit_diff']:.2e} | "
                 f"{p['top1_agreement']:.3f} | {'yes' if p.get('passed') else 'no'} |"
             )
+        elif "max_abs_diff" in p:  # the concept outputs
+            lines.append(
+                f"| {k} | - | {p['max_abs_diff']:.2e} (concepts; frames {p.get('frames_max_abs_diff', 0.0):.2e}) "
+                "| - | - | yes |"
+            )
         elif "partitions" in p:  # the static CoreML execution provider check
             shape = "one piece" if p.get("one_piece") else f"{p['partitions']} partitions"
             lines.append(f"| {k} | - | - | - | - | static check: {shape}, {p['supported_nodes']}/{p['nodes']} nodes |")
@@ -138,8 +156,67 @@ def model_card(m: dict) -> str:
             f"{q['end_to_end_ms_int8']} ms against {q['end_to_end_ms_fp32']} ms fp32 per window on the export host "
             f"(fp32 path: {q['fp32_path']}; int8 path: {q.get('int8_path', 'model.int8.onnx')}).",
         ]
+    lines += genre_heads_card(m.get("genre_heads"))
     if m.get("concepts"):
         c = m["concepts"]
-        lines += ["", "## Concepts", "", f"Layer `{c['layer']}`: {', '.join(c['names'])}"]
+        if c.get("kind") == "tags":
+            named = sum(c["genre_named"])
+            lines += [
+                "",
+                "## Concepts",
+                "",
+                f"{len(c['names'])} named concepts from the {len(c['outputs'])} tags ({named} of them genre-, style- "
+                f"or era-named, marked * here and in every explanation): "
+                + ", ".join(n + ("*" if g else "") for n, g in zip(c["names"], c["genre_named"], strict=True)),
+                "",
+                f"Presence: {c['calibration']}.",
+            ]
+        else:
+            lines += ["", "## Concepts", "", f"Layer `{c['layer']}`: {', '.join(c['names'])}"]
+    prov = m.get("provenance") or {}
+    if prov.get("licence_notice"):
+        lines += [
+            "",
+            "## Weights: provenance and licence",
+            "",
+            f"- Converted from `{prov.get('package')}` ({prov.get('upstream')}), model {prov.get('model')}"
+            + (f", backbone checkpoint `{prov['backbone']}`" if prov.get("backbone") else ""),
+            f"- Citation: {prov.get('citation')}",
+            f"- Licence ({prov.get('licence')}): {prov['licence_notice']}",
+        ]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in m["versions"].items() if v]
     return "\n".join(lines) + "\n"
+
+
+def genre_heads_card(gh: dict | None) -> list[str]:
+    """The model card's table of a tag probe's genre heads."""
+    if not gh:
+        return []
+
+    def acc(a: dict) -> str:
+        if "cv" in a:
+            return f"{a['cv']['accuracy']:.3f} ± {a['cv']['std']:.3f} (cross-validated estimate)"
+        return f"test {a['test']:.3f}, valid {a['valid']:.3f}"
+
+    lines = [
+        "",
+        "## Genre heads",
+        "",
+        "Linear heads on the tag probabilities: every genre logit splits exactly into one contribution per named "
+        "concept (run with `--head NAME` to use one that the graph does not compute).",
+        "",
+        "| head | input | accuracy | in the graph |",
+        "|---|---|---|---|",
+    ]
+    for name, h in gh.get("heads", {}).items():
+        n = len(h["features"])
+        lines.append(
+            f"| {name} | {n} tags ({h['description']}) | {acc(h['accuracy'])} | "
+            f"{'yes' if gh.get('in_graph') == name else 'no'} |"
+        )
+    if gh.get("embedding"):
+        lines.append(
+            f"| embedding (reference) | pooled embedding | {acc(gh['embedding']['accuracy'])} | "
+            f"{'yes' if gh.get('in_graph') == 'embedding' else 'no'} |"
+        )
+    return lines

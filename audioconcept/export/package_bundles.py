@@ -1,5 +1,8 @@
 """Rebuild the small bundles shipped inside the package (`make bundles`).
 
+musicnn-gtzan: the real-music default. MSD + MTT musicnn tags (ISC licence) and a linear genre head on the
+    named tags (`train probe`) trained on the 50 real GTZAN clips of ../shared/gtzan/clips; only the ONNX body
+    ships (the runtime's numpy front end feeds it), to stay under 10 MB.
 cnn-synth: the CNN trained on the synthetic set, ONNX only, with its concept head.
 svm-gtzan: the SVM trained on the real GTZAN features table, through skl2onnx.
 """
@@ -12,16 +15,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from audioconcept.errors import ExportError
 from audioconcept.export.exporter import ExportConfig, export_checkpoint
-from audioconcept.utils import atomic_dir, atomic_write_json
+from audioconcept.export.manifest import model_card
+from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "runtime" / "bundles"
-KEEP = {"cnn-synth": ("onnx", "onnx_body"), "svm-gtzan": ("onnx", "shapley_background")}
+KEEP = {
+    "musicnn-gtzan": ("onnx_body",),
+    "cnn-synth": ("onnx", "onnx_body"),
+    "svm-gtzan": ("onnx", "shapley_background"),
+}
+MAX_BYTES = {"musicnn-gtzan": 10_000_000}
 TRAINED_ON = {
+    "musicnn-gtzan": "real GTZAN music: 50 clips, 5 per genre (not shipped); tags: musicnn MSD + MTT",
     "cnn-synth": "AudioConcept synthetic genres (synth, seed 0, 30 clips x 10 genres)",
     "svm-gtzan": "GTZAN features_30_sec.csv (real music, 1000 tracks)",
 }
 DESCRIPTIONS = {
+    "musicnn-gtzan": "musicnn's MSD + MTT taggers (100 tags of real music, ISC licence) with a linear genre head on "
+    "the named tags, trained on 50 real GTZAN clips; every genre decision splits exactly into named concepts",
     "cnn-synth": "short-chunk CNN trained on AudioConcept's synthetic genres (numpy renderer, 30 clips per genre); "
     "it knows synthetic timbres, not real recordings",
     "svm-gtzan": "StandardScaler + PowerTransformer + calibrated RBF SVC on the 57 features of the real GTZAN "
@@ -35,24 +48,37 @@ def package(name: str, checkpoint: Path, data: str | None = None) -> Path:
         src = export_checkpoint(ExportConfig(checkpoint, Path(tmp) / name, fmts, data=data, name=name))
         m = json.loads((src / "manifest.json").read_text())
         keep = KEEP[name]
+        dropped = [k for k in m["artifacts"] if k not in keep]
         m["artifacts"] = {k: v for k, v in m["artifacts"].items() if k in keep}
         m["description"] = DESCRIPTIONS[name]
         m["trained_on"] = TRAINED_ON[name]
         m["source_checkpoint"]["path"] = f"(not shipped) {Path(m['source_checkpoint']['path']).name}"
+        if keep == ("onnx_body",) and m.get("runtime_frontend") != "numpy":
+            raise ExportError(f"{name}: the numpy front end missed its parity gate, so the body alone cannot ship")
+        m["skipped"] = {
+            **(m.get("skipped") or {}),
+            **{k: "not shipped in the package (size); export the checkpoint for it" for k in dropped},
+        }
         with atomic_dir(PACKAGE_DIR / name, marker="manifest.json") as out:
             for art in m["artifacts"].values():
                 shutil.copy2(src / art["file"], out / art["file"])
-            shutil.copy2(src / "README.md", out / "README.md")
+            atomic_write_text(out / "README.md", model_card(m))
             atomic_write_json(out / "manifest.json", m)
+            size = sum(f.stat().st_size for f in out.iterdir())
+            if size > MAX_BYTES.get(name, 1 << 40):
+                raise ExportError(f"{name}: {size / 1e6:.1f} MB is over the {MAX_BYTES[name] / 1e6:.0f} MB budget")
     return PACKAGE_DIR / name
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--musicnn-gtzan", type=Path, help="a `train probe` checkpoint (MSD_MTT_musicnn, shared clips)")
     ap.add_argument("--cnn", type=Path)
     ap.add_argument("--svm-gtzan", type=Path)
     ap.add_argument("--data", default=None, help="parity audio for the CNN (default: its training data)")
     a = ap.parse_args()
+    if a.musicnn_gtzan:
+        print(package("musicnn-gtzan", a.musicnn_gtzan))
     if a.cnn:
         print(package("cnn-synth", a.cnn, a.data))
     if a.svm_gtzan:

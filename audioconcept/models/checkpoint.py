@@ -37,6 +37,8 @@ class CheckpointConfig:
     format_version: int = FORMAT_VERSION
     source: dict[str, Any] = field(default_factory=dict)  # provenance of imported weights (licence, hashes)
     label_info: list[dict[str, Any]] = field(default_factory=list)  # per label, e.g. a tag's concept and category
+    concepts: dict[str, Any] = field(default_factory=dict)  # a tag probe's concept vocabulary and thresholds
+    genre_heads: dict[str, Any] = field(default_factory=dict)  # a tag probe's linear genre heads on named tags
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

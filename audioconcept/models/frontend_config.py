@@ -9,7 +9,7 @@ One config describes both front ends in use:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from audioconcept import SAMPLE_RATE
 from audioconcept.errors import AudioConceptError
@@ -68,3 +68,9 @@ def mel_filterbank(cfg: MelConfig):
     from audioconcept.models.melscale import mel_filterbank as fb
 
     return fb(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.f_min), float(cfg.f_max), cfg.mel_scale, cfg.norm)
+
+
+def song_framing(cfg: MelConfig) -> tuple[MelConfig, int]:
+    """-> (front end, context samples) that frame a window exactly like the whole song's center=True
+    spectrogram: center=False on the window plus n_fft / 2 samples of the song on both sides."""
+    return replace(cfg, center=False), cfg.n_fft // 2

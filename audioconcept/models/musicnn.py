@@ -48,6 +48,17 @@ def tf_batch_norm(n: int, dims: int = 2) -> nn.Module:
     return nn.BatchNorm2d(n, eps=TF_BN_EPS) if dims == 2 else nn.BatchNorm1d(n, eps=TF_BN_EPS)
 
 
+class Tagger:
+    """What the exported graphs read from a tag model: its outputs are independent sigmoid tags (not one
+    softmax over classes), and the tags themselves are its concepts."""
+
+    multi_label = True
+
+    def concept_outputs(self, logits: torch.Tensor, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, n_tags) tag probabilities."""
+        return torch.sigmoid(logits)
+
+
 class FrequencyMaxBlock(nn.Module):
     """conv -> ReLU -> BatchNorm -> max over all frequencies: (B, 1, F, T) -> (B, C, 1, T).
 
@@ -90,7 +101,7 @@ class MusicnnConfig:
     dropout: float = 0.5
 
 
-class Musicnn(nn.Module):
+class Musicnn(Tagger, nn.Module):
     """Musically motivated CNN: timbral (vertical) and temporal (horizontal) front-end filters, a
     dense mid-end of 1-D convs over time, temporal max + mean pooling, a dense back-end.
 
@@ -170,7 +181,7 @@ class MusicnnVGGConfig:
     dropout: float = 0.5
 
 
-class MusicnnVGG(nn.Module):
+class MusicnnVGG(Tagger, nn.Module):
     """The VGG-like baseline: five 3x3 conv -> ReLU -> BatchNorm -> max-pool blocks, then one dense
     layer on the flattened last pool. Takes exactly `n_frames` frames.
 
@@ -215,7 +226,7 @@ class MusicnnVGG(nn.Module):
         return self.forward_layers(mel)[0]
 
 
-class TagEnsemble(nn.Module):
+class TagEnsemble(Tagger, nn.Module):
     """Several tag models on one mel: their logits concatenated (e.g. MSD + MTT = 100 tags).
 
     Layers are `<member>.<layer>` for every member layer, plus `embedding`: the members'

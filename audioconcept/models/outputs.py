@@ -36,21 +36,40 @@ def frame_projection(act: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.matmul(w, act.reshape(b, c * f, t))
 
 
+def has_native_concepts(body: nn.Module) -> bool:
+    """Bodies whose concepts are their own outputs (a tagger's tags) rather than CAV projections."""
+    return callable(getattr(body, "concept_outputs", None))
+
+
 class BodyOutputs(nn.Module):
-    """mel (B, n_mels, frames) -> logits, probabilities, embedding[, concepts, concept_frames]."""
+    """mel (B, n_mels, frames) -> logits, probabilities, embedding[, concepts, concept_frames].
+
+    Probabilities are a softmax over the classes, or independent sigmoids for a multi-label tagger. The
+    concepts are a CAV head's projections, or a body's own concept outputs (a tagger's tag probabilities,
+    one frame per window)."""
 
     def __init__(self, body: nn.Module, head: ConceptHead | None = None) -> None:
         super().__init__()
         self.body = body
         self.head_layer = head.layer if head else None
+        self.native_concepts = head is None and has_native_concepts(body)
+        self.multi_label = bool(getattr(body, "multi_label", False))
         if head is not None:
             self.register_buffer("cav_w", head.weights.float().clone())
             self.register_buffer("cav_b", head.bias.float().clone())
 
+    @property
+    def with_concepts(self) -> bool:
+        return self.head_layer is not None or self.native_concepts
+
     def forward(self, mel: torch.Tensor):
         logits, acts = self.body.forward_layers(mel)
         emb = pool_time(acts[self.body.embedding_layer])
-        outs = (logits, torch.softmax(logits, dim=-1), emb)
+        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        outs = (logits, probs, emb)
+        if self.native_concepts:
+            concepts = self.body.concept_outputs(logits, acts)
+            return (*outs, concepts, concepts.unsqueeze(-1))
         if self.head_layer is None:
             return outs
         act = acts[self.head_layer]

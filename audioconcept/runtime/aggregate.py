@@ -12,6 +12,7 @@ import numpy as np
 
 from audioconcept.data.audio import Window
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
 from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
 
 
@@ -29,15 +30,28 @@ class SongSettings:
     concept_names: tuple[str, ...] = ()
     concept_thresholds: tuple[float, ...] = ()
     smooth_s: float = 4.0  # frame-level concept scores are noisy; concepts last bars, not frames
+    tags: TagVocabulary | None = None  # a tagger's concept outputs are source tags, merged into concepts
+    head: GenreHead | None = None  # a linear genre head on the tags: explanations, or logits (--head)
+    multi_label: bool = False  # labels are independent tags (a bare tagger), not one softmax
+    top_contributions: int = 5  # per window
 
     @classmethod
-    def from_manifest(cls, m: dict) -> SongSettings:
+    def from_manifest(cls, m: dict, head: str | None = None) -> SongSettings:
         c = m.get("concepts") or {}
         names = tuple(c.get("names") or ())
         thr = tuple(float(t) for t in (c.get("thresholds") or [0.5] * len(names)))
         if len(thr) != len(names):
             thr = (0.5,) * len(names)
-        return cls(tuple(m["labels"]), float(m["window_s"]), names, thr)
+        tags = TagVocabulary.from_manifest(m)
+        return cls(
+            tuple(m["labels"]),
+            float(m["window_s"]),
+            names,
+            thr,
+            tags=tags,
+            head=GenreHead.from_manifest(m, head),
+            multi_label=bool(m.get("multi_label")),
+        )
 
 
 @dataclass
@@ -47,11 +61,21 @@ class SongAggregator:
     logits: list[np.ndarray] = field(default_factory=list)
     window_concepts: list[np.ndarray] = field(default_factory=list)
     frames: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    window_tags: list[np.ndarray] = field(default_factory=list)
+    probabilities: list[np.ndarray] = field(default_factory=list)
     duration: float = 0.0
 
     def add(self, batch: list[Window], logits: np.ndarray, probabilities: np.ndarray, concepts=None, frames=None):
         """One batch of windows and the backend's outputs for them (rows in the same order)."""
         s = self.settings
+        tags = None
+        if s.tags is not None and concepts is not None:
+            tags = np.asarray(concepts, dtype=np.float64)
+            concepts = s.tags.merge(tags)
+            frames = s.tags.merge(frames, axis=1) if frames is not None else None
+            if s.head is not None and not s.head.in_graph:  # --head: a head the graph does not compute
+                logits = s.head.logits(tags)
+                probabilities = softmax(logits)
         for i, w in enumerate(batch):
             p = probabilities[i]
             j = int(np.argmax(p))
@@ -62,22 +86,30 @@ class SongAggregator:
                 if frames is not None:
                     # frames cover the whole window; the grid keeps only the part inside the song
                     self.frames.append((w.start, w.start + s.window_s, np.asarray(frames[i], dtype=np.float64)))
-            self.windows.append(
-                WindowResult(
-                    w.index,
-                    round(w.start, 3),
-                    round(w.end, 3),
-                    s.labels[j],
-                    float(p[j]),
-                    {lab: round(float(v), 6) for lab, v in zip(s.labels, p, strict=True)},
-                    wc,
-                )
+            wr = WindowResult(
+                w.index,
+                round(w.start, 3),
+                round(w.end, 3),
+                s.labels[j],
+                float(p[j]),
+                {lab: round(float(v), 6) for lab, v in zip(s.labels, p, strict=True)},
+                wc,
             )
+            if tags is not None:
+                self.window_tags.append(tags[i])
+                wr.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, tags[i], strict=True)}
+                if s.head is not None:
+                    wr.explanation = s.head.explain(tags[i], s.labels[j], s.top_contributions)["contributions"]
+            self.windows.append(wr)
             self.logits.append(np.asarray(logits[i], dtype=np.float64))
+            self.probabilities.append(np.asarray(p, dtype=np.float64))
             self.duration = max(self.duration, w.end)
 
     def genre_probabilities(self) -> np.ndarray:
-        """Song-level probabilities: the softmax of the mean window logits."""
+        """Song-level probabilities: the softmax of the mean window logits (for independent tags, the mean
+        window probability, as musicnn averages its patches)."""
+        if self.settings.multi_label:
+            return np.mean(self.probabilities, axis=0)
         return softmax(np.mean(self.logits, axis=0))
 
     def concept_strengths(self) -> np.ndarray:
@@ -135,4 +167,18 @@ class SongAggregator:
                 n for n, v, t in zip(s.concept_names, strength, s.concept_thresholds, strict=True) if v >= t
             ]
             res.concept_spans = self.concept_spans(res.concepts_present)
+        if self.window_tags:
+            res.tags = {
+                t: round(float(v), 4) for t, v in zip(s.tags.outputs, np.max(self.window_tags, axis=0), strict=True)
+            }
+            if s.head is not None:
+                # a song's logits are the mean of its windows', so its contributions are those of the mean tags
+                mean_tags = np.mean(self.window_tags, axis=0)
+                res.explanation = {
+                    "head": s.head.name,
+                    "genres": [s.head.explain(mean_tags, s.labels[i]) for i in order],
+                    "note": "logit = intercept + the sum of the contributions; a contribution is "
+                    "weight x (strength - the training mean) summed over the concept's source tags; genre_named "
+                    "marks concepts named after a genre, style or era",
+                }
         return res

@@ -85,11 +85,12 @@ class OnnxBackend:
         elif (
             fmt.mel_artifact
             and not full_graph
-            and (full_graph is not None or self.device == "cpu")
+            and (full_graph is not None or self.device == "cpu" or not bundle.has(fmt.artifact))
             and bundle.has(fmt.mel_artifact)
             and bundle.manifest.get("runtime_frontend", "numpy") == "numpy"
         ):
-            # on the CPU the numpy front end feeds the body graph (faster than the in-graph Conv1d STFT)
+            # on the CPU the numpy front end feeds the body graph (faster than the in-graph Conv1d STFT); a bundle
+            # that ships only the body, like the packaged musicnn-gtzan, takes this path everywhere
             key = fmt.mel_artifact
             self.input_kind = "mel"
         path = bundle.artifact(key)
@@ -99,7 +100,12 @@ class OnnxBackend:
             so.intra_op_num_threads = self.threads.intra_op
             so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.threads.spinning else "0")
         so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # a bundle may ask for less memory at equal speed (musicnn: no NCHWc layout, no memory pattern)
+        hints = bundle.manifest.get("runtime_hints") or {}
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, f"ORT_ENABLE_{hints.get('graph_optimization', 'all').upper()}"
+        )
+        so.enable_mem_pattern = bool(hints.get("mem_pattern", True))
         # The CoreML provider takes only static shapes: fix the batch axis to 1 on that path, so the
         # graph stays in one piece (the export checked this; see the manifest's parity.coreml_ep).
         if fixed_batch is None:
@@ -184,7 +190,7 @@ def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
 
             if why := cuda_unavailable_reason():
                 return why
-    if not bundle.has(fmt.artifact):
+    if not bundle.has(fmt.artifact) and not any(bundle.has(k) for k, _ in fmt.aux):
         return (bundle.manifest.get("skipped") or {}).get(fmt.export or "", f"no {fmt.file} in this bundle")
     return ""
 

@@ -48,16 +48,24 @@ def prefetch(it: Iterable, depth: int = 4) -> Iterator:
 
 class Model:
     def __init__(
-        self, bundle: Bundle, backend: str = "onnx", device: str = "auto", threads: int = 0, batch_size: int = 4
+        self,
+        bundle: Bundle,
+        backend: str = "onnx",
+        device: str = "auto",
+        threads: int = 0,
+        batch_size: int | None = None,
+        head: str | None = None,
     ) -> None:
         self.bundle = bundle
         self.backend = make_backend(bundle, backend, device, threads)
         self.m = bundle.manifest
-        self.settings = SongSettings.from_manifest(self.m)
+        self.settings = SongSettings.from_manifest(self.m, head)
+        # song framing: every window carries this many samples of the song on both sides (0: none)
+        self.context = int((self.m.get("frontend") or {}).get("context_samples") or 0)
         self.labels = list(self.settings.labels)
         self.window_s = self.settings.window_s
         self.sample_rate = int(self.m["sample_rate"])
-        self.batch_size = batch_size
+        self.batch_size = batch_size or int((self.m.get("runtime_hints") or {}).get("batch_size") or 4)
         self.frontend = (
             NumpyMelFrontEnd(self.m["frontend"], self.backend.threads.frontend)
             if self.backend.input_kind == "mel"
@@ -150,7 +158,14 @@ class Model:
         t0 = time.perf_counter()
         total_s = audio_info(path).duration if on_progress else 0.0
         windows = prefetch(
-            iter_windows(path, self.window_s, hop_s or self.hop_s, sr=self.sample_rate, min_seconds=MIN_SECONDS)
+            iter_windows(
+                path,
+                self.window_s,
+                hop_s or self.hop_s,
+                sr=self.sample_rate,
+                min_seconds=MIN_SECONDS,
+                context=self.context,
+            )
         )
         res = self.predict_windows(windows, path, top_k, on_progress, total_s)
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
@@ -166,7 +181,8 @@ class Model:
     ) -> SongResult:
         """The same for a song already decoded at the bundle's sample rate (mono float32)."""
         check_long_enough(audio.size, self.sample_rate, str(path))
-        windows = windows_from_array(audio, self.window_s, hop_s or self.hop_s, sr=self.sample_rate)
+        hop = hop_s or self.hop_s
+        windows = windows_from_array(audio, self.window_s, hop, sr=self.sample_rate, context=self.context)
         return self.predict_windows(windows, path, top_k, on_progress, audio.size / self.sample_rate)
 
 
@@ -181,7 +197,10 @@ def _tagged_windows(model: Model, paths: Iterable[str | Path], hop_s: float) -> 
     """(song index, path, Window | AudioConceptError | None for the song's end) across songs."""
     for i, p in enumerate(paths):
         try:
-            for w in iter_windows(p, model.window_s, hop_s, sr=model.sample_rate, min_seconds=MIN_SECONDS):
+            windows = iter_windows(
+                p, model.window_s, hop_s, sr=model.sample_rate, min_seconds=MIN_SECONDS, context=model.context
+            )
+            for w in windows:
                 yield i, p, w
         except AudioConceptError as e:
             yield i, p, e
@@ -244,10 +263,16 @@ def predict_many(
 
 
 def load(
-    bundle: str | Path, backend: str = "onnx", device: str = "auto", threads: int = 0, batch_size: int = 4
+    bundle: str | Path,
+    backend: str = "onnx",
+    device: str = "auto",
+    threads: int = 0,
+    batch_size: int | None = None,
+    head: str | None = None,
 ) -> Model:
     """Open a bundle (checking schema and the sha256 of the artifacts the backend reads) and
-    build the backend. `bundle` is a folder or the name of a packaged bundle."""
+    build the backend. `bundle` is a folder or the name of a packaged bundle; `head` picks one of a tag
+    bundle's genre heads (default: the one its graph computes); `batch_size` None: the bundle's hint, else 4."""
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)
@@ -256,7 +281,7 @@ def load(
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
     try:
-        model = Model(b, backend, device, threads, batch_size)
+        model = Model(b, backend, device, threads, batch_size, head)
     except AudioConceptError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime/torch raise many types on a file they cannot use

@@ -9,7 +9,9 @@ from pathlib import Path
 from audioconcept.errors import BundleError
 
 log = logging.getLogger(__name__)
-DEFAULT_PACKAGED = "cnn-synth"
+# the real-music default (musicnn tags + a genre head trained on real GTZAN clips); cnn-synth is the synthetic demo
+DEFAULT_PACKAGED = "musicnn-gtzan"
+FALLBACK_PACKAGED = "cnn-synth"
 
 
 def packaged_bundles() -> dict[str, Path]:
@@ -25,8 +27,27 @@ def local_bundles(models_dir: Path = Path("models")) -> dict[str, Path]:
     return {p.name: p for p in sorted(models_dir.iterdir()) if (p / "manifest.json").exists()}
 
 
+def trained_on_synthetic(m: dict) -> bool:
+    """Whether a bundle learnt its labels from AudioConcept's synthetic renders (its accuracy says nothing
+    about real songs)."""
+    t = str(m.get("trained_on") or "").lower()
+    return t.startswith("synth:") or "synthetic" in t or "synthetic" in str(m.get("description") or "").lower()
+
+
+def recorded_accuracy(m: dict) -> float | None:
+    """Held-out test accuracy, else a cross-validated estimate, as recorded at training time."""
+    metrics = m.get("metrics") or {}
+    for key in ("test", "cv"):
+        acc = (metrics.get(key) or {}).get("accuracy")
+        if acc is not None:
+            return float(acc)
+    return None
+
+
 def best_local_bundle(models_dir: Path = Path("models")) -> Path | None:
-    """The neural bundle in ./models with the highest recorded test accuracy."""
+    """The genre bundle in ./models trained on real music with the highest recorded accuracy. Bundles
+    trained on synthetic music never qualify, whatever their (synthetic) test accuracy; nor do the SVM and
+    bare taggers (no genres)."""
     from audioconcept.runtime.bundle import read_manifest
 
     best, best_acc = None, -1.0
@@ -36,23 +57,29 @@ def best_local_bundle(models_dir: Path = Path("models")) -> Path | None:
         except BundleError as e:
             log.warning("skipping %s", e)
             continue
-        if m.get("arch") == "svm":
+        if m.get("arch") == "svm" or m.get("multi_label") or trained_on_synthetic(m):
             continue
-        acc = ((m.get("metrics") or {}).get("test") or {}).get("accuracy") or 0.0
-        if acc > best_acc:
+        acc = recorded_accuracy(m)
+        if acc is not None and acc > best_acc:
             best, best_acc = p, acc
     return best
 
 
+def default_bundle() -> Path:
+    """What runs without --model: the best real-music bundle in ./models, else the packaged real-music default."""
+    local = best_local_bundle()
+    if local is not None:
+        return local
+    pk = packaged_bundles()
+    for name in (DEFAULT_PACKAGED, FALLBACK_PACKAGED):
+        if name in pk:
+            return pk[name]
+    raise BundleError("no model bundle found: export one (make export) or pass --model")
+
+
 def resolve_bundle(spec: str | Path | None) -> Path:
     if spec is None:
-        local = best_local_bundle()
-        if local is not None:
-            return local
-        pk = packaged_bundles()
-        if DEFAULT_PACKAGED in pk:
-            return pk[DEFAULT_PACKAGED]
-        raise BundleError("no model bundle found: export one (make export) or pass --model")
+        return default_bundle()
     p = Path(spec)
     if (p / "manifest.json").exists():
         return p

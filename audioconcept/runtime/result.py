@@ -19,6 +19,8 @@ class WindowResult:
     probability: float
     probabilities: dict[str, float]
     concepts: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, float] = field(default_factory=dict)  # a tagger's source tags ("MSD:female vocalists": p)
+    explanation: list[dict] = field(default_factory=list)  # the window genre's top named contributions
 
 
 @dataclass
@@ -44,6 +46,8 @@ class SongResult:
     concepts_present: list[str] = field(default_factory=list)
     concept_spans: list[ConceptSpan] = field(default_factory=list)
     timing_ms: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, float] = field(default_factory=dict)  # a tagger's source tags, strongest window
+    explanation: dict = field(default_factory=dict)  # top genres split into named contributions (genre heads)
 
     @property
     def genre(self) -> str:
@@ -112,8 +116,13 @@ def to_csv(results: list[SongResult], errors: list[SongError] | None = None) -> 
     return buf.getvalue()
 
 
+MAX_CONCEPT_ROWS = 15
+
+
 def render_table(r: SongResult, console) -> None:
     from rich.table import Table
+
+    from audioconcept.runtime.tag_concepts import GENRE_NAMED_MARK, describe, describe_contributions
 
     console.print(
         f"[bold]{r.path}[/]  {r.duration_s:.1f} s, {len(r.windows)} window(s), model {r.model} via "
@@ -123,19 +132,29 @@ def render_table(r: SongResult, console) -> None:
     t = Table()
     t.add_column("genre")
     t.add_column("probability", justify="right")
+    if r.explanation:
+        t.add_column(f"why (head {r.explanation['head']}: largest named contributions to the logit)")
+    why = {e["genre"]: e for e in (r.explanation or {}).get("genres", [])}
     for g, p in r.genres:
-        t.add_row(g, f"{p:.3f}")
+        row = [g, f"{p:.3f}"]
+        if r.explanation:
+            row.append(describe(why[g], 5).split(": ", 1)[1] if g in why else "")
+        t.add_row(*row)
     console.print(t)
     if len(r.windows) > 1:
         w = Table(show_header=True, title="windows", title_justify="left")
         for col in ("start", "end", "genre", "p"):
             w.add_column(col, justify="right" if col != "genre" else "left")
         if r.concepts:
-            w.add_column("concepts")
+            w.add_column("why" if r.explanation else "concepts")
         for win in r.windows[:40]:
             row = [f"{win.start:.1f}", f"{win.end:.1f}", win.genre, f"{win.probability:.2f}"]
-            if r.concepts:
-                row.append(", ".join(c for c, s in sorted(win.concepts.items(), key=lambda kv: -kv[1]) if s >= 0.5))
+            if win.explanation:
+                row.append(describe_contributions(win.explanation, 3))
+            elif r.concepts:
+                present = set(r.concepts_present) if r.tags else None
+                ranked = sorted(win.concepts.items(), key=lambda kv: -kv[1])
+                row.append(", ".join(c for c, s in ranked if (c in present if present is not None else s >= 0.5)))
             w.add_row(*row)
         if len(r.windows) > 40:
             w.add_row("…", "", f"{len(r.windows) - 40} more", "")
@@ -145,7 +164,14 @@ def render_table(r: SongResult, console) -> None:
         c.add_column("concept")
         c.add_column("strength", justify="right")
         c.add_column("where (s)")
-        for name, s in sorted(r.concepts.items(), key=lambda kv: -kv[1]):
+        ranked = sorted(r.concepts.items(), key=lambda kv: (kv[0] not in r.concepts_present, -kv[1]))
+        for name, s in ranked[:MAX_CONCEPT_ROWS] if len(ranked) > MAX_CONCEPT_ROWS else ranked:
             spans = [f"{sp.start:.1f}-{sp.end:.1f}" for sp in r.concept_spans if sp.concept == name]
             c.add_row(name + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6]))
+        if len(ranked) > MAX_CONCEPT_ROWS:
+            c.add_row(f"… {len(ranked) - MAX_CONCEPT_ROWS} more (--format json)", "", "")
         console.print(c)
+        notes = ["* present (strength at or above its calibrated threshold)"]
+        if r.explanation:
+            notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")
+        console.print("; ".join(notes), style="dim", highlight=False)

@@ -99,6 +99,12 @@ def build_view(
 ) -> dict:
     labels = list(manifest.get("labels") or result.windows[0].probabilities)
     song = dict(result.genres)
+    c = manifest.get("concepts") or {}
+    concept_names = list(c.get("names", []))
+    genre_named = {}
+    if c.get("kind") == "tags":  # dozens of tag concepts: the timeline shows those present, strongest first
+        concept_names = sorted(result.concepts_present, key=lambda n: -result.concepts.get(n, 0.0))
+        genre_named = dict(zip(c["names"], c["genre_named"], strict=True))
     view: dict = {
         "title": Path(result.path).name,
         "model": result.model,
@@ -118,12 +124,15 @@ def build_view(
                 "genre": w.genre,
                 "p": round(w.probability, 4),
                 "probabilities": w.probabilities,
+                "explanation": w.explanation[:3],
             }
             for w in result.windows
         ],
         "concepts": result.concepts,
         "concepts_present": result.concepts_present,
-        "concept_names": list((manifest.get("concepts") or {}).get("names", [])),
+        "concept_names": concept_names,
+        "genre_named": genre_named,
+        "explanation": result.explanation or None,
         "spans": [
             {"concept": s.concept, "start": s.start, "end": s.end, "strength": round(s.strength, 3)}
             for s in result.concept_spans

@@ -203,3 +203,13 @@ def test_browser_upload_timeline_click_plays_segment(server, song, tmp_path):
         assert shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_the_app_preselects_the_real_music_default(tmp_path, monkeypatch):
+    """Without --models, the packaged real-music default is listed first (the page preselects it)."""
+    from audioconcept.app.server import discover_models
+    from audioconcept.runtime.registry import DEFAULT_PACKAGED
+
+    monkeypatch.chdir(tmp_path)  # no ./models here
+    found = discover_models(AppConfig())
+    assert next(iter(found)) == DEFAULT_PACKAGED and "cnn-synth" in found

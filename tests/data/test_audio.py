@@ -176,3 +176,58 @@ def test_long_ogg_vorbis_is_written_in_blocks(tmp_path):
     )
     assert abs(audio_info(p).duration - 200.0) < 0.1
     assert abs(load_audio(p).size - 200 * SAMPLE_RATE) < 0.1 * SAMPLE_RATE
+
+
+# ---------------------------------------------------------------- song framing (windows with context)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seconds=st.floats(0.001, 9.0),
+    hop_s=st.floats(0.5, 4.0),
+    block=st.floats(0.1, 2.0),
+    context=st.sampled_from([1, 256, 512]),
+)
+def test_windows_with_context_stream_like_the_whole_song(tmp_path, seconds, hop_s, block, context):
+    """With context, each window carries that many samples of the song on each side (reflected at the
+    song's own edges), streamed or not; start, end and valid still describe the window itself."""
+    sr = 16_000
+    rng = np.random.default_rng(int(seconds * 1000))
+    x = (0.3 * rng.standard_normal(max(1, int(seconds * sr)))).astype(np.float32)
+    p = tmp_path / "c.wav"
+    sf.write(p, x, sr, subtype="FLOAT")
+    window_s = 2.976
+    streamed = list(iter_windows(p, window_s, hop_s, sr=sr, block_seconds=block, context=context))
+    whole = windows_from_array(x, window_s, hop_s, sr=sr, context=context)
+    plain = windows_from_array(x, window_s, hop_s, sr=sr)
+    assert [(w.start, w.end, w.valid) for w in streamed] == [(w.start, w.end, w.valid) for w in whole]
+    assert [(w.start, w.end, w.valid) for w in whole] == [(w.start, w.end, w.valid) for w in plain]
+    padded = np.pad(x, context, mode="reflect") if x.size > round(window_s * sr) else None
+    for a, b, c in zip(streamed, whole, plain, strict=True):
+        np.testing.assert_array_equal(a.samples, b.samples)
+        assert b.samples.size == c.samples.size + 2 * context
+        np.testing.assert_array_equal(b.samples[context:-context], c.samples)  # the window itself, untouched
+        if padded is not None:
+            s = round(b.start * sr)
+            np.testing.assert_array_equal(b.samples, padded[s : s + b.samples.size])
+
+
+def test_context_frames_a_window_like_the_whole_song_spectrogram():
+    """center=False on the window plus n_fft/2 of context = slicing the whole song's center=True mel,
+    which is how musicnn cuts its patches; per-window center=True padding is not."""
+    from dataclasses import replace
+
+    from audioconcept.models.musicnn import MUSICNN_MEL, PATCH_FRAMES, WINDOW_S
+    from audioconcept.runtime.frontend import NumpyMelFrontEnd
+
+    sr = 16_000
+    x = (0.3 * np.random.default_rng(0).standard_normal(sr * 12)).astype(np.float32)
+    whole = NumpyMelFrontEnd(MUSICNN_MEL.to_dict())(x[None])[0]
+    framed = NumpyMelFrontEnd(replace(MUSICNN_MEL, center=False).to_dict())
+    alone = NumpyMelFrontEnd(MUSICNN_MEL.to_dict())
+    hop_s = PATCH_FRAMES * MUSICNN_MEL.hop_length / sr
+    wins = windows_from_array(x, WINDOW_S, hop_s, sr=sr, context=MUSICNN_MEL.n_fft // 2)
+    plain = windows_from_array(x, WINDOW_S, hop_s, sr=sr)
+    for w, p in zip(wins[:-1], plain[:-1], strict=True):  # the last, end-aligned window is off the frame grid
+        f0 = round(w.start * sr) // MUSICNN_MEL.hop_length
+        ref = whole[:, f0 : f0 + PATCH_FRAMES]
+        np.testing.assert_allclose(framed(w.samples[None])[0], ref, atol=1e-5)
+        assert np.abs(alone(p.samples[None])[0] - ref).max() > 1e-2  # the edges differ without context

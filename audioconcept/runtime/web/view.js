@@ -85,6 +85,8 @@ function renderWindowTable(view, player) {
   const table = el("table", { class: "windows" });
   const head = el("tr", {}, el("th", { text: "window" }));
   for (const lab of view.labels) head.append(el("th", { text: lab }));
+  const why = view.windows.some(w => w.explanation && w.explanation.length);
+  if (why) head.append(el("th", { text: "why (top named contributions)" }));
   table.append(el("thead", {}, head));
   const body = el("tbody");
   for (const w of view.windows) {
@@ -94,10 +96,36 @@ function renderWindowTable(view, player) {
       const p = w.probabilities[lab] || 0;
       tr.append(el("td", { style: `background:rgba(78,121,167,${p.toFixed(3)})`, text: fmt(p) }));
     }
+    if (why) tr.append(el("td", { class: "why", text: contributionText(w.explanation || []) }));
     body.append(tr);
   }
   table.append(body);
   return table;
+}
+
+// A genre's logit split into named concepts: one bar per contribution; genre-named concepts hatched.
+function contributionText(cs) {
+  return cs.map(c => `${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
+}
+
+function renderExplanation(view) {
+  const ex = view.explanation;
+  const box = el("div", { class: "explanation" });
+  box.append(el("p", { class: "muted", text: `Head "${ex.head}": a genre's logit is its intercept plus one contribution per named concept (weight × how much more the song has of it than the average training song). † and hatched bars: concepts named after a genre, style or era, which make an explanation partly circular.` }));
+  for (const g of ex.genres) {
+    const shown = g.contributions.slice(0, 8);
+    const scale = Math.max(...shown.map(c => Math.abs(c.value)), 1e-6);
+    const rows = el("div", { class: "contribs" });
+    for (const c of shown) {
+      const w = (100 * Math.abs(c.value) / scale).toFixed(1);
+      rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
+        el("span", { class: "bar-label", text: c.concept + (c.genre_named ? " †" : "") }),
+        el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
+        el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
+    }
+    box.append(el("h3", { text: `${g.genre}: logit ${fmt(g.logit)} = intercept ${fmt(g.intercept)} + contributions` }), rows);
+  }
+  return box;
 }
 
 function renderTcav(view) {
@@ -134,9 +162,10 @@ function renderView(root, view) {
     el("p", { class: "verdict", id: "song-genre", text: `${view.song_top} ${fmt(view.song_top_p)}` }),
     player));
   root.append(section("Genre, whole song", renderGenres(view)));
+  if (view.explanation) root.append(section("Why: the genres split into named concepts", renderExplanation(view)));
   root.append(section("Timeline (click a segment to play it)", renderTimeline(view, player)));
   if (view.concepts_present && view.concepts_present.length)
-    root.append(el("p", {}, `Concepts present: ${view.concepts_present.map(c => `${c} (${fmt(view.concepts[c])})`).join(", ")}`));
+    root.append(el("p", {}, `Concepts present: ${view.concepts_present.map(c => `${c}${(view.genre_named || {})[c] ? " †" : ""} (${fmt(view.concepts[c])})`).join(", ")}`));
   if (view.note) root.append(el("p", { class: "muted", text: view.note }));
   root.append(section("Genre per window", renderWindowTable(view, player)));
   if (view.clips.length) {

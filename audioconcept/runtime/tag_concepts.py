@@ -1,0 +1,150 @@
+"""A tagger bundle's tags as clean concepts, and its linear genre heads split into named contributions.
+
+Everything here reads the manifest (`concepts` of kind "tags", `genre_heads`); torch-free.
+
+- `TagVocabulary` turns the graph's concept output (one probability per source tag, e.g. "MSD:female
+  vocalists", "MTT:woman") into clean concepts ("female voice"): a concept's strength is its strongest
+  source tag.
+- `GenreHead` is one linear head on the tags: logits = W p + b = intercept + W (p - reference). Its
+  `contributions` split every genre logit exactly into one term per clean concept (the sum of its source
+  tags' terms), so "jazz: jazz +1.3, piano +0.6 ..." adds up, with the intercept, to the jazz logit. A
+  song's logits are the mean of its windows', and so are its contributions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audioconcept.errors import AudioConceptError
+
+
+@dataclass(frozen=True)
+class TagVocabulary:
+    outputs: tuple[str, ...]  # source tags, in the order of the graph's concept output
+    names: tuple[str, ...]  # clean concepts
+    members: tuple[tuple[int, ...], ...]  # output indices of each concept
+    genre_named: tuple[bool, ...]
+    categories: tuple[str, ...]
+
+    @classmethod
+    def from_manifest(cls, m: dict) -> TagVocabulary | None:
+        c = m.get("concepts") or {}
+        if c.get("kind") != "tags":
+            return None
+        return cls(
+            tuple(c["outputs"]),
+            tuple(c["names"]),
+            tuple(tuple(int(i) for i in mem) for mem in c["members"]),
+            tuple(bool(g) for g in c["genre_named"]),
+            tuple(c.get("categories") or [""] * len(c["names"])),
+        )
+
+    def merge(self, tag_probs: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Tag probabilities along `axis` -> concept strengths along it (each concept's strongest tag)."""
+        p = np.moveaxis(np.asarray(tag_probs), axis, -1)
+        out = np.stack([p[..., list(mem)].max(axis=-1) for mem in self.members], axis=-1)
+        return np.moveaxis(out, -1, axis)
+
+    def concept_of_outputs(self) -> np.ndarray:
+        """(n_outputs,) the clean concept index of every source tag."""
+        of = np.full(len(self.outputs), -1)
+        for k, mem in enumerate(self.members):
+            of[list(mem)] = k
+        return of
+
+
+@dataclass(frozen=True)
+class GenreHead:
+    name: str
+    labels: tuple[str, ...]  # genres, in the bundle's label order
+    features: np.ndarray  # (F,) indices into the tag outputs
+    weights: np.ndarray  # (G, F)
+    bias: np.ndarray  # (G,)
+    intercept: np.ndarray  # (G,)
+    reference: np.ndarray  # (F,) the training mean of each feature
+    concept: np.ndarray  # (F,) the clean concept index of each feature
+    vocabulary: TagVocabulary
+    in_graph: bool
+
+    @classmethod
+    def from_manifest(cls, m: dict, name: str | None = None) -> GenreHead | None:
+        """The head `name` (default: the one the graph computes); None when the bundle has no tag heads."""
+        gh = m.get("genre_heads") or {}
+        vocab = TagVocabulary.from_manifest(m)
+        heads = gh.get("heads") or {}
+        if vocab is None or not heads:
+            if name:
+                raise AudioConceptError(f"--head {name}: {m.get('name')} carries no genre heads on named concepts")
+            return None
+        name = name or gh.get("in_graph")
+        if name not in heads:
+            if name == "embedding":  # the graph's head is not on named concepts: nothing to split
+                return None
+            raise AudioConceptError(f"--head {name}: choose from {', '.join(heads)}")
+        h = heads[name]
+        index = {lab: i for i, lab in enumerate(vocab.outputs)}
+        missing = [f for f in h["features"] if f not in index]
+        if missing:
+            raise AudioConceptError(f"genre head {name}: features not among the tags ({', '.join(missing[:3])})")
+        features = np.array([index[f] for f in h["features"]], dtype=int)
+        return cls(
+            name,
+            tuple(m["labels"]),
+            features,
+            np.asarray(h["weights"], dtype=np.float64),
+            np.asarray(h["bias"], dtype=np.float64),
+            np.asarray(h["intercept"], dtype=np.float64),
+            np.asarray(h["reference"], dtype=np.float64),
+            vocab.concept_of_outputs()[features],
+            vocab,
+            gh.get("in_graph") == name,
+        )
+
+    def logits(self, tag_probs: np.ndarray) -> np.ndarray:
+        """(..., n_tags) -> (..., G)."""
+        return np.asarray(tag_probs, dtype=np.float64)[..., self.features] @ self.weights.T + self.bias
+
+    def contributions(self, tag_probs: np.ndarray) -> np.ndarray:
+        """(..., n_tags) -> (..., G, n_concepts): logit_g = intercept_g + the sum over concepts."""
+        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features] - self.reference  # (..., F)
+        per_feature = x[..., None, :] * self.weights  # (..., G, F)
+        out = np.zeros((*per_feature.shape[:-1], len(self.vocabulary.names)))
+        for f, k in enumerate(self.concept):
+            out[..., k] += per_feature[..., f]
+        return out
+
+    def explain(self, tag_probs: np.ndarray, genre: str, top: int | None = None) -> dict:
+        """One genre's logit split into named contributions (largest magnitude first; zeros left out)."""
+        g = self.labels.index(genre)
+        c = self.contributions(tag_probs)[g]
+        order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0][:top]
+        return {
+            "genre": genre,
+            "logit": round(float(self.intercept[g] + c.sum()), 6),
+            "intercept": round(float(self.intercept[g]), 6),
+            "contributions": [
+                {
+                    "concept": self.vocabulary.names[k],
+                    "value": round(float(c[k]), 6),
+                    "genre_named": self.vocabulary.genre_named[k],
+                }
+                for k in order
+            ],
+        }
+
+
+GENRE_NAMED_MARK = "†"
+
+
+def describe_contributions(contributions: list[dict], n: int = 4) -> str:
+    """'jazz† +1.30, piano +0.61, ...' († marks concepts named after a genre, style or era)."""
+    return ", ".join(
+        f"{c['concept']}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
+    )
+
+
+def describe(e: dict, n: int = 4) -> str:
+    """'jazz: jazz† +1.30, piano +0.61, ...'"""
+    return f"{e['genre']}: " + describe_contributions(e["contributions"], n)

@@ -1,0 +1,128 @@
+"""A tag bundle in the song pipeline: tags merged into clean concepts, genre logits split exactly into named
+contributions, and a second head applied in numpy (--head)."""
+
+import numpy as np
+import pytest
+
+from audioconcept.data.audio import Window
+from audioconcept.errors import AudioConceptError
+from audioconcept.models.musicnn_tags import MSD_TAGS, MTT_TAGS, TAGS
+from audioconcept.models.tag_concepts import concepts_section
+from audioconcept.runtime.aggregate import SongAggregator, SongSettings, softmax
+from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary, describe
+
+TAG_LABELS = [f"MSD:{t}" for t in MSD_TAGS] + [f"MTT:{t}" for t in MTT_TAGS]
+GENRES = ["jazz", "metal", "pop"]
+
+
+def _head(rng, features: list[str]) -> dict:
+    w = rng.normal(0, 3, (len(GENRES), len(features)))
+    ref = rng.uniform(0, 0.3, len(features))
+    intercept = rng.normal(0, 1, len(GENRES))
+    return {
+        "input": "tags",
+        "features": features,
+        "weights": w.tolist(),
+        "bias": (intercept - w @ ref).tolist(),
+        "intercept": intercept.tolist(),
+        "reference": ref.tolist(),
+    }
+
+
+@pytest.fixture
+def manifest():
+    rng = np.random.default_rng(0)
+    musical = [t for t in TAG_LABELS if not TAGS[t].genre_named]
+    return {
+        "name": "tagprobe",
+        "labels": GENRES,
+        "window_s": 2.976,
+        "concepts": concepts_section(TAG_LABELS, [0.2] * 73),
+        "genre_heads": {
+            "in_graph": "all-tags",
+            "heads": {"all-tags": _head(rng, TAG_LABELS), "musical": _head(rng, musical)},
+        },
+    }
+
+
+def _windows(n: int) -> list[Window]:
+    return [Window(i, 2.992 * i, 2.992 * i + 2.976, np.zeros(10, np.float32), 10) for i in range(n)]
+
+
+def test_contributions_add_up_to_the_logits_per_window_and_per_song(manifest):
+    rng = np.random.default_rng(1)
+    head = GenreHead.from_manifest(manifest)
+    tags = rng.uniform(0, 1, (6, 100))
+    logits = head.logits(tags)
+    c = head.contributions(tags)  # (6, G, K)
+    assert c.shape == (6, 3, 73)
+    np.testing.assert_allclose(head.intercept + c.sum(-1), logits, atol=1e-10)
+    # a song's logits are the mean of its windows': so are its contributions
+    e = head.explain(tags.mean(0), "pop")
+    assert e["logit"] == pytest.approx(logits.mean(0)[2], abs=1e-5)
+    assert e["intercept"] + sum(x["value"] for x in e["contributions"]) == pytest.approx(e["logit"], abs=1e-4)
+    named = {x["concept"]: x["genre_named"] for x in e["contributions"]}
+    assert named["jazz"] and not named["piano"]
+    assert describe(e).startswith("pop: ")
+
+
+def test_the_song_pipeline_shows_clean_concepts_keeps_source_tags_and_explains(manifest):
+    rng = np.random.default_rng(2)
+    settings = SongSettings.from_manifest(manifest)
+    agg = SongAggregator(settings)
+    tags = rng.uniform(0, 0.1, (4, 100))
+    tags[:, TAG_LABELS.index("MTT:woman")] = 0.9  # one source tag of "female voice"
+    logits = settings.head.logits(tags)
+    agg.add(_windows(4), logits, softmax(logits), tags, tags[..., None])
+    r = agg.result("song.wav", "m", "musicnn-probe", "", "onnx", "cpu", top_k=3)
+    assert len(r.concepts) == 73 and r.concepts["female voice"] == pytest.approx(0.9)
+    assert "female voice" in r.concepts_present and any(s.concept == "female voice" for s in r.concept_spans)
+    assert r.tags["MTT:woman"] == pytest.approx(0.9) and len(r.windows[0].tags) == 100
+    assert r.explanation["head"] == "all-tags" and [g["genre"] for g in r.explanation["genres"]] == [
+        g for g, _ in r.genres
+    ]
+    for g in r.explanation["genres"]:
+        k = GENRES.index(g["genre"])
+        assert g["logit"] == pytest.approx(logits.mean(0)[k], abs=1e-5)
+    assert r.windows[0].explanation and len(r.windows[0].explanation) == settings.top_contributions
+    d = r.to_dict()
+    assert d["tags"] and d["windows"][0]["explanation"][0]["concept"]
+
+
+def test_a_second_head_runs_in_numpy_on_the_graph_tags(manifest):
+    rng = np.random.default_rng(3)
+    tags = rng.uniform(0, 1, (3, 100))
+    graph_logits = GenreHead.from_manifest(manifest).logits(tags)
+    s = SongSettings.from_manifest(manifest, head="musical")
+    assert s.head.name == "musical" and not s.head.in_graph
+    agg = SongAggregator(s)
+    agg.add(_windows(3), graph_logits, softmax(graph_logits), tags, tags[..., None])
+    r = agg.result("song.wav", "m", "musicnn-probe", "", "onnx", "cpu", top_k=3)
+    want = softmax(s.head.logits(tags).mean(0))
+    np.testing.assert_allclose(sorted(p for _, p in r.genres), sorted(want), atol=1e-9)
+    assert r.explanation["head"] == "musical"
+    assert not any(c["genre_named"] for g in r.explanation["genres"] for c in g["contributions"])
+    with pytest.raises(AudioConceptError, match="choose from all-tags, musical"):
+        SongSettings.from_manifest(manifest, head="everything")
+    with pytest.raises(AudioConceptError, match="no genre heads"):
+        SongSettings.from_manifest({"name": "cnn", "labels": GENRES, "window_s": 1.0}, head="musical")
+
+
+def test_a_bare_tagger_ranks_tags_by_mean_probability():
+    m = {
+        "name": "t",
+        "labels": TAG_LABELS,
+        "window_s": 2.976,
+        "multi_label": True,
+        "concepts": concepts_section(TAG_LABELS),
+    }
+    s = SongSettings.from_manifest(m)
+    assert s.multi_label and s.head is None and isinstance(s.tags, TagVocabulary)
+    logits = np.full((2, 100), -5.0)
+    logits[0, 3], logits[1, 7] = 4.0, 1.0
+    p = 1 / (1 + np.exp(-logits))
+    agg = SongAggregator(s)
+    agg.add(_windows(2), logits, p, p, p[..., None])
+    r = agg.result("s.wav", "t", "musicnn-ensemble", "", "onnx", "cpu", top_k=2)
+    assert [g for g, _ in r.genres] == [TAG_LABELS[3], TAG_LABELS[7]]
+    assert r.genres[0][1] == pytest.approx(p[:, 3].mean())
