@@ -373,8 +373,7 @@ def markdown(res: dict) -> list[str]:
         steady = "-" if v["steady_songs_per_s"] is None else f"{v['steady_songs_per_s']:.2f}"
         cpu = "-" if v.get("cpu_s_per_song") is None else f"{v['cpu_s_per_song']:.2f}"
         lines.append(
-            f"| {v['engine']} | {v['workers']} | {v['threads']} | {v['songs_per_s']:.2f} | {steady} | {fixed} | "
-            f"{cpu} |"
+            f"| {v['engine']} | {v['workers']} | {v['threads']} | {v['songs_per_s']:.2f} | {steady} | {fixed} | {cpu} |"
         )
     lines.append("")
     if res.get("ray_init_s") is not None:

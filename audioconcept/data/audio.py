@@ -229,9 +229,7 @@ def window_with_context(x: np.ndarray, xp: np.ndarray | None, start: int, window
     return xp[start : start + window + 2 * context]
 
 
-def eval_chunks(
-    x: np.ndarray, window_s: float, n_chunks: int, sr: int = SAMPLE_RATE, context: int = 0
-) -> np.ndarray:
+def eval_chunks(x: np.ndarray, window_s: float, n_chunks: int, sr: int = SAMPLE_RATE, context: int = 0) -> np.ndarray:
     """(n_chunks, window + 2 context) evenly spaced chunks of one track (the original evaluation recipe)."""
     window = int(round(window_s * sr))
     starts = evenly_spaced_starts(x.size, window, n_chunks)

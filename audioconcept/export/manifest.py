@@ -97,13 +97,15 @@ def model_card(m: dict) -> str:
             + (f"(macro-F1 {test['macro_f1']:.3f}, " if "macro_f1" in test else "(")
             + f"n={test.get('n')})"
         )
-    if metrics.get("cv"):
-        cv = metrics["cv"]
+    cv = metrics.get("cv") or {}
+    if all(isinstance(cv.get(k), int | float) for k in ("accuracy", "std", "n")) and cv.get("estimate"):
         lines.append(
             f"- Accuracy (an estimate): {cv['accuracy']:.3f} ± {cv['std']:.3f} by {cv['estimate']} on "
             f"{cv['n']} tracks of the training data (each scored by a head that did not see it); likely optimistic "
             "for songs of artists it has not heard (GTZAN repeats artists within a genre)"
         )
+    elif isinstance(cv.get("accuracy"), int | float):
+        lines.append(f"- Cross-validated accuracy at training time: {cv['accuracy']:.3f}")
     if m.get("frontend"):
         f = m["frontend"]
         comp = f"log10(1 + {f['log_c']:g} x)" if f.get("compression") == "log10(1+C*x)" else f"dB (amin {f['amin']})"

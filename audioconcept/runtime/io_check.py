@@ -20,12 +20,15 @@ REQUIRED_OUTPUTS = {
 
 def expected_input(manifest: dict, kind: str) -> list[int | None]:
     """Input dims after the batch axis (None: not known from the manifest)."""
-    window = int(round(float(manifest["window_s"]) * int(manifest["sample_rate"])))
+    fe = manifest.get("frontend") or {}
+    # song framing: a window carries `context_samples` of the song on both sides (see data.audio.iter_windows)
+    window = int(round(float(manifest["window_s"]) * int(manifest["sample_rate"]))) + 2 * int(
+        fe.get("context_samples") or 0
+    )
     if kind == "features":
         feats = manifest.get("features")
         return [len(feats) if isinstance(feats, list) and feats else None]
     if kind == "mel":
-        fe = manifest.get("frontend") or {}
         if not fe:
             return [None, None]
         hop = int(fe["hop_length"])
@@ -64,7 +67,9 @@ def check_session_io(backend, manifest: dict, where: str) -> None:
             raise BundleError(
                 f"{where}: the model's {name} output has {shape[-1]} classes; the manifest lists {n} labels"
             )
-    names = (manifest.get("concepts") or {}).get("names") or []
+    c = manifest.get("concepts") or {}
+    # a tagger's concept output is its source tags, which the runtime merges into the named concepts
+    names = (c.get("outputs") if c.get("kind") == "tags" else c.get("names")) or []
     shape = outputs.get("concepts")
     if names and shape and isinstance(shape[-1], int) and shape[-1] != len(names):
         raise BundleError(

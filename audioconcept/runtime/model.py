@@ -98,7 +98,10 @@ class Model:
     def run_batch(self, windows: list[Window]) -> Outputs:
         """The backend on one batch, its outputs checked against the manifest (shape, finiteness)."""
         out = self.backend.run(self.prepare(windows))
-        check_outputs(out, len(self.labels), len(self.concept_names), str(self.bundle.root))
+        # a tagger's concept output is its source tags (merged into named concepts afterwards)
+        tags = self.settings.tags
+        n_concepts = len(tags.outputs) if tags is not None else len(self.concept_names)
+        check_outputs(out, len(self.labels), n_concepts, str(self.bundle.root))
         return out
 
     def run_windows(self, windows: Iterable[Window]) -> Iterator[tuple[list[Window], Outputs]]:

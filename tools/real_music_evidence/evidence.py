@@ -1,10 +1,10 @@
 """Two stages (make_evidence.sh runs them):
-  resample (throwaway venv with resampy): every shared clip -> mono -> 16 kHz with resampy kaiser_best
-  compare  (project .venv): MSD+MTT musicnn tags and embeddings of every clip three ways, then the
-           tag differences and the cross-validated accuracy of the three linear heads for each:
-             soxr    - soxr HQ, windows framed like the whole song's mel (what the runtime does)
-             resampy - resampy kaiser_best (musicnn's training pipeline), same framing
-             alone   - soxr HQ, each window's own center=True mel (the framing the runtime had before)
+resample (throwaway venv with resampy): every shared clip -> mono -> 16 kHz with resampy kaiser_best
+compare  (project .venv): MSD+MTT musicnn tags and embeddings of every clip three ways, then the
+         tag differences and the cross-validated accuracy of the three linear heads for each:
+           soxr    - soxr HQ, windows framed like the whole song's mel (what the runtime does)
+           resampy - resampy kaiser_best (musicnn's training pipeline), same framing
+           alone   - soxr HQ, each window's own center=True mel (the framing the runtime had before)
 """
 
 from __future__ import annotations
