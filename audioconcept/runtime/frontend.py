@@ -89,7 +89,7 @@ class NumpyMelFrontEnd:
             power = (spec.real**2 + spec.imag**2).astype(np.float32)
             # a contiguous product (BLAS), then one copy into the strided slice of `out`: matmul straight into
             # the slice leaves BLAS for numpy's own loop, 5x slower
-            mel = self.fb_t @ power.T  # (n_mels, f)
+            mel = np.matmul(self.fb_t, power.T)  # (n_mels, f)
             if self.compression == "log10(1+C*x)":
                 mel *= self.log_c
                 mel += np.float32(1.0)
