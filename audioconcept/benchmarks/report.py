@@ -111,16 +111,19 @@ def thread_scaling_plots(results: list[dict], out_dir: Path, stem: str) -> list[
 
 def headline(results: list[dict]) -> list[str]:
     lines = [
-        "| model | backend | device | threads | p50 ms/clip | x fastest | x real time | speed-up | agreement | "
+        "| host | model | backend | device | threads | p50 ms/clip | x fastest | x real time | speed-up | agreement | "
         "cold start s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
+        host = _host_label(res).split(" (")[1].split(",")[0] + f", {res['host']['cores']} cores" + (
+            f", {res['host']['gpu']['name']}" if res["host"].get("gpu") else ""
+        )
         for r in res["rows"]:
             if r.get("batch") == 1 and "p50_ms" in r and r["backend"] != "baseline-eager-pickle":
                 speedup = r.get("speedup_vs_baseline", r.get("speedup_vs_librosa"))  # SVM features: vs librosa
                 lines.append(
-                    f"| {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
+                    f"| {host} | {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
                     f"{_fmt(r.get('x_fastest'), '.2f')} | {_fmt(r.get('x_realtime'), '.0f')} | "
                     f"{_fmt(speedup, '.1f')} | "
                     f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
