@@ -30,7 +30,7 @@ class AnalysisSettings:
     backend: str = "onnx"
     device: str = "auto"
     threads: int = 0  # onnxruntime intra-op threads per worker (0 = its default)
-    batch_size: int = 4  # windows per inference call
+    batch_size: int | None = None  # windows per inference call (None: the runtime's choice for the device)
     hop_s: float | None = None  # None = the bundle's hop
     top_k: int = 3
 

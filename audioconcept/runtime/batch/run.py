@@ -32,7 +32,7 @@ class BatchConfig:
     device: str = "auto"
     hop_s: float | None = None
     top_k: int = 3
-    batch_size: int = 4  # windows per inference call
+    batch_size: int | None = None  # windows per inference call (None: the runtime's choice for the device)
     part_songs: int = 128  # songs per Parquet part (what a kill can lose)
     songs_per_task: int = 4  # ray: songs per decode task and per actor call
     retry_errors: bool = False
