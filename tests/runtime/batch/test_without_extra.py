@@ -3,21 +3,12 @@ and batch analysis is runtime code: it runs with torch blocked."""
 
 import subprocess
 import sys
-import textwrap
 
-BLOCK = textwrap.dedent("""
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-    sys.meta_path.insert(0, _Block())
-""")
+from tests.runtime.test_torch_free import BLOCK_TORCH
 
 
 def _run(tmp_path, *args: str, blocked=("pyarrow", "ray", "pandas", "torch")) -> subprocess.CompletedProcess:
-    (tmp_path / "sitecustomize.py").write_text(f"BLOCKED = {tuple(blocked)!r}\n" + BLOCK)
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH.format(blocked=tuple(blocked)))
     code = (
         "import sys; from audioconcept.cli import main\n"
         "try:\n    main(sys.argv[1:])\nfinally:\n"
