@@ -84,8 +84,8 @@ reproduce: export ## train everything from scratch with fixed epoch counts, lear
 		--explain-dir reports/reproduce --attribution ig --html reports/reproduce/demo_song.html
 	$(AC) explain data/demo_song.wav --model models/vggish --method gxi --out reports/reproduce
 	$(AC) concepts validate models/cnn --data synth:$(DATA) --out reports/reproduce/concepts --attribution ig
-	$(AC) bench --models models/cnn --models models/svm --quick --out benchmarks/results/reproduce.json
-	$(AC) bench report benchmarks/results/reproduce.json --out reports/reproduce/BENCH.md
+	$(AC) bench --models models/cnn --models models/svm --quick --out reports/reproduce/bench.json
+	$(AC) bench report reports/reproduce/bench.json --out reports/reproduce/BENCH.md
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
