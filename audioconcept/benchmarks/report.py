@@ -116,8 +116,10 @@ def headline(results: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
-        host = _host_label(res).split(" (")[1].split(",")[0] + f", {res['host']['cores']} cores" + (
-            f", {res['host']['gpu']['name']}" if res["host"].get("gpu") else ""
+        host = (
+            _host_label(res).split(" (")[1].split(",")[0]
+            + f", {res['host']['cores']} cores"
+            + (f", {res['host']['gpu']['name']}" if res["host"].get("gpu") else "")
         )
         for r in res["rows"]:
             if r.get("batch") == 1 and "p50_ms" in r and r["backend"] != "baseline-eager-pickle":

@@ -158,7 +158,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
 
     from audioconcept.export.context import NeuralExport, run_torch
     from audioconcept.export.data_windows import resolve_data, split_windows
-    from audioconcept.export.portable_body import portable_body
+    from audioconcept.export.portable_body import dead_filter_report, lean_body, portable_body
     from audioconcept.models.checkpoint import load_torch_checkpoint
     from audioconcept.models.frontend import MelFrontEnd
     from audioconcept.models.outputs import BodyOutputs, WaveformOutputs, output_names
@@ -172,6 +172,10 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
 
         head, concepts_meta = load_concept_head(concepts_dir)
     body_out = BodyOutputs(model.body, head).eval()
+    # the ONNX body: musicnn's frequency max before its affine, dead filters skipped (the same numbers: see
+    # portable_body); other bodies are as trained
+    lean = lean_body(model.body)
+    dead = dead_filter_report(lean)
     # the front end of one window: the checkpoint's own, or (song framing) center=False on the window plus
     # `context` samples of the song on each side, so a window is a slice of the whole song's spectrogram
     mel_cfg, context = window_framing(ck.arch, ck.mel)
@@ -188,6 +192,13 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
         concepts_meta = _tag_concepts(ck, wave_stft, windows)
     example = torch.from_numpy(parity_x[:2].copy())
     core = _core_manifest(cfg, ck, model, mel_cfg, head, concepts_meta, reference, n_frames, context)
+    if dead:
+        core["graph_rewrites"] = {
+            "frequency_max_first": "conv -> ReLU -> BatchNorm -> max over frequency computed as max, then affine",
+            "dead_filters": dead,
+            "dead_filters_rule": "filters that can never be positive for any input the block can see (interval "
+            "arithmetic over their taps) give a constant channel; their convolutions are not computed",
+        }
     return NeuralExport(
         cfg=cfg,
         ck=ck,
@@ -197,7 +208,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
         wave_stft=wave_stft,
         wave_conv=WaveformOutputs(MelFrontEnd(mel_cfg, "conv"), body_out).eval(),
         onnx_front=MelFrontEnd(mel_cfg, "conv").eval(),
-        onnx_body=body_out,
+        onnx_body=BodyOutputs(lean, head).eval() if dead else body_out,
         # model.coreml.onnx uses forms every execution provider has (no Log, BatchNormalization, Resize or Einsum),
         # so the ANE path keeps the graph in one piece; they cost CUDA 10-35 % (measured), so it is a second graph
         coreml_front=MelFrontEnd(mel_cfg, "conv", log_impl="no-log-op").eval(),

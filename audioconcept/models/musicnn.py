@@ -13,6 +13,8 @@ the ONNX exporter.
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +44,9 @@ MUSICNN_MEL = MelConfig(
     compression="log10(1+C*x)",
     log_c=10_000.0,
 )
+# the largest finite value log10(1 + C x) can take, for any finite power x up to float64's maximum (a real song
+# stays under 8): no front end, numpy or in-graph, can hand the model more
+MEL_MAX = math.ceil(math.log10(MUSICNN_MEL.log_c) + math.log10(sys.float_info.max))
 
 
 def tf_batch_norm(n: int, dims: int = 2) -> nn.Module:
@@ -139,6 +144,16 @@ class Musicnn(Tagger, nn.Module):
         self.dense_bn = tf_batch_norm(cfg.backend_units, dims=1)
         self.out = nn.Linear(cfg.backend_units, cfg.n_classes)
         self.dropout = nn.Dropout(cfg.dropout)
+
+    def frequency_block_input_range(self) -> tuple[float, float]:
+        """(lo, hi) of what the front-end blocks can see: input_bn (eval mode) of a log10(1 + C x) mel, which is
+        never negative and, for any finite power x (float64 included), at most MEL_MAX. Exporters use it to prove
+        filters dead (export.portable_body)."""
+        bn = self.input_bn
+        scale = float(bn.weight.detach()[0] / torch.sqrt(bn.running_var[0] + bn.eps))
+        shift = float(bn.bias.detach()[0] - bn.running_mean[0] * scale)
+        ends = (shift, scale * MEL_MAX + shift)
+        return min(ends), max(ends)
 
     def forward_layers(self, mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(B, n_mels, frames) -> logits (B, n_classes) and every named layer's activation."""

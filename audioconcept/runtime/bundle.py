@@ -64,10 +64,11 @@ def verify_artifact(root: Path, key: str, art: dict) -> None:
         raise BundleError(f"{f}: sha256 does not match the manifest: the file was modified or truncated")
 
 
-def open_bundle(root: str | Path, verify: tuple[str, ...] | None = None) -> Bundle:
-    """Read the manifest and check the sha256 of the artifacts named in `verify` (all if None)."""
+def open_bundle(root: str | Path, verify: tuple[str, ...] | None = None, manifest: dict | None = None) -> Bundle:
+    """Read the manifest (or take `manifest`, what read_manifest(root) returned) and check the sha256 of the
+    artifacts named in `verify` (all if None)."""
     root = Path(root)
-    m = read_manifest(root)
+    m = manifest if manifest is not None else read_manifest(root)
     for key, art in m["artifacts"].items():
         if verify is None or key in verify:
             verify_artifact(root, key, art)

@@ -283,8 +283,9 @@ def load(
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)
-    kind = kind_of(read_manifest(root))
-    b = open_bundle(root, verify=artifacts_for(backend, kind) if backend in BACKENDS else ())
+    m = read_manifest(root)
+    kind = kind_of(m)
+    b = open_bundle(root, verify=artifacts_for(backend, kind) if backend in BACKENDS else (), manifest=m)
     if not b.manifest["artifacts"]:
         raise BundleError(f"{root}: the bundle holds no artifacts")
     try:

@@ -24,6 +24,11 @@ def test_probe_bundle_passes_its_gates_on_real_audio(real_probe_bundle):
         assert m["parity"][key]["max_abs_logit_diff"] <= 1e-4
     assert m["parity"]["onnx_concepts"]["max_abs_diff"] <= 1e-4 and m["parity"]["coreml_ep"]["one_piece"]
     assert m["runtime_frontend"] == "numpy"
+    # the real checkpoints' dead filters (weights decayed to ~1e-30, or none positive) leave the ONNX graphs,
+    # and the gates above still pass
+    dead = m["graph_rewrites"]["dead_filters"]
+    assert dead["backbone.members.MSD.timbral_38"]["dead"] > 100
+    assert all(v["dead"] < v["filters"] for v in dead.values())
     # song framing: 256 samples of the song on each side, no reflect padding inside; windows tile the frames
     f = m["frontend"]
     assert (f["context_samples"], f["center"], f["compression"]) == (256, False, "log10(1+C*x)")
