@@ -1,8 +1,9 @@
 """What a batch worker does with one song: the same runtime as `audioconcept-run`, rows out.
 
-A local worker process streams each file itself (`analyse_file`); under Ray a task decodes the
-file (`decode`) and an actor runs the model on the decoded audio (`analyse_audio`). Both end in
-`Model.predict_windows`, so genres, concept strengths and spans are the runtime's own.
+A local worker process streams each file itself (`analyse_file`: `Model.predict`); under Ray a task decodes
+the file (`decode`) and an actor runs the model on the decoded audio (`analyse_audio`: `Model.predict_array`).
+Both frame windows the runtime's way (song context included), so genres, concept strengths and spans are the
+runtime's own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from audioconcept.data.audio import load_audio, windows_from_array
+from audioconcept.data.audio import load_audio
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.batch.schema import ModelInfo, SongRows, error_rows, one_line, result_rows
 
@@ -57,8 +58,7 @@ class SongAnalyser:
     def analyse_audio(self, ref: SongRef, audio: np.ndarray, decode_ms: float = 0.0) -> SongRows:
         t0 = time.perf_counter()
         try:
-            windows = windows_from_array(audio, self.model.window_s, self.hop_s, sr=self.model.sample_rate)
-            r = self.model.predict_windows(windows, ref.path, self.s.top_k)
+            r = self.model.predict_array(audio, ref.path, self.hop_s, self.s.top_k)
         except Exception as e:  # noqa: BLE001
             ms = decode_ms + (time.perf_counter() - t0) * 1e3
             return error_rows(ref, one_line(e), self.info, self.hop_s, ms)
