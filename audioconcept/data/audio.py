@@ -36,6 +36,17 @@ MAX_SAMPLE_RATE = 768_000
 MIN_SECONDS = 0.5
 
 
+def _open_error(e: Exception) -> str:
+    """libsndfile's reason, without the path (the message already starts with it). libsndfile says "File does
+    not exist or is not a regular file" for any file whose format it cannot recognise; the file exists here."""
+    if isinstance(e, sf.LibsndfileError):
+        why = e.error_string
+        if "does not exist or is not a regular file" in why:
+            return "unrecognised format or corrupt data"
+        return why
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def check_sample_rate(sample_rate, where: str) -> None:
     if sample_rate is None or not (MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
         raise InvalidSampleRate(
@@ -86,8 +97,7 @@ def _open(path: str | Path) -> sf.SoundFile:
     try:
         f = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UndecodableAudio(f"{p}: not decodable audio ({msg})") from None
+        raise UndecodableAudio(f"{p}: not decodable audio ({_open_error(e)})") from None
     try:
         check_sample_rate(f.samplerate, str(p))
     except InvalidSampleRate:

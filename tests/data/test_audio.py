@@ -87,6 +87,11 @@ def test_errors(tmp_path):
         load_audio(tmp_path / "text.wav")
     except UndecodableAudio as e:
         assert "\n" not in str(e) and "text.wav" in str(e)
+    # libsndfile calls an unrecognised file "not a regular file"; the message must not send the user looking for it
+    (tmp_path / "noise.mp3").write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    with pytest.raises(UndecodableAudio, match="unrecognised format or corrupt data") as e:
+        load_audio(tmp_path / "noise.mp3")
+    assert "does not exist" not in str(e.value) and str(e.value).count("noise.mp3") == 1
 
 
 def test_truncated_wav_is_an_error_or_shorter(tmp_path):
