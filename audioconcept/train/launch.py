@@ -16,8 +16,8 @@ def _train_worker(cfg: TrainConfig) -> tuple:
 
     try:
         out, run = train_torch(cfg)
-    except AudioConceptError as e:  # the parent shows this one line
-        raise type(e)(str(e)) from None
+    except AudioConceptError as e:  # the parent shows this one line: no chained traceback
+        raise e.with_traceback(None) from None
     return (str(out), run) if run else (None, None)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from audioconcept.errors import DistributedError
+from audioconcept.errors import DistributedError, MissingExtra
 from audioconcept.train import ddp
 
 
@@ -145,3 +145,23 @@ def test_a_failing_worker_is_one_line_and_exit_code_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error: data-parallel training failed: rank 0:" in err and "need tracks in both" in err
     assert "Traceback" not in err and not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [DistributedError("no room"), MissingExtra("wandb", "track", "W&B")],
+)
+def test_a_worker_re_raises_our_errors_as_they_are(monkeypatch, error):
+    """Errors whose constructor takes more than the message (MissingExtra) come out whole, not as a TypeError."""
+    from audioconcept.train import launch, loop
+
+    def fail(cfg):
+        try:
+            raise KeyError("cause")
+        except KeyError:
+            raise error  # noqa: B904 - a chained error, as a real one would be
+
+    monkeypatch.setattr(loop, "train_torch", fail)
+    with pytest.raises(type(error)) as e:
+        launch._train_worker(None)
+    assert str(e.value) == str(error) and e.value.__suppress_context__ and e.value.__cause__ is None
