@@ -66,13 +66,14 @@ def body_layers(model, output: str = "logits") -> list[str]:
     return [n.name for n in ordered[first_conv:-1]]
 
 
-def pass_through_nodes(model, layers: list[str]) -> list[str]:
-    """Relu and MaxPool nodes after the first of `layers` and before the last, in graph (topological) order."""
-    names = [n.name for n in model.graph.node]
+def pass_through_nodes(nodes: list[tuple[str, str]], layers: list[str]) -> list[str]:
+    """Relu and MaxPool nodes after the first of `layers` and before the last; `nodes`: (name, op type) of
+    every graph node in graph (topological) order."""
     if not layers:
         return []
+    names = [name for name, _ in nodes]
     first, last = names.index(layers[0]), names.index(layers[-1])
-    return [n.name for n in model.graph.node[first:last] if n.op_type in PASS_THROUGH_OPS]
+    return [name for name, op in nodes[first:last] if op in PASS_THROUGH_OPS]
 
 
 def _preprocess(body_fp32: Path, out: Path) -> Path:
@@ -87,11 +88,9 @@ def _preprocess(body_fp32: Path, out: Path) -> Path:
         return body_fp32
 
 
-def _quantize(src: Path, out: Path, calib_mels: np.ndarray, layers: list[str]) -> Path:
-    import onnx
+def _quantize(src: Path, out: Path, calib_mels: np.ndarray, nodes: list[str]) -> Path:
+    """Static QDQ int8 of the named `nodes` (layers and the Relu/MaxPool between them)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    passing = pass_through_nodes(onnx.load(str(src), load_external_data=False), layers)
 
     quantize_static(
         str(src),
@@ -103,7 +102,7 @@ def _quantize(src: Path, out: Path, calib_mels: np.ndarray, layers: list[str]) -
         per_channel=True,
         calibrate_method=CalibrationMethod.MinMax,
         op_types_to_quantize=list(QUANTIZED_OPS + PASS_THROUGH_OPS),
-        nodes_to_quantize=layers + passing,
+        nodes_to_quantize=nodes,
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
     )
     return out
@@ -135,14 +134,21 @@ def quantize_with_fallback(
 
     src = _preprocess(body_fp32, out)
     try:
-        layers = body_layers(onnx.load(str(src), load_external_data=False))
+        model = onnx.load(str(src), load_external_data=False)  # once: the body holds its weights
+        layers = body_layers(model)
+        graph_nodes = [(n.name, n.op_type) for n in model.graph.node]
+        del model
+
+        def nodes(k: int) -> list[str]:  # what is int8 with the first k layers in fp32
+            return layers[k:] + pass_through_nodes(graph_nodes, layers[k:])
+
         steps = tuple(k for k in steps if k < len(layers))
         if not steps:
             raise ValueError(f"no fallback step leaves any of the {len(layers)} layers to quantise")
         attempts: list[dict] = []
         best = (-1.0, steps[0])  # (agreement, fp32 layers) of the best try
         for k in steps:
-            _quantize(src, out, calib_mels, layers[k:])
+            _quantize(src, out, calib_mels, nodes(k))
             a = agreement(out)
             attempts.append({"fp32_first_layers": k, "selection_agreement": round(a, 4)})
             log.info("int8 with the first %d of %d layers in fp32: top-1 agreement %.3f", k, len(layers), a)
@@ -151,27 +157,8 @@ def quantize_with_fallback(
             if a > best[0]:
                 best = (a, k)
         if best[1] != attempts[-1]["fp32_first_layers"]:
-            _quantize(src, out, calib_mels, layers[best[1] :])
+            _quantize(src, out, calib_mels, nodes(best[1]))
         return Int8Search(out, best[1], len(layers), False, attempts)
     finally:
         if src != body_fp32:
             src.unlink(missing_ok=True)
-
-
-def time_session(path: Path, feeds: dict[str, np.ndarray], repeats: int = 10, threads: int = 0) -> float:
-    """Median seconds per run of an ONNX file on the CPU."""
-    import time
-
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
-    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    s.run(None, feeds)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        s.run(None, feeds)
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
