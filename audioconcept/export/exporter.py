@@ -173,7 +173,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
         head, concepts_meta = load_concept_head(concepts_dir)
     body_out = BodyOutputs(model.body, head).eval()
     # the ONNX body: musicnn's frequency max before its affine, dead filters skipped (the same numbers: see
-    # portable_body); other bodies are as trained
+    # portable_body); other bodies are as trained. The CoreML-EP body starts from it (the blocks are proved once)
     lean = lean_body(model.body)
     dead = dead_filter_report(lean)
     # the front end of one window: the checkpoint's own, or (song framing) center=False on the window plus
@@ -212,7 +212,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
         # model.coreml.onnx uses forms every execution provider has (no Log, BatchNormalization, Resize or Einsum),
         # so the ANE path keeps the graph in one piece; they cost CUDA 10-35 % (measured), so it is a second graph
         coreml_front=MelFrontEnd(mel_cfg, "conv", log_impl="no-log-op").eval(),
-        coreml_body=BodyOutputs(portable_body(model.body, mel_cfg.n_mels, n_frames), head).eval(),
+        coreml_body=BodyOutputs(portable_body(lean, mel_cfg.n_mels, n_frames), head).eval(),
         mel_cfg=mel_cfg,
         data=data,
         parity_x=parity_x,
