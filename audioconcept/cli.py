@@ -642,14 +642,14 @@ def bench(
 
     from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
     from audioconcept.benchmarks.report import headline
-    from audioconcept.runtime.registry import resolve_bundle
+    from audioconcept.runtime.registry import local_bundles, resolve_bundle
 
     roots: list[Path] = []
     for m in models or [Path("models")]:
         if any(ch in str(m) for ch in "*?"):
             roots += [Path(p) for p in sorted(glob.glob(str(m))) if (Path(p) / "manifest.json").exists()]
         elif Path(m).is_dir() and not (Path(m) / "manifest.json").exists():  # a folder of bundles
-            roots += [p for p in sorted(Path(m).iterdir()) if (p / "manifest.json").exists()]
+            roots += list(local_bundles(Path(m)).values())
         else:  # a bundle folder, or the name of one in ./models or inside the package
             roots.append(resolve_bundle(str(m)))
     if not roots:
@@ -774,8 +774,9 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
         if debug:
             raise
-        where = e.filename2 or e.filename
-        typer.echo(f"error: {where + ': ' if where else ''}{e.strerror or e}", err=True)
+        from audioconcept.cli_run import os_error_line
+
+        typer.echo(os_error_line(e), err=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

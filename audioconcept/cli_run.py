@@ -62,6 +62,13 @@ class ReportFailed(AudioConceptError):
     """A song was classified, but its explanation or report could not be written."""
 
 
+def os_error_line(e: OSError) -> str:
+    """`error: PATH: reason` for a path the user gave that cannot be read or written (--output on a folder, a
+    full disk); both command lines print it."""
+    where = e.filename2 or e.filename
+    return f"error: {where}: {e.strerror or e}" if where else f"error: {e.strerror or e}"
+
+
 def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -69,13 +76,12 @@ def _err(line: str) -> None:
 def run(opts: RunOptions) -> int:
     """Run the songs; -> exit code (2 if any song or input failed)."""
     from audioconcept.runtime.model import load
-    from audioconcept.runtime.registry import resolve_bundle
     from audioconcept.runtime.runner import expand_inputs, run_files, run_many
 
     opts.check()
     explain = opts.explain or opts.html is not None or opts.attribution is not None
     files, bad_inputs = expand_inputs(list(opts.songs))
-    m = load(resolve_bundle(opts.model), backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
+    m = load(opts.model, backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
     _err(
         f"model {m.name} ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
         f"from {m.bundle.root} via {m.backend.name} on {m.backend.device}"
@@ -179,8 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
         if args.debug:
             raise
-        where = e.filename2 or e.filename
-        _err(f"error: {where}: {e.strerror or e}" if where else f"error: {e.strerror or e}")
+        _err(os_error_line(e))
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         _err("interrupted")

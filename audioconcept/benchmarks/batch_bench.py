@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.runtime.batch.local import available_cores
+from audioconcept.runtime.threads import usable_cores
 from audioconcept.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def run_batch_bench(cfg: BatchBenchConfig) -> dict:
             t0 = time.perf_counter()
             ray_started = connect(None)
             res["ray_init_s"] = round(time.perf_counter() - t0, 3)
-        cores = available_cores()
+        cores = usable_cores()
         try:
             for engine in cfg.engines:  # warm-up: a first run pays for imports, caches and Ray's worker pool
                 for w in cfg.workers:

@@ -13,7 +13,7 @@ import numpy as np
 
 from audioconcept.errors import BackendUnavailable
 from audioconcept.runtime.bundle import Bundle
-from audioconcept.runtime.formats import DEVICES, Format, get_format, kind_of
+from audioconcept.runtime.formats import DEVICES, Format, formats_for, get_format, kind_of
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.threads import plan_threads
 
@@ -207,7 +207,7 @@ def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", th
         raise BackendUnavailable(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
     kind = kind_of(bundle.manifest)
     if kind not in fmt.kinds:
-        ok = ", ".join(f.backend for f in _rows_for_kind(kind))
+        ok = ", ".join(f.backend for f in formats_for(kind))
         raise BackendUnavailable(f"{bundle.arch} bundles run on --backend {ok} (asked for {backend})")
     if device != "auto" and device not in fmt.devices:
         raise BackendUnavailable(f"--backend {backend} runs on {', '.join(fmt.devices)}, not {device}")
@@ -220,12 +220,6 @@ def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", th
     from audioconcept.runtime.torch_backend import TorchBackend
 
     return TorchBackend(bundle, fmt, device, threads)
-
-
-def _rows_for_kind(kind: str) -> list[Format]:
-    from audioconcept.runtime.formats import FORMATS
-
-    return [f for f in FORMATS if kind in f.kinds]
 
 
 __all__ = ["DEVICES", "Outputs", "make_backend", "unavailable_reason"]

@@ -11,7 +11,6 @@ from audioconcept.utils import sha256_tree
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-REQUIRED = ("schema_version", "name", "arch", "labels", "sample_rate", "window_s", "hop_s", "artifacts")
 
 
 @dataclass(frozen=True)

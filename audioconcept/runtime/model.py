@@ -270,7 +270,7 @@ def predict_many(
 
 
 def load(
-    bundle: str | Path,
+    bundle: str | Path | None,
     backend: str = "onnx",
     device: str = "auto",
     threads: int = 0,
@@ -278,8 +278,9 @@ def load(
     head: str | None = None,
 ) -> Model:
     """Open a bundle (checking schema and the sha256 of the artifacts the backend reads) and
-    build the backend. `bundle` is a folder or the name of a packaged bundle; `head` picks one of a tag
-    bundle's genre heads (default: the one its graph computes); `batch_size` None: the bundle's hint, else 4."""
+    build the backend. `bundle` is a folder or the name of a packaged bundle (None: the default one); `head`
+    picks one of a tag bundle's genre heads (default: the one its graph computes); `batch_size` None: the
+    bundle's hint, else 4."""
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)

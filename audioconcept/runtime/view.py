@@ -31,14 +31,6 @@ def data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
 
 
-def song_preview(path: str | Path, out: Path, max_seconds: float = 900.0) -> Path:
-    """The decoded song (22 050 Hz mono) as Ogg Vorbis, playable in any browser; -> out."""
-    from audioconcept import SAMPLE_RATE
-    from audioconcept.data.audio import load_audio
-
-    return preview_from_array(load_audio(path, duration=max_seconds), SAMPLE_RATE, out)
-
-
 def preview_from_array(audio: np.ndarray, sr: int, out: Path) -> Path:
     """A decoded song as Ogg Vorbis (written in blocks: one long Vorbis write overflows libvorbis' stack)."""
     from audioconcept.data.audio import write_blocks

@@ -22,19 +22,13 @@ from dataclasses import dataclass
 from audioconcept.runtime.batch.analyse import AnalysisSettings, SongAnalyser
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.batch.schema import SongRows, error_rows
+from audioconcept.runtime.threads import usable_cores
 
 log = logging.getLogger(__name__)
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CRASHED = "the worker process died while analysing this file (a crash in the decoder, or out of memory)"
 
 _analyser: SongAnalyser | None = None
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +39,7 @@ class LocalPlan:
 
 def plan_local(workers: int = 0, threads: int = 0, cores: int | None = None) -> LocalPlan:
     """Processes x threads = cores unless told otherwise."""
-    cores = cores or available_cores()
+    cores = cores or usable_cores()
     n = workers if workers > 0 else cores
     t = threads if threads > 0 else max(1, cores // n)
     return LocalPlan(n, t)

@@ -70,8 +70,6 @@ class ResultStore:
         self.table_buffer: list[tuple] = []
         self.buffered = 0
         self.last_flush = time.monotonic()
-        self.written_songs = 0
-        self.written_errors = 0
         if self.out.exists() and not self.out.is_dir():
             raise BatchError(f"{self.out}: exists and is not a folder")
         for sub in (SONGS, WINDOWS):
@@ -200,14 +198,11 @@ class ResultStore:
         self._commit(songs, windows)
 
     def _commit(self, songs, windows) -> None:
-        pc = compute()
         self.seq += 1
         name = f"part-{self.run_id}-{self.seq:06d}.parquet"
         if windows.num_rows:
             self._write_part(WINDOWS, name, windows)
         self._write_part(SONGS, name, songs)  # the commit
-        self.written_songs += songs.num_rows
-        self.written_errors += int(pc.sum(pc.not_equal(songs.column("status"), "ok")).as_py() or 0)
 
     def close(self) -> None:
         try:
