@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_root() -> Path:
+    """Where downloads and computed features are kept: $AUDIOCONCEPT_CACHE, else ~/.cache/audioconcept."""
+    return Path(os.environ.get("AUDIOCONCEPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "audioconcept"))
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -28,13 +28,14 @@ def load_concept_head(folder: str | Path):
         torch.tensor(head_d["weights"], dtype=torch.float32),
         torch.tensor(head_d["bias"], dtype=torch.float32),
     )
-    if len(head_d.get("thresholds") or head.names) != len(head.names):
-        raise AudioConceptError(f"{p}: {len(head_d['thresholds'])} thresholds for {len(head.names)} concepts")
+    thresholds = head_d.get("thresholds") or [0.5] * len(head.names)
+    if len(thresholds) != len(head.names):
+        raise AudioConceptError(f"{p}: {len(thresholds)} thresholds for {len(head.names)} concepts")
     meta = {
         "layer": head.layer,
         "names": list(head.names),
         "dim": int(head.weights.shape[1]),
-        "thresholds": [float(t) for t in head_d.get("thresholds") or [0.5] * len(head.names)],
+        "thresholds": [float(t) for t in thresholds],
         "calibration": head_d.get(
             "calibration",
             "logistic regression on pooled activations, averaged over "

@@ -147,8 +147,9 @@ class FeatureCache:
 
     @staticmethod
     def default() -> FeatureCache:
-        base = os.environ.get("AUDIOCONCEPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "audioconcept")
-        return FeatureCache(Path(base) / "features")
+        from audioconcept.utils import cache_root
+
+        return FeatureCache(cache_root() / "features")
 
     def key(self, path: Path, duration: float | None) -> str:
         st = path.stat()

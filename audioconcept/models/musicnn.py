@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from audioconcept.models.frontend_config import MelConfig
+from audioconcept.models.outputs import pool_time
 
 SAMPLE_RATE = 16_000
 PATCH_FRAMES = 187  # the models' 3 s training patches
@@ -263,7 +264,7 @@ class TagEnsemble(Tagger, nn.Module):
             logits.append(lg)
             acts.update({f"{name}.{k}": v for k, v in a.items()})
             e = a[body.embedding_layer]
-            embs.append(e.mean(dim=-1).flatten(1) if e.ndim == 4 else e)
+            embs.append(pool_time(e))
         acts["embedding"] = torch.cat(embs, dim=1)
         return torch.cat(logits, dim=1), acts
 

@@ -8,7 +8,6 @@ fifth checkpoint, MSD_MTT_musicnn, runs both musicnn models on one mel (100 tags
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import subprocess
@@ -24,7 +23,7 @@ import numpy as np
 from audioconcept.errors import AudioConceptError, CheckpointError
 from audioconcept.models.musicnn_tags import SOURCES, tag_info
 from audioconcept.models.tf_checkpoint import data_shard_name, read_bundle
-from audioconcept.utils import atomic_dir, sha256_file
+from audioconcept.utils import atomic_dir, cache_root, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +74,6 @@ ENSEMBLE_MEMBERS = ("MSD_musicnn", "MTT_musicnn")
 
 
 # ---------------------------------------------------------------- the wheel
-def cache_root() -> Path:
-    base = os.environ.get("AUDIOCONCEPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "audioconcept")
-    return Path(base)
-
-
 def check_wheel(wheel: Path) -> str:
     """-> its sha256; raises unless it is the musicnn 0.1.0 wheel."""
     if not wheel.is_file():
@@ -119,13 +113,16 @@ def find_wheel(wheel: Path | None = None, download: bool = True) -> Path:
         check_wheel(Path(wheel))
         return Path(wheel)
     cached = cache_root() / "wheels" / WHEEL_NAME
-    if cached.is_file() and sha256_file(cached) != WHEEL_SHA256:
-        log.warning("%s: corrupt cached wheel, fetching it again", cached)
-        cached.unlink()
-    if not cached.is_file():
-        if not download:
-            raise CheckpointError(f"{cached}: not downloaded yet; run `audioconcept import-pretrained musicnn`")
-        download_wheel(cached.parent)
+    if cached.is_file():
+        try:
+            check_wheel(cached)
+            return cached
+        except CheckpointError:
+            log.warning("%s: corrupt cached wheel, fetching it again", cached)
+            cached.unlink()
+    if not download:
+        raise CheckpointError(f"{cached}: not downloaded yet; run `audioconcept import-pretrained musicnn`")
+    download_wheel(cached.parent)
     check_wheel(cached)
     return cached
 
@@ -259,21 +256,15 @@ def _source(name: str, wheel_sha256: str, members: Sequence[str] = ()) -> dict:
 
 def _write(out: Path, body, **config) -> Path:
     """Our checkpoint of `body` in one rename (config: CheckpointConfig fields besides the window and mel)."""
-    import torch
-
-    from audioconcept.models.checkpoint import CONFIG, WEIGHTS, CheckpointConfig
-    from audioconcept.models.musicnn import MUSICNN_MEL, WINDOW_S
+    from audioconcept.models.checkpoint import CheckpointConfig, save_torch_checkpoint
+    from audioconcept.models.classifier import AudioClassifier
+    from audioconcept.models.musicnn import MUSICNN_MEL
     from audioconcept.models.registry import get_spec
-    from audioconcept.utils import atomic_write_json
 
-    cfg = CheckpointConfig(
-        window_s=WINDOW_S, eval_chunks=get_spec(config["arch"]).eval_chunks, mel=MUSICNN_MEL.to_dict(), **config
-    )
+    spec = get_spec(config["arch"])
+    cfg = CheckpointConfig(window_s=spec.window_s, eval_chunks=spec.eval_chunks, mel=MUSICNN_MEL.to_dict(), **config)
     with atomic_dir(out) as tmp:
-        buf = io.BytesIO()
-        torch.save({k: v.detach().cpu().clone() for k, v in body.state_dict().items()}, buf)
-        (tmp / WEIGHTS).write_bytes(buf.getvalue())
-        atomic_write_json(tmp / CONFIG, cfg.to_dict())
+        save_torch_checkpoint(tmp, AudioClassifier(body, MUSICNN_MEL), cfg)
     return out
 
 
@@ -288,7 +279,7 @@ def import_musicnn(
     if unknown:
         raise AudioConceptError(f"unknown musicnn model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     wheel = find_wheel(wheel)
-    digest = sha256_file(wheel)
+    digest = WHEEL_SHA256  # find_wheel checked it
     bodies = {}
     written: list[Path] = []
     for name in names:

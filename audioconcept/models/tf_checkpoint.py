@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,7 +301,3 @@ def read_tf_checkpoint(prefix: str | Path, skip_slots: bool = True) -> dict[str,
         return p.read_bytes()
 
     return read_bundle(index_path.read_bytes(), shard, str(prefix), skip_slots)
-
-
-def shapes(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in arrays.items()}

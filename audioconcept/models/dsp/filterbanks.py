@@ -10,35 +10,18 @@ from functools import lru_cache
 
 import numpy as np
 
-_F_SP = 200.0 / 3
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOGSTEP = np.log(6.4) / 27.0
+from audioconcept.models.melscale import hz_to_mel, mel_to_hz
 
 
 def fft_frequencies(sr: float, n_fft: int) -> np.ndarray:
     return np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
 
 
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    mels = f / _F_SP
-    log_t = f >= _MIN_LOG_HZ
-    return np.where(log_t, _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP, mels)
-
-
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    freqs = _F_SP * m
-    log_t = m >= _MIN_LOG_MEL
-    return np.where(log_t, _MIN_LOG_HZ * np.exp(_LOGSTEP * (np.maximum(m, _MIN_LOG_MEL) - _MIN_LOG_MEL)), freqs)
-
-
 @lru_cache(maxsize=4)
 def mel_filterbank(sr: float, n_fft: int, n_mels: int = 128) -> np.ndarray:
     """(n_mels, 1 + n_fft // 2) float32 Slaney-normalised triangles from 0 Hz to sr / 2."""
     fftfreqs = fft_frequencies(sr, n_fft)
-    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2.0), n_mels + 2))
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0, "slaney"), hz_to_mel(sr / 2.0, "slaney"), n_mels + 2), "slaney")
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fftfreqs)
     lower = -ramps[:-2] / fdiff[:-1, None]
