@@ -2,8 +2,6 @@
 
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from audioconcept.app.server import AppConfig, create_app  # noqa: E402
 from audioconcept.runtime.registry import packaged_bundles  # noqa: E402
+from tests.app.live_server import live_server  # noqa: E402
 
 BUNDLE = packaged_bundles()["cnn-synth"]  # a trained CNN with a concept output, shipped in the package
 
@@ -124,22 +123,13 @@ def _browser_missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
+    work = tmp_path_factory.mktemp("srv")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = AppConfig(port=port, models=(BUNDLE,), max_seconds=120, work=tmp_path_factory.mktemp("srv"))
-    srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    def make(port: int):
+        return create_app(AppConfig(port=port, models=(BUNDLE,), max_seconds=120, work=work))
+
+    with live_server(make) as (port, _):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.slow

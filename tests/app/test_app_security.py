@@ -17,6 +17,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from audioconcept.app.guard import allowed_hosts, safe_filename  # noqa: E402
 from audioconcept.app.server import AppConfig, create_app  # noqa: E402
 from audioconcept.runtime.registry import packaged_bundles  # noqa: E402
+from tests.app.live_server import live_server  # noqa: E402
 from tests.payloads import pickles  # noqa: E402
 
 SVM = packaged_bundles()["svm-gtzan"]
@@ -92,25 +93,10 @@ def test_posts_need_the_token_and_this_origin(tmp_path, song):
 @pytest.fixture
 def live(tmp_path):
     """A real uvicorn server on a free loopback port (1 MB upload cap)."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = AppConfig(port=port, models=(SVM,), max_upload_mb=1, work=tmp_path / "work")
-    app = create_app(cfg)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield port, app
-    srv.should_exit = True
-    th.join(10)
+    with live_server(
+        lambda port: create_app(AppConfig(port=port, models=(SVM,), max_upload_mb=1, work=tmp_path / "work"))
+    ) as (port, app):
+        yield port, app
 
 
 def test_chunked_upload_is_capped_by_the_bytes_read(live):
