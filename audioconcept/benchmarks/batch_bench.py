@@ -17,7 +17,6 @@ measured decode cost per song, since decoding stays on the node's CPUs.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import statistics
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audioconcept import SAMPLE_RATE
+from audioconcept.data.audio import window_starts
 from audioconcept.runtime.threads import usable_cores
 from audioconcept.utils import atomic_write_json
 
@@ -106,8 +107,9 @@ def decode_cost(paths: list[Path], sample_rate: int) -> dict:
     return {"median_ms": statistics.median(cpu), "median_wall_ms": statistics.median(wall), "n": len(cpu)}
 
 
-def windows_per_song(seconds: float, window_s: float, hop_s: float) -> int:
-    return 1 if seconds <= window_s else math.ceil((seconds - window_s) / hop_s) + 1
+def windows_per_song(seconds: float, window_s: float, hop_s: float, sr: int = SAMPLE_RATE) -> int:
+    """How many windows the runtime cuts from a song of `seconds` (data.audio.window_starts)."""
+    return len(window_starts(round(seconds * sr), round(window_s * sr), round(hop_s * sr)))
 
 
 def _proc_table() -> dict[int, tuple[int, float]] | None:
@@ -237,7 +239,9 @@ def run_batch_bench(cfg: BatchBenchConfig) -> dict:
     from audioconcept.runtime.registry import resolve_bundle
 
     m = read_manifest(resolve_bundle(cfg.model))
-    n_win = windows_per_song(cfg.seconds, float(m["window_s"]), float(m.get("hop_s") or m["window_s"]))
+    n_win = windows_per_song(
+        cfg.seconds, float(m["window_s"]), float(m.get("hop_s") or m["window_s"]), int(m["sample_rate"])
+    )
     res: dict = {
         "kind": BATCH_RESULTS_KIND,
         "schema_version": SCHEMA_VERSION,
