@@ -16,9 +16,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
 concepts_app = typer.Typer(no_args_is_help=True, help="Concept activation vectors, TCAV and concept reports.")
 bench_app = typer.Typer(no_args_is_help=False, invoke_without_command=True, help="Benchmarks across backends.")
+docs_app = typer.Typer(no_args_is_help=True, help="The documentation's generated tables.")
 app.add_typer(data_app, name="data")
 app.add_typer(concepts_app, name="concepts")
 app.add_typer(bench_app, name="bench")
+app.add_typer(docs_app, name="docs")
 
 log = logging.getLogger("audioconcept")
 
@@ -716,6 +718,27 @@ def bench_report(
     from audioconcept.benchmarks.report import write_report
 
     typer.echo(f"report: {write_report(results, out)}")
+
+
+# ---------------------------------------------------------------- docs
+@docs_app.command("tables")
+def docs_tables(
+    check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if a committed table is stale")] = False,
+    root: Annotated[Path, typer.Option(help="Repository root")] = Path("."),
+) -> None:
+    """Write the docs' generated tables (formats, packaged models, speed, batch) from the files they read."""
+    from audioconcept.benchmarks import docs_tables as dt
+
+    if check:
+        stale = dt.stale(root)
+        for rel in stale:
+            typer.echo(f"stale: {rel} (run `audioconcept docs tables`)", err=True)
+        if stale:
+            raise typer.Exit(1)
+        typer.echo("docs tables are up to date")
+        return
+    for rel in dt.write(root):
+        typer.echo(f"wrote {rel}")
 
 
 def thread_counts(spec: str) -> tuple[int, ...]:
