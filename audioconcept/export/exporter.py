@@ -34,6 +34,21 @@ MUSICNN_RUNTIME_HINTS = {
 
 @dataclass(frozen=True)
 class ExportConfig:
+    """What `export_checkpoint` exports, where, and how strictly.
+
+    `formats` None exports every format this host can produce (the flags are the formats table's `--formats`
+    column); `data` is the audio for the parity gate and the int8 calibration (default: what the checkpoint was
+    trained on); `concepts` a `concepts learn` folder whose head is baked into the graph; `int8_policy` auto
+    keeps int8 only where it is faster end to end here and agrees; `force` replaces an `out` folder that is
+    neither empty nor a bundle.
+
+    Example:
+        ```python
+        ExportConfig(Path("models/checkpoints/cnn"), Path("models/cnn"), formats=("onnx", "int8"),
+                     data="synth:data/synth", int8_policy="never")
+        ```
+    """
+
     checkpoint: Path
     out: Path
     formats: tuple[str, ...] | None = None  # None: every format this host can produce
@@ -79,7 +94,14 @@ def _quiet():
 
 
 def parse_formats(formats: str | None, arch: str) -> tuple[str, ...] | None:
-    """'onnx,int8' -> the table's export flags for `arch` (None: every format this host can produce)."""
+    """'onnx,int8' -> the table's export flags for `arch` (None: every format this host can produce).
+
+    Example:
+        ```python
+        parse_formats("onnx,int8", "cnn")  # ('onnx', 'int8')
+        parse_formats("all", "svm")        # None
+        ```
+    """
     if not formats or formats == "all":
         return None
     allowed = export_flags_for(get_spec(arch).kind)
@@ -91,6 +113,29 @@ def parse_formats(formats: str | None, arch: str) -> tuple[str, ...] | None:
 
 
 def export_checkpoint(cfg: ExportConfig) -> Path:
+    """Export a checkpoint into one bundle folder; every artifact must pass its parity gate first.
+
+    The bundle is written to a temporary folder and renamed into place, so a failed gate or an interrupted
+    export leaves nothing; one export per `out` folder at a time.
+
+    Args:
+        cfg: what to export and where.
+
+    Returns:
+        The bundle folder (`cfg.out`).
+
+    Raises:
+        ExportError: a gate failed, a format is unknown for this model, or `out` is not replaceable.
+
+    Example:
+        ```python
+        from pathlib import Path
+
+        from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+        bundle = export_checkpoint(ExportConfig(Path("models/checkpoints/svm"), Path("models/svm")))
+        ```
+    """
     from audioconcept.models.checkpoint import read_config
 
     ck = read_config(cfg.checkpoint)

@@ -47,6 +47,22 @@ def prefetch(it: Iterable, depth: int = 4) -> Iterator:
 
 
 class Model:
+    """An opened bundle and its backend: what `load` returns. Songs of any length go through it window by window.
+
+    Build it with `load`, which checks the bundle first. Its attributes say what it runs: `labels` (the genres,
+    in the model's order), `window_s` and `sample_rate` (what one window is), `concept_names`, `backend` (the
+    row of the formats table it runs, and the device) and `bundle` (the folder and its manifest).
+
+    Example:
+        ```python
+        from audioconcept.runtime import load
+
+        model = load("cnn-synth")
+        print(model.name, model.labels, model.window_s, model.hop_s)
+        result = model.predict("song.wav", hop_s=5.0)
+        ```
+    """
+
     def __init__(
         self,
         bundle: Bundle,
@@ -80,11 +96,25 @@ class Model:
 
     @property
     def name(self) -> str:
+        """The bundle's name (its manifest's `name`).
+
+        Example:
+            ```python
+            load("svm-gtzan").name  # 'svm-gtzan'
+            ```
+        """
         return self.bundle.name
 
     @property
     def hop_s(self) -> float:
-        """The bundle's default hop (shorter than the window where the model ignores the window's end)."""
+        """The bundle's default hop in seconds (shorter than the window where the model ignores the window's end).
+
+        Example:
+            ```python
+            model = load("cnn-synth")
+            model.hop_s < model.window_s  # True: the CNN does not hear the end of its window
+            ```
+        """
         return float(self.m.get("hop_s") or self.window_s)
 
     def prepare(self, windows: list[Window]) -> np.ndarray:
@@ -161,7 +191,27 @@ class Model:
         top_k: int = 3,
         on_progress: Callable[[float], None] | None = None,
     ) -> SongResult:
-        """Stream a song of any length from disk, window by window; `on_progress(fraction)` after each batch."""
+        """Stream a song of any length from disk, window by window; `on_progress(fraction)` after each batch.
+
+        Args:
+            path: an audio file (WAV, FLAC, OGG, MP3, …; any sample rate and channel count).
+            hop_s: seconds between window starts (default: the bundle's `hop_s`).
+            top_k: how many genres `SongResult.genres` keeps.
+            on_progress: called with the fraction of the song done, after each batch.
+
+        Returns:
+            The song's genres, windows, concepts and spans.
+
+        Raises:
+            AudioConceptError: the file cannot be decoded, is empty or shorter than half a second.
+
+        Example:
+            ```python
+            result = load("musicnn-gtzan").predict("song.flac", top_k=5)
+            for label, p in result.genres:
+                print(f"{label}: {p:.3f}")
+            ```
+        """
         t0 = time.perf_counter()
         total_s = audio_info(path).duration if on_progress else 0.0
         windows = prefetch(
@@ -186,7 +236,24 @@ class Model:
         top_k: int = 3,
         on_progress: Callable[[float], None] | None = None,
     ) -> SongResult:
-        """The same for a song already decoded at the bundle's sample rate (mono float32)."""
+        """The same for a song already decoded at the bundle's sample rate (mono float32).
+
+        Args:
+            audio: mono float32 samples at `self.sample_rate`.
+            path: the name the result carries.
+            hop_s: seconds between window starts (default: the bundle's `hop_s`).
+            top_k: how many genres to keep.
+            on_progress: called with the fraction of the song done, after each batch.
+
+        Example:
+            ```python
+            import numpy as np
+
+            model = load("cnn-synth")
+            audio = np.zeros(model.sample_rate * 10, dtype=np.float32)  # 10 s of your own samples
+            result = model.predict_array(audio, "in-memory")
+            ```
+        """
         check_long_enough(audio.size, self.sample_rate, str(path))
         hop = hop_s or self.hop_s
         windows = windows_from_array(audio, self.window_s, hop, sr=self.sample_rate, context=self.context)
@@ -194,7 +261,15 @@ class Model:
 
 
 class SongFailed(NamedTuple):
-    """What `Model.predict_many` yields for a song it could not analyse."""
+    """What `predict_many` yields for a song it could not analyse: its path and the one-line error.
+
+    Example:
+        ```python
+        for r in predict_many(model, ["good.mp3", "broken.mp3"]):
+            if isinstance(r, SongFailed):
+                print(f"{r.path}: {r.error}")
+        ```
+    """
 
     path: str
     error: AudioConceptError
@@ -223,7 +298,26 @@ def predict_many(
 ) -> Iterator[SongResult | SongFailed]:
     """Songs in order, with windows of consecutive songs sharing batches (a GPU sees full batches even for
     short songs). Decoding runs a song ahead in a background thread. A song that cannot be decoded yields
-    SongFailed and the rest go on."""
+    SongFailed and the rest go on.
+
+    Args:
+        model: from `load`.
+        paths: audio files, analysed in this order.
+        hop_s: seconds between window starts (default: the bundle's `hop_s`).
+        top_k: how many genres each result keeps.
+
+    Yields:
+        One `SongResult` or `SongFailed` per path, in the input order.
+
+    Example:
+        ```python
+        from audioconcept.runtime import SongFailed, load, predict_many
+
+        model = load("musicnn-gtzan")
+        for r in predict_many(model, ["a.mp3", "b.flac"]):
+            print(r.path, r.error if isinstance(r, SongFailed) else r.genre)
+        ```
+    """
     hop = hop_s or model.hop_s
     aggs: dict[int, SongAggregator] = {}
     # songs whose last window has been read (or that failed), in order; emitted once their batch has run
@@ -280,7 +374,32 @@ def load(
     """Open a bundle (checking schema and the sha256 of the artifacts the backend reads) and
     build the backend. `bundle` is a folder or the name of a packaged bundle (None: the default one); `head`
     picks one of a tag bundle's genre heads (default: the one its graph computes); `batch_size` None: the
-    bundle's hint, else 4."""
+    bundle's hint, else one window per call on a CPU and 16 on a GPU.
+
+    Args:
+        bundle: a bundle folder, the name of a bundle in `./models` or inside the package, or None for the
+            default (the best real-music bundle in `./models`, else the packaged `musicnn-gtzan`).
+        backend: a row of the formats table: onnx, onnx-int8, torchscript, pt2, torch, coreml.
+        device: auto, cpu, cuda or ane.
+        threads: CPU threads (0: every usable core).
+        batch_size: windows per backend call.
+        head: a tag bundle's genre head, all-tags or musical.
+
+    Returns:
+        The model, ready to `predict`.
+
+    Raises:
+        AudioConceptError: no such bundle, a manifest or an artifact that fails its checks, or a backend or
+            device this host lacks (one line each).
+
+    Example:
+        ```python
+        from audioconcept.runtime import load
+
+        model = load("musicnn-gtzan", head="musical")
+        print(model.predict("song.mp3").genres)
+        ```
+    """
     from audioconcept.runtime.registry import resolve_bundle
 
     root = resolve_bundle(bundle)

@@ -12,6 +12,15 @@ RESULT_SCHEMA_VERSION = 1
 
 @dataclass
 class WindowResult:
+    """One window of a song: where it is, its genres, its concept scores and (tag models) its reasons.
+
+    Example:
+        ```python
+        for w in result.windows:
+            print(f"{w.start:.1f}-{w.end:.1f} s {w.genre} {w.probability:.2f}", w.explanation[:3])
+        ```
+    """
+
     index: int
     start: float
     end: float
@@ -25,6 +34,15 @@ class WindowResult:
 
 @dataclass
 class ConceptSpan:
+    """Where a present concept sounds: from `start` to `end` seconds, with its strongest score there.
+
+    Example:
+        ```python
+        for s in result.concept_spans:
+            print(f"{s.concept}: {s.start:.1f}-{s.end:.1f} s ({s.strength:.2f})")
+        ```
+    """
+
     concept: str
     start: float
     end: float
@@ -33,6 +51,20 @@ class ConceptSpan:
 
 @dataclass
 class SongResult:
+    """What the runtime says about one song: genres (top-K, best first), windows, concepts and their spans.
+
+    `concepts` holds every concept's song-level strength (its strongest window), `concepts_present` those above
+    their calibrated threshold, `explanation` the top genres split into named contributions (tag models), and
+    `to_json()` the same as `audioconcept-run --format json` (schema: `audioconcept/runtime/result.schema.json`).
+
+    Example:
+        ```python
+        result = load("musicnn-gtzan").predict("song.mp3")
+        print(result.genre, result.genres, result.concepts_present)
+        open("song.json", "w").write(result.to_json())
+        ```
+    """
+
     path: str
     model: str
     arch: str
@@ -51,26 +83,62 @@ class SongResult:
 
     @property
     def genre(self) -> str:
+        """The top genre.
+
+        Example:
+            ```python
+            result.genre == result.genres[0][0]  # True
+            ```
+        """
         return self.genres[0][0]
 
     def to_dict(self) -> dict:
+        """A plain dict with `schema_version`, genres as `{"label", "probability"}` objects.
+
+        Example:
+            ```python
+            d = result.to_dict()
+            d["genres"][0]  # {'label': 'jazz', 'probability': 0.97}
+            ```
+        """
         d = asdict(self)
         d["schema_version"] = RESULT_SCHEMA_VERSION
         d["genres"] = [{"label": g, "probability": p} for g, p in self.genres]
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
+        """`to_dict()` as JSON text.
+
+        Example:
+            ```python
+            Path("song.json").write_text(result.to_json())
+            ```
+        """
         return json.dumps(self.to_dict(), indent=indent)
 
 
 @dataclass(frozen=True)
 class SongError:
-    """A song (or an input item) that gave no result, with its one-line reason."""
+    """A song (or an input item) that gave no result, with its one-line reason.
+
+    Example:
+        ```python
+        SongError("missing.mp3", "no such file").to_dict()
+        # {'schema_version': 1, 'path': 'missing.mp3', 'error': 'no such file'}
+        ```
+    """
 
     path: str
     error: str
 
     def to_dict(self) -> dict:
+        """The error entry of the JSON output.
+
+        Example:
+            ```python
+            SongError("a.mp3", "cannot decode").to_dict()["error"]  # 'cannot decode'
+            ```
+        """
         return {"schema_version": RESULT_SCHEMA_VERSION, "path": self.path, "error": self.error}
 
 
