@@ -741,6 +741,74 @@ def docs_tables(
         typer.echo(f"wrote {rel}")
 
 
+# ---------------------------------------------------------------- examples at the end of every --help
+# one command a line, short enough for an 80-column terminal (a test checks both)
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": ("audioconcept run song.mp3", "audioconcept train probe --data folder:MY_SONGS"),
+    "data": ("audioconcept data synth --out data/synth --clips-per-genre 20",),
+    "data synth": ("audioconcept data synth --out data/synth --clips-per-genre 20 --seed 0",),
+    "data concepts": ("audioconcept data concepts --out data/concepts --clips-per-concept 32",),
+    "data summary": ("audioconcept data summary gtzan:/path/to/gtzan", "audioconcept data summary folder:MY_SONGS"),
+    "train": (
+        "audioconcept train probe --data folder:MY_SONGS --backbone MSD_MTT_musicnn",
+        "audioconcept train cnn --data synth:data/synth --epochs 35 --patience 0",
+    ),
+    "evaluate": ("audioconcept evaluate models/checkpoints/cnn --data synth:data/synth",),
+    "import-checkpoint": ("audioconcept import-checkpoint best_cnn_model.pkl --arch cnn models/orig",),
+    "import-pretrained": ("audioconcept import-pretrained musicnn --out models/checkpoints/pretrained",),
+    "export": (
+        "audioconcept export models/checkpoints/cnn --out models/cnn",
+        "audioconcept export models/checkpoints/svm --out models/svm --formats onnx",
+    ),
+    "run": (
+        "audioconcept run song.mp3",
+        "audioconcept run song.mp3 --model svm-gtzan --format json",
+    ),
+    "app": ("audioconcept app --port 8765 --folder ~/Music",),
+    "explain": ("audioconcept explain song.wav --model models/cnn --method ig",),
+    "batch": (
+        "audioconcept batch ~/Music --out library.ac",
+        "audioconcept batch /shared/music --out lib.ac --engine ray --address auto",
+    ),
+    "concepts": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
+    "concepts learn": (
+        "audioconcept concepts learn --model CHECKPOINT --concepts data/concepts",
+    ),
+    "concepts derive": ("audioconcept concepts derive --data folder:MY_SONGS --out data/derived",),
+    "concepts study": ("audioconcept concepts study --model models/checkpoints/musicnn-gtzan",),
+    "concepts validate": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
+    "bench": (
+        "audioconcept bench --models cnn-synth --models svm-gtzan --quick",
+        "audioconcept bench --models models --out benchmarks/results/HOST-DATE.json",
+    ),
+    "bench batch": ("audioconcept bench batch --out benchmarks/results/batch-HOST-DATE.json",),
+    "bench report": ("audioconcept bench report benchmarks/results/*.json",),
+    "docs": ("audioconcept docs tables --check",),
+    "docs tables": ("audioconcept docs tables", "audioconcept docs tables --check"),
+}
+
+
+def examples_epilog(lines: tuple[str, ...]) -> str:
+    """The epilog every --help ends with: 'Examples:' and one command a line."""
+    return "Examples:\n\n" + "\n\n".join(f"  $ {line}" for line in lines)
+
+
+def _command_name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
+def _add_examples() -> None:
+    """Give every command and group its EXAMPLES epilog (one place, so a new command cannot forget it)."""
+    app.info.epilog = examples_epilog(EXAMPLES[""])
+    for info in app.registered_commands:
+        info.epilog = examples_epilog(EXAMPLES[_command_name(info)])
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        group.epilog = sub.info.epilog = examples_epilog(EXAMPLES[group.name])
+        for info in sub.registered_commands:
+            info.epilog = examples_epilog(EXAMPLES[f"{group.name} {_command_name(info)}"])
+
+
 def thread_counts(spec: str) -> tuple[int, ...]:
     """'1,2,4,8,all' -> the distinct counts this host can run, 'all' being every usable core."""
     from audioconcept.runtime.threads import usable_cores
@@ -769,6 +837,9 @@ def _usage_errors() -> tuple[type[Exception], ...]:
         return (vendored, click.ClickException)
     except ImportError:
         return (vendored,)
+
+
+_add_examples()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,11 @@ from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import BACKENDS, DEVICES
 
 FORMATS = ("table", "json", "csv")
+EXAMPLES = (
+    ("audioconcept-run song.mp3", "genres and concepts with the packaged real-music model"),
+    ("audioconcept-run song.mp3 --format json --output song.json", "the same as JSON"),
+    ("audioconcept-run song.mp3 --model svm-gtzan --html report.html", "another model, and a self-contained report"),
+)
 ATTRIBUTIONS = ("ig", "gxi")
 
 
@@ -149,8 +154,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def examples(prog: str = "audioconcept-run") -> str:
+    """The examples --help ends with, and that a bare `audioconcept-run` shows."""
+    width = max(len(cmd) for cmd, _ in EXAMPLES)
+    lines = [f"  {cmd.replace('audioconcept-run', prog, 1):<{width}}  # {what}" for cmd, what in EXAMPLES]
+    return "examples:\n" + "\n".join(lines)
+
+
+def short_usage(prog: str = "audioconcept-run") -> str:
+    """What a bare `audioconcept-run` prints: the usage line, the examples and where the full help is."""
+    return (
+        f"usage: {prog} SONG [SONG ...] [--model NAME_OR_FOLDER] [--format table|json|csv] [--html REPORT.html]\n"
+        "Classify songs of any length and say which concepts are present and where.\n\n"
+        f"{examples(prog)}\n\nall options: {prog} --help"
+    )
+
+
 def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="Classify songs of any length and say which concepts are present and where.")
+    p = _Parser(
+        prog=prog,
+        description="Classify songs of any length and say which concepts are present and where.",
+        epilog=examples(prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("songs", nargs="+", help="audio files, folders or globs")
     p.add_argument("--model", help="bundle folder or name (default: the packaged real-music model)")
     p.add_argument("--backend", default="onnx", help=" | ".join(BACKENDS))
@@ -171,7 +197,11 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # a bare command: how to use it, not a bare error
+        _err(short_usage())
+        raise SystemExit(2)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
     fields = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose", "songs")}
     opts = RunOptions(songs=tuple(args.songs), **fields)
