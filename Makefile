@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint data train export concepts bench bundles real-bundle app clean
+.PHONY: help install demo reproduce test test-fast lint docs data train export concepts bench bundles real-bundle app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -25,10 +25,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,dev,docs]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray and dev extras
+install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray, dev and docs extras
 
 $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
@@ -95,6 +95,11 @@ test-fast: $(STAMP) ## the tests without the slow ones
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check audioconcept tests
+
+docs: $(STAMP) ## the docs site into site/ (generated tables first; strict: a broken link or include fails)
+	$(AC) docs tables
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "docs: $(CURDIR)/site/index.html"
 
 bench: export ## full benchmark on this host
 	$(AC) bench --models models/cnn --models models/vggish --models models/svm --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json
