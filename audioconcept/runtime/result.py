@@ -98,7 +98,7 @@ class SongResult:
         Example:
             ```python
             d = result.to_dict()
-            d["genres"][0]  # {'label': 'jazz', 'probability': 0.97}
+            d["genres"][0]["label"] == result.genre  # True: genres are {"label", "probability"} objects
             ```
         """
         d = asdict(self)
