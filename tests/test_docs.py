@@ -52,7 +52,9 @@ def test_the_api_reference_shows_every_public_runtime_name(name):
 
 def test_documented_members_have_examples():
     text = API_PAGE.read_text()
-    members = re.findall(r"::: audioconcept\.runtime\.Model\n    options:\n      members:\n((?:        - \w+\n)+)", text)
+    members = re.findall(
+        r"::: audioconcept\.runtime\.Model\n    options:\n      members:\n((?:        - \w+\n)+)", text
+    )
     names = re.findall(r"- (\w+)", members[0])
     assert {"predict", "predict_array"} <= set(names)
     for n in names:

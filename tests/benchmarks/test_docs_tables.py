@@ -19,6 +19,8 @@ def test_committed_tables_are_fresh():
 
 def test_stale_notices_an_edited_table(tmp_path):
     shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
+    (tmp_path / dt.EXAMPLE_SONG).parent.mkdir(parents=True)
+    shutil.copy(ROOT / dt.EXAMPLE_SONG, tmp_path / dt.EXAMPLE_SONG)
     assert set(dt.stale(tmp_path)) == set(dt.tables(tmp_path))  # nothing written yet
     dt.write(tmp_path)
     assert dt.stale(tmp_path) == []
