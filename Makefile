@@ -104,6 +104,7 @@ docs: $(STAMP) ## the docs site into site/ (generated tables first; strict: a br
 bench: export ## full benchmark on this host
 	$(AC) bench --models models/cnn --models models/vggish --models models/svm --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json
 	$(AC) bench report benchmarks/results/*.json --out benchmarks/REPORT.md
+	$(AC) docs tables
 
 $(CK)/pretrained/MSD_MTT_musicnn/config.json: | $(STAMP)
 	$(AC) import-pretrained musicnn --out $(CK)/pretrained
