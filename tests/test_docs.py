@@ -66,8 +66,13 @@ def test_documented_members_have_examples():
 def test_every_include_resolves():
     for p in pages():
         for inc in SNIPPET.findall(p.read_text()):
-            path = inc.split(":")[0]
+            path, *span = inc.split(":")
             assert (ROOT / path).is_file(), f"{p.relative_to(ROOT)} includes {inc}, which does not exist"
+            if span:  # a line range must still cover whole paragraphs and tables: blank lines or the file's ends
+                lines = (ROOT / path).read_text().splitlines()
+                start, end = int(span[0]), int(span[1])
+                assert start == 1 or not lines[start - 2].strip(), f"{inc}: line {start - 1} is not blank"
+                assert end >= len(lines) or not lines[end].strip(), f"{inc}: line {end + 1} is not blank"
 
 
 def test_no_page_types_a_measured_figure():
