@@ -446,6 +446,35 @@ def web_app(
     serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
 
 
+@app.command("web")
+def web(
+    bundles: Annotated[
+        list[str] | None, typer.Argument(help="Bundles (names or folders; default: every packaged one the page runs)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder to write the static site to")] = Path("site"),
+    serve: Annotated[bool, typer.Option(help="Then serve it on http://HOST:PORT with COOP/COEP (threads)")] = False,
+    host: Annotated[str, typer.Option(help="Interface to serve on (local only by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    ort: Annotated[Path | None, typer.Option(help="onnxruntime-web's dist folder (default: web/node_modules)")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if it is not a site")] = False,
+) -> None:
+    """Write a static site that analyses songs in the browser (onnxruntime-web; no server needed)."""
+    from audioconcept.runtime.site import build_site, make_server
+
+    site = build_site(list(bundles or ()), out, ort, force)
+    typer.echo(
+        f"wrote {out}: {', '.join(m['name'] for m in site['models'])} (onnxruntime-web {site['ort_version']})"
+        + "".join(f"; skipped {k}: {v}" for k, v in site["skipped"].items())
+    )
+    if serve:
+        srv = make_server(out, host, port)
+        typer.echo(f"serving {out} on http://{host}:{srv.server_address[1]}/ (cross-origin isolated: threads); Ctrl-C stops")
+        try:
+            srv.serve_forever()
+        finally:
+            srv.server_close()
+
+
 @app.command("explain")
 def explain(
     song: Annotated[Path, typer.Argument(help="Audio file")],
