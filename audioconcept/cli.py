@@ -468,7 +468,8 @@ def web(
     )
     if serve:
         srv = make_server(out, host, port)
-        typer.echo(f"serving {out} on http://{host}:{srv.server_address[1]}/ (cross-origin isolated: threads); Ctrl-C stops")
+        where = f"http://{host}:{srv.server_address[1]}/"
+        typer.echo(f"serving {out} on {where} (cross-origin isolated: threads); Ctrl-C stops")
         try:
             srv.serve_forever()
         finally:

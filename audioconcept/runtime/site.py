@@ -54,15 +54,18 @@ class SiteModel:
 
 
 def ort_dist(explicit: Path | None = None) -> Path:
-    """The folder holding onnxruntime-web's files: `explicit`, $AUDIOCONCEPT_ORT_DIR, or web/node_modules of
+    """The folder holding onnxruntime-web's files: `explicit`, else $AUDIOCONCEPT_ORT_DIR, else web/node_modules of
     this checkout at the version web/package.json pins."""
-    candidates = [explicit] if explicit else []
-    if os.environ.get("AUDIOCONCEPT_ORT_DIR"):
-        candidates.append(Path(os.environ["AUDIOCONCEPT_ORT_DIR"]))
-    candidates.append(REPO_WEB / "node_modules" / "onnxruntime-web" / "dist")
+    checkout = REPO_WEB / "node_modules" / "onnxruntime-web" / "dist"
+    if explicit:
+        candidates = [Path(explicit)]
+    elif os.environ.get("AUDIOCONCEPT_ORT_DIR"):
+        candidates = [Path(os.environ["AUDIOCONCEPT_ORT_DIR"])]
+    else:
+        candidates = [checkout]
     for d in candidates:
         if all((d / f).is_file() for f in ORT_FILES):
-            if d == candidates[-1] and not explicit and (REPO_WEB / "package.json").is_file():
+            if d == checkout and (REPO_WEB / "package.json").is_file():
                 check_pinned(d.parent)
             return d
     raise SiteError(
@@ -75,7 +78,9 @@ def check_pinned(package_dir: Path) -> None:
     want = json.loads((REPO_WEB / "package.json").read_text())["dependencies"]["onnxruntime-web"]
     have = json.loads((package_dir / "package.json").read_text()).get("version")
     if have != want:
-        raise SiteError(f"web/node_modules holds onnxruntime-web {have}, web/package.json pins {want}: run `make web-deps`")
+        raise SiteError(
+            f"web/node_modules holds onnxruntime-web {have}, web/package.json pins {want}: run `make web-deps`"
+        )
 
 
 def ort_version(dist: Path) -> str:

@@ -88,7 +88,9 @@ def page_analyse(driver, url: str, song_url: str, model: str, **opts) -> dict:
 
     if driver.current_url != url:
         driver.get(url)
-        WebDriverWait(driver, 60).until(lambda d: d.execute_script("return !!(window.audioconcept && window.audioconcept.analyse)"))
+        WebDriverWait(driver, 60).until(
+            lambda d: d.execute_script("return !!(window.audioconcept && window.audioconcept.analyse)")
+        )
     return driver.execute_async_script(
         "const [song, opts, done] = arguments;"
         "window.audioconcept.analyse(song, opts).then(done, e => done({error: String(e && e.message || e)}));",

@@ -60,7 +60,8 @@ def test_js_front_end_equals_numpy(tmp_path, name):
     batch = np.stack([x[:window] if x.size >= window else np.resize(x, window), np.resize(x[::-1], window)])
     want = NumpyMelFrontEnd(m["frontend"])(batch)
     meta, got = run_node(
-        tmp_path, {"op": "mel", "cfg": m["frontend"], "fb": str(tmp_path / name / "melfb.f32"), "batch_len": window},
+        tmp_path,
+        {"op": "mel", "cfg": m["frontend"], "fb": str(tmp_path / name / "melfb.f32"), "batch_len": window},
         {"samples": batch.reshape(-1)},
     )
     assert meta["frames"] == want.shape[-1] == m["inputs"]["mel"]["shape"][2]
@@ -69,7 +70,8 @@ def test_js_front_end_equals_numpy(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    ("seconds", "hop_s", "context"), [(16.7, 2.992, 256), (2.0, 2.992, 256), (0.7, None, 256), (16.7, 3.1, 0), (1.3, None, 0)]
+    ("seconds", "hop_s", "context"),
+    [(16.7, 2.992, 256), (2.0, 2.992, 256), (0.7, None, 256), (16.7, 3.1, 0), (1.3, None, 0)],
 )
 def test_js_windows_equal_python(tmp_path, seconds, hop_s, context):
     sr, window_s = 16000, 2.976
@@ -135,7 +137,9 @@ def test_js_aggregate_equals_python(tmp_path, name):
         },
     )
     assert [g["label"] for g in got["genres"]] == [g["label"] for g in want["genres"]]
-    assert np.allclose([g["probability"] for g in got["genres"]], [g["probability"] for g in want["genres"]], atol=1e-12)
+    assert np.allclose(
+        [g["probability"] for g in got["genres"]], [g["probability"] for g in want["genres"]], atol=1e-12
+    )
     assert got["concepts"] == want["concepts"]
     assert got["concepts_present"] == want["concepts_present"] and want["concepts_present"]
     assert got["concept_spans"] == want["concept_spans"] and want["concept_spans"]
