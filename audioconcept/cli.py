@@ -737,6 +737,31 @@ def bench_batch(
         typer.echo(f"results: {out}")
 
 
+@bench_app.command("browser")
+def bench_browser(
+    song: Annotated[Path, typer.Option(help="A real song; looped to --seconds at each model's rate")] = Path(
+        "../shared/gtzan/clips/jazz/jazz.00005.flac"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and BENCH.md")] = Path("reports/browser"),
+    models: Annotated[list[str] | None, typer.Option(help="Bundles the page runs (repeat)")] = None,
+    threads: Annotated[str, typer.Option(help="Thread counts: 1 = no COOP/COEP, >1 = cross-origin isolated")] = "1,2",
+    seconds: float = 30.0,
+    repeats: Annotated[int, typer.Option(min=1)] = 3,
+    screenshot: Annotated[Path | None, typer.Option(help="Also save a PNG of the page analysing --song")] = None,
+) -> None:
+    """The in-browser page (headless Chromium) against audioconcept-run on the same song, threads off and on."""
+    from audioconcept.benchmarks.browser_bench import BrowserBenchConfig, run_browser_bench
+
+    if not song.is_file():
+        raise typer.BadParameter(f"{song} is not a file", param_hint="--song")
+    cfg = BrowserBenchConfig(
+        song, out, tuple(models or ("musicnn-gtzan", "cnn-synth")), thread_counts(threads), seconds, repeats, screenshot
+    )
+    res = run_browser_bench(cfg)
+    typer.echo((out / "BENCH.md").read_text())
+    typer.echo(f"results: {out / 'bench.json'} ({len(res['rows'])} rows)")
+
+
 @bench_app.command("report")
 def bench_report(
     results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],

@@ -4,39 +4,47 @@
 
 const f32 = Math.fround;
 
-// radix-2 complex FFT tables for size n
+// A real FFT of size n through one complex FFT of size n/2 (even samples as the real part, odd as the
+// imaginary), in float64. Tables are built once per size.
 function fftTables(n) {
-  if (n & (n - 1)) throw new Error(`n_fft ${n} is not a power of two`);
-  const bits = Math.log2(n);
-  const rev = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
+  if (n & (n - 1) || n < 4) throw new Error(`n_fft ${n} is not a power of two`);
+  const h = n >> 1, bits = Math.log2(h);
+  const rev = new Uint32Array(h);
+  for (let i = 0; i < h; i++) {
     let r = 0;
     for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
     rev[i] = r;
   }
-  const cos = new Float64Array(n / 2), sin = new Float64Array(n / 2);
-  for (let k = 0; k < n / 2; k++) { cos[k] = Math.cos(2 * Math.PI * k / n); sin[k] = -Math.sin(2 * Math.PI * k / n); }
-  return { n, rev, cos, sin };
+  const cos = new Float64Array(h / 2), sin = new Float64Array(h / 2);  // twiddles of the half-size FFT
+  for (let k = 0; k < h / 2; k++) { cos[k] = Math.cos(2 * Math.PI * k / h); sin[k] = -Math.sin(2 * Math.PI * k / h); }
+  const wr = new Float64Array(h + 1), wi = new Float64Array(h + 1);  // e^{-2 pi i k / n}, to split the halves
+  for (let k = 0; k <= h; k++) { wr[k] = Math.cos(2 * Math.PI * k / n); wi[k] = -Math.sin(2 * Math.PI * k / n); }
+  return { n, h, rev, cos, sin, wr, wi, re: new Float64Array(h), im: new Float64Array(h) };
 }
 
-// in-place FFT of (re, im), both Float64Array(n)
-function fft(t, re, im) {
-  const n = t.n;
-  for (let i = 0; i < n; i++) {
-    const j = t.rev[i];
-    if (j > i) { let a = re[i]; re[i] = re[j]; re[j] = a; a = im[i]; im[i] = im[j]; im[j] = a; }
-  }
-  for (let size = 2; size <= n; size <<= 1) {
-    const half = size >> 1, step = n / size;
-    for (let s = 0; s < n; s += size) {
+// frame (Float64Array(n), windowed) -> power (Float64Array(n/2 + 1)): |rfft|^2, each cast to float32
+function powerSpectrum(t, frame, power) {
+  const h = t.h, re = t.re, im = t.im, rev = t.rev, cos = t.cos, sin = t.sin;
+  for (let i = 0; i < h; i++) { const j = rev[i]; re[j] = frame[2 * i]; im[j] = frame[2 * i + 1]; }
+  for (let size = 2; size <= h; size <<= 1) {
+    const half = size >> 1, step = h / size;
+    for (let s = 0; s < h; s += size) {
       for (let k = 0, w = 0; k < half; k++, w += step) {
-        const a = s + k, b = a + half;
-        const c = t.cos[w], d = t.sin[w];
+        const a = s + k, b = a + half, c = cos[w], d = sin[w];
         const xr = re[b] * c - im[b] * d, xi = re[b] * d + im[b] * c;
         re[b] = re[a] - xr; im[b] = im[a] - xi;
         re[a] += xr; im[a] += xi;
       }
     }
+  }
+  const wr = t.wr, wi = t.wi;
+  for (let k = 0; k <= h; k++) {
+    const k1 = k % h, k2 = (h - k) % h;
+    const ar = re[k1], ai = im[k1], br = re[k2], bi = -im[k2];  // Z[k], conj(Z[h - k])
+    const er = (ar + br) / 2, ei = (ai + bi) / 2;  // the even samples' spectrum
+    const or = (ai - bi) / 2, oi = -(ar - br) / 2;  // the odd samples' spectrum: (Z[k] - conj(Z[h-k])) / 2i
+    const xr = er + wr[k] * or - wi[k] * oi, xi = ei + wr[k] * oi + wi[k] * or;
+    power[k] = f32(xr * xr + xi * xi);
   }
 }
 
@@ -79,19 +87,18 @@ export class MelFrontEnd {
       : i => x[i];
     const frames = this.frameCount(n);
     const out = new Float32Array(this.nMels * frames);
-    const re = new Float64Array(this.nFft), im = new Float64Array(this.nFft), power = new Float64Array(this.nFreqs);
+    const frame = new Float64Array(this.nFft), power = new Float64Array(this.nFreqs), win = this.window, nFft = this.nFft;
     const fb = this.fb, nf = this.nFreqs, logC = this.logC, amin = this.amin;
     const edge = this.center ? p : 0;
     for (let t = 0; t < frames; t++) {
       const s = t * this.hop;
-      if (!this.center || (s >= edge && s + this.nFft - edge <= n)) {
+      if (!this.center || (s >= edge && s + nFft - edge <= n)) {
         const o = s - edge;
-        for (let i = 0; i < this.nFft; i++) { re[i] = x[o + i] * this.window[i]; im[i] = 0; }
+        for (let i = 0; i < nFft; i++) frame[i] = x[o + i] * win[i];
       } else {
-        for (let i = 0; i < this.nFft; i++) { re[i] = at(s + i) * this.window[i]; im[i] = 0; }
+        for (let i = 0; i < nFft; i++) frame[i] = at(s + i) * win[i];
       }
-      fft(this.tables, re, im);
-      for (let k = 0; k < nf; k++) power[k] = f32(re[k] * re[k] + im[k] * im[k]);
+      powerSpectrum(this.tables, frame, power);
       for (let m = 0; m < this.nMels; m++) {
         let acc = 0;
         const row = m * nf;

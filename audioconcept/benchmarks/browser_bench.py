@@ -1,0 +1,196 @@
+"""`audioconcept bench browser`: the in-browser page against audioconcept-run on the same song, in one run.
+
+For every model the page runs and every thread setting, the same 30 s song (a real recording, looped to 30 s,
+written at the model's rate so that neither side resamples) is analysed by:
+- the page in headless Chromium (`window.audioconcept.analyse`): threads off = served without COOP/COEP
+  (onnxruntime-web on one thread), threads on = cross-origin isolated with N threads;
+- the Python runtime (`load(model, threads=N).predict`), onnxruntime + the numpy front end.
+Per window: front end and model body, each timed on both sides. Per song: the whole analysis, decoding included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.benchmarks.chromium import chromium, page_analyse, served
+from audioconcept.data.audio import load_audio, windows_from_array, write_audio
+from audioconcept.errors import AudioConceptError
+from audioconcept.runtime.model import load
+from audioconcept.runtime.site import build_site
+from audioconcept.utils import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BrowserBenchConfig:
+    song: Path
+    out: Path
+    models: tuple[str, ...] = ("musicnn-gtzan", "cnn-synth")
+    threads: tuple[int, ...] = (1, 2)
+    seconds: float = 30.0
+    repeats: int = 3
+    screenshot: Path | None = None
+
+
+def python_side(model: str, wav: Path, threads: int, repeats: int) -> dict:
+    m = load(model, threads=threads)
+    x = load_audio(wav, sr=m.sample_rate)
+    wins = windows_from_array(x, m.window_s, m.hop_s, sr=m.sample_rate, context=m.context)
+    m.predict(wav)  # warm-up
+    songs, fronts, bodies = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        m.predict(wav)
+        songs.append((time.perf_counter() - t0) * 1e3)
+        for w in wins:
+            t1 = time.perf_counter()
+            mel = m.prepare_array(w.samples[None])
+            t2 = time.perf_counter()
+            m.backend.run(mel)
+            t3 = time.perf_counter()
+            fronts.append((t2 - t1) * 1e3)
+            bodies.append((t3 - t2) * 1e3)
+    front, body = statistics.median(fronts), statistics.median(bodies)
+    return {
+        "windows": len(wins),
+        "song_ms": round(statistics.median(songs), 1),
+        "frontend_ms": round(front, 2),
+        "body_ms": round(body, 2),
+        "window_ms": round(front + body, 2),
+        "threads": str(m.backend.threads),
+    }
+
+
+def page_side(driver, url: str, song_url: str, model: str, repeats: int) -> dict:
+    first = page_analyse(driver, url, song_url, model)  # warm-up (loads the model)
+    if "error" in first:
+        raise AudioConceptError(f"the page failed on {song_url}: {first['error']}")
+    runs = [page_analyse(driver, url, song_url, model) for _ in range(repeats)]
+    t = [r["timing_ms"] for r in runs]
+    n = t[0]["windows"]
+    front = statistics.median(x["frontend"] / n for x in t)
+    body = statistics.median(x["body"] / n for x in t)
+    return {
+        "windows": n,
+        "song_ms": round(statistics.median(x["total"] for x in t), 1),
+        "frontend_ms": round(front, 2),
+        "body_ms": round(body, 2),
+        "window_ms": round(front + body, 2),
+        "device": runs[0]["device"],
+        "top": runs[0]["genres"][0]["label"],
+    }
+
+
+def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
+    from audioconcept.benchmarks.hostinfo import host_info
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ac-web-bench-") as tmp:
+        site = Path(tmp) / "site"
+        meta = build_site(list(cfg.models), site)
+        (site / "songs").mkdir()
+        with chromium(Path(tmp) / "profile") as driver:
+            version = driver.capabilities.get("browserVersion", "?")
+            for model in cfg.models:
+                sr = load(model).sample_rate
+                x = load_audio(cfg.song, sr=sr)
+                wav = site / "songs" / f"{model}.wav"
+                write_audio(wav, np.resize(x, int(cfg.seconds * sr)), sr, subtype="FLOAT")
+                for threads in cfg.threads:
+                    isolated = threads > 1
+                    with served(site, isolated=isolated) as url:
+                        page_url = url + (f"?threads={threads}" if isolated else "")
+                        page = page_side(driver, page_url, url + f"songs/{model}.wav", model, cfg.repeats)
+                    py = python_side(model, wav, threads, cfg.repeats)
+                    rows.append(
+                        {
+                            "model": model,
+                            "threads": threads,
+                            "coop_coep": isolated,
+                            "page": page,
+                            "python": py,
+                            "ratio_window": round(page["window_ms"] / py["window_ms"], 2),
+                            "ratio_song": round(page["song_ms"] / py["song_ms"], 2),
+                        }
+                    )
+                    log.info("%s threads %d: page %.1f ms/window, python %.1f", model, threads, page["window_ms"],
+                             py["window_ms"])  # fmt: skip
+        if cfg.screenshot is not None:
+            take_screenshot(site, cfg.song, cfg.screenshot, Path(tmp) / "profile-shot")
+    res = {
+        "kind": "browser",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "song": Path(cfg.song).name,
+        "seconds": cfg.seconds,
+        "repeats": cfg.repeats,
+        "chromium": version,
+        "onnxruntime_web": meta["ort_version"],
+        "host": host_info(),
+        "rows": rows,
+    }
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cfg.out / "bench.json", res)
+    atomic_write_text(cfg.out / "BENCH.md", render_table(res))
+    return res
+
+
+def render_table(res: dict) -> str:
+    host = res["host"]
+    cpu = host.get("cpu") or host.get("cpu_model") or "?"
+    lines = [
+        f"Song: {res['song']} looped to {res['seconds']:.0f} s, at each model's rate; median of {res['repeats']} runs "
+        f"after a warm-up. Chromium {res['chromium']}, onnxruntime-web {res['onnxruntime_web']} (WASM); "
+        f"audioconcept-run: onnxruntime + numpy. Host: {cpu}, {host.get('cores', host.get('logical_cores', '?'))} "
+        f"cores. Generated by `audioconcept bench browser` on {res['created']}.",
+        "",
+        "| model | threads | COOP/COEP | windows | page ms/window (front end + body) "
+        "| run ms/window (front end + body) "
+        "| ratio/window | page ms/song | run ms/song | ratio/song |",
+        "|---|---:|:---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in res["rows"]:
+        p, q = r["page"], r["python"]
+        lines.append(
+            f"| {r['model']} | {r['threads']} | {'on' if r['coop_coep'] else 'off'} | {p['windows']} "
+            f"| {p['window_ms']:.1f} ({p['frontend_ms']:.1f} + {p['body_ms']:.1f}) "
+            f"| {q['window_ms']:.1f} ({q['frontend_ms']:.1f} + {q['body_ms']:.1f}) | {r['ratio_window']:.2f}x "
+            f"| {p['song_ms']:.0f} | {q['song_ms']:.0f} | {r['ratio_song']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def take_screenshot(site: Path, song: Path, out: Path, profile: Path) -> Path:
+    """The page after a person drops `song` (the default model), the player halfway: a PNG."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from audioconcept.utils import atomic_write_bytes
+
+    with served(site) as url, chromium(profile, size="1200,2300") as d:
+        d.get(url)
+        wait = WebDriverWait(d, 120)
+        wait.until(lambda x: x.execute_script("return document.body.dataset.state") == "idle")
+        d.find_element(By.ID, "file").send_keys(str(Path(song).resolve()))
+        wait.until(lambda x: x.execute_script("return document.body.dataset.state") in ("done", "error"))
+        if d.execute_script("return document.body.dataset.state") == "error":
+            raise AudioConceptError(f"screenshot: {d.find_element(By.ID, 'error').text}")
+        d.execute_script(
+            "const p = document.getElementById('player'); p.currentTime = p.duration / 2;"
+            "document.querySelector('.timeline').scrollIntoView({block: 'center'});"
+        )
+        time.sleep(0.5)
+        atomic_write_bytes(out, d.get_screenshot_as_png())
+    return out
+
+
+def summary(res: dict) -> str:
+    return json.dumps([{k: r[k] for k in ("model", "threads", "ratio_window", "ratio_song")} for r in res["rows"]])
