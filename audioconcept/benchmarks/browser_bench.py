@@ -124,6 +124,7 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
                     )
                     log.info("%s threads %d: page %.1f ms/window, python %.1f", model, threads, page["window_ms"],
                              py["window_ms"])  # fmt: skip
+        live = live_latency(site, cfg.song, cfg.models[0], Path(tmp))
         if cfg.screenshot is not None:
             take_screenshot(site, cfg.song, cfg.screenshot, Path(tmp) / "profile-shot")
     res = {
@@ -136,6 +137,7 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
         "onnxruntime_web": meta["ort_version"],
         "host": host_info(),
         "rows": rows,
+        "live": live,
     }
     cfg.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg.out / "bench.json", res)
@@ -165,7 +167,39 @@ def render_table(res: dict) -> str:
             f"| {q['window_ms']:.1f} ({q['frontend_ms']:.1f} + {q['body_ms']:.1f}) | {r['ratio_window']:.2f}x "
             f"| {p['song_ms']:.0f} | {q['song_ms']:.0f} | {r['ratio_song']:.2f}x |"
         )
+    live = res.get("live")
+    if live:
+        lines += [
+            "",
+            f"Live mode ({live['model']}, Chromium's fake microphone playing the song, COOP/COEP on): "
+            f"{len(live['latency_ms'])} windows, latency from a window's last sample to its row on the screen: "
+            f"median {live['median_ms']:.0f} ms, max {live['max_ms']:.0f} ms.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def live_latency(site: Path, song: Path, model: str, tmp: Path, rows: int = 6) -> dict:
+    """Listen mode on Chromium's fake microphone fed from `song`: the page's measured latencies of `rows` windows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wav = tmp / "mic.wav"
+    write_audio(wav, load_audio(song, sr=16000), 16000, subtype="PCM_16")
+    flags = (
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    )
+    with served(site) as url, chromium(tmp / "profile-live", *flags) as d:
+        d.get(url + f"?model={model}")
+        wait = WebDriverWait(d, 300)
+        wait.until(lambda x: x.execute_script("return document.body.dataset.state") == "idle")
+        d.find_element(By.ID, "listen").click()
+        cells = "#live-rows td.latency[data-ms]"
+        wait.until(lambda x: len(x.find_elements(By.CSS_SELECTOR, cells)) >= rows)
+        ms = [float(c.get_attribute("data-ms")) for c in d.find_elements(By.CSS_SELECTOR, cells)]
+        d.find_element(By.ID, "listen").click()
+    return {"model": model, "latency_ms": ms, "median_ms": statistics.median(ms), "max_ms": max(ms)}
 
 
 def take_screenshot(site: Path, song: Path, out: Path, profile: Path) -> Path:
