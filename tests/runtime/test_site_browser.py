@@ -205,3 +205,22 @@ def test_live_mode_from_the_fake_microphone(site, tmp_path):
         d.find_element(By.ID, "listen").click()
         wait.until(lambda x: "stopped" in x.find_element(By.ID, "status").text)
         assert d.find_element(By.ID, "error").text == ""
+
+
+def test_api_module_imports_without_the_page(site, url, browser):
+    """Another page embeds the module alone (no page.js, no view.js) and gets the same JSON."""
+    (site / "embed.html").write_text(
+        '<!DOCTYPE html><meta charset="utf-8"><title>embed</title><script type="module">'
+        'import { analyse } from "./audioconcept.js"; window.embedded = analyse;</script>'
+    )
+    rel = song_at(site, "jazz/jazz.00005.flac", 16000)
+    browser.get(url + "embed.html")
+    res = browser.execute_async_script(
+        "const [song, done] = arguments; const go = () => window.embedded ? "
+        "window.embedded(song).then(done, e => done({error: String(e)})) : setTimeout(go, 50); go();",
+        url + rel,
+    )
+    assert "error" not in res, res
+    schema_check(res)
+    assert res["model"] == "musicnn-gtzan" and res["genres"][0]["label"] == "jazz"
+    assert browser.execute_script("return typeof renderView") == "undefined"
