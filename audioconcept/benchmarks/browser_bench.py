@@ -45,7 +45,7 @@ def python_side(model: str, wav: Path, threads: int, repeats: int) -> dict:
     m = load(model, threads=threads)
     x = load_audio(wav, sr=m.sample_rate)
     wins = windows_from_array(x, m.window_s, m.hop_s, sr=m.sample_rate, context=m.context)
-    m.predict(wav)  # warm-up
+    first = m.predict(wav).to_dict()  # warm-up
     songs, fronts, bodies = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -67,6 +67,8 @@ def python_side(model: str, wav: Path, threads: int, repeats: int) -> dict:
         "body_ms": round(body, 2),
         "window_ms": round(front + body, 2),
         "threads": str(m.backend.threads),
+        "genres": {g["label"]: g["probability"] for g in first["genres"]},
+        "concepts_present": first["concepts_present"],
     }
 
 
@@ -86,7 +88,8 @@ def page_side(driver, url: str, song_url: str, model: str, repeats: int) -> dict
         "body_ms": round(body, 2),
         "window_ms": round(front + body, 2),
         "device": runs[0]["device"],
-        "top": runs[0]["genres"][0]["label"],
+        "genres": {g["label"]: g["probability"] for g in first["genres"]},
+        "concepts_present": first["concepts_present"],
     }
 
 
@@ -120,6 +123,8 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
                             "python": py,
                             "ratio_window": round(page["window_ms"] / py["window_ms"], 2),
                             "ratio_song": round(page["song_ms"] / py["song_ms"], 2),
+                            "max_genre_diff": max(abs(page["genres"].get(k, 0.0) - v) for k, v in py["genres"].items()),
+                            "same_concepts_present": page["concepts_present"] == py["concepts_present"],
                         }
                     )
                     log.info("%s threads %d: page %.1f ms/window, python %.1f", model, threads, page["window_ms"],
@@ -156,8 +161,8 @@ def render_table(res: dict) -> str:
         "",
         "| model | threads | COOP/COEP | windows | page ms/window (front end + body) "
         "| run ms/window (front end + body) "
-        "| ratio/window | page ms/song | run ms/song | ratio/song |",
-        "|---|---:|:---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ratio/window | page ms/song | run ms/song | ratio/song | genre p, max diff | same concepts |",
+        "|---|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in res["rows"]:
         p, q = r["page"], r["python"]
@@ -165,7 +170,8 @@ def render_table(res: dict) -> str:
             f"| {r['model']} | {r['threads']} | {'on' if r['coop_coep'] else 'off'} | {p['windows']} "
             f"| {p['window_ms']:.1f} ({p['frontend_ms']:.1f} + {p['body_ms']:.1f}) "
             f"| {q['window_ms']:.1f} ({q['frontend_ms']:.1f} + {q['body_ms']:.1f}) | {r['ratio_window']:.2f}x "
-            f"| {p['song_ms']:.0f} | {q['song_ms']:.0f} | {r['ratio_song']:.2f}x |"
+            f"| {p['song_ms']:.0f} | {q['song_ms']:.0f} | {r['ratio_song']:.2f}x "
+            f"| {r.get('max_genre_diff', float('nan')):.1e} | {'yes' if r.get('same_concepts_present') else 'no'} |"
         )
     live = res.get("live")
     if live:

@@ -211,9 +211,22 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser that drops a connection (a cancelled fetch, a closed tab) is not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("%s closed the connection", client_address)
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(root: Path, host: str = "127.0.0.1", port: int = 8000, isolated: bool = True):
     """A threading HTTP server for `root` (port 0: any free one)."""
     if not (Path(root) / MARKER).is_file():
         raise SiteError(f"{root}: not a site written by `audioconcept web` (no {MARKER})")
     handler = type("Handler", (SiteHandler,), {"isolated": isolated})
-    return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(root)))
+    return SiteServer((host, port), functools.partial(handler, directory=str(root)))
