@@ -102,3 +102,23 @@ def test_cli_writes_a_site(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and (tmp_path / "s" / "models" / "cnn-synth" / "model.body.onnx").is_file()
     assert not (tmp_path / "s" / "models" / "musicnn-gtzan").exists()
+
+
+@needs_ort
+def test_cli_serve_sends_isolation_headers(tmp_path):
+    cli = [sys.executable, "-c", "from audioconcept.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*cli, "web", "cnn-synth", "--out", str(tmp_path / "s"), "--serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(3):
+            line = proc.stdout.readline()
+            if line.startswith("serving"):
+                break
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        r = urllib.request.urlopen(url)
+        assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp" and b"AudioConcept" in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(10)
