@@ -6,6 +6,7 @@ written at the model's rate so that neither side resamples) is analysed by:
   (onnxruntime-web on one thread), threads on = cross-origin isolated with N threads;
 - the Python runtime (`load(model, threads=N).predict`), onnxruntime + the numpy front end.
 Per window: front end and model body, each timed on both sides. Per song: the whole analysis, decoding included.
+The two sides' runs alternate, so that both see the same load on the host.
 """
 
 from __future__ import annotations
@@ -41,56 +42,53 @@ class BrowserBenchConfig:
     screenshot: Path | None = None
 
 
-def python_side(model: str, wav: Path, threads: int, repeats: int) -> dict:
+def python_once(m, wav: Path, wins) -> dict:
+    """One audioconcept-run analysis of the song, then its windows' front end and body timed apart."""
+    t0 = time.perf_counter()
+    m.predict(wav)
+    song = (time.perf_counter() - t0) * 1e3
+    front = body = 0.0
+    for w in wins:
+        t1 = time.perf_counter()
+        mel = m.prepare_array(w.samples[None])
+        t2 = time.perf_counter()
+        m.backend.run(mel)
+        front += t2 - t1
+        body += time.perf_counter() - t2
+    return {"total": song, "frontend": front * 1e3, "body": body * 1e3, "windows": len(wins)}
+
+
+def summarise(timings: list[dict], first: dict) -> dict:
+    """Medians over the runs of the song time and of the mean front end and body per window."""
+    n = timings[0]["windows"]
+    front = statistics.median(t["frontend"] / n for t in timings)
+    body = statistics.median(t["body"] / n for t in timings)
+    return {
+        "windows": n,
+        "song_ms": round(statistics.median(t["total"] for t in timings), 1),
+        "frontend_ms": round(front, 2),
+        "body_ms": round(body, 2),
+        "window_ms": round(front + body, 2),
+        "device": first["device"],
+        "genres": {g["label"]: g["probability"] for g in first["genres"]},
+        "concepts_present": first["concepts_present"],
+    }
+
+
+def side_by_side(driver, page_url: str, song_url: str, model: str, wav: Path, threads: int, repeats: int):
+    """The page and audioconcept-run on the same song, runs interleaved (both see the same host load)."""
     m = load(model, threads=threads)
     x = load_audio(wav, sr=m.sample_rate)
     wins = windows_from_array(x, m.window_s, m.hop_s, sr=m.sample_rate, context=m.context)
-    first = m.predict(wav).to_dict()  # warm-up
-    songs, fronts, bodies = [], [], []
+    page_first = page_analyse(driver, page_url, song_url, model)  # warm-ups (the page loads the model)
+    if "error" in page_first:
+        raise AudioConceptError(f"the page failed on {song_url}: {page_first['error']}")
+    py_first = m.predict(wav).to_dict()
+    page_t, py_t = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        m.predict(wav)
-        songs.append((time.perf_counter() - t0) * 1e3)
-        for w in wins:
-            t1 = time.perf_counter()
-            mel = m.prepare_array(w.samples[None])
-            t2 = time.perf_counter()
-            m.backend.run(mel)
-            t3 = time.perf_counter()
-            fronts.append((t2 - t1) * 1e3)
-            bodies.append((t3 - t2) * 1e3)
-    front, body = statistics.median(fronts), statistics.median(bodies)
-    return {
-        "windows": len(wins),
-        "song_ms": round(statistics.median(songs), 1),
-        "frontend_ms": round(front, 2),
-        "body_ms": round(body, 2),
-        "window_ms": round(front + body, 2),
-        "threads": str(m.backend.threads),
-        "genres": {g["label"]: g["probability"] for g in first["genres"]},
-        "concepts_present": first["concepts_present"],
-    }
-
-
-def page_side(driver, url: str, song_url: str, model: str, repeats: int) -> dict:
-    first = page_analyse(driver, url, song_url, model)  # warm-up (loads the model)
-    if "error" in first:
-        raise AudioConceptError(f"the page failed on {song_url}: {first['error']}")
-    runs = [page_analyse(driver, url, song_url, model) for _ in range(repeats)]
-    t = [r["timing_ms"] for r in runs]
-    n = t[0]["windows"]
-    front = statistics.median(x["frontend"] / n for x in t)
-    body = statistics.median(x["body"] / n for x in t)
-    return {
-        "windows": n,
-        "song_ms": round(statistics.median(x["total"] for x in t), 1),
-        "frontend_ms": round(front, 2),
-        "body_ms": round(body, 2),
-        "window_ms": round(front + body, 2),
-        "device": runs[0]["device"],
-        "genres": {g["label"]: g["probability"] for g in first["genres"]},
-        "concepts_present": first["concepts_present"],
-    }
+        page_t.append(page_analyse(driver, page_url, song_url, model)["timing_ms"])
+        py_t.append(python_once(m, wav, wins))
+    return summarise(page_t, page_first), summarise(py_t, py_first)
 
 
 def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
@@ -112,8 +110,8 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
                     isolated = threads > 1
                     with served(site, isolated=isolated) as url:
                         page_url = url + (f"?threads={threads}" if isolated else "")
-                        page = page_side(driver, page_url, url + f"songs/{model}.wav", model, cfg.repeats)
-                    py = python_side(model, wav, threads, cfg.repeats)
+                        song_url = url + f"songs/{model}.wav"
+                        page, py = side_by_side(driver, page_url, song_url, model, wav, threads, cfg.repeats)
                     rows.append(
                         {
                             "model": model,
@@ -129,6 +127,7 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
                     )
                     log.info("%s threads %d: page %.1f ms/window, python %.1f", model, threads, page["window_ms"],
                              py["window_ms"])  # fmt: skip
+            resampled = browser_resampling(driver, site, cfg.song, cfg.models)
         live = live_latency(site, cfg.song, cfg.models[0], Path(tmp))
         if cfg.screenshot is not None:
             take_screenshot(site, cfg.song, cfg.screenshot, Path(tmp) / "profile-shot")
@@ -143,6 +142,7 @@ def run_browser_bench(cfg: BrowserBenchConfig) -> dict:
         "host": host_info(),
         "rows": rows,
         "live": live,
+        "resampled": resampled,
     }
     cfg.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg.out / "bench.json", res)
@@ -173,6 +173,13 @@ def render_table(res: dict) -> str:
             f"| {p['song_ms']:.0f} | {q['song_ms']:.0f} | {r['ratio_song']:.2f}x "
             f"| {r.get('max_genre_diff', float('nan')):.1e} | {'yes' if r.get('same_concepts_present') else 'no'} |"
         )
+    for r in res.get("resampled") or []:
+        lines += [
+            "",
+            f"{r['model']} on the original file ({res['song']}), resampled by the browser (WebAudio) against soxr in "
+            f"audioconcept-run: same top genre: {'yes' if r['same_top'] else 'no'}; genre probabilities differ by "
+            f"up to {r['max_genre_diff']:.1e}; same present concepts: {'yes' if r['same_concepts_present'] else 'no'}.",
+        ]
     live = res.get("live")
     if live:
         lines += [
@@ -182,6 +189,32 @@ def render_table(res: dict) -> str:
             f"median {live['median_ms']:.0f} ms, max {live['max_ms']:.0f} ms.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def browser_resampling(driver, site: Path, song: Path, models: tuple[str, ...]) -> list[dict]:
+    """The original file, which the browser decodes and resamples itself (WebAudio, not soxr): how far the page's
+    answer is from audioconcept-run's on the same file."""
+    import shutil
+
+    rel = f"songs/original{Path(song).suffix}"
+    shutil.copyfile(song, site / rel)
+    out = []
+    with served(site) as url:
+        for model in models:
+            page = page_analyse(driver, url, url + rel, model)
+            if "error" in page:
+                raise AudioConceptError(f"the page failed on {song}: {page['error']}")
+            py = load(model).predict(song).to_dict()
+            got = {g["label"]: g["probability"] for g in page["genres"]}
+            out.append(
+                {
+                    "model": model,
+                    "same_top": page["genres"][0]["label"] == py["genres"][0]["label"],
+                    "max_genre_diff": max(abs(got.get(g["label"], 0.0) - g["probability"]) for g in py["genres"]),
+                    "same_concepts_present": page["concepts_present"] == py["concepts_present"],
+                }
+            )
+    return out
 
 
 def live_latency(site: Path, song: Path, model: str, tmp: Path, rows: int = 6) -> dict:

@@ -23,6 +23,8 @@ def test_table_has_a_row_per_model_and_thread_setting():
         "created": "now", "host": {"cpu": "cpu", "cores": 2},
         "rows": [row("musicnn-gtzan", 1, 50.0, 20.0), row("musicnn-gtzan", 2, 30.0, 15.0)],
         "live": {"model": "musicnn-gtzan", "latency_ms": [40.0, 60.0], "median_ms": 50.0, "max_ms": 60.0},
+        "resampled": [{"model": "musicnn-gtzan", "same_top": True, "max_genre_diff": 0.012,
+                       "same_concepts_present": False}],
     }  # fmt: skip
     md = render_table(res)
     lines = [ln for ln in md.splitlines() if ln.startswith("| musicnn-gtzan")]
@@ -30,6 +32,7 @@ def test_table_has_a_row_per_model_and_thread_setting():
     assert "| 1 | off |" in lines[0] and "2.50x" in lines[0]
     assert "| 2 | on |" in lines[1] and "2.00x" in lines[1] and lines[1].endswith("| 2.0e-08 | yes |")
     assert "median 50 ms, max 60 ms" in md
+    assert "same top genre: yes; genre probabilities differ by up to 1.2e-02; same present concepts: no" in md
 
 
 def test_missing_song_is_one_line(tmp_path):
