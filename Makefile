@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint docs data train export concepts bench bundles real-bundle app clean
+.PHONY: help install demo reproduce test test-fast lint docs data train export concepts bench bundles real-bundle app clean web-deps site bench-browser
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -87,10 +87,24 @@ reproduce: export ## train everything from scratch with fixed epoch counts, lear
 	$(AC) bench --models models/cnn --models models/svm --quick --out reports/reproduce/bench.json
 	$(AC) bench report reports/reproduce/bench.json --out reports/reproduce/BENCH.md
 
-test: $(STAMP) ## run the test suite
+# onnxruntime-web for the page, pinned by web/package-lock.json (the site copies its WASM files; never fetched at run time)
+WEB_STAMP := web/node_modules/onnxruntime-web/package.json
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --ignore-scripts; \
+	else echo "warning: no npm (apt-get install npm): audioconcept web cannot write a site; the browser tests skip" >&2; fi
+
+web-deps: $(WEB_STAMP) ## npm ci in web/: onnxruntime-web, pinned, for `audioconcept web`
+
+site: $(STAMP) web-deps ## write the in-browser site to ./site (serve: audioconcept web --serve)
+	$(AC) web --out site
+
+bench-browser: $(STAMP) web-deps ## the page against audioconcept-run, threads on and off; screenshot into docs/
+	$(AC) bench browser --out reports/browser --screenshot docs/browser.png
+
+test: $(STAMP) web-deps ## run the test suite
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP) ## the tests without the slow ones
+test-fast: $(STAMP) web-deps ## the tests without the slow ones
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## ruff

@@ -448,6 +448,36 @@ def web_app(
     serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
 
 
+@app.command("web")
+def web(
+    bundles: Annotated[
+        list[str] | None, typer.Argument(help="Bundles (names or folders; default: every packaged one the page runs)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder to write the static site to")] = Path("site"),
+    serve: Annotated[bool, typer.Option(help="Then serve it on http://HOST:PORT with COOP/COEP (threads)")] = False,
+    host: Annotated[str, typer.Option(help="Interface to serve on (local only by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    ort: Annotated[Path | None, typer.Option(help="onnxruntime-web's dist folder (default: web/node_modules)")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if it is not a site")] = False,
+) -> None:
+    """Write a static site that analyses songs in the browser (onnxruntime-web; no server needed)."""
+    from audioconcept.runtime.site import build_site, make_server
+
+    site = build_site(list(bundles or ()), out, ort, force)
+    typer.echo(
+        f"wrote {out}: {', '.join(m['name'] for m in site['models'])} (onnxruntime-web {site['ort_version']})"
+        + "".join(f"; skipped {k}: {v}" for k, v in site["skipped"].items())
+    )
+    if serve:
+        srv = make_server(out, host, port)
+        where = f"http://{host}:{srv.server_address[1]}/"
+        typer.echo(f"serving {out} on {where} (cross-origin isolated: threads); Ctrl-C stops")
+        try:
+            srv.serve_forever()
+        finally:
+            srv.server_close()
+
+
 @app.command("explain")
 def explain(
     song: Annotated[Path, typer.Argument(help="Audio file")],
@@ -707,6 +737,31 @@ def bench_batch(
     typer.echo("\n".join(markdown(run_batch_bench(cfg))))
     if out:
         typer.echo(f"results: {out}")
+
+
+@bench_app.command("browser")
+def bench_browser(
+    song: Annotated[Path, typer.Option(help="A real song; looped to --seconds at each model's rate")] = Path(
+        "../shared/gtzan/clips/jazz/jazz.00005.flac"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and BENCH.md")] = Path("reports/browser"),
+    models: Annotated[list[str] | None, typer.Option(help="Bundles the page runs (repeat)")] = None,
+    threads: Annotated[str, typer.Option(help="Thread counts: 1 = no COOP/COEP, >1 = cross-origin isolated")] = "1,2",
+    seconds: float = 30.0,
+    repeats: Annotated[int, typer.Option(min=1)] = 3,
+    screenshot: Annotated[Path | None, typer.Option(help="Also save a PNG of the page analysing --song")] = None,
+) -> None:
+    """The in-browser page (headless Chromium) against audioconcept-run on the same song, threads off and on."""
+    from audioconcept.benchmarks.browser_bench import BrowserBenchConfig, run_browser_bench
+
+    if not song.is_file():
+        raise typer.BadParameter(f"{song} is not a file", param_hint="--song")
+    cfg = BrowserBenchConfig(
+        song, out, tuple(models or ("musicnn-gtzan", "cnn-synth")), thread_counts(threads), seconds, repeats, screenshot
+    )
+    res = run_browser_bench(cfg)
+    typer.echo((out / "BENCH.md").read_text())
+    typer.echo(f"results: {out / 'bench.json'} ({len(res['rows'])} rows)")
 
 
 @bench_app.command("report")

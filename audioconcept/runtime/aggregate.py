@@ -34,6 +34,8 @@ class SongSettings:
     head: GenreHead | None = None  # a linear genre head on the tags: explanations, or logits (--head)
     multi_label: bool = False  # labels are independent tags (a bare tagger), not one softmax
     top_contributions: int = 5  # per window
+    span_min_s: float = 1.5  # a concept span lasts at least this long (and at least two grid cells)
+    span_max_gap_s: float = 1.0  # gaps up to this long (or one grid cell) inside a span are bridged
 
     @classmethod
     def from_manifest(cls, m: dict, head: str | None = None) -> SongSettings:
@@ -137,8 +139,8 @@ class SongAggregator:
             probs,
             res,
             list(s.concept_thresholds),
-            min_len=max(2 * res, 1.5),
-            max_gap=max(res, 1.0),
+            min_len=max(2 * res, s.span_min_s),
+            max_gap=max(res, s.span_max_gap_s),
             duration=self.duration,
         )
         return [sp for sp in spans if sp.concept in present]

@@ -60,6 +60,12 @@ function renderTimeline(view, player) {
       svg.append(rect);
     }
   });
+  if (player) {  // playback cursor: follows the player along the timeline
+    const cursor = svgEl("line", { x1: left, x2: left, y1: top, y2: top + rows.length * rowH, class: "cursor" });
+    svg.append(cursor);
+    const move = () => { const cx = x(Math.min(player.currentTime || 0, dur)); cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx); };
+    for (const ev of ["timeupdate", "seeked"]) player.addEventListener(ev, move);
+  }
   const yAxis = top + rows.length * rowH + 14;
   const step = dur > 120 ? 30 : dur > 40 ? 10 : 5;
   for (let t = 0; t <= dur + 1e-6; t += step) {

@@ -1,0 +1,210 @@
+// Window outputs -> one song, as audioconcept/runtime/aggregate.py, tag_concepts.py and timeline.py compute it:
+// genres (softmax of the mean window logits), window rows, concept strengths and presence, concept spans, and
+// a tag bundle's exact head contributions. `rt` holds the runtime's constants that are not in a manifest
+// (site.json "runtime", written from their Python definitions).
+
+export function round(x, d) {
+  const k = 10 ** d;
+  return Math.round(x * k) / k;
+}
+
+export function softmax(x) {
+  const m = Math.max(...x);
+  const e = x.map(v => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map(v => v / s);
+}
+
+function argmax(a) { let j = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[j]) j = i; return j; }
+function mean(rows) { const out = new Float64Array(rows[0].length); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] += r[i]; return Array.from(out, v => v / rows.length); }
+function colMax(rows) { const out = Array.from(rows[0]); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] = Math.max(out[i], r[i]); return out; }
+// indices sorting `a` descending (stable)
+function order(a) { return a.map((v, i) => i).sort((i, j) => (a[j] - a[i]) || (i - j)); }
+
+export class TagVocabulary {
+  constructor(c) {
+    this.outputs = c.outputs; this.names = c.names; this.members = c.members; this.genreNamed = c.genre_named.map(Boolean);
+  }
+  static fromManifest(m) { const c = m.concepts || {}; return c.kind === "tags" ? new TagVocabulary(c) : null; }
+  merge(tags) { return this.members.map(mem => Math.max(...mem.map(i => tags[i]))); }
+  // (n_outputs, T) frames -> (K, T)
+  mergeFrames(frames) { return this.members.map(mem => frames[mem[0]].map((_, t) => Math.max(...mem.map(i => frames[i][t])))); }
+  conceptOfOutputs() { const of = new Array(this.outputs.length).fill(-1); this.members.forEach((mem, k) => mem.forEach(i => { of[i] = k; })); return of; }
+}
+
+export class GenreHead {
+  static fromManifest(m) {
+    const gh = m.genre_heads || {}, vocab = TagVocabulary.fromManifest(m), heads = gh.heads || {};
+    const name = gh.in_graph;
+    if (!vocab || !heads[name]) return null;
+    const h = heads[name], index = Object.fromEntries(vocab.outputs.map((t, i) => [t, i]));
+    const head = new GenreHead();
+    Object.assign(head, {
+      name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, intercept: h.intercept,
+      reference: h.reference, vocab, inGraph: true,
+    });
+    const of = vocab.conceptOfOutputs();
+    head.concept = head.features.map(f => of[f]);
+    return head;
+  }
+  contributions(tags, g) {
+    const out = new Array(this.vocab.names.length).fill(0), w = this.weights[g];
+    this.features.forEach((f, i) => { out[this.concept[i]] += (tags[f] - this.reference[i]) * w[i]; });
+    return out;
+  }
+  explain(tags, genre, top) {
+    const g = this.labels.indexOf(genre), c = this.contributions(tags, g);
+    const ord = order(c.map(Math.abs)).filter(k => c[k] !== 0).slice(0, top === undefined ? undefined : top);
+    return {
+      genre, logit: round(this.intercept[g] + c.reduce((a, b) => a + b, 0), 6), intercept: round(this.intercept[g], 6),
+      contributions: ord.map(k => ({ concept: this.vocab.names[k], value: round(c[k], 6), genre_named: this.vocab.genreNamed[k] })),
+    };
+  }
+}
+
+// timeline.py: frames_to_grid, smooth_grid, spans_from_grid
+export function framesToGrid(windows, duration, res) {
+  const k = windows[0][2].length, g = Math.max(1, Math.ceil(duration / res));
+  const acc = Array.from({ length: k }, () => new Float64Array(g)), cnt = new Float64Array(g);
+  const centres = Array.from({ length: g }, (_, i) => (i + 0.5) * res);
+  for (const [start, end, frames] of windows) {
+    const t = frames[0].length;
+    const edges = Array.from({ length: t + 1 }, (_, i) => start + (end - start) * i / t);
+    for (let c = 0; c < g; c++) {
+      const x = centres[c];
+      if (!(x >= start && x < Math.min(end, duration + 1e-9))) continue;
+      let idx = 0;  // searchsorted(edges, x, "right") - 1, clipped
+      while (idx + 1 < edges.length && edges[idx + 1] <= x) idx++;
+      idx = Math.min(Math.max(idx, 0), t - 1);
+      for (let j = 0; j < k; j++) acc[j][c] += frames[j][idx];
+      cnt[c] += 1;
+    }
+  }
+  return [centres, acc.map(row => Array.from(row, (v, c) => cnt[c] ? v / cnt[c] : NaN))];
+}
+
+export function smoothGrid(probs, res, seconds) {
+  const k = Math.max(1, Math.round(seconds / res));  // numpy rounds half to even; seconds / res is rarely a half
+  if (k === 1 || !probs.length) return probs;
+  const lo = Math.floor((k - 1) / 2);
+  return probs.map(row => {
+    const n = row.length, out = new Array(n);
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(row[i])) { out[i] = NaN; continue; }
+      // the centred part of the full convolution: indices i + lo - (k - 1) .. i + lo
+      let num = 0, den = 0;
+      for (let j = i + lo - (k - 1); j <= i + lo; j++) if (j >= 0 && j < n && Number.isFinite(row[j])) { num += row[j]; den += 1; }
+      out[i] = num / den;
+    }
+    return out;
+  });
+}
+
+export function spansFromGrid(names, centres, probs, res, thresholds, minLen, maxGap, duration) {
+  const out = [];
+  names.forEach((name, i) => {
+    const runs = [];
+    probs[i].forEach((v, j) => {
+      if (!((Number.isFinite(v) ? v : 0) >= thresholds[i])) return;
+      if (runs.length && (j - runs[runs.length - 1][1]) * res <= maxGap + res + 1e-9) runs[runs.length - 1][1] = j;
+      else runs.push([j, j]);
+    });
+    for (const [a, b] of runs) {
+      const start = centres[a] - res / 2, end = Math.min(centres[b] + res / 2, duration);
+      if (end - start >= minLen) {
+        const vals = probs[i].slice(a, b + 1).filter(Number.isFinite);
+        out.push({ concept: name, start: round(start, 3), end: round(end, 3), strength: round(vals.reduce((x, y) => x + y, 0) / vals.length, 4) });
+      }
+    }
+  });
+  return out;
+}
+
+export class SongAggregator {
+  constructor(m, rt) {
+    const c = m.concepts || {};
+    this.m = m; this.rt = rt;
+    this.labels = m.labels; this.windowS = m.window_s;
+    this.names = c.names || [];
+    const thr = c.thresholds || this.names.map(() => 0.5);
+    this.thresholds = thr.length === this.names.length ? thr.map(Number) : this.names.map(() => 0.5);
+    this.tags = TagVocabulary.fromManifest(m);
+    this.head = GenreHead.fromManifest(m);
+    this.multiLabel = !!m.multi_label;
+    this.windows = []; this.logits = []; this.probs = []; this.windowConcepts = []; this.frames = []; this.windowTags = [];
+    this.duration = 0;
+  }
+
+  // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T)}
+  add(w, out) {
+    const p = out.probabilities, j = argmax(p), label = this.labels[j];
+    let concepts = out.concepts, frames = out.concept_frames, tags = null;
+    if (this.tags && concepts) {
+      tags = concepts;
+      concepts = this.tags.merge(tags);
+      frames = frames ? this.tags.mergeFrames(frames) : null;
+    }
+    const wc = {};
+    if (concepts && this.names.length) {
+      this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
+      this.windowConcepts.push(concepts);
+      if (frames) this.frames.push([w.start, w.start + this.windowS, frames]);
+    }
+    const wr = {
+      index: w.index, start: round(w.start, 3), end: round(w.end, 3), genre: label, probability: p[j],
+      probabilities: Object.fromEntries(this.labels.map((l, k) => [l, round(p[k], 6)])), concepts: wc, tags: {}, explanation: [],
+    };
+    if (tags) {
+      this.windowTags.push(tags);
+      wr.tags = Object.fromEntries(this.tags.outputs.map((t, k) => [t, round(tags[k], 4)]));
+      if (this.head) wr.explanation = this.head.explain(tags, label, this.rt.top_contributions).contributions;
+    }
+    this.windows.push(wr);
+    this.logits.push(out.logits); this.probs.push(p);
+    this.duration = Math.max(this.duration, w.end);
+    return wr;
+  }
+
+  genreProbabilities() { return this.multiLabel ? mean(this.probs) : softmax(mean(this.logits)); }
+
+  frameResolution() { return this.frames.length ? Math.min(1.0, this.windowS / this.frames[0][2][0].length) : 1.0; }
+
+  conceptSpans(present) {
+    if (!this.frames.length) return [];
+    const res = this.frameResolution(), rt = this.rt;
+    const [centres, raw] = framesToGrid(this.frames, this.duration, res);
+    const probs = smoothGrid(raw, res, rt.smooth_s);
+    return spansFromGrid(this.names, centres, probs, res, this.thresholds, Math.max(2 * res, rt.span_min_s),
+      Math.max(res, rt.span_max_gap_s), this.duration).filter(s => present.includes(s.concept));
+  }
+
+  // the JSON of `audioconcept-run --format json` (result.schema.json)
+  result(path, info, topK) {
+    const song = this.genreProbabilities(), ord = order(song).slice(0, Math.max(1, topK || this.rt.top_k));
+    const res = {
+      path, model: info.model, arch: info.arch, trained_on: info.trained_on, backend: info.backend, device: info.device,
+      duration_s: round(this.duration, 3), genres: ord.map(i => ({ label: this.labels[i], probability: song[i] })),
+      windows: this.windows, concepts: {}, concepts_present: [], concept_spans: [], timing_ms: {}, tags: {}, explanation: {},
+      schema_version: 1,
+    };
+    if (this.windowConcepts.length) {
+      const strength = colMax(this.windowConcepts);
+      this.names.forEach((n, k) => { res.concepts[n] = round(strength[k], 4); });
+      res.concepts_present = this.names.filter((n, k) => strength[k] >= this.thresholds[k]);
+      res.concept_spans = this.conceptSpans(res.concepts_present);
+    }
+    if (this.windowTags.length) {
+      const mx = colMax(this.windowTags);
+      this.tags.outputs.forEach((t, k) => { res.tags[t] = round(mx[k], 4); });
+      if (this.head) {
+        const meanTags = mean(this.windowTags);
+        res.explanation = {
+          head: this.head.name,
+          genres: ord.map(i => this.head.explain(meanTags, this.labels[i])),
+          note: "logit = intercept + the sum of the contributions; a contribution is weight x (strength - the training mean) summed over the concept's source tags; genre_named marks concepts named after a genre, style or era",
+        };
+      }
+    }
+    return res;
+  }
+}

@@ -1,0 +1,152 @@
+"""The page's pure modules (runtime/web/site: frontend.js, windows.js, aggregate.js) under Node against the
+Python runtime: the mel front end within 1e-4 of numpy's, the same windows sample for sample, the same song."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioconcept.data.audio import Window, load_audio, windows_from_array
+from audioconcept.runtime.aggregate import SongAggregator, SongSettings
+from audioconcept.runtime.bundle import read_manifest
+from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.registry import resolve_bundle
+from audioconcept.runtime.site import runtime_settings, write_model
+
+SITE_SRC = Path(__file__).resolve().parents[2] / "audioconcept" / "runtime" / "web" / "site"
+SCRIPT = Path(__file__).with_name("site_node.mjs")
+NODE = shutil.which("node")
+CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "gtzan" / "clips" / "jazz" / "jazz.00005.flac"
+pytestmark = pytest.mark.skipif(NODE is None, reason="no node (Node 20: apt-get install nodejs)")
+MEL_BUNDLES = ("musicnn-gtzan", "cnn-synth")
+
+
+def run_node(tmp_path: Path, job: dict, arrays: dict[str, np.ndarray] | None = None):
+    for k, a in (arrays or {}).items():
+        p = tmp_path / f"{k}.f32"
+        np.ascontiguousarray(a, dtype="<f4").tofile(p)
+        job[k] = str(p)
+    path = tmp_path / f"job-{job['op']}.json"
+    path.write_text(json.dumps({**job, "site": str(SITE_SRC)}))
+    r = subprocess.run([NODE, str(SCRIPT), str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads(path.with_suffix(".out.json").read_text())
+    f = path.with_suffix(".out.f32")
+    return meta, (np.fromfile(f, dtype="<f4") if f.exists() else None)
+
+
+def audio(sr: int, seconds: float) -> np.ndarray:
+    """A real clip when ../shared is there, else a chord with noise (the comparison needs no labels)."""
+    if CLIP.exists():
+        x = load_audio(CLIP, sr=sr)
+    else:
+        t = np.arange(int(16 * sr)) / sr
+        x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t)).astype(np.float32)
+        x += np.random.default_rng(0).normal(0, 0.05, x.size).astype(np.float32)
+    return x[: int(seconds * sr)]
+
+
+@pytest.mark.parametrize("name", MEL_BUNDLES)
+def test_js_front_end_equals_numpy(tmp_path, name):
+    m = read_manifest(resolve_bundle(name))
+    write_model(resolve_bundle(name), tmp_path / name)
+    window = m["inputs"]["waveform"]["shape"][1]  # samples per window, song context included
+    x = audio(m["sample_rate"], 16.0)
+    batch = np.stack([x[:window] if x.size >= window else np.resize(x, window), np.resize(x[::-1], window)])
+    want = NumpyMelFrontEnd(m["frontend"])(batch)
+    meta, got = run_node(
+        tmp_path,
+        {"op": "mel", "cfg": m["frontend"], "fb": str(tmp_path / name / "melfb.f32"), "batch_len": window},
+        {"samples": batch.reshape(-1)},
+    )
+    assert meta["frames"] == want.shape[-1] == m["inputs"]["mel"]["shape"][2]
+    got = got.reshape(want.shape)
+    assert np.abs(got - want).max() < 1e-4, np.abs(got - want).max()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "hop_s", "context"),
+    [(16.7, 2.992, 256), (2.0, 2.992, 256), (0.7, None, 256), (16.7, 3.1, 0), (1.3, None, 0)],
+)
+def test_js_windows_equal_python(tmp_path, seconds, hop_s, context):
+    sr, window_s = 16000, 2.976
+    x = audio(sr, seconds)
+    want = windows_from_array(x, window_s, hop_s, sr=sr, context=context)
+    meta, got = run_node(
+        tmp_path, {"op": "windows", "sr": sr, "window_s": window_s, "hop_s": hop_s, "context": context}, {"samples": x}
+    )
+    assert [(w["index"], w["valid"]) for w in meta] == [(w.index, w.valid) for w in want]
+    assert np.allclose([w["start"] for w in meta], [w.start for w in want])
+    assert np.allclose([w["end"] for w in meta], [w.end for w in want])
+    assert np.array_equal(got, np.concatenate([w.samples for w in want]))
+
+
+def fake_outputs(m: dict, n: int, seed: int) -> list[dict]:
+    """Backend outputs of the manifest's shapes, spread so that some concepts cross their thresholds."""
+    rng = np.random.default_rng(seed)
+    shapes = {o["name"]: o["shape"][1:] for o in m["outputs"]}
+    out = []
+    for _ in range(n):
+        logits = rng.normal(0, 2, shapes["logits"]).astype(np.float32)
+        e = np.exp(logits - logits.max())
+        out.append(
+            {
+                "logits": logits.tolist(),
+                "probabilities": (e / e.sum()).astype(np.float32).tolist(),
+                "concepts": rng.uniform(0, 0.7, shapes["concepts"]).astype(np.float32).tolist(),
+                "concept_frames": rng.uniform(0, 1, shapes["concept_frames"]).astype(np.float32).tolist(),
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("name", MEL_BUNDLES)
+def test_js_aggregate_equals_python(tmp_path, name):
+    root = resolve_bundle(name)
+    m = read_manifest(root)
+    x = audio(m["sample_rate"], 16.7)
+    wins = windows_from_array(x, m["window_s"], m["hop_s"], sr=m["sample_rate"])
+    outs = fake_outputs(m, len(wins), seed=len(name))
+    agg = SongAggregator(SongSettings.from_manifest(m))
+    for w, o in zip(wins, outs, strict=True):
+        agg.add(
+            [Window(w.index, w.start, w.end, w.samples[:1], w.valid)],
+            np.array([o["logits"]]),
+            np.array([o["probabilities"]]),
+            np.array([o["concepts"]]),
+            np.array([o["concept_frames"]]),
+        )
+    want = agg.result("song.wav", m["name"], m["arch"], m.get("trained_on", ""), "onnxruntime-web", "wasm").to_dict()
+    info = {"model": m["name"], "arch": m["arch"], "trained_on": m.get("trained_on", ""), "backend": "onnxruntime-web",
+            "device": "wasm"}  # fmt: skip
+    got, _ = run_node(
+        tmp_path,
+        {
+            "op": "aggregate",
+            "manifest": str(root / "manifest.json"),
+            "runtime": runtime_settings(),
+            "windows": [{"index": w.index, "start": w.start, "end": w.end} for w in wins],
+            "outputs": outs,
+            "path": "song.wav",
+            "info": info,
+        },
+    )
+    assert [g["label"] for g in got["genres"]] == [g["label"] for g in want["genres"]]
+    assert np.allclose(
+        [g["probability"] for g in got["genres"]], [g["probability"] for g in want["genres"]], atol=1e-12
+    )
+    assert got["concepts"] == want["concepts"]
+    assert got["concepts_present"] == want["concepts_present"] and want["concepts_present"]
+    assert got["concept_spans"] == want["concept_spans"] and want["concept_spans"]
+    assert got["tags"] == want["tags"]
+    for a, b in zip(got["windows"], want["windows"], strict=True):
+        assert {k: a[k] for k in ("index", "start", "end", "genre", "probabilities", "concepts", "tags")} == {
+            k: b[k] for k in ("index", "start", "end", "genre", "probabilities", "concepts", "tags")
+        }
+        assert a["explanation"] == b["explanation"]
+    assert got["explanation"] == want["explanation"]
