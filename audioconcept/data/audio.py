@@ -85,7 +85,7 @@ class Window:
     valid: int
 
 
-def _open(path: str | Path) -> sf.SoundFile:
+def open_audio(path: str | Path) -> sf.SoundFile:
     p = Path(path)
     if not p.exists():
         raise AudioFileNotFound(f"{p}: no such file")
@@ -106,7 +106,7 @@ def _open(path: str | Path) -> sf.SoundFile:
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    with _open(path) as f:
+    with open_audio(path) as f:
         return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames), str(f.format))
 
 
@@ -146,7 +146,7 @@ def load_audio(
     duration: float | None = None,
 ) -> np.ndarray:
     """Decode a file (WAV, FLAC, OGG, MP3, ...) to mono float32 at `sr`."""
-    with _open(path) as f:
+    with open_audio(path) as f:
         native = f.samplerate
         start = int(round(offset * native))
         if start:
@@ -163,7 +163,7 @@ def load_audio(
 
 def _decoded_blocks(path: str | Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
     """Mono float32 blocks at `sr`, decoded and resampled incrementally."""
-    with _open(path) as f:
+    with open_audio(path) as f:
         native = f.samplerate
         block = max(1, int(block_seconds * native))
         stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
