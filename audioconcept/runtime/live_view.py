@@ -18,24 +18,27 @@ LATENCY_KEPT = 4096  # the latency figures of the summary cover the last this ma
 
 @dataclass
 class ChangeDetector:
-    """The top genre and the set of present concepts, with hysteresis so that they do not flicker: a new top
-    genre counts once it has led `hold` windows in a row; a concept turns on at its threshold and off only below
-    its threshold minus `margin`."""
+    """The top genre and the set of present concepts, with hysteresis so that they do not flicker. A new top genre
+    counts once it has led `hold` windows in a row. A concept turns on once it has been at or above its threshold
+    `hold` windows in a row, and off once it has been below its threshold minus `margin` `hold` windows in a row."""
 
     thresholds: dict[str, float]
     hold: int = 2
-    margin: float = 0.05
+    margin: float = 0.1
     genre: str | None = None
     present: frozenset[str] = frozenset()
     _candidate: str | None = None
     _run: int = 0
+    _flips: dict[str, int] = field(default_factory=dict)  # concept -> windows in a row that argue for a flip
 
     def update(self, w: LiveWindow) -> tuple[bool, list[str], list[str]] | None:
-        """-> (genre changed, concepts added, concepts removed) when the state changed, else None."""
+        """-> (genre changed, concepts added, concepts removed) when the state changed, else None. The first window
+        sets the state at once (and counts as a change)."""
+        first = self.genre is None
         g = w.result.genre
-        genre_changed = False
-        if self.genre is None:
-            self.genre, genre_changed = g, True
+        genre_changed = first
+        if first:
+            self.genre = g
         elif g != self.genre:
             self._run = self._run + 1 if g == self._candidate else 1
             self._candidate = g
@@ -43,11 +46,15 @@ class ChangeDetector:
                 self.genre, genre_changed, self._run, self._candidate = g, True, 0, None
         else:
             self._run, self._candidate = 0, None
-        now = set()
+        now = set(self.present)
         for c, v in w.result.concepts.items():
             t = self.thresholds.get(c, 0.5)
-            if v >= t or (c in self.present and v >= t - self.margin):
-                now.add(c)
+            on = c in self.present
+            flip = v < t - self.margin if on else v >= t
+            self._flips[c] = self._flips.get(c, 0) + 1 if flip else 0
+            if flip and (first or self._flips[c] >= self.hold):
+                (now.discard if on else now.add)(c)
+                self._flips[c] = 0
         added = sorted(now - self.present)
         removed = sorted(self.present - now)
         self.present = frozenset(now)
@@ -121,6 +128,9 @@ class LiveView:
             "heard_s": s.heard_s,
             "interrupted": interrupted,
             "latency_s": self.latency_figures(),
+            "real_time_factor": round(s.real_time_factor, 4),
+            "wall_s": round(s.wall_s, 3),
+            "cpu_s": round(s.cpu_s, 3),
             "song": d,
         }
         if self.fmt == "jsonl":
@@ -132,7 +142,7 @@ class LiveView:
         self._write(
             f"-- {s.heard_s:.1f} s heard{' (interrupted)' if interrupted else ''}, {s.windows} window(s) analysed, "
             f"{s.skipped} skipped; latency median {lat.get('median', 0) * 1e3:.0f} ms, "
-            f"p95 {lat.get('p95', 0) * 1e3:.0f} ms"
+            f"p95 {lat.get('p95', 0) * 1e3:.0f} ms; real-time factor {s.real_time_factor:.3f}"
         )
         self._write(f"-- song: {genres}")
         if r.concepts_present:

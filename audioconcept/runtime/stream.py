@@ -46,6 +46,7 @@ class LiveWindow:
     arrived: float  # time.perf_counter() when the last sample it needs arrived
     analysed: float  # time.perf_counter() when its row was ready
     skipped: int  # windows skipped so far because analysis fell behind the stream
+    compute_s: float = 0.0  # its front end, model and head
 
     @property
     def start(self) -> float:
@@ -68,6 +69,14 @@ class LiveSummary:
     windows: int  # analysed
     skipped: int  # skipped because analysis fell behind
     heard_s: float  # seconds of audio received
+    wall_s: float = 0.0  # since the stream started
+    cpu_s: float = 0.0  # CPU time of this process (every thread) since the stream started
+    compute_s: float = 0.0  # spent analysing windows
+
+    @property
+    def real_time_factor(self) -> float:
+        """Analysis time per second of audio heard (below 1: faster than real time)."""
+        return self.compute_s / self.heard_s if self.heard_s else 0.0
 
 
 @dataclass
@@ -311,6 +320,8 @@ class LiveStream:
         self._min_seconds = min_seconds or MIN_SECONDS
         self._producer: _Producer | None = None
         self.skipped = 0
+        self.compute_s = 0.0
+        self._t0 = (time.perf_counter(), time.process_time())
 
     def _inline(self) -> Iterator[tuple[Window, float, int]]:
         for chunk in self._chunks:
@@ -329,14 +340,18 @@ class LiveStream:
             items = self._producer.items()
         m = self.model
         thresholds = dict(zip(m.concept_names, m.concept_thresholds, strict=True))
+        self._t0 = (time.perf_counter(), time.process_time())
         try:
             for w, arrived, skipped in items:
+                t = time.perf_counter()
                 out = m.run_batch([w])
                 self.agg.add([w], out.logits, out.probabilities, out.concepts, out.concept_frames)
                 row = self.agg.windows[-1]
                 present = tuple(c for c, v in row.concepts.items() if v >= thresholds.get(c, 0.5))
                 self.skipped = skipped
-                yield LiveWindow(row, present, arrived, time.perf_counter(), skipped)
+                done = time.perf_counter()
+                self.compute_s += done - t
+                yield LiveWindow(row, present, arrived, done, skipped, done - t)
         finally:
             if self._producer is not None:
                 self._producer.stop.set()
@@ -346,7 +361,10 @@ class LiveStream:
         if not self.agg.count:
             raise EmptyAudio(f"{self.source}: no window was analysed")
         res = self.model.result(self.agg, self.source, self.top_k)
-        return LiveSummary(res, self.agg.count, self.skipped, round(self.framer.heard_s, 3))
+        wall, cpu = time.perf_counter() - self._t0[0], time.process_time() - self._t0[1]
+        return LiveSummary(
+            res, self.agg.count, self.skipped, round(self.framer.heard_s, 3), wall, cpu, round(self.compute_s, 4)
+        )
 
     def __iter__(self) -> Iterator[LiveWindow | LiveSummary]:
         yield from self.windows()
