@@ -366,7 +366,7 @@ def _print_parity(bundle: Path) -> None:
 
 @app.command("run")
 def run(
-    songs: Annotated[list[str], typer.Argument(help="Audio files, folders or globs")],
+    songs: Annotated[list[str] | None, typer.Argument(help="Audio files, folders or globs")] = None,
     model: Annotated[
         str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged default)")
     ] = None,
@@ -375,7 +375,7 @@ def run(
     hop: Annotated[
         float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv (--live: table | jsonl)")] = "table",
     top: Annotated[int, typer.Option(min=1)] = 3,
     threads: Annotated[int, typer.Option(help="CPU threads (0: every core)")] = 0,
     output: Annotated[Path | None, typer.Option(help="Write the results here instead of stdout")] = None,
@@ -395,13 +395,29 @@ def run(
         str | None,
         typer.Option(help="Genre head of a tag bundle: all-tags | musical (default: the one its graph computes)"),
     ] = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SOURCE",
+            help="Analyse audio as it arrives: - (stdin: WAV, or raw PCM with --rate), device or device:NAME|INDEX "
+            "(a sound card), or a file (with --realtime: at real-time speed); --format jsonl | table",
+        ),
+    ] = None,
+    rate: Annotated[int | None, typer.Option(help="--live raw PCM on stdin: its rate; a sound card: the rate")] = None,
+    channels: Annotated[int | None, typer.Option(help="--live raw PCM or sound card channels (default 1)")] = None,
+    pcm: Annotated[str, typer.Option(help="--live raw PCM sample format: s16 | s32 | f32 (little-endian)")] = "s16",
+    realtime: Annotated[bool, typer.Option("--realtime", help="Read a --live file at real-time speed")] = False,
+    on_change: Annotated[
+        bool, typer.Option("--on-change", help="--live: print only when the top genre or present concepts change")
+    ] = False,
+    list_devices: Annotated[bool, typer.Option("--list-devices", help="List sound cards and exit")] = False,
 ) -> None:
     """Classify songs of any length and say which concepts are present and where (= audioconcept-run)."""
-    from audioconcept.cli_run import RunOptions
+    from audioconcept.cli_run import LiveOptions, RunOptions, run_live
     from audioconcept.cli_run import run as run_songs
 
     opts = RunOptions(
-        tuple(songs),
+        tuple(songs or ()),
         model,
         backend,
         device,
@@ -416,7 +432,8 @@ def run(
         attribution,
         head,
     )
-    rc = run_songs(opts)
+    lo = LiveOptions(live, rate, channels, pcm, realtime, on_change, list_devices)
+    rc = run_live(opts, lo) if live is not None or list_devices else run_songs(opts)
     if rc:
         raise typer.Exit(rc)
 

@@ -259,7 +259,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     p.add_argument("--backend", default="onnx", help=" | ".join(BACKENDS))
     p.add_argument("--device", default="auto", help=" | ".join(DEVICES))
     p.add_argument("--hop", type=float, help="window hop in seconds (default: the bundle's hop_s)")
-    p.add_argument("--format", dest="fmt", default="table", help="table | json | csv")
+    p.add_argument("--format", dest="fmt", default="table", help="table | json | csv (--live: table | jsonl)")
     p.add_argument("--top", type=int, default=3, help="genres to list (default 3)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     p.add_argument("--output", type=Path, help="write the results here instead of stdout")

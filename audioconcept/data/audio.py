@@ -307,6 +307,11 @@ class StreamFramer:
     def windows_cut(self) -> int:
         return self._index
 
+    @property
+    def ring_size(self) -> int:
+        """Samples the ring can hold (twice one window plus context, or one hop; more only for a longer block)."""
+        return self._ring.size
+
     def push(self, block: np.ndarray) -> list[Window]:
         block = np.asarray(block, dtype=np.float32)
         if self._head is not None:
