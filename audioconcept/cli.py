@@ -724,6 +724,35 @@ def bench_batch(
         typer.echo(f"results: {out}")
 
 
+@bench_app.command("live")
+def bench_live(
+    song: Annotated[Path, typer.Argument(help="A real song to pace through a pipe at real time")],
+    models: Annotated[str, typer.Option(help="Comma list of bundle names or folders")] = (
+        "musicnn-gtzan,cnn-synth,svm-gtzan"
+    ),
+    threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
+    min_windows: Annotated[int, typer.Option(min=2, help="Loop the song until each model gets this many windows")] = 5,
+    max_hop: Annotated[float, typer.Option(help="Hop for models whose own hop is longer (s)")] = 5.0,
+    out: Annotated[Path | None, typer.Option(help="Results JSON")] = None,
+    table: Annotated[Path | None, typer.Option(help="Generated Markdown table")] = None,
+) -> None:
+    """Latency (median, p95), real-time factor and CPU share of `audioconcept-run --live` on a paced pipe."""
+    from audioconcept.benchmarks.live_bench import LiveBenchConfig, markdown, run_live_bench
+    from audioconcept.data.audio import audio_info
+
+    audio_info(song)  # a missing or undecodable song: one line now, not one per run
+    try:
+        counts = tuple(int(t) for t in threads.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{threads!r}: a comma list of numbers", param_hint="--threads") from None
+    if max_hop <= 0 or any(t < 1 for t in counts):
+        raise typer.BadParameter("--max-hop must be positive and --threads at least 1")
+    cfg = LiveBenchConfig(song, tuple(models.split(",")), counts, min_windows, max_hop, out, table)
+    typer.echo("\n".join(markdown(run_live_bench(cfg))))
+    if out:
+        typer.echo(f"results: {out}")
+
+
 @bench_app.command("report")
 def bench_report(
     results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],
