@@ -124,7 +124,8 @@ def wav_stream_source(fd: int, name: str = "stdin") -> LiveSource:
             if x.shape[0] < n:
                 return
 
-    return LiveSource(name, chunks(), rate, channels, live=True, close=f.close)
+    # never closed here: the source thread may be inside a read when Ctrl-C ends the run (the process exit frees it)
+    return LiveSource(name, chunks(), rate, channels, live=True)
 
 
 def stdin_source(rate: int | None = None, channels: int | None = None, pcm: str = "s16") -> LiveSource:
@@ -160,7 +161,9 @@ def file_source(path: str | Path, realtime: bool = True, speed: float = 1.0) -> 
     f = open_audio(p)
     rate, channels = int(f.samplerate), int(f.channels)
     blocks = f.blocks(blocksize=block_frames(rate), dtype="float32", always_2d=True)
-    return LiveSource(str(p), paced(blocks, rate, speed) if realtime else blocks, rate, channels, realtime, f.close)
+    if realtime:  # read in the source thread, which may be inside a read at Ctrl-C: left to the process exit
+        return LiveSource(str(p), paced(blocks, rate, speed), rate, channels, True)
+    return LiveSource(str(p), blocks, rate, channels, False, f.close)
 
 
 def _sounddevice():

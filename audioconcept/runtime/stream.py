@@ -103,9 +103,15 @@ class BoundedAggregator(SongAggregator):
             rows.clear()
 
     def add(self, batch: list[Window], logits, probabilities, concepts=None, frames=None) -> None:
-        self.window_tags.clear()  # the running maximum stood in for them
+        self._settle()
         super().add(batch, logits, probabilities, concepts, frames)
-        self.count += len(batch)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Fold the rows the base class appended into the running figures (also after an add that Ctrl-C cut)."""
+        if self._tag_max is not None and self.window_tags and self.window_tags[0] is self._tag_max:
+            self.window_tags.pop(0)  # the running maximum that stood in for them
+        self.count += len(self.logits)
         self._fold("logits", self.logits)
         self._fold("probabilities", self.probabilities)
         if self.window_concepts:
@@ -114,6 +120,7 @@ class BoundedAggregator(SongAggregator):
             t = np.max(self.window_tags, axis=0)
             self._tag_max = t if self._tag_max is None else np.maximum(self._tag_max, t)
             self._fold("tags", self.window_tags)
+        if self._tag_max is not None:
             self.window_tags.append(self._tag_max)  # non-empty: the song has tags
 
     def genre_probabilities(self) -> np.ndarray:
@@ -341,6 +348,8 @@ class LiveStream:
         m = self.model
         thresholds = dict(zip(m.concept_names, m.concept_thresholds, strict=True))
         self._t0 = (time.perf_counter(), time.process_time())
+        if self._max_pending is not None:
+            self.warm_up()  # while the source thread already reads: the first window does not pay for it
         try:
             for w, arrived, skipped in items:
                 t = time.perf_counter()
@@ -356,6 +365,17 @@ class LiveStream:
             if self._producer is not None:
                 self._producer.stop.set()
                 self.skipped = self._producer.skipped
+
+    def warm_up(self) -> None:
+        """One window of quiet noise through the model, not counted: onnxruntime's first run costs several times
+        a later one, and a live stream should not pay for it on its first window."""
+        m = self.model
+        size = self.framer.window + 2 * self.framer.context
+        x = (1e-3 * np.random.default_rng(0).standard_normal(size)).astype(np.float32)
+        try:
+            m.run_batch([Window(0, 0.0, m.window_s, x, self.framer.window)])
+        except Exception as e:  # noqa: BLE001 - a warm-up that fails costs only the first window's latency
+            log.debug("warm-up failed: %s", e)
 
     def summary(self) -> LiveSummary:
         if not self.agg.count:
