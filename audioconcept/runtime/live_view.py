@@ -105,7 +105,7 @@ class LiveView:
         rec = {"type": "window" if change is None else "change", **row, "present": list(w.present)}
         if change is not None:
             rec.update(genre_changed=change[0], added=change[1], removed=change[2])
-        rec.update(latency_s=round(latency, 4), skipped=w.skipped)
+        rec.update(latency_s=round(latency, 4), analysis_s=round(w.compute_s, 4), skipped=w.skipped)
         return rec
 
     def latency_figures(self) -> dict:

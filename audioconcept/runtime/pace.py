@@ -5,20 +5,36 @@
 
 Blocks of 20 ms, each written once its last sample would have been captured (so a window's last sample reaches the
 reader no earlier than it would live). `--speed 2` plays twice as fast; `--loop N` plays the file N times.
-16-bit PCM, the file's rate and channels.
+16-bit PCM, the file's rate and channels, with the exact length in the header.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import struct
 import sys
-import wave
 
 import numpy as np
 
 from audioconcept.data.audio import open_audio
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.live_sources import block_frames, paced
+
+
+def wav_header(rate: int, channels: int, frames: int) -> bytes:
+    """The 44-byte header of a 16-bit PCM WAV of `frames` frames (known up front: nothing to patch on a pipe)."""
+    data = frames * channels * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,30 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     if a.speed <= 0 or a.loop < 1:
         print("error: --speed must be positive and --loop at least 1", file=sys.stderr)
         return 2
+    out = sys.stdout.buffer
     try:
         with open_audio(a.song) as f:
-            rate, channels, frames = f.samplerate, f.channels, f.frames
-            # the frame count is known up front, so no seek on the pipe; closed only after a complete write (closing
-            # a short one seeks back to patch the header, which a pipe cannot)
-            out = wave.open(sys.stdout.buffer, "wb")  # noqa: SIM115
-            out.setnchannels(channels)
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.setnframes(frames * a.loop)
+            rate, channels = f.samplerate, f.channels
 
             def blocks():
                 for _ in range(a.loop):
                     f.seek(0)
                     yield from f.blocks(blocksize=block_frames(rate), dtype="int16", always_2d=True)
 
+            out.write(wav_header(rate, channels, f.frames * a.loop))
             for x in paced(blocks(), rate, a.speed):
-                out.writeframesraw(np.ascontiguousarray(x).tobytes())
-                sys.stdout.buffer.flush()
-            out.close()
+                out.write(np.ascontiguousarray(x, dtype="<i2").tobytes())
+                out.flush()
     except AudioConceptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (BrokenPipeError, KeyboardInterrupt):  # the reader stopped, or Ctrl-C
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error flushing at exit
         return 0
     return 0
 
