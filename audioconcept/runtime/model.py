@@ -189,7 +189,7 @@ class Model:
         hop_s: float | None = None,
         top_k: int = 3,
         max_pending: int | None = None,
-        history: int = 200,
+        history: int | None = None,
         source: str = "stream",
     ) -> LiveStream:
         """Analyse audio as it arrives: blocks of samples in, one window row out as soon as that window's samples
@@ -201,7 +201,7 @@ class Model:
         `max_pending` None analyses every window (a slow consumer slows the source down); a number lets the
         source run in a background thread and skips (and counts) the oldest waiting windows beyond it, for
         live input that cannot wait. Memory stays flat: one window plus context, and the rows of the last
-        `history` windows for the summary's rows and concept spans.
+        `history` windows (None: stream.HISTORY, 200) for the summary's rows and concept spans.
 
         Example::
 

@@ -307,7 +307,7 @@ class LiveStream:
         hop_s: float | None = None,
         top_k: int = 3,
         max_pending: int | None = None,
-        history: int = HISTORY,
+        history: int | None = None,
         source: str = "stream",
         min_seconds: float = 0.0,
     ) -> None:
@@ -321,7 +321,7 @@ class LiveStream:
         self.framer = ChunkFramer(
             int(rate), int(channels), model.sample_rate, model.window_s, hop_s or model.hop_s, model.context, source
         )
-        self.agg = BoundedAggregator(model.settings, history=history)
+        self.agg = BoundedAggregator(model.settings, history=history or HISTORY)
         self._chunks = chunks
         self._max_pending = max_pending
         self._min_seconds = min_seconds or MIN_SECONDS
