@@ -203,13 +203,13 @@ class Model:
         live input that cannot wait. Memory stays flat: one window plus context, and the rows of the last
         `history` windows (None: stream.HISTORY, 200) for the summary's rows and concept spans.
 
-        Example::
-
+        Example:
+            ```python
             import soundfile as sf
-            from audioconcept.runtime.model import load
+            from audioconcept.runtime import load
             from audioconcept.runtime.stream import LiveWindow
 
-            model = load(None)  # the packaged default, musicnn-gtzan
+            model = load("musicnn-gtzan")
             with sf.SoundFile("song.flac") as f:
                 blocks = f.blocks(blocksize=1024, dtype="float32", always_2d=True)
                 for item in model.stream(blocks, f.samplerate, f.channels):
@@ -217,6 +217,7 @@ class Model:
                         print(f"{item.start:6.1f}-{item.end:6.1f} s  {item.genre}  {', '.join(item.present)}")
                     else:  # the LiveSummary, last
                         print("song:", item.result.genres[0], item.windows, "windows")
+            ```
         """
         from audioconcept.runtime.stream import LiveStream
 

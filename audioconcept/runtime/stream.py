@@ -39,7 +39,15 @@ MAX_CHANNELS = 64
 
 @dataclass(frozen=True)
 class LiveWindow:
-    """One analysed window of a stream."""
+    """One analysed window of a stream.
+
+    Example:
+        ```python
+        for w in model.stream(blocks, 44100, 2).windows():
+            latency = time.perf_counter() - w.arrived  # from its last sample's arrival to now
+            print(w.start, w.end, w.genre, w.present, w.skipped, latency)
+        ```
+    """
 
     result: WindowResult  # the same row `predict` gives (start and end in stream seconds)
     present: tuple[str, ...]  # concepts at or above their calibrated threshold in this window
@@ -63,7 +71,14 @@ class LiveWindow:
 
 @dataclass(frozen=True)
 class LiveSummary:
-    """The song-level aggregate of everything analysed so far."""
+    """The song-level aggregate of everything analysed so far.
+
+    Example:
+        ```python
+        *rows, summary = model.stream(blocks, 44100, 2)
+        print(summary.result.genres, summary.windows, summary.skipped, summary.real_time_factor)
+        ```
+    """
 
     result: SongResult  # its `windows` are the last `history` rows
     windows: int  # analysed
@@ -296,7 +311,19 @@ class _Producer(threading.Thread):
 
 class LiveStream:
     """Iterate it for `LiveWindow`s as the audio arrives, then one `LiveSummary`; `summary()` gives the aggregate
-    of what was analysed so far at any point (after Ctrl-C, say)."""
+    of what was analysed so far at any point (after Ctrl-C, say). `Model.stream` makes one.
+
+    Example:
+        ```python
+        stream = model.stream(blocks, 16000, 1, max_pending=1)  # live: skip windows rather than fall behind
+        try:
+            for w in stream.windows():
+                print(w.start, w.genre)
+        except KeyboardInterrupt:
+            pass
+        print(stream.summary().result.genres)
+        ```
+    """
 
     def __init__(
         self,
