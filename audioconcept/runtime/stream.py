@@ -257,7 +257,8 @@ class ChunkFramer:
 
 class _Producer(threading.Thread):
     """Pulls blocks in the background so that the source is never held up by analysis. At most `max_pending`
-    windows wait; when a new one comes, the oldest waiting one is skipped (and counted)."""
+    windows wait (or the windows one block completed, if more); when a new one comes, the oldest waiting one is
+    skipped (and counted)."""
 
     def __init__(self, chunks: Iterable, framer: ChunkFramer, max_pending: int, min_seconds: float) -> None:
         super().__init__(daemon=True, name="audioconcept-live-source")
@@ -272,12 +273,14 @@ class _Producer(threading.Thread):
     def _put(self, items: list[tuple[Window, float]]) -> None:
         if not items:
             return
+        # windows that arrive together (the end's, or several in one long block) wait together: only windows left
+        # from an earlier block are stale
+        limit = max(self.max_pending, len(items))
         with self.cond:
-            for item in items:
-                self.pending.append(item)
-                while len(self.pending) > self.max_pending:
-                    self.pending.popleft()
-                    self.skipped += 1
+            self.pending.extend(items)
+            while len(self.pending) > limit:
+                self.pending.popleft()
+                self.skipped += 1
             self.cond.notify()
 
     def run(self) -> None:

@@ -169,3 +169,15 @@ def test_every_window_is_analysed_without_max_pending():
     assert len(rows) == len(m.predict_array(x, "noise").windows)
     # each window is stamped with the arrival of the block holding its last sample, before its analysis ended
     assert all(w.analysed >= w.arrived for w in rows)
+
+
+def test_windows_that_arrive_together_wait_together_and_only_stale_ones_are_skipped():
+    """The end of a stream can complete two windows at once (musicnn: the last on the hop grid, whose right context
+    is the end's reflection, and the one aligned to the end): neither is stale, so neither is skipped."""
+    from audioconcept.runtime.stream import _Producer
+
+    p = _Producer(iter(()), None, max_pending=1, min_seconds=0.0)
+    p._put([("a", 0.0), ("b", 0.0)])
+    assert [w for w, _ in p.pending] == ["a", "b"] and p.skipped == 0
+    p._put([("c", 1.0)])
+    assert [w for w, _ in p.pending] == ["c"] and p.skipped == 2
