@@ -108,6 +108,8 @@ def run_one(song: Path, p: dict, threads: int) -> dict:
             "max": round(float(lat.max()) * 1e3, 1),
             "first": round(float(lat[0]) * 1e3, 1),
         },
+        latencies_ms=[round(float(v) * 1e3, 1) for v in lat],
+        analysis_ms=[round(w["analysis_s"] * 1e3, 1) for w in windows],
         real_time_factor=s["real_time_factor"],
         cpu_cores=round(s["cpu_s"] / s["wall_s"], 3) if s["wall_s"] else None,
         cpu_share=round(s["cpu_s"] / s["wall_s"] / cores, 3) if s["wall_s"] else None,
