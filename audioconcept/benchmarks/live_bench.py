@@ -158,18 +158,19 @@ def markdown(res: dict) -> list[str]:
         f"{h['cores']} cores, so latencies here are upper bounds for an idle machine.",
         "",
         "| model | window s | hop s | threads | windows (skipped) | latency median ms | p95 ms | max ms | "
-        "real-time factor | CPU cores | CPU share | load before |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "of which analysis, median ms | real-time factor | CPU cores | CPU share | load before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["runs"]:
         if "error" in r:
-            lines.append(f"| {r['model']} | | | {r['threads']} | error: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['model']} | | | {r['threads']} | error: {r['error']} | | | | | | | | |")
             continue
         lat = r["latency_ms"]
+        analysis = f"{statistics.median(r['analysis_ms']):.0f}" if r.get("analysis_ms") else "-"
         lines.append(
             f"| {r['model']} | {r['window_s']:g} | {r['hop_s']:g} | {r['threads']} | "
             f"{r['analysed']} ({r['skipped']}) | "
-            f"{lat['median']:.0f} | {lat['p95']:.0f} | {lat['max']:.0f} | {r['real_time_factor']:.3f} | "
+            f"{lat['median']:.0f} | {lat['p95']:.0f} | {lat['max']:.0f} | {analysis} | {r['real_time_factor']:.3f} | "
             f"{r['cpu_cores']:.2f} | {r['cpu_share']:.0%} | {r['load_before'][0] if r['load_before'] else '-'} |"
         )
     ok = [r for r in res["runs"] if "error" not in r]
@@ -177,8 +178,10 @@ def markdown(res: dict) -> list[str]:
         lines += [
             "",
             "Latency: from the arrival of the 20 ms block holding a window's last sample to its line being written "
-            "(the first window included). Real-time factor: analysis time / audio heard. CPU: the analyser's CPU "
-            "time over the stream's wall time, in cores and as a share of the machine.",
+            "(the first window included); of which analysis: the front end, model and head (the rest is the "
+            "resampler's filter delay, the block granularity and, on a busy machine, waiting for a core). Real-time "
+            "factor: analysis time / audio heard. CPU: the analyser's CPU time over the stream's wall time, in cores "
+            "and as a share of the machine.",
         ]
         default = [r for r in ok if r["model"] == "musicnn-gtzan"]
         if default:
