@@ -175,7 +175,8 @@ def test_without_the_live_extra_a_sound_card_is_a_one_line_error(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_prints_the_summary_and_exits_0(song):
-    pacer = subprocess.Popen([*PACE, str(song)], stdout=subprocess.PIPE, env=env())
+    # 40 s of audio: on a loaded machine the first line may come late, and Ctrl-C must still come mid-stream
+    pacer = subprocess.Popen([*PACE, str(song), "--loop", "5"], stdout=subprocess.PIPE, env=env())
     p = subprocess.Popen([*RUN, "--live", "-", "--format", "jsonl"], stdin=pacer.stdout, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env())  # fmt: skip
     first = p.stdout.readline()  # the first window: about 3 s of real time
@@ -188,7 +189,7 @@ def test_ctrl_c_prints_the_summary_and_exits_0(song):
     assert p.returncode == 0, err
     summary = lines_of(out)[-1]
     assert summary["type"] == "summary" and summary["interrupted"]
-    assert 3.0 <= summary["heard_s"] < 7.5 and summary["windows"] >= 1
+    assert 3.0 <= summary["heard_s"] < 39.0 and summary["windows"] >= 1
 
 
 @pytest.mark.slow

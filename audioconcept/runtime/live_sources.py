@@ -215,11 +215,15 @@ def device_source(spec: str, rate: int | None = None, channels: int | None = Non
             samplerate=rate, blocksize=block_frames(rate), device=device, channels=channels, dtype="float32",
             callback=callback,
         )  # fmt: skip
-        stream.start()
     except (ValueError, sd.PortAudioError) as e:
         raise SourceError(f"{spec}: cannot open the input ({str(e).splitlines()[0]})") from None
 
     def chunks() -> Iterator[np.ndarray]:
+        # capture starts when the analysis asks for the first block, not while the model loads: nothing stale queues
+        try:
+            stream.start()
+        except sd.PortAudioError as e:
+            raise SourceError(f"{spec}: cannot start the input ({str(e).splitlines()[0]})") from None
         while not stopped:
             try:
                 yield q.get(timeout=0.5)
