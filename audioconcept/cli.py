@@ -368,7 +368,7 @@ def _print_parity(bundle: Path) -> None:
 
 @app.command("run")
 def run(
-    songs: Annotated[list[str], typer.Argument(help="Audio files, folders or globs")],
+    songs: Annotated[list[str] | None, typer.Argument(help="Audio files, folders or globs")] = None,
     model: Annotated[
         str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged default)")
     ] = None,
@@ -377,7 +377,7 @@ def run(
     hop: Annotated[
         float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv (--live: table | jsonl)")] = "table",
     top: Annotated[int, typer.Option(min=1)] = 3,
     threads: Annotated[int, typer.Option(help="CPU threads (0: every core)")] = 0,
     output: Annotated[Path | None, typer.Option(help="Write the results here instead of stdout")] = None,
@@ -397,13 +397,29 @@ def run(
         str | None,
         typer.Option(help="Genre head of a tag bundle: all-tags | musical (default: the one its graph computes)"),
     ] = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SOURCE",
+            help="Analyse audio as it arrives: - (stdin: WAV, or raw PCM with --rate), device or device:NAME|INDEX "
+            "(a sound card), or a file (with --realtime: at real-time speed); --format jsonl | table",
+        ),
+    ] = None,
+    rate: Annotated[int | None, typer.Option(help="--live raw PCM on stdin: its rate; a sound card: the rate")] = None,
+    channels: Annotated[int | None, typer.Option(help="--live raw PCM or sound card channels (default 1)")] = None,
+    pcm: Annotated[str, typer.Option(help="--live raw PCM sample format: s16 | s32 | f32 (little-endian)")] = "s16",
+    realtime: Annotated[bool, typer.Option("--realtime", help="Read a --live file at real-time speed")] = False,
+    on_change: Annotated[
+        bool, typer.Option("--on-change", help="--live: print only when the top genre or present concepts change")
+    ] = False,
+    list_devices: Annotated[bool, typer.Option("--list-devices", help="List sound cards and exit")] = False,
 ) -> None:
     """Classify songs of any length and say which concepts are present and where (= audioconcept-run)."""
-    from audioconcept.cli_run import RunOptions
+    from audioconcept.cli_run import LiveOptions, RunOptions, run_live
     from audioconcept.cli_run import run as run_songs
 
     opts = RunOptions(
-        tuple(songs),
+        tuple(songs or ()),
         model,
         backend,
         device,
@@ -418,7 +434,8 @@ def run(
         attribution,
         head,
     )
-    rc = run_songs(opts)
+    lo = LiveOptions(live, rate, channels, pcm, realtime, on_change, list_devices)
+    rc = run_live(opts, lo) if live is not None or list_devices else run_songs(opts)
     if rc:
         raise typer.Exit(rc)
 
@@ -764,6 +781,35 @@ def bench_browser(
     typer.echo(f"results: {out / 'bench.json'} ({len(res['rows'])} rows)")
 
 
+@bench_app.command("live")
+def bench_live(
+    song: Annotated[Path, typer.Argument(help="A real song to pace through a pipe at real time")],
+    models: Annotated[str, typer.Option(help="Comma list of bundle names or folders")] = (
+        "musicnn-gtzan,cnn-synth,svm-gtzan"
+    ),
+    threads: Annotated[str, typer.Option(help="Comma list")] = "1,2",
+    min_windows: Annotated[int, typer.Option(min=2, help="Loop the song until each model gets this many windows")] = 5,
+    max_hop: Annotated[float, typer.Option(help="Hop for models whose own hop is longer (s)")] = 5.0,
+    out: Annotated[Path | None, typer.Option(help="Results JSON")] = None,
+    table: Annotated[Path | None, typer.Option(help="Generated Markdown table")] = None,
+) -> None:
+    """Latency (median, p95), real-time factor and CPU share of `audioconcept-run --live` on a paced pipe."""
+    from audioconcept.benchmarks.live_bench import LiveBenchConfig, markdown, run_live_bench
+    from audioconcept.data.audio import audio_info
+
+    audio_info(song)  # a missing or undecodable song: one line now, not one per run
+    try:
+        counts = tuple(int(t) for t in threads.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{threads!r}: a comma list of numbers", param_hint="--threads") from None
+    if max_hop <= 0 or any(t < 1 for t in counts):
+        raise typer.BadParameter("--max-hop must be positive and --threads at least 1")
+    cfg = LiveBenchConfig(song, tuple(models.split(",")), counts, min_windows, max_hop, out, table)
+    typer.echo("\n".join(markdown(run_live_bench(cfg))))
+    if out:
+        typer.echo(f"results: {out}")
+
+
 @bench_app.command("report")
 def bench_report(
     results: Annotated[list[Path], typer.Argument(help="Result JSON files from any hosts")],
@@ -838,6 +884,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "bench batch": ("audioconcept bench batch --out benchmarks/results/batch-HOST-DATE.json",),
     "bench report": ("audioconcept bench report benchmarks/results/*.json",),
+    "bench live": ("audioconcept bench live song.flac --threads 1,2 --out live.json",),
     "bench browser": ("audioconcept bench browser --models musicnn-gtzan --models cnn-synth",),
     "web": ("audioconcept web --out site", "audioconcept web musicnn-gtzan cnn-synth --out site --serve"),
     "docs": ("audioconcept docs tables --check",),

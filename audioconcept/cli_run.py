@@ -22,6 +22,7 @@ EXAMPLES = (
     ("audioconcept-run song.mp3", "genres and concepts with the packaged real-music model"),
     ("audioconcept-run song.mp3 --format json --output song.json", "the same as JSON"),
     ("audioconcept-run song.mp3 --model svm-gtzan --html report.html", "another model, and a self-contained report"),
+    ("audioconcept-run --live song.flac --realtime --format jsonl", "live: a JSON line per window as it plays"),
 )
 ATTRIBUTIONS = ("ig", "gxi")
 
@@ -148,6 +149,109 @@ def run(opts: RunOptions) -> int:
     return 2 if failed or bad_inputs else 0
 
 
+# --- live analysis (`--live SOURCE`): its options, arguments and run, apart from the file path's -----------------
+
+LIVE_FORMATS = ("jsonl", "table")
+LIVE_ONLY = ("live", "rate", "channels", "pcm", "realtime", "on_change", "list_devices")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    source: str | None = None  # -: stdin; device or device:NAME|INDEX: a sound card; else a file
+    rate: int | None = None  # raw PCM on stdin, or the sound card's rate
+    channels: int | None = None
+    pcm: str = "s16"
+    realtime: bool = False  # read a file at real-time speed
+    on_change: bool = False
+    list_devices: bool = False
+
+    def check(self, opts: RunOptions) -> None:
+        if self.list_devices:
+            return
+        if opts.fmt not in LIVE_FORMATS:
+            raise UsageError(f"--format {opts.fmt!r}: --live prints jsonl or table")
+        if opts.songs:
+            raise UsageError("--live reads its one SOURCE; give no songs beside it")
+        if opts.explain or opts.html is not None or opts.attribution is not None or opts.output is not None:
+            raise UsageError("--explain, --html, --attribution and --output do not apply to --live")
+        if opts.hop is not None and opts.hop <= 0:
+            raise UsageError("--hop must be positive")
+        if opts.threads < 0:
+            raise UsageError("--threads must be 0 (every core) or more")
+        if opts.top < 1:
+            raise UsageError("--top must be at least 1")
+        if self.realtime and (self.source == "-" or self.source.startswith("device")):
+            raise UsageError("--realtime paces a file; stdin and sound cards arrive in real time already")
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live analysis")
+    g.add_argument(
+        "--live", metavar="SOURCE", help="analyse audio as it arrives: - (stdin: WAV, or raw PCM with --rate), "
+        "device or device:NAME|INDEX (a sound card), or a file (with --realtime: at real-time speed)"
+    )  # fmt: skip
+    g.add_argument("--rate", type=int, help="raw PCM on stdin: its sample rate; a sound card: the rate to open")
+    g.add_argument("--channels", type=int, help="raw PCM or sound card channels (default 1)")
+    g.add_argument("--pcm", default="s16", help="raw PCM sample format: s16 | s32 | f32 (little-endian)")
+    g.add_argument("--realtime", action="store_true", help="read a --live file at real-time speed")
+    g.add_argument("--on-change", action="store_true", help="print only when the top genre or present concepts change")
+    g.add_argument("--list-devices", action="store_true", help="list sound cards (the live extra) and exit")
+
+
+def live_options(args: argparse.Namespace) -> LiveOptions:
+    return LiveOptions(
+        args.live, args.rate, args.channels, args.pcm, args.realtime, args.on_change, args.list_devices
+    )  # fmt: skip
+
+
+def run_live(opts: RunOptions, lo: LiveOptions) -> int:
+    """Analyse a live source until it ends or Ctrl-C; the song-level summary last; -> 0."""
+    from audioconcept.runtime.live_sources import list_devices, open_source
+
+    lo.check(opts)
+    if lo.list_devices:
+        print(list_devices())
+        return 0
+    from audioconcept.runtime.live_view import ChangeDetector, LiveView
+    from audioconcept.runtime.model import load
+
+    src = open_source(lo.source, lo.rate, lo.channels, lo.pcm, lo.realtime)
+    try:
+        m = load(opts.model, backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
+        _err(
+            f"model {m.name} live from {src.name} ({src.rate} Hz, {src.channels} ch), a window of {m.window_s:g} s "
+            f"every {opts.hop or m.hop_s:g} s via {m.backend.name}"
+        )
+        # live input cannot wait: one window waits while one runs, older ones are skipped (and counted)
+        stream = m.stream(
+            src.chunks, src.rate, src.channels, opts.hop, opts.top, max_pending=1 if src.live else None, source=src.name
+        )  # fmt: skip
+        detector = (
+            ChangeDetector(dict(zip(m.concept_names, m.concept_thresholds, strict=True))) if lo.on_change else None
+        )
+        view = LiveView(sys.stdout, "jsonl" if opts.fmt == "jsonl" else "table", detector)
+        interrupted = False
+        try:
+            for w in stream.windows():
+                view.window(w)
+        except KeyboardInterrupt:
+            interrupted = True
+        if stream.agg.count == 0:
+            _err(f"{src.name}: {'interrupted' if interrupted else 'ended'} before a window was complete")
+            return 0 if interrupted else 2
+        view.summary(stream.summary(), interrupted)
+        if dropped := src.dropped_blocks():
+            _err(f"warning: {src.name}: {dropped} blocks were lost before analysis (the sound card's queue was full)")
+    except BrokenPipeError:  # the reader went away (| head): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        src.close()
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         _err(f"error: {message} (see {self.prog} --help)")
@@ -177,12 +281,12 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
         epilog=examples(prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("songs", nargs="+", help="audio files, folders or globs")
+    p.add_argument("songs", nargs="*", help="audio files, folders or globs")
     p.add_argument("--model", help="bundle folder or name (default: the packaged real-music model)")
     p.add_argument("--backend", default="onnx", help=" | ".join(BACKENDS))
     p.add_argument("--device", default="auto", help=" | ".join(DEVICES))
     p.add_argument("--hop", type=float, help="window hop in seconds (default: the bundle's hop_s)")
-    p.add_argument("--format", dest="fmt", default="table", help="table | json | csv")
+    p.add_argument("--format", dest="fmt", default="table", help="table | json | csv (--live: table | jsonl)")
     p.add_argument("--top", type=int, default=3, help="genres to list (default 3)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     p.add_argument("--output", type=Path, help="write the results here instead of stdout")
@@ -193,6 +297,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     p.add_argument("--head", help="genre head of a tag bundle: all-tags | musical (default: the one in its graph)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("-v", "--verbose", action="store_true")
+    add_live_arguments(p)
     return p
 
 
@@ -203,10 +308,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
-    fields = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose", "songs")}
+    fields = {k: v for k, v in vars(args).items() if k not in ("debug", "verbose", "songs", *LIVE_ONLY)}
     opts = RunOptions(songs=tuple(args.songs), **fields)
+    live = live_options(args)
     try:
-        rc = run(opts)
+        rc = run_live(opts, live) if live.source is not None or live.list_devices else run(opts)
     except AudioConceptError as e:
         if args.debug:
             raise

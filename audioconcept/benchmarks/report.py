@@ -139,6 +139,7 @@ def split_batch_results(paths: list[Path]) -> tuple[list[Path], list[dict]]:
     import json
 
     from audioconcept.benchmarks.batch_bench import BATCH_RESULTS_KIND
+    from audioconcept.benchmarks.live_bench import LIVE_RESULTS_KIND
 
     rest, batch = [], []
     for p in paths:
@@ -147,8 +148,29 @@ def split_batch_results(paths: list[Path]) -> tuple[list[Path], list[dict]]:
         except (OSError, ValueError):
             rest.append(p)  # load_results says what is wrong with it
             continue
-        (batch.append(d) if isinstance(d, dict) and d.get("kind") == BATCH_RESULTS_KIND else rest.append(p))
+        own_kind = isinstance(d, dict) and d.get("kind") in (BATCH_RESULTS_KIND, LIVE_RESULTS_KIND)
+        (batch.append(d) if own_kind else rest.append(p))
     return rest, batch
+
+
+def split_live_results(batch: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(`bench batch` results, `bench live` results) out of what split_batch_results set aside."""
+    from audioconcept.benchmarks.live_bench import LIVE_RESULTS_KIND
+
+    return [d for d in batch if d.get("kind") != LIVE_RESULTS_KIND], [
+        d for d in batch if d.get("kind") == LIVE_RESULTS_KIND
+    ]
+
+
+def live_section(live: list[dict]) -> list[str]:
+    from audioconcept.benchmarks.live_bench import markdown
+
+    if not live:
+        return []
+    lines = ["## Live analysis from a real-time-paced pipe (`audioconcept bench live`)", ""]
+    for res in live:
+        lines += [*markdown(res), ""]
+    return lines
 
 
 def batch_section(batch: list[dict]) -> list[str]:
@@ -164,6 +186,7 @@ def batch_section(batch: list[dict]) -> list[str]:
 
 def write_report(paths: list[Path], out: Path) -> Path:
     paths, batch = split_batch_results(paths)
+    batch, live = split_live_results(batch)
     results = load_results(paths)
     table = merge(results)
     hosts = [_host_label(r) for r in results]
@@ -212,6 +235,7 @@ def write_report(paths: list[Path], out: Path) -> Path:
             )
         lines.append("")
     lines += batch_section(batch)
+    lines += live_section(live)
     out.parent.mkdir(parents=True, exist_ok=True)
     for png in _plots(results, out.parent, out.stem):
         lines.append(f"![]({png})")

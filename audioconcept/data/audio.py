@@ -6,7 +6,6 @@ same code serves training, evaluation and the deployed runtime.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ class Window:
     valid: int
 
 
-def _open(path: str | Path) -> sf.SoundFile:
+def open_audio(path: str | Path) -> sf.SoundFile:
     p = Path(path)
     if not p.exists():
         raise AudioFileNotFound(f"{p}: no such file")
@@ -107,7 +106,7 @@ def _open(path: str | Path) -> sf.SoundFile:
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    with _open(path) as f:
+    with open_audio(path) as f:
         return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames), str(f.format))
 
 
@@ -147,7 +146,7 @@ def load_audio(
     duration: float | None = None,
 ) -> np.ndarray:
     """Decode a file (WAV, FLAC, OGG, MP3, ...) to mono float32 at `sr`."""
-    with _open(path) as f:
+    with open_audio(path) as f:
         native = f.samplerate
         start = int(round(offset * native))
         if start:
@@ -164,7 +163,7 @@ def load_audio(
 
 def _decoded_blocks(path: str | Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
     """Mono float32 blocks at `sr`, decoded and resampled incrementally."""
-    with _open(path) as f:
+    with open_audio(path) as f:
         native = f.samplerate
         block = max(1, int(block_seconds * native))
         stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
@@ -265,78 +264,132 @@ def iter_windows(
     it (`fit_window`); one shorter than `min_seconds` (the runtime passes MIN_SECONDS) is refused
     with AudioTooShort. With `context`, each window's samples carry `context` real samples of the
     song on both sides (reflect padding at the song's own edges), so that a center=False front end
-    frames it exactly like the whole song's spectrogram.
+    frames it exactly like the whole song's spectrogram. The framing is `StreamFramer`'s, which the
+    live runtime pushes blocks into as they arrive.
     """
-    window = int(round(window_s * sr))
-    hop = int(round((hop_s or window_s) * sr))
-    blocks: Iterator[np.ndarray] = _decoded_blocks(path, sr, block_seconds)
-    if context:
-        head: list[np.ndarray] = []
-        n_head = 0
-        for block in blocks:  # decode until the song is known to be longer than one window
-            head.append(block)
-            n_head += block.size
-            if n_head > window:
-                break
-        if n_head <= window:
-            x = np.concatenate(head) if head else np.zeros(0, np.float32)
-            check_long_enough(x.size, sr, str(path), min_seconds)
-            yield from windows_from_array(x, window_s, hop_s, sr, context)
-            return
-        blocks = _reflect_padded(itertools.chain(head, blocks), context)
-    yield from _stream_windows(blocks, window + 2 * context, window, hop, sr, str(path), min_seconds)
+    framer = StreamFramer(window_s, hop_s, sr, context)
+    for block in _decoded_blocks(path, sr, block_seconds):
+        yield from framer.push(block)
+    yield from framer.finish(str(path), min_seconds)
 
 
-def _reflect_padded(blocks: Iterator[np.ndarray], context: int) -> Iterator[np.ndarray]:
-    """The stream with `context` samples of reflect padding at both ends (the first blocks must
-    hold more than `context` samples)."""
-    pending = np.zeros(0, dtype=np.float32)
-    started = False
-    for block in blocks:
-        pending = np.concatenate([pending, block])
-        if not started and pending.size > context:
-            yield pending[1 : context + 1][::-1].copy()
-            started = True
-        if started and pending.size > context + 1:
-            yield pending[: -(context + 1)]
-            pending = pending[-(context + 1) :]
-    yield pending
-    yield pending[-context - 1 : -1][::-1].copy()
+class StreamFramer:
+    """Push-based song framing: mono blocks at the model's rate in, windows out as soon as they are complete.
 
+    `push(block)` returns the windows that block completed; `finish()` the ones only the song's end decides
+    (the window aligned to the end, the windows whose right context is the end's reflect padding, or the one
+    looped window of a song shorter than a window). Memory: a ring of one window plus context (or one hop,
+    if longer) and the block being pushed, however long the stream.
+    """
 
-def _stream_windows(
-    blocks: Iterator[np.ndarray], size: int, window: int, hop: int, sr: int, where: str, min_seconds: float
-) -> Iterator[Window]:
-    """Windows of `size` samples every `hop` over a stream; a window at stream position p covers
-    the song's [p, p + window) (size - window = the context on both sides)."""
-    keep = max(size, hop)
-    buf = np.zeros(0, dtype=np.float32)
-    buf_start = 0  # absolute sample index of buf[0]
-    next_start = 0
-    index = 0
-    last_end = 0
-    for block in blocks:
-        buf = np.concatenate([buf, block])
-        while next_start + size <= buf_start + buf.size:
-            off = next_start - buf_start
-            yield Window(index, next_start / sr, (next_start + window) / sr, buf[off : off + size].copy(), window)
-            index += 1
-            last_end = next_start + size
-            next_start += hop
-        # drop samples no future window needs, but keep a window's worth for the end-aligned tail
-        drop = min(next_start, buf_start + buf.size - keep) - buf_start
-        if drop > 0:
-            buf = buf[drop:]
-            buf_start += drop
-    n_total = buf_start + buf.size
-    if index == 0:
-        check_long_enough(n_total, sr, where, min_seconds)
-        x = buf[-n_total:] if n_total else buf
-        yield Window(0, 0.0, n_total / sr, fit_window(x, size), min(n_total, size))
-    elif last_end < n_total:
-        tail = buf[buf.size - size :]
-        start = n_total - size
-        yield Window(index, start / sr, (start + window) / sr, tail.copy(), window)
+    def __init__(self, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE, context: int = 0) -> None:
+        self.sr = sr
+        self.window = int(round(window_s * sr))
+        self.hop = int(round((hop_s or window_s) * sr))
+        if self.window <= 0 or self.hop <= 0:
+            raise ValueError("window and hop must be positive")
+        self.context = context
+        self.size = self.window + 2 * context
+        # with context, the head is held until the song is known to be longer than one window
+        self._head: list[np.ndarray] | None = [] if context else None
+        self._n_head = 0
+        self._pending = np.zeros(0, dtype=np.float32)  # the reflect padder's held-back tail
+        self._pad_started = False
+        self._keep = max(self.size, self.hop)
+        self._ring = np.zeros(2 * self._keep, dtype=np.float32)
+        self._n = 0  # valid samples in the ring
+        self._ring_start = 0  # absolute (padded) sample index of ring[0]
+        self._next = 0  # absolute start of the next window
+        self._index = 0
+        self._last_end = 0
+
+    @property
+    def windows_cut(self) -> int:
+        return self._index
+
+    @property
+    def ring_size(self) -> int:
+        """Samples the ring can hold (twice one window plus context, or one hop; more only for a longer block)."""
+        return self._ring.size
+
+    def push(self, block: np.ndarray) -> list[Window]:
+        block = np.asarray(block, dtype=np.float32)
+        if self._head is not None:
+            self._head.append(block)
+            self._n_head += block.size
+            if self._n_head <= self.window:
+                return []
+            head, self._head = np.concatenate(self._head), None
+            return self._cut(self._pad(head))
+        return self._cut([block] if not self.context else self._pad(block))
+
+    def finish(self, where: str = "stream", min_seconds: float = 0.0) -> list[Window]:
+        if self._head is not None:  # a song no longer than one window (context framing)
+            x = np.concatenate(self._head) if self._head else np.zeros(0, np.float32)
+            check_long_enough(x.size, self.sr, where, min_seconds)
+            return windows_from_array(x, self.window / self.sr, self.hop / self.sr, self.sr, self.context)
+        out: list[Window] = []
+        if self.context:
+            pending = self._pending
+            out = self._cut([pending, pending[-self.context - 1 : -1][::-1].copy()])
+        n_total = self._ring_start + self._n
+        buf = self._ring[: self._n]
+        if self._index == 0:
+            check_long_enough(n_total, self.sr, where, min_seconds)
+            x = buf[-n_total:] if n_total else buf
+            out.append(Window(0, 0.0, n_total / self.sr, fit_window(x, self.size), min(n_total, self.size)))
+            self._index += 1
+        elif self._last_end < n_total:
+            start = n_total - self.size
+            tail = buf[-self.size :].copy()
+            out.append(Window(self._index, start / self.sr, (start + self.window) / self.sr, tail, self.window))
+            self._index += 1
+        return out
+
+    def _pad(self, block: np.ndarray) -> list[np.ndarray]:
+        """Reflect padding at the stream's start (`context` samples); `context` + 1 samples are held back
+        for the reflection at its end."""
+        c = self.context
+        pending = np.concatenate([self._pending, block]) if self._pending.size else block
+        out = []
+        if not self._pad_started and pending.size > c:
+            out.append(pending[1 : c + 1][::-1].copy())
+            self._pad_started = True
+        if self._pad_started and pending.size > c + 1:
+            out.append(pending[: -(c + 1)])
+            pending = pending[-(c + 1) :]
+        self._pending = pending.copy() if pending.base is not None else pending
+        return out
+
+    def _append(self, x: np.ndarray) -> None:
+        """Into the ring, first dropping the samples no future window needs (a window's worth stays for the
+        end-aligned tail)."""
+        if self._n + x.size > self._ring.size:
+            drop = min(self._next, self._ring_start + self._n - self._keep) - self._ring_start
+            if drop > 0:
+                self._ring[: self._n - drop] = self._ring[drop : self._n]
+                self._n -= drop
+                self._ring_start += drop
+            if self._n + x.size > self._ring.size:  # a block longer than the ring: grow to fit it
+                grown = np.zeros(self._n + x.size + self._keep, dtype=np.float32)
+                grown[: self._n] = self._ring[: self._n]
+                self._ring = grown
+        self._ring[self._n : self._n + x.size] = x
+        self._n += x.size
+
+    def _cut(self, blocks: list[np.ndarray]) -> list[Window]:
+        out = []
+        for block in blocks:
+            self._append(block)
+            while self._next + self.size <= self._ring_start + self._n:
+                off = self._next - self._ring_start
+                s = self._next
+                samples = self._ring[off : off + self.size].copy()
+                out.append(Window(self._index, s / self.sr, (s + self.window) / self.sr, samples, self.window))
+                self._index += 1
+                self._last_end = s + self.size
+                self._next += self.hop
+        return out
 
 
 def windows_from_array(

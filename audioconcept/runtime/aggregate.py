@@ -118,6 +118,14 @@ class SongAggregator:
         """Song-level strength per concept: the strongest window."""
         return np.max(self.window_concepts, axis=0)
 
+    def tag_strengths(self) -> np.ndarray:
+        """Song-level strength per source tag: the strongest window."""
+        return np.max(self.window_tags, axis=0)
+
+    def mean_tags(self) -> np.ndarray:
+        """The mean window tags (a song's logits are the mean of its windows', so are its contributions)."""
+        return np.mean(self.window_tags, axis=0)
+
     def frame_resolution(self) -> float:
         return min(1.0, self.settings.window_s / self.frames[0][2].shape[-1]) if self.frames else 1.0
 
@@ -160,7 +168,7 @@ class SongAggregator:
             device,
             round(self.duration, 3),
             [(s.labels[i], float(song[i])) for i in order],
-            self.windows,
+            list(self.windows),
         )
         if self.window_concepts:
             strength = self.concept_strengths()
@@ -170,12 +178,10 @@ class SongAggregator:
             ]
             res.concept_spans = self.concept_spans(res.concepts_present)
         if self.window_tags:
-            res.tags = {
-                t: round(float(v), 4) for t, v in zip(s.tags.outputs, np.max(self.window_tags, axis=0), strict=True)
-            }
+            res.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, self.tag_strengths(), strict=True)}
             if s.head is not None:
                 # a song's logits are the mean of its windows', so its contributions are those of the mean tags
-                mean_tags = np.mean(self.window_tags, axis=0)
+                mean_tags = self.mean_tags()
                 res.explanation = {
                     "head": s.head.name,
                     "genres": [s.head.explain(mean_tags, s.labels[i]) for i in order],

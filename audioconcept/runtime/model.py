@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.io_check import check_outputs, check_session_io
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.result import SongResult
+
+if TYPE_CHECKING:
+    from audioconcept.runtime.stream import LiveStream
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,48 @@ class Model:
         res = self.predict_windows(windows, path, top_k, on_progress, total_s)
         res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
         return res
+
+    def stream(
+        self,
+        chunks: Iterable[np.ndarray],
+        rate: int,
+        channels: int = 1,
+        hop_s: float | None = None,
+        top_k: int = 3,
+        max_pending: int | None = None,
+        history: int | None = None,
+        source: str = "stream",
+    ) -> LiveStream:
+        """Analyse audio as it arrives: blocks of samples in, one window row out as soon as that window's samples
+        (and the song context it needs) have arrived, then the song-level aggregate of everything heard.
+
+        `chunks` yields blocks of any size: (frames,) or (frames, channels) arrays, float or integer PCM, at
+        `rate` Hz. The windows, front end, heads, concept thresholds and per-window reasons are `predict`'s:
+        for the same audio the rows are equal (the window aligned to the end comes when the stream ends).
+        `max_pending` None analyses every window (a slow consumer slows the source down); a number lets the
+        source run in a background thread and skips (and counts) the oldest waiting windows beyond it, for
+        live input that cannot wait. Memory stays flat: one window plus context, and the rows of the last
+        `history` windows (None: stream.HISTORY, 200) for the summary's rows and concept spans.
+
+        Example:
+            ```python
+            import soundfile as sf
+            from audioconcept.runtime import load
+            from audioconcept.runtime.stream import LiveWindow
+
+            model = load("musicnn-gtzan")
+            with sf.SoundFile("song.flac") as f:
+                blocks = f.blocks(blocksize=1024, dtype="float32", always_2d=True)
+                for item in model.stream(blocks, f.samplerate, f.channels):
+                    if isinstance(item, LiveWindow):
+                        print(f"{item.start:6.1f}-{item.end:6.1f} s  {item.genre}  {', '.join(item.present)}")
+                    else:  # the LiveSummary, last
+                        print("song:", item.result.genres[0], item.windows, "windows")
+            ```
+        """
+        from audioconcept.runtime.stream import LiveStream
+
+        return LiveStream(self, chunks, rate, channels, hop_s, top_k, max_pending, history, source)
 
     def predict_array(
         self,

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from audioconcept import SAMPLE_RATE
 from audioconcept.data.audio import (
+    StreamFramer,
     audio_info,
     fit_window,
     iter_windows,
@@ -236,3 +237,30 @@ def test_context_frames_a_window_like_the_whole_song_spectrogram():
         ref = whole[:, f0 : f0 + PATCH_FRAMES]
         np.testing.assert_allclose(framed(w.samples[None])[0], ref, atol=1e-5)
         assert np.abs(alone(p.samples[None])[0] - ref).max() > 1e-2  # the edges differ without context
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seconds=st.floats(0.6, 12.0),
+    hop_s=st.floats(0.3, 5.0),
+    sizes=st.lists(st.integers(1, 40_000), min_size=1, max_size=6),
+    context=st.sampled_from([0, 1, 256]),
+)
+def test_stream_framer_pushed_in_any_blocks_cuts_the_whole_songs_windows(seconds, hop_s, sizes, context):
+    """Pushed one sample at a time, in blocks longer than its ring, or anything between, the framer gives the
+    windows of the whole song, and the ring stays one window plus context (or one hop) long, doubled."""
+    sr = 16_000
+    x = (0.3 * np.random.default_rng(len(sizes)).standard_normal(int(seconds * sr))).astype(np.float32)
+    framer = StreamFramer(2.976, hop_s, sr, context)
+    streamed, i, k = [], 0, 0
+    while i < x.size:
+        streamed += framer.push(x[i : i + sizes[k % len(sizes)]])
+        i += sizes[k % len(sizes)]
+        k += 1
+    streamed += framer.finish()
+    whole = windows_from_array(x, 2.976, hop_s, sr=sr, context=context)
+    assert [(w.index, w.start, w.end, w.valid) for w in streamed] == [(w.index, w.start, w.end, w.valid) for w in whole]
+    for a, b in zip(streamed, whole, strict=True):
+        np.testing.assert_array_equal(a.samples, b.samples)
+    keep = max(round(2.976 * sr) + 2 * context, round(hop_s * sr))
+    assert framer.ring_size <= max(2 * keep, keep + max(sizes) + 2 * context + 1)
