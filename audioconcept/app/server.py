@@ -52,6 +52,7 @@ class Job:
     stage: str = "queued"
     message: str = ""
     view: dict | None = None
+    result: dict | None = None  # the runtime's JSON for the song, the same as `audioconcept-run --format json`
     lock: threading.Lock = field(default_factory=threading.Lock)
     upload_dir: Path | None = None  # the uploaded song's folder, removed when the job ends
     finished_at: float | None = None  # time.monotonic() when the job ended
@@ -70,6 +71,7 @@ class Job:
                 "stage": self.stage,
                 "message": self.message,
                 "view": self.view,
+                "result": self.result,
             }
 
 
@@ -198,9 +200,8 @@ class Analyzer:
         attribution = None
         if self.cfg.attribution != "none" and m.bundle.arch != "svm" and m.bundle.has("pt2"):
             attribution = self.cfg.attribution
-        cfg = AnalyzeConfig(
+        cfg = AnalyzeConfig(  # hop_s None: the bundle's hop, as audioconcept-run and batch use (one song pipeline)
             job.dir,
-            hop_s=min(m.window_s, 5.0),
             attribution=attribution,
             attribution_steps=16,
             preview=True,
@@ -213,7 +214,7 @@ class Analyzer:
         view = build_view(a.result, m.bundle.manifest, link, a.audio, a.explanation, a.attribution, m.bundle.root)
         if a.failure:
             view["note"] = "The explanation could not be written for this song; its genres and concepts stand."
-        job.update(state="done", stage="done", progress=1.0, view=view)
+        job.update(state="done", stage="done", progress=1.0, view=view, result=a.result.to_dict())
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -203,3 +203,27 @@ def test_the_app_preselects_the_real_music_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./models here
     found = discover_models(AppConfig())
     assert next(iter(found)) == DEFAULT_PACKAGED and "cnn-synth" in found
+
+
+@pytest.mark.parametrize("model", ["cnn-synth", "musicnn-gtzan"])
+def test_the_app_gives_the_runtimes_json_for_the_same_song(tmp_path, song, model, capsys):
+    """One song pipeline: the app's result is `audioconcept-run --format json` of the same file, number for number
+    (the app used to cut windows at min(window, 5 s) instead of the bundle's hop)."""
+    import json
+
+    from audioconcept.cli_run import RunOptions, run
+
+    path = packaged_bundles()[model]
+    cfg = AppConfig(models=(path,), folder=song.parent, max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        c.headers["X-AudioConcept-Token"] = c.get("/api/options").json()["token"]
+        r = c.post("/api/jobs", data={"model": path.name, "pick": song.name})
+        job = _wait(c, r.json()["id"])
+    assert job["state"] == "done", job
+    capsys.readouterr()
+    assert run(RunOptions(songs=(str(song),), model=str(path), fmt="json", device="cpu")) == 0
+    cli = json.loads(capsys.readouterr().out)
+    app = job["result"]
+    for d in (app, cli):
+        d.pop("timing_ms")
+    assert app == cli
