@@ -30,14 +30,9 @@ def top_segments(result: SongResult, k: int = 3, length: float = 4.0) -> list[tu
 
 
 def plot_timeline(result: SongResult, path: Path) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        from audioconcept.errors import MissingExtra
+    from audioconcept.concepts.figures import pyplot
 
-        raise MissingExtra("matplotlib", "train", "--explain plots") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the timeline PNG")
 
     names = list(result.concepts)
     if result.tags:  # a tagger's dozens of concepts: those present, strongest first
@@ -72,6 +67,18 @@ def plot_timeline(result: SongResult, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _optional_png(plot, *args) -> str | None:
+    """Draw a PNG; -> None, or the note to print when matplotlib is absent. The PNGs are extras: the values
+    (JSON), the clips and the HTML report (SVG, drawn by view.js) need no matplotlib."""
+    from audioconcept.errors import MissingExtra
+
+    try:
+        plot(*args)
+    except MissingExtra as e:
+        return f"note: no PNG: {e}"
+    return None
+
+
 @dataclass
 class Explanation:
     """What `--explain` wrote for one song (paths inside the explain folder)."""
@@ -95,13 +102,16 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3, audio: np.nda
     stem = _slug(Path(result.path).stem)
     ex = Explanation()
     if model.bundle.arch == "svm" and model.bundle.has("shapley_background"):
-        ex.lines += explain_svm(model, result, out, stem, audio)
-        ex.shapley, ex.shapley_json = out / f"{stem}.shapley.png", out / f"{stem}.shapley.json"
+        lines, ex.shapley = explain_svm(model, result, out, stem, audio)
+        ex.lines += lines
+        ex.shapley_json = out / f"{stem}.shapley.json"
     elif result.concepts:
         png = out / f"{stem}.timeline.png"
-        plot_timeline(result, png)
-        ex.timeline = png
-        ex.lines.append(f"timeline: {png}")
+        if line := _optional_png(plot_timeline, result, png):
+            ex.lines.append(line)
+        else:
+            ex.timeline = png
+            ex.lines.append(f"timeline: {png}")
         for concept, start, end, strength in top_segments(result, k):
             if audio is not None:
                 clip = audio[int(round(start * sr)) : int(round(end * sr))]
@@ -133,8 +143,11 @@ def _shapley_background(model) -> np.ndarray:
     return bg
 
 
-def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None) -> list[str]:
-    """Exact group Shapley values of the song's top genre, through the SVM's ONNX model."""
+def explain_svm(
+    model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None
+) -> tuple[list[str], Path | None]:
+    """Exact group Shapley values of the song's top genre, through the SVM's ONNX model: the JSON, and the
+    waterfall PNG when matplotlib is there; -> (lines for the terminal, the PNG or None)."""
     from audioconcept.concepts.shapley import group_shapley, plot_waterfall
     from audioconcept.data.audio import load_audio
     from audioconcept.models.features import extract_features
@@ -151,7 +164,6 @@ def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarr
     k = model.labels.index(label)
     phi, base, pred = group_shapley(lambda z: model.backend.run(z).probabilities, x, background, k)
     png = out / f"{stem}.shapley.png"
-    plot_waterfall(phi, base, pred, label, png)
     atomic_write_json(
         out / f"{stem}.shapley.json",
         {
@@ -163,4 +175,7 @@ def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarr
         },
     )
     top = ", ".join(f"{g} {v:+.3f}" for g, v in sorted(phi.items(), key=lambda kv: -abs(kv[1]))[:3])
-    return [f"shapley: {png}  ({label}: {top})"]
+    note = _optional_png(plot_waterfall, phi, base, pred, label, png)
+    if note:
+        return [f"shapley: {out / f'{stem}.shapley.json'}  ({label}: {top})", note], None
+    return [f"shapley: {png}  ({label}: {top})"], png

@@ -139,6 +139,7 @@ def build_view(
             view["images"]["timeline"] = link(explanation.timeline)
         if explanation.shapley:
             view["images"]["shapley"] = link(explanation.shapley)
+        if explanation.shapley_json:  # view.js draws the waterfall from these values when there is no PNG
             view["shapley"] = json.loads(Path(explanation.shapley_json).read_text())
         view["clips"] = [
             {**{k: v for k, v in c.items() if k != "path"}, "url": link(Path(c["path"]))} for c in explanation.clips
