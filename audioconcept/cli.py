@@ -428,7 +428,10 @@ def web_app(
     models: Annotated[
         list[Path] | None, typer.Option(help="Bundle folders (repeat; default: ./models/* + packaged)")
     ] = None,
-    folder: Annotated[Path | None, typer.Option(help="Folder of songs to pick from")] = None,
+    folder: Annotated[
+        list[Path] | None,
+        typer.Option(help="Folder of songs to pick from (repeat; the packaged examples are always there)"),
+    ] = None,
     max_seconds: Annotated[float, typer.Option(help="Longest song accepted")] = 600.0,
     attribution: Annotated[str, typer.Option(help="Heat map method for CNN/VGGish: ig | gxi | none")] = "gxi",
     allow_host: Annotated[
@@ -440,10 +443,23 @@ def web_app(
 
     if attribution not in ("ig", "gxi", "none"):
         raise typer.BadParameter("choose ig, gxi or none", param_hint="--attribution")
-    if folder is not None and not folder.is_dir():
-        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--folder")
+    for f in folder or ():
+        if not f.is_dir():
+            raise typer.BadParameter(f"{f} is not a folder", param_hint="--folder")
     hosts = tuple(allow_host or ())
-    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
+    songs = tuple(folder or ())
+    serve(
+        AppConfig(
+            host,
+            port,
+            tuple(models or ()),
+            None,
+            max_seconds,
+            attribution=attribution,
+            allowed_hosts=hosts,
+            folders=songs,
+        )
+    )
 
 
 @app.command("explain")

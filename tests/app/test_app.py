@@ -227,3 +227,55 @@ def test_the_app_gives_the_runtimes_json_for_the_same_song(tmp_path, song, model
     for d in (app, cli):
         d.pop("timing_ms")
     assert app == cli
+
+
+def test_examples_are_offered_without_any_folder_and_analysed(tmp_path):
+    """The idle page's one-click songs: the packaged example needs no --folder (a wheel install has no data/)."""
+    cfg = AppConfig(models=(BUNDLE,), max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        o = c.get("/api/options").json()
+        c.headers["X-AudioConcept-Token"] = o["token"]
+        assert o["files"] == [] and o["examples"], o
+        r = c.post("/api/jobs", data={"model": "cnn-synth", "pick": o["examples"][0]["pick"]})
+        job = _wait(c, r.json()["id"])
+        assert job["state"] == "done" and job["view"]["spans"], job.get("message")
+        r = c.post("/api/jobs", data={"model": "cnn-synth", "pick": "example:../server.py"})
+        assert r.status_code == 400
+
+
+def test_several_folders_are_listed_by_name_and_stay_closed(tmp_path, song):
+    a, b = tmp_path / "clips", tmp_path / "more"
+    (a / "jazz").mkdir(parents=True)
+    b.mkdir()
+    shutil.copy(song, a / "jazz" / "j.wav")
+    shutil.copy(song, b / "m.wav")
+    (b / ".cache").mkdir()
+    shutil.copy(song, b / ".cache" / "hidden.wav")
+    cfg = AppConfig(models=(BUNDLE,), folders=(a, b), max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        o = c.get("/api/options").json()
+        c.headers["X-AudioConcept-Token"] = o["token"]
+        assert o["files"] == ["clips/jazz/j.wav", "more/m.wav"]
+        assert (
+            _wait(c, c.post("/api/jobs", data={"model": "cnn-synth", "pick": "more/m.wav"}).json()["id"])["state"]
+            == "done"
+        )
+        for bad in ("more/../clips/jazz/j.wav/..", "clips/../../etc/passwd", "nope/m.wav", "m.wav"):
+            assert c.post("/api/jobs", data={"model": "cnn-synth", "pick": bad}).status_code == 400, bad
+
+
+def test_make_app_names_only_folders_that_exist():
+    """`make app` right after `make demo` (no data/synth): every --folder it passes exists, so the app starts."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make")
+    r = subprocess.run([make, "-n", "-C", str(root), "app", "DATA=data/no-such-set"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if " app --port" in x)
+    folders = re.findall(r"--folder (\S+)", line)
+    assert "data/no-such-set/genres" not in folders
+    assert all((root / f).is_dir() for f in folders), folders
