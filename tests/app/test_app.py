@@ -162,6 +162,9 @@ def test_browser_upload_timeline_click_plays_segment(server, song, tmp_path):
         driver.get(server)
         wait = WebDriverWait(driver, 120)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        # the idle page: a drop zone, and the packaged example one click away
+        assert driver.find_element(By.ID, "drop").is_displayed()
+        assert driver.find_elements(By.CSS_SELECTOR, "#examples button.example")[0].is_displayed()
         driver.find_element(By.ID, "file").send_keys(str(song))
         driver.find_element(By.ID, "analyze").click()
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#view[data-ready='1']")))
