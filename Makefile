@@ -135,8 +135,12 @@ bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json $(CK)/musicnn-gtzan/c
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan \
 		--musicnn-gtzan $(CK)/musicnn-gtzan
 
-app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...)
-	$(AC) app --port $${PORT:-8765} --folder $(DATA)/genres
+# songs the app offers besides its packaged example (the demo song): the shared GTZAN clips and the synthetic
+# set, those that exist, so the app starts right after `make demo`, with or without ../shared
+APP_FOLDERS ?= $(wildcard $(SHARED_CLIPS) $(DATA)/genres)
+
+app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...) with the packaged and shared songs
+	$(AC) app --port $${PORT:-8765} $(foreach f,$(APP_FOLDERS),--folder $(f))
 
 clean: ## remove generated data, models and demo reports (keeps .venv)
 	rm -rf data models reports/demo reports/reproduce

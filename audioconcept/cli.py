@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,15 +27,76 @@ app.add_typer(docs_app, name="docs")
 log = logging.getLogger("audioconcept")
 
 
+class _ForPeople(logging.Filter):
+    """What reaches the terminal: our own messages, and other libraries' warnings and errors. Their INFO chatter
+    (onnxruntime's quantizer logs one line per rescaled weight: thousands for an export) goes to a log file when a
+    command keeps one (`_log_file`), nowhere otherwise. `-v` shows everything."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.others = logging.WARNING  # raised to ERROR while a command keeps a log file
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.verbose:
+            return True
+        ours = record.name == "audioconcept" or record.name.startswith("audioconcept.")
+        return record.levelno >= (logging.INFO if ours else self.others)
+
+
+_TERMINAL = _ForPeople(False)
+
+
 def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
+    _TERMINAL.verbose = verbose
+    handler = RichHandler(show_path=False, show_time=False, console=_stderr())
+    handler.addFilter(_TERMINAL)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, show_time=False, console=_stderr())],
+        handlers=[handler],
         force=True,
     )
+
+
+@contextlib.contextmanager
+def _log_file(out: Path, name: str):
+    """Every log record and Python warning of the body, in full, to `out/name` (written beside `out` while the
+    body runs, since `out` is swapped in whole at the end); the terminal keeps our lines and other libraries'
+    errors. A failed run leaves its log beside `out` and says where."""
+    import tempfile
+    import warnings
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".log")
+    os.close(fd)
+    handler = logging.FileHandler(tmp, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level, old_others = root.level, _TERMINAL.others
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    _TERMINAL.others = logging.ERROR
+    logging.captureWarnings(True)
+    ok = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            yield
+        ok = True
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(old_level)
+        _TERMINAL.others = old_others
+        final = out / name if ok and out.is_dir() else out.parent / f"{out.name}.{name}"
+        os.replace(tmp, final)
+        log.info("full log: %s", final)
 
 
 def _stderr():
@@ -328,9 +391,10 @@ def export(
     fmts = parse_formats(formats, ck.arch)
     if fmts is not None and int8 == "never":
         fmts = tuple(f for f in fmts if f != "int8")
-    path = export_checkpoint(
-        ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8, force=force)
-    )
+    with _log_file(out, "export.log"):  # the converters' and quantizer's chatter: in the bundle, off the terminal
+        path = export_checkpoint(
+            ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8, force=force)
+        )
     _print_parity(path)
 
 
@@ -447,7 +511,10 @@ def web_app(
     models: Annotated[
         list[Path] | None, typer.Option(help="Bundle folders (repeat; default: ./models/* + packaged)")
     ] = None,
-    folder: Annotated[Path | None, typer.Option(help="Folder of songs to pick from")] = None,
+    folder: Annotated[
+        list[Path] | None,
+        typer.Option(help="Folder of songs to pick from (repeat; the packaged examples are always there)"),
+    ] = None,
     max_seconds: Annotated[float, typer.Option(help="Longest song accepted")] = 600.0,
     attribution: Annotated[str, typer.Option(help="Heat map method for CNN/VGGish: ig | gxi | none")] = "gxi",
     allow_host: Annotated[
@@ -459,10 +526,23 @@ def web_app(
 
     if attribution not in ("ig", "gxi", "none"):
         raise typer.BadParameter("choose ig, gxi or none", param_hint="--attribution")
-    if folder is not None and not folder.is_dir():
-        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--folder")
+    for f in folder or ():
+        if not f.is_dir():
+            raise typer.BadParameter(f"{f} is not a folder", param_hint="--folder")
     hosts = tuple(allow_host or ())
-    serve(AppConfig(host, port, tuple(models or ()), folder, max_seconds, attribution=attribution, allowed_hosts=hosts))
+    songs = tuple(folder or ())
+    serve(
+        AppConfig(
+            host,
+            port,
+            tuple(models or ()),
+            None,
+            max_seconds,
+            attribution=attribution,
+            allowed_hosts=hosts,
+            folders=songs,
+        )
+    )
 
 
 @app.command("web")

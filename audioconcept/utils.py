@@ -69,6 +69,24 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+@contextlib.contextmanager
+def dirs_removed_on_error(path: str | Path) -> Iterator[Path]:
+    """Create `path` (and missing parents); if the body raises, remove the folders this created that are still
+    empty, so a failed run leaves no empty output folder behind."""
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for d in created:  # innermost first; stops at the first folder that holds something
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

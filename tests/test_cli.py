@@ -104,3 +104,61 @@ def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp
     timed = [r for r in rows if r.get("model") == "cnn-synth" and "p50_ms" in r]
     assert timed and "accuracy" not in timed[0] and timed[0]["eval_data"].startswith("unlabelled")
     assert json.loads(out.read_text())["rows"] == rows
+
+
+def _fake_export(monkeypatch, fail: bool = False):
+    """`audioconcept export` whose exporter logs like onnxruntime's quantizer (root logger, INFO, per weight),
+    warns like a converter, and says one line of its own."""
+    import json
+    import logging
+    import warnings
+    from types import SimpleNamespace
+
+    import audioconcept.export.exporter as exporter
+    import audioconcept.models.checkpoint as checkpoint
+    from audioconcept.errors import ExportError
+
+    def export_checkpoint(cfg):
+        for i in range(500):
+            logging.info(
+                "Increased scale[%d] for weight `w` by ratio 1.5 to ensure bias input `b` has a valid scale.", i
+            )
+        logging.getLogger("onnxscript").warning("a converter's warning")
+        warnings.warn("a converter's UserWarning", UserWarning, stacklevel=1)
+        logging.getLogger("audioconcept.export.exporter").info("int8: kept, top-1 agreement 1.00")
+        if fail:
+            raise ExportError("parity gate failed")
+        cfg.out.mkdir(parents=True)
+        (cfg.out / "manifest.json").write_text(json.dumps({"arch": "svm", "parity": {}}))
+        return cfg.out
+
+    monkeypatch.setattr(checkpoint, "read_config", lambda p: SimpleNamespace(arch="svm"))
+    monkeypatch.setattr(exporter, "export_checkpoint", export_checkpoint)
+
+
+def test_export_keeps_library_chatter_in_a_log_file(tmp_path, monkeypatch, capsys):
+    from audioconcept.cli import main
+
+    _fake_export(monkeypatch)
+    out = tmp_path / "bundle"
+    main(["export", str(tmp_path / "ck"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "Increased scale" not in err and "converter's" not in err
+    assert "int8: kept" in err and "full log:" in err
+    assert len(err.splitlines()) < 20
+    logged = (out / "export.log").read_text()
+    assert logged.count("Increased scale") == 500 and "a converter's warning" in logged and "UserWarning" in logged
+
+
+def test_a_failed_export_leaves_its_log_beside_the_folder(tmp_path, monkeypatch, capsys):
+    from audioconcept.cli import main
+
+    _fake_export(monkeypatch, fail=True)
+    out = tmp_path / "bundle"
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "ck"), "--out", str(out)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "parity gate failed" in err and "Increased scale" not in err
+    assert not out.exists() and "Increased scale" in (tmp_path / "bundle.export.log").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle.export.log"]

@@ -41,6 +41,8 @@ class AppConfig:
     max_pending: int = 4  # queued or running jobs; more get HTTP 429
     max_finished: int = 16  # finished jobs kept (files and views); the oldest go first
     job_ttl_s: float = 1800.0  # finished jobs are dropped after this long
+    folders: tuple[Path, ...] = ()  # more folders of songs to pick from (`--folder` repeated)
+    examples: bool = True  # offer the packaged example songs
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Job:
     stage: str = "queued"
     message: str = ""
     view: dict | None = None
+    result: dict | None = None  # the runtime's JSON for the song, the same as `audioconcept-run --format json`
     lock: threading.Lock = field(default_factory=threading.Lock)
     upload_dir: Path | None = None  # the uploaded song's folder, removed when the job ends
     finished_at: float | None = None  # time.monotonic() when the job ended
@@ -70,6 +73,7 @@ class Job:
                 "stage": self.stage,
                 "message": self.message,
                 "view": self.view,
+                "result": self.result,
             }
 
 
@@ -89,6 +93,62 @@ def discover_models(cfg: AppConfig) -> dict[str, Path]:
             default = default_bundle()
             found = {n: p for n, p in found.items() if Path(p) == default} | found
     return found
+
+
+EXAMPLE = "example:"  # a pick that names a packaged example song
+
+
+def song_roots(cfg: AppConfig) -> dict[str, Path]:
+    """The folders of songs to pick from, by the prefix their songs are picked with: "" for a single folder (its
+    songs by their path inside it), else the folder's name (made unique)."""
+    roots = [Path(p) for p in ((cfg.folder,) if cfg.folder else ()) + tuple(cfg.folders)]
+    roots = [p for i, p in enumerate(roots) if p.resolve() not in {q.resolve() for q in roots[:i]}]
+    if len(roots) == 1:
+        return {"": roots[0]}
+    out: dict[str, Path] = {}
+    for p in roots:
+        name = p.resolve().name or "songs"
+        label, n = name, 2
+        while label in out:
+            label, n = f"{name}-{n}", n + 1
+        out[label] = p
+    return out
+
+
+def folder_songs(cfg: AppConfig, limit: int = 2000) -> list[str]:
+    """The songs in the app's folders, as the page picks them (hidden files and folders left out)."""
+    files: list[str] = []
+    for label, root in song_roots(cfg).items():
+        if not root.is_dir():
+            continue
+        found = sorted(
+            p.relative_to(root)
+            for p in root.rglob("*")
+            if p.suffix.lower() in AUDIO_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and p.is_file()
+        )
+        files += [f"{label}/{rel}" if label else str(rel) for rel in found]
+    return files[:limit]
+
+
+def resolve_pick(cfg: AppConfig, picked: str) -> Path | None:
+    """The file a pick names (a packaged example or a song inside one of the folders), or None."""
+    if "\x00" in picked:
+        return None
+    if picked.startswith(EXAMPLE):
+        if not cfg.examples:
+            return None
+        from audioconcept.app.examples import examples
+
+        return examples().get(picked[len(EXAMPLE) :])
+    roots = song_roots(cfg)
+    label, _, rel = picked.partition("/") if "" not in roots else ("", "", picked)
+    if label not in roots or not rel:
+        return None
+    root = roots[label].resolve()
+    source = (root / rel).resolve()
+    return source if root in source.parents and source.is_file() else None
 
 
 def check_upload(path: Path, max_seconds: float) -> float:
@@ -127,13 +187,14 @@ class Analyzer:
             # every row of the formats table that can run this bundle on this host's CPU
             backends = [f.backend for f in formats_for(kind_of(m)) if not unavailable_reason(f, "auto", b)]
             models.append({"name": name, "arch": m["arch"], "backends": backends, "concepts": bool(m.get("concepts"))})
-        files = []
-        if self.cfg.folder and Path(self.cfg.folder).is_dir():
-            root = Path(self.cfg.folder)
-            files = sorted(
-                str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-            )[:2000]
-        return {"models": models, "files": files, "max_seconds": self.cfg.max_seconds}
+        examples = []
+        if self.cfg.examples:
+            from audioconcept.app.examples import TITLES
+            from audioconcept.app.examples import examples as packaged
+
+            examples = [{"pick": EXAMPLE + n, "title": TITLES.get(n, n)} for n in packaged()]
+        files = folder_songs(self.cfg)
+        return {"models": models, "files": files, "examples": examples, "max_seconds": self.cfg.max_seconds}
 
     def pending(self) -> int:
         return sum(1 for j in list(self.jobs.values()) if j.finished_at is None)
@@ -198,9 +259,8 @@ class Analyzer:
         attribution = None
         if self.cfg.attribution != "none" and m.bundle.arch != "svm" and m.bundle.has("pt2"):
             attribution = self.cfg.attribution
-        cfg = AnalyzeConfig(
+        cfg = AnalyzeConfig(  # hop_s None: the bundle's hop, as audioconcept-run and batch use (one song pipeline)
             job.dir,
-            hop_s=min(m.window_s, 5.0),
             attribution=attribution,
             attribution_steps=16,
             preview=True,
@@ -213,7 +273,7 @@ class Analyzer:
         view = build_view(a.result, m.bundle.manifest, link, a.audio, a.explanation, a.attribution, m.bundle.root)
         if a.failure:
             view["note"] = "The explanation could not be written for this song; its genres and concepts stand."
-        job.update(state="done", stage="done", progress=1.0, view=view)
+        job.update(state="done", stage="done", progress=1.0, view=view, result=a.result.to_dict())
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -312,16 +372,17 @@ def create_app(cfg: AppConfig):
                         shutil.rmtree(upload_dir, ignore_errors=True)
                         return refuse(too_large, 413)
                     f.write(chunk)
-        elif picked and cfg.folder:
-            root = Path(cfg.folder).resolve()
-            shown = picked[:200]
-            if "\x00" in picked:
-                return refuse(f"{shown!r}: not a file in the app's folder")
-            source = (root / picked).resolve()
-            if root not in source.parents or not source.is_file():
-                return refuse(f"{shown}: not a file in the app's folder")
+        elif picked:
+            source = resolve_pick(cfg, picked)
+            if source is None:
+                shown = picked[:200]
+                return refuse(
+                    f"{shown!r}: not a file in the app's folder"
+                    if "\x00" in picked
+                    else f"{shown}: not a file in the app's folder or an example"
+                )
         else:
-            return refuse("choose a file to upload or one from the folder")
+            return refuse("choose a file to upload, an example, or one from the folder")
         job = analyzer.submit(source, model, backend, upload_dir=upload_dir)
         return JSONResponse({"id": job.id})
 

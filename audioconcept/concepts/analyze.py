@@ -73,10 +73,16 @@ def analyze(model, path: str | Path, cfg: AnalyzeConfig, on_progress: Callable[[
 
 def explain(model, path: str | Path, audio, cfg: AnalyzeConfig, out: Analysis, progress) -> None:
     """Clips and timeline (or Shapley), the attribution heat map, the preview and the report, into `out`."""
+    from audioconcept.utils import dirs_removed_on_error
+
+    with dirs_removed_on_error(cfg.out):  # a failure leaves no empty explain folder behind
+        _explain(model, path, audio, cfg, out, progress)
+
+
+def _explain(model, path: str | Path, audio, cfg: AnalyzeConfig, out: Analysis, progress) -> None:
     from audioconcept.concepts.explain import explain_song
     from audioconcept.runtime.view import preview_from_array, write_report
 
-    cfg.out.mkdir(parents=True, exist_ok=True)
     ex = explain_song(model, out.result, cfg.out, cfg.clips, audio=audio)
     out.explanation = ex
     out.lines += ex.lines

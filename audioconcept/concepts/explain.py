@@ -29,47 +29,79 @@ def top_segments(result: SongResult, k: int = 3, length: float = 4.0) -> list[tu
     return out
 
 
-def plot_timeline(result: SongResult, path: Path) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        from audioconcept.errors import MissingExtra
+def plot_timeline(result: SongResult, path: Path, manifest: dict | None = None) -> None:
+    """The timeline PNG: each genre's probability at the centre of what each window hears, in the genre's one
+    colour (the HTML report's too), and the concept lanes below; a present concept that has no span shows the
+    windows where it is above its threshold, hatched."""
+    from audioconcept.concepts.figures import pyplot
+    from audioconcept.runtime.view import brief_marks, genre_colours, window_cells
 
-        raise MissingExtra("matplotlib", "train", "--explain plots") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("the timeline PNG")
+    manifest = manifest or {}
     names = list(result.concepts)
     if result.tags:  # a tagger's dozens of concepts: those present, strongest first
         names = sorted(result.concepts_present, key=lambda n: -result.concepts[n])
+    n = max(len(names), 1)
     fig, (ax1, ax2) = plt.subplots(
         2,
         1,
-        figsize=(11, 2.2 + 0.3 * max(len(names), 1)),
+        figsize=(11, 2.6 + 0.22 * n),
         sharex=True,
-        gridspec_kw={"height_ratios": [2, max(len(names), 1) * 0.35 + 0.5]},
+        gridspec_kw={"height_ratios": [2.2, 0.22 * n + 0.3], "hspace": 0.3 / (1 + 0.1 * n)},
     )
-    labels = list(result.windows[0].probabilities)
-    mids = [(w.start + w.end) / 2 for w in result.windows]
+    labels = list(manifest.get("labels") or result.windows[0].probabilities)
+    colours = genre_colours(labels)
+    cells = window_cells(result, manifest)
+    mids = [(c["heard"][0] + c["heard"][1]) / 2 for c in cells]
     for lab in labels:
-        ys = [w.probabilities[lab] for w in result.windows]
+        ys = [w.probabilities.get(lab, 0.0) for w in result.windows]
         if max(ys) > 0.15:
-            ax1.plot(mids, ys, marker="o", label=lab)
+            ax1.plot(mids, ys, marker="o", ms=3, lw=1.2, label=lab, color=colours[lab])
     ax1.set_ylabel("genre p")
-    ax1.set_ylim(0, 1)
-    ax1.legend(fontsize=7, ncol=5, loc="upper right")
-    ax1.set_title(f"{Path(result.path).name}: {result.genres[0][0]} ({result.genres[0][1]:.2f}), model {result.model}")
-    for i, n in enumerate(names):
+    ax1.set_ylim(0, 1.02)
+    ax1.legend(fontsize=7, ncol=10, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    ax1.set_title(
+        f"{Path(result.path).name}: {result.genres[0][0]} ({result.genres[0][1]:.2f}), model {result.model}",
+        pad=18,
+    )
+    cmap = plt.cm.viridis
+    brief = brief_marks(result, manifest)
+    for i, name in enumerate(names):
         for sp in result.concept_spans:
-            if sp.concept == n:
-                ax2.broken_barh([(sp.start, sp.end - sp.start)], (i - 0.4, 0.8), color=plt.cm.viridis(sp.strength))
+            if sp.concept == name:
+                ax2.broken_barh([(sp.start, sp.end - sp.start)], (i - 0.4, 0.8), color=cmap(sp.strength))
+        for b in brief:
+            if b["concept"] == name:
+                ax2.broken_barh(
+                    [(b["start"], b["end"] - b["start"])],
+                    (i - 0.4, 0.8),
+                    facecolor=cmap(b["strength"]),
+                    edgecolor="#333",
+                    hatch="////",
+                )
     ax2.set_yticks(range(len(names)), names, fontsize=7)
+    ax2.set_ylim(-0.6, n - 0.4)
+    ax2.invert_yaxis()  # strongest first, at the top, as in the HTML report
     ax2.set_xlim(0, result.duration_s)
     ax2.set_xlabel("time (s)")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+    fig.colorbar(sm, ax=[ax1, ax2], fraction=0.015, pad=0.01, label="concept strength (hatched: one window only)")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _optional_png(plot, *args) -> str | None:
+    """Draw a PNG; -> None, or the note to print when matplotlib is absent. The PNGs are extras: the values
+    (JSON), the clips and the HTML report (SVG, drawn by view.js) need no matplotlib."""
+    from audioconcept.errors import MissingExtra
+
+    try:
+        plot(*args)
+    except MissingExtra as e:
+        return f"note: no PNG: {e}"
+    return None
 
 
 @dataclass
@@ -95,13 +127,16 @@ def explain_song(model, result: SongResult, out: Path, k: int = 3, audio: np.nda
     stem = _slug(Path(result.path).stem)
     ex = Explanation()
     if model.bundle.arch == "svm" and model.bundle.has("shapley_background"):
-        ex.lines += explain_svm(model, result, out, stem, audio)
-        ex.shapley, ex.shapley_json = out / f"{stem}.shapley.png", out / f"{stem}.shapley.json"
+        lines, ex.shapley = explain_svm(model, result, out, stem, audio)
+        ex.lines += lines
+        ex.shapley_json = out / f"{stem}.shapley.json"
     elif result.concepts:
         png = out / f"{stem}.timeline.png"
-        plot_timeline(result, png)
-        ex.timeline = png
-        ex.lines.append(f"timeline: {png}")
+        if line := _optional_png(plot_timeline, result, png, model.bundle.manifest):
+            ex.lines.append(line)
+        else:
+            ex.timeline = png
+            ex.lines.append(f"timeline: {png}")
         for concept, start, end, strength in top_segments(result, k):
             if audio is not None:
                 clip = audio[int(round(start * sr)) : int(round(end * sr))]
@@ -133,8 +168,11 @@ def _shapley_background(model) -> np.ndarray:
     return bg
 
 
-def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None) -> list[str]:
-    """Exact group Shapley values of the song's top genre, through the SVM's ONNX model."""
+def explain_svm(
+    model, result: SongResult, out: Path, stem: str, audio: np.ndarray | None = None
+) -> tuple[list[str], Path | None]:
+    """Exact group Shapley values of the song's top genre, through the SVM's ONNX model: the JSON, and the
+    waterfall PNG when matplotlib is there; -> (lines for the terminal, the PNG or None)."""
     from audioconcept.concepts.shapley import group_shapley, plot_waterfall
     from audioconcept.data.audio import load_audio
     from audioconcept.models.features import extract_features
@@ -151,7 +189,6 @@ def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarr
     k = model.labels.index(label)
     phi, base, pred = group_shapley(lambda z: model.backend.run(z).probabilities, x, background, k)
     png = out / f"{stem}.shapley.png"
-    plot_waterfall(phi, base, pred, label, png)
     atomic_write_json(
         out / f"{stem}.shapley.json",
         {
@@ -163,4 +200,7 @@ def explain_svm(model, result: SongResult, out: Path, stem: str, audio: np.ndarr
         },
     )
     top = ", ".join(f"{g} {v:+.3f}" for g, v in sorted(phi.items(), key=lambda kv: -abs(kv[1]))[:3])
-    return [f"shapley: {png}  ({label}: {top})"]
+    note = _optional_png(plot_waterfall, phi, base, pred, label, png)
+    if note:
+        return [f"shapley: {out / f'{stem}.shapley.json'}  ({label}: {top})", note], None
+    return [f"shapley: {png}  ({label}: {top})"], png

@@ -61,14 +61,9 @@ def group_shapley(
 
 
 def plot_waterfall(phi: dict[str, float], base: float, pred: float, label: str, path: Path) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        from audioconcept.errors import MissingExtra
+    from audioconcept.concepts.figures import pyplot
 
-        raise MissingExtra("matplotlib", "train", "--explain plots") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the Shapley PNG")
 
     items = sorted(phi.items(), key=lambda kv: abs(kv[1]))
     fig, ax = plt.subplots(figsize=(7, 3.2))

@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 
 from audioconcept import SAMPLE_RATE
+from audioconcept.data.decoder_noise import quiet_decoder
 from audioconcept.errors import (
     AudioFileNotFound,
     AudioTooShort,
@@ -94,7 +95,8 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     if p.stat().st_size == 0:
         raise EmptyAudio(f"{p}: file is empty (0 bytes)")
     try:
-        f = sf.SoundFile(str(p))
+        with quiet_decoder(p.suffix.lower() in (".mp3", ".mpga", ".mp2")):  # libmpg123 speaks on opening, too
+            f = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise UndecodableAudio(f"{p}: not decodable audio ({_open_error(e)})") from None
     try:
@@ -103,6 +105,11 @@ def open_audio(path: str | Path) -> sf.SoundFile:
         f.close()
         raise
     return f
+
+
+def _is_mpeg(f: sf.SoundFile) -> bool:
+    """MP3 and MP2, decoded by libmpg123 (which prints to the C stderr; see decoder_noise)."""
+    return f.format in ("MP3", "MPEG") or str(f.subtype).startswith("MPEG_LAYER")
 
 
 def audio_info(path: str | Path) -> AudioInfo:
@@ -153,7 +160,8 @@ def load_audio(
             f.seek(min(start, f.frames))
         frames = -1 if duration is None else int(round(duration * native))
         try:
-            x = f.read(frames=frames, dtype="float32", always_2d=True)
+            with quiet_decoder(_is_mpeg(f)):
+                x = f.read(frames=frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
             raise UndecodableAudio(f"{path}: decoding failed ({str(e).splitlines()[0]})") from None
     if x.shape[0] == 0:
@@ -165,12 +173,14 @@ def _decoded_blocks(path: str | Path, sr: int, block_seconds: float) -> Iterator
     """Mono float32 blocks at `sr`, decoded and resampled incrementally."""
     with open_audio(path) as f:
         native = f.samplerate
+        mpeg = _is_mpeg(f)
         block = max(1, int(block_seconds * native))
         stream = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ") if native != sr else None
         total = 0
         while True:
             try:
-                x = f.read(frames=block, dtype="float32", always_2d=True)
+                with quiet_decoder(mpeg):
+                    x = f.read(frames=block, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as e:
                 raise UndecodableAudio(f"{path}: decoding failed ({str(e).splitlines()[0]})") from None
             last = x.shape[0] < block

@@ -80,6 +80,78 @@ def tcav_rows(manifest: dict, bundle_root: Path | None = None) -> list[dict]:
     ]
 
 
+# one colour per genre, by its index in the bundle's labels: the HTML timeline (view.js) and the PNG use these
+GENRE_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+TABLE_ALL_WINDOWS = 12  # more windows than this: the per-window table is folded into runs of one genre
+
+
+def genre_colours(labels: list[str]) -> dict[str, str]:
+    return {lab: GENRE_PALETTE[i % len(GENRE_PALETTE)] for i, lab in enumerate(labels)}
+
+
+def heard_s(manifest: dict) -> float:
+    """How much of each window the genre depends on: its receptive field (the first used_s seconds), else the
+    whole window."""
+    rf = manifest.get("receptive_field") or {}
+    used = rf.get("used_s") if isinstance(rf, dict) else None
+    window = float(manifest.get("window_s") or 0.0)
+    try:
+        used = float(used)
+    except (TypeError, ValueError):
+        return window
+    return min(used, window) if window > 0 and used > 0 else window
+
+
+def window_cells(result: SongResult, manifest: dict) -> list[dict]:
+    """Where the timeline draws each window's genre: centred on what the model hears (start .. start + heard_s),
+    one cell per window from the midpoint with the previous centre to the midpoint with the next, the first from
+    0 and the last to the song's end, so consecutive windows tile the song at the time they describe."""
+    used = heard_s(manifest)
+    heard = [(w.start, min(w.end, w.start + used) if used > 0 else w.end) for w in result.windows]
+    centres = [(a + b) / 2 for a, b in heard]
+    out = []
+    for k, (a, b) in enumerate(heard):
+        lo = 0.0 if k == 0 else (centres[k - 1] + centres[k]) / 2
+        hi = result.duration_s if k + 1 == len(heard) else (centres[k] + centres[k + 1]) / 2
+        out.append({"heard": [round(a, 3), round(b, 3)], "cell": [round(lo, 3), round(max(hi, lo), 3)]})
+    return out
+
+
+def brief_marks(result: SongResult, manifest: dict) -> list[dict]:
+    """Concepts present (their strongest window is at or above the threshold) that have no span on the timeline
+    (spans need the smoothed frame scores above the threshold for at least 1.5 s): the windows where they are at
+    or above it, so a present concept never shows an empty lane."""
+    c = manifest.get("concepts") or {}
+    names = list(c.get("names") or ())
+    thr = list(c.get("thresholds") or ())
+    if len(thr) != len(names):
+        thr = [0.5] * len(names)
+    threshold = dict(zip(names, (float(t) for t in thr), strict=True))
+    spanned = {sp.concept for sp in result.concept_spans}
+    used = heard_s(manifest)
+    marks = []
+    for n in result.concepts_present:
+        if n in spanned or n not in threshold:
+            continue
+        for w in result.windows:
+            v = w.concepts.get(n)
+            if v is not None and v >= threshold[n]:
+                end = min(w.end, w.start + used) if used > 0 else w.end
+                marks.append({"concept": n, "start": w.start, "end": round(end, 3), "strength": round(v, 3)})
+    return marks
+
+
 def build_view(
     result: SongResult,
     manifest: dict,
@@ -109,19 +181,21 @@ def build_view(
         "genres": [{"label": g, "p": round(p, 4)} for g, p in result.genres],
         "song_top": result.genres[0][0],
         "song_top_p": round(song[result.genres[0][0]], 4),
+        "colours": genre_colours(labels),
         "windows": [
             {
                 "start": w.start,
                 "end": w.end,
+                **cell,
                 "genre": w.genre,
                 "p": round(w.probability, 4),
                 "probabilities": w.probabilities,
                 "explanation": w.explanation[:3],
             }
-            for w in result.windows
+            for w, cell in zip(result.windows, window_cells(result, manifest), strict=True)
         ],
         "concepts": result.concepts,
-        "concepts_present": result.concepts_present,
+        "concepts_present": sorted(result.concepts_present, key=lambda n: -result.concepts.get(n, 0.0)),
         "concept_names": concept_names,
         "genre_named": genre_named,
         "explanation": result.explanation or None,
@@ -129,6 +203,7 @@ def build_view(
             {"concept": s.concept, "start": s.start, "end": s.end, "strength": round(s.strength, 3)}
             for s in result.concept_spans
         ],
+        "brief": brief_marks(result, manifest),
         "tcav": tcav_rows(manifest, bundle_root),
         "audio": link(audio) if audio is not None else None,
         "images": {},
@@ -139,6 +214,7 @@ def build_view(
             view["images"]["timeline"] = link(explanation.timeline)
         if explanation.shapley:
             view["images"]["shapley"] = link(explanation.shapley)
+        if explanation.shapley_json:  # view.js draws the waterfall from these values when there is no PNG
             view["shapley"] = json.loads(Path(explanation.shapley_json).read_text())
         view["clips"] = [
             {**{k: v for k, v in c.items() if k != "path"}, "url": link(Path(c["path"]))} for c in explanation.clips

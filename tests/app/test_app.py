@@ -162,6 +162,9 @@ def test_browser_upload_timeline_click_plays_segment(server, song, tmp_path):
         driver.get(server)
         wait = WebDriverWait(driver, 120)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        # the idle page: a drop zone, and the packaged example one click away
+        assert driver.find_element(By.ID, "drop").is_displayed()
+        assert driver.find_elements(By.CSS_SELECTOR, "#examples button.example")[0].is_displayed()
         driver.find_element(By.ID, "file").send_keys(str(song))
         driver.find_element(By.ID, "analyze").click()
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#view[data-ready='1']")))
@@ -203,3 +206,79 @@ def test_the_app_preselects_the_real_music_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./models here
     found = discover_models(AppConfig())
     assert next(iter(found)) == DEFAULT_PACKAGED and "cnn-synth" in found
+
+
+@pytest.mark.parametrize("model", ["cnn-synth", "musicnn-gtzan"])
+def test_the_app_gives_the_runtimes_json_for_the_same_song(tmp_path, song, model, capsys):
+    """One song pipeline: the app's result is `audioconcept-run --format json` of the same file, number for number
+    (the app used to cut windows at min(window, 5 s) instead of the bundle's hop)."""
+    import json
+
+    from audioconcept.cli_run import RunOptions, run
+
+    path = packaged_bundles()[model]
+    cfg = AppConfig(models=(path,), folder=song.parent, max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        c.headers["X-AudioConcept-Token"] = c.get("/api/options").json()["token"]
+        r = c.post("/api/jobs", data={"model": path.name, "pick": song.name})
+        job = _wait(c, r.json()["id"])
+    assert job["state"] == "done", job
+    capsys.readouterr()
+    assert run(RunOptions(songs=(str(song),), model=str(path), fmt="json", device="cpu")) == 0
+    cli = json.loads(capsys.readouterr().out)
+    app = job["result"]
+    for d in (app, cli):
+        d.pop("timing_ms")
+    assert app == cli
+
+
+def test_examples_are_offered_without_any_folder_and_analysed(tmp_path):
+    """The idle page's one-click songs: the packaged example needs no --folder (a wheel install has no data/)."""
+    cfg = AppConfig(models=(BUNDLE,), max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        o = c.get("/api/options").json()
+        c.headers["X-AudioConcept-Token"] = o["token"]
+        assert o["files"] == [] and o["examples"], o
+        r = c.post("/api/jobs", data={"model": "cnn-synth", "pick": o["examples"][0]["pick"]})
+        job = _wait(c, r.json()["id"])
+        assert job["state"] == "done" and job["view"]["spans"], job.get("message")
+        r = c.post("/api/jobs", data={"model": "cnn-synth", "pick": "example:../server.py"})
+        assert r.status_code == 400
+
+
+def test_several_folders_are_listed_by_name_and_stay_closed(tmp_path, song):
+    a, b = tmp_path / "clips", tmp_path / "more"
+    (a / "jazz").mkdir(parents=True)
+    b.mkdir()
+    shutil.copy(song, a / "jazz" / "j.wav")
+    shutil.copy(song, b / "m.wav")
+    (b / ".cache").mkdir()
+    shutil.copy(song, b / ".cache" / "hidden.wav")
+    cfg = AppConfig(models=(BUNDLE,), folders=(a, b), max_seconds=120, work=tmp_path / "work")
+    with TestClient(create_app(cfg), base_url="http://127.0.0.1:8765") as c:
+        o = c.get("/api/options").json()
+        c.headers["X-AudioConcept-Token"] = o["token"]
+        assert o["files"] == ["clips/jazz/j.wav", "more/m.wav"]
+        assert (
+            _wait(c, c.post("/api/jobs", data={"model": "cnn-synth", "pick": "more/m.wav"}).json()["id"])["state"]
+            == "done"
+        )
+        for bad in ("more/../clips/jazz/j.wav/..", "clips/../../etc/passwd", "nope/m.wav", "m.wav"):
+            assert c.post("/api/jobs", data={"model": "cnn-synth", "pick": bad}).status_code == 400, bad
+
+
+def test_make_app_names_only_folders_that_exist():
+    """`make app` right after `make demo` (no data/synth): every --folder it passes exists, so the app starts."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make")
+    r = subprocess.run([make, "-n", "-C", str(root), "app", "DATA=data/no-such-set"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if " app --port" in x)
+    folders = re.findall(r"--folder (\S+)", line)
+    assert "data/no-such-set/genres" not in folders
+    assert all((root / f).is_dir() for f in folders), folders

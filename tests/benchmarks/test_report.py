@@ -37,7 +37,7 @@ def test_ratios_are_to_the_fastest_validated_cpu_row_of_the_same_setting():
     assert [r.get("x_fastest") for r in rows] == [1.0, 2.0, 0.5, 2.0, 1.0, None]
 
 
-def test_report_plots_thread_scaling(tmp_path):
+def _results(tmp_path):
     from audioconcept.benchmarks.hostinfo import host_info
 
     rows = [_row(b, t, p) for b, t, p in [("onnx", 1, 10.0), ("onnx", 2, 6.0), ("torch", 1, 20.0), ("torch", 2, 11.0)]]
@@ -53,7 +53,11 @@ def test_report_plots_thread_scaling(tmp_path):
     other = copy.deepcopy(res)
     other["host"]["hostname"] = "big-host"
     (tmp_path / "b.json").write_text(json.dumps(other))
-    out = write_report([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "R.md")
+    return [tmp_path / "a.json", tmp_path / "b.json"]
+
+
+def test_report_plots_thread_scaling(tmp_path):
+    out = write_report(_results(tmp_path), tmp_path / "R.md")
     assert (tmp_path / "R_threads_cnn.png").stat().st_size > 1000
     text = out.read_text()
     assert "x fastest" in text
@@ -69,3 +73,13 @@ def test_thread_counts(monkeypatch, spec, cores, want):
 
     monkeypatch.setattr(th, "usable_cores", lambda: cores)
     assert thread_counts(spec) == want
+
+
+def test_report_without_matplotlib_keeps_its_tables(tmp_path, monkeypatch, caplog):
+    import sys
+
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError, as in a base install
+    out = write_report(_results(tmp_path), tmp_path / "R.md")
+    assert "x fastest" in out.read_text() and not list(tmp_path.glob("*.png"))
+    assert "audioconcept[plots]" in caplog.text

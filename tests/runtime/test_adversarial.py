@@ -130,6 +130,7 @@ def test_pickled_shapley_background_is_refused(tmp_path, clips):
     )
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert "not a plain numpy array" in p.stderr and not marker.exists()
+    assert not (tmp_path / "ex").exists()  # the failed explanation leaves no empty folder behind
     docs = json.loads(out.read_text())  # the prediction stands, its report failed
     assert docs[0]["genres"] and "not a plain numpy array" in docs[1]["error"]
 

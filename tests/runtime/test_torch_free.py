@@ -105,3 +105,31 @@ def test_html_report_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
 
     b64 = text.split("data:audio/ogg;base64,", 1)[1].split('"', 1)[0]
     assert abs(sf.info(io.BytesIO(base64.b64decode(b64))).duration - 200.0) < 0.1
+
+
+def test_explain_and_html_without_matplotlib(tmp_path, real_excerpt):
+    """A base install (no matplotlib): `--explain` still writes the values and clips, `--html` the report (SVG,
+    drawn by view.js); the missing PNGs are one note each that names the light `plots` extra, never `train`."""
+    blocked = ("torch", "librosa", "sklearn", "scipy", "matplotlib")
+    svm_out = tmp_path / "svm"
+    r = _run_cli(
+        tmp_path,
+        "run",
+        str(real_excerpt),
+        "--model",
+        "svm-gtzan",
+        "--explain",
+        "--explain-dir",
+        str(svm_out),
+        blocked=blocked,
+    )
+    assert r.returncode == 0, r.stderr
+    assert list(svm_out.glob("*.shapley.json")) and not list(svm_out.glob("*.png"))
+    assert "audioconcept[plots]" in r.stderr and "[train]" not in r.stderr
+    report, out = tmp_path / "r.html", tmp_path / "explain"
+    r = _run_cli(tmp_path, "run", str(real_excerpt), "--html", str(report), "--explain-dir", str(out), blocked=blocked)
+    assert r.returncode == 0, r.stderr
+    assert "audioconcept[plots]" in r.stderr and "[train]" not in r.stderr
+    html = report.read_text()
+    assert "renderView(" in html and '"spans"' in html and "image/png" not in html
+    assert list(out.glob("*.wav")) and not list(out.glob("*.png"))

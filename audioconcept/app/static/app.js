@@ -1,4 +1,4 @@
-// AudioConcept app: upload or pick a song, start a job, poll it, render the view.
+// AudioConcept app: drop, upload, pick or try an example song, start a job, poll it, render the view.
 "use strict";
 
 const $ = id => document.getElementById(id);
@@ -9,13 +9,48 @@ function fillBackends() {
   $("backend").replaceChildren(...(m ? m.backends : ["onnx"]).map(b => new Option(b, b)));
 }
 
+// The folder's songs, grouped by their first folder ("jazz/jazz.00005.flac" under "jazz").
+function fillPicks(files) {
+  const groups = new Map();
+  for (const f of files) {
+    const cut = f.indexOf("/");
+    const g = cut > 0 ? f.slice(0, cut) : "";
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(f);
+  }
+  for (const [g, fs] of groups) {
+    const parent = g ? document.createElement("optgroup") : $("pick");
+    if (g) parent.label = g;
+    for (const f of fs) parent.append(new Option(g ? f.slice(g.length + 1) : f, f));
+    if (g) $("pick").append(parent);
+  }
+  // one click away: the first song of each group (a genre's folder), or the first songs of a flat folder
+  const quick = groups.size > 1 ? [...groups.values()].map(fs => fs[0]) : files;
+  for (const f of quick.slice(0, 10)) $("quick").append(exampleButton(f.split("/").pop().replace(/\.[^.]+$/, ""), f));
+  $("quick").hidden = false;
+}
+
+function exampleButton(title, pick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "example";
+  b.textContent = title;
+  b.title = pick;
+  b.dataset.pick = pick;
+  b.addEventListener("click", () => start({ pick, name: title }));
+  return b;
+}
+
 async function loadOptions() {
   OPTIONS = await (await fetch("/api/options")).json();
   $("model").replaceChildren(...OPTIONS.models.map(m => new Option(`${m.name} (${m.arch}${m.concepts ? ", concepts" : ""})`, m.name)));
   fillBackends();
+  $("max-seconds").textContent = String(Math.round(OPTIONS.max_seconds));
+  for (const ex of OPTIONS.examples || []) $("examples").append(exampleButton(ex.title, ex.pick));
+  $("examples").hidden = !(OPTIONS.examples || []).length;
   if (OPTIONS.files.length) {
     $("pick-box").hidden = false;
-    for (const f of OPTIONS.files) $("pick").append(new Option(f, f));
+    fillPicks(OPTIONS.files);
   }
 }
 
@@ -38,6 +73,7 @@ async function poll(id) {
       $("status").textContent = "done";
       $("analyze").disabled = false;
       renderView($("view"), job.view);
+      $("view").scrollIntoView({ behavior: "smooth" });
       return;
     }
     if (job.state === "error") return showError(job.message);
@@ -45,22 +81,20 @@ async function poll(id) {
   }
 }
 
-async function submit(ev) {
-  ev.preventDefault();
+// Start a job on a file (upload) or a pick (an example or a song in the folder).
+async function start(src) {
   $("error").textContent = "";
   $("view").replaceChildren();
   delete $("view").dataset.ready;
   const fd = new FormData();
-  const f = $("file").files[0];
-  if (f) fd.append("file", f);
-  else if ($("pick").value) fd.append("pick", $("pick").value);
-  else return showError("Choose a file to upload or one from the folder.");
+  if (src.file) fd.append("file", src.file);
+  else fd.append("pick", src.pick);
   fd.append("model", $("model").value);
   fd.append("backend", $("backend").value);
   $("analyze").disabled = true;
   $("progress").hidden = false;
   $("progress").value = 0;
-  $("status").textContent = "uploading…";
+  $("status").textContent = src.file ? "uploading…" : `starting ${src.name || src.pick}…`;
   let r;
   try {
     // the per-server token from /api/options: only this page can read it, so only this page can post
@@ -73,9 +107,37 @@ async function submit(ev) {
   poll(body.id);
 }
 
-$("file").addEventListener("change", () => {
+function submit(ev) {
+  ev.preventDefault();
   const f = $("file").files[0];
+  if (f) return start({ file: f });
+  if ($("pick").value) return start({ pick: $("pick").value });
+  showError("Drop or choose a song, try an example, or pick one from the folder.");
+}
+
+function chosen(f) {
+  $("chosen").textContent = f ? f.name : "";
   if (f) { $("preview").src = URL.createObjectURL(f); $("preview").hidden = false; }
+}
+
+$("file").addEventListener("change", () => { chosen($("file").files[0]); if ($("file").files[0]) $("pick").value = ""; });
+$("pick").addEventListener("change", () => {  // a song picked from the folder starts at once
+  if (!$("pick").value) return;
+  $("file").value = "";
+  chosen(null);
+  $("preview").hidden = true;
+  start({ pick: $("pick").value });
+});
+const drop = $("drop");
+for (const t of ["dragenter", "dragover"]) drop.addEventListener(t, e => { e.preventDefault(); drop.classList.add("over"); });
+for (const t of ["dragleave", "drop"]) drop.addEventListener(t, () => drop.classList.remove("over"));
+drop.addEventListener("drop", e => {
+  e.preventDefault();
+  const f = e.dataTransfer && e.dataTransfer.files[0];
+  if (!f) return;
+  try { $("file").files = e.dataTransfer.files; } catch (_) { /* older browsers: the file still goes up */ }
+  chosen(f);
+  start({ file: f });  // a dropped song starts at once
 });
 $("model").addEventListener("change", fillBackends);
 $("analyze-form").addEventListener("submit", submit);

@@ -32,31 +32,63 @@ function playSegment(player, start, end) {
   if (p && p.catch) p.catch(() => {});  // autoplay may be refused; the start time is still set
 }
 
+// A genre's colour: the view's own map (view.py's genre_colours, the PNG's too), else its index in the palette.
+function genreColour(view, genre) {
+  if (view.colours && view.colours[genre]) return view.colours[genre];
+  return PALETTE[Math.max(0, view.labels.indexOf(genre)) % PALETTE.length];
+}
+
+// Concepts present, strongest first.
+function presentByStrength(view) {
+  const s = view.concepts || {};
+  return [...(view.concepts_present || [])].sort((a, b) => (s[b] || 0) - (s[a] || 0));
+}
+
+// Where each window's genre is drawn: the cell view.py computed (centred on what the model hears), or, from an
+// older view, from its start to the next window's start.
+function windowCell(view, w, k) {
+  if (w.cell) return { start: w.cell[0], end: w.cell[1], heard: w.heard || [w.start, w.end] };
+  const next = view.windows[k + 1];
+  return { start: w.start, end: next ? Math.min(w.end, next.start) : w.end, heard: [w.start, w.end] };
+}
+
 function renderTimeline(view, player) {
   const rows = [{ name: "genre (per window)", kind: "windows" }];
   const names = view.concept_names.length ? view.concept_names : [...new Set(view.spans.map(s => s.concept))];
+  const present = new Set(view.concepts_present || []);
   for (const n of names) rows.push({ name: n, kind: "concept" });
-  const W = 900, left = 150, rowH = 22, top = 6, dur = Math.max(view.duration_s, 1e-3);
+  const W = 900, left = 150, right = 28, rowH = 22, top = 6, dur = Math.max(view.duration_s, 1e-3);
   const H = top + rows.length * rowH + 24;
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline", role: "img", "aria-label": "concept timeline" });
-  const x = t => left + (W - left - 10) * t / dur;
+  const x = t => left + (W - left - right) * t / dur;
+  const brief = view.brief || [];
   rows.forEach((r, i) => {
     const y = top + i * rowH;
-    const label = svgEl("text", { x: left - 6, y: y + rowH * 0.65, "text-anchor": "end", class: "row-label" });
+    const absent = r.kind === "concept" && present.size && !present.has(r.name);
+    const label = svgEl("text", { x: left - 6, y: y + rowH * 0.65, "text-anchor": "end", class: "row-label" + (absent ? " absent" : "") });
     label.textContent = r.name;
     svg.append(label);
-    svg.append(svgEl("rect", { x: left, y: y + 2, width: W - left - 10, height: rowH - 4, class: "lane" }));
-    const segs = r.kind === "windows"
-      ? view.windows.map((w, k) => ({ start: w.start, end: k + 1 < view.windows.length ? Math.min(w.end, view.windows[k + 1].start) : w.end, fill: PALETTE[view.labels.indexOf(w.genre) % PALETTE.length], title: `${w.genre} ${fmt(w.p)} (${fmt(w.start, 1)}-${fmt(w.end, 1)} s)` }))
-      : view.spans.filter(s => s.concept === r.name).map(s => ({ start: s.start, end: s.end, fill: "#3b7", opacity: 0.35 + 0.65 * s.strength, title: `${s.concept} ${fmt(s.strength)} (${fmt(s.start, 1)}-${fmt(s.end, 1)} s)` }));
-    for (const s of segs) {
-      const rect = svgEl("rect", {
-        x: x(s.start), y: y + 3, width: Math.max(2, x(s.end) - x(s.start) - 1), height: rowH - 6,
-        fill: s.fill, "fill-opacity": s.opacity || 0.9, class: "segment",
-        "data-start": s.start, "data-end": s.end, "data-row": r.name, tabindex: 0,
+    svg.append(svgEl("rect", { x: left, y: y + 2, width: W - left - right, height: rowH - 4, class: "lane" }));
+    let segs;
+    if (r.kind === "windows") {
+      segs = view.windows.map((w, k) => {
+        const c = windowCell(view, w, k);
+        return { start: c.start, end: c.end, play: c.heard, fill: genreColour(view, w.genre), title: `${w.genre} ${fmt(w.p)} (window ${fmt(w.start, 1)}-${fmt(w.end, 1)} s, heard ${fmt(c.heard[0], 1)}-${fmt(c.heard[1], 1)} s)` };
       });
+    } else {
+      segs = view.spans.filter(s => s.concept === r.name).map(s => ({ start: s.start, end: s.end, fill: "#3b7", opacity: 0.35 + 0.65 * s.strength, title: `${s.concept} ${fmt(s.strength)} (${fmt(s.start, 1)}-${fmt(s.end, 1)} s)` }));
+      segs.push(...brief.filter(b => b.concept === r.name).map(b => ({ start: b.start, end: b.end, brief: true, title: `${b.concept} ${fmt(b.strength)} in the window ${fmt(b.start, 1)}-${fmt(b.end, 1)} s only (too brief to be a span once smoothed)` })));
+    }
+    for (const s of segs) {
+      const [a, b] = s.play || [s.start, s.end];
+      const attrs = {
+        x: x(s.start), y: y + 3, width: Math.max(2, x(s.end) - x(s.start) - 1), height: rowH - 6,
+        class: "segment" + (s.brief ? " brief" : ""), "data-start": a, "data-end": b, "data-row": r.name, tabindex: 0,
+      };
+      if (!s.brief) Object.assign(attrs, { fill: s.fill, "fill-opacity": s.opacity || 0.9 });
+      const rect = svgEl("rect", attrs);
       const t = svgEl("title", {}); t.textContent = s.title + ": click to play"; rect.append(t);
-      rect.addEventListener("click", () => playSegment(player, s.start, s.end));
+      rect.addEventListener("click", () => playSegment(player, a, b));
       svg.append(rect);
     }
   });
@@ -67,13 +99,38 @@ function renderTimeline(view, player) {
     for (const ev of ["timeupdate", "seeked"]) player.addEventListener(ev, move);
   }
   const yAxis = top + rows.length * rowH + 14;
-  const step = dur > 120 ? 30 : dur > 40 ? 10 : 5;
+  const step = dur > 240 ? 30 : dur > 120 ? 20 : dur > 40 ? 10 : 5;
   for (let t = 0; t <= dur + 1e-6; t += step) {
-    const tx = svgEl("text", { x: x(t), y: yAxis, "text-anchor": "middle", class: "tick" });
+    const anchor = x(t) + 14 > W ? "end" : "middle";  // the last label ends at the edge instead of past it
+    const tx = svgEl("text", { x: x(t), y: yAxis, "text-anchor": anchor, class: "tick" });
     tx.textContent = `${t}s`;
     svg.append(tx);
   }
   return svg;
+}
+
+function swatch(cls, style) { return el("span", { class: "swatch " + cls, style: style || "" }); }
+
+function renderLegend(view) {
+  const box = el("div", { class: "legend" });
+  const seen = new Set(view.windows.map(w => w.genre));
+  const genres = el("span", { class: "legend-group" }, el("b", { text: "genre:" }));
+  for (const g of view.labels.filter(l => seen.has(l)))
+    genres.append(el("span", { class: "legend-item" }, swatch("", `background:${genreColour(view, g)}`), g));
+  box.append(genres);
+  if (view.spans.length || (view.brief || []).length) {
+    box.append(el("span", { class: "legend-group" },
+      el("span", { class: "legend-item" }, swatch("concept"), "concept heard there (darker: stronger)"),
+      (view.brief || []).length ? el("span", { class: "legend-item" }, swatch("brief"), "above its threshold in one window only") : null));
+  }
+  const w = view.windows[0];
+  if (w && w.heard) {
+    const heard = w.heard[1] - w.heard[0], len = w.end - w.start;
+    box.append(el("span", { class: "legend-note muted", text: heard < len - 0.05
+      ? `Each window's genre is drawn centred on the first ${fmt(heard, 1)} s of its ${fmt(len, 1)} s window, the part the model hears (its receptive field).`
+      : `Each window's genre is drawn centred on its ${fmt(len, 1)} s window.` }));
+  }
+  return box;
 }
 
 function renderGenres(view) {
@@ -87,26 +144,71 @@ function renderGenres(view) {
   return box;
 }
 
-function renderWindowTable(view, player) {
+function windowTable(view, player, windows) {
   const table = el("table", { class: "windows" });
   const head = el("tr", {}, el("th", { text: "window" }));
   for (const lab of view.labels) head.append(el("th", { text: lab }));
-  const why = view.windows.some(w => w.explanation && w.explanation.length);
+  const why = windows.some(w => w.explanation && w.explanation.length);
   if (why) head.append(el("th", { text: "why (top named contributions)" }));
   table.append(el("thead", {}, head));
   const body = el("tbody");
-  for (const w of view.windows) {
+  for (const w of windows) {
     const tr = el("tr", { class: "window-row", "data-start": w.start, onclick: () => playSegment(player, w.start, w.end) },
       el("td", { text: `${fmt(w.start, 1)}-${fmt(w.end, 1)} s` }));
     for (const lab of view.labels) {
       const p = w.probabilities[lab] || 0;
       tr.append(el("td", { style: `background:rgba(78,121,167,${p.toFixed(3)})`, text: fmt(p) }));
     }
-    if (why) tr.append(el("td", { class: "why", text: contributionText(w.explanation || []) }));
+    if (why) {
+      const text = contributionText(w.explanation || []);
+      tr.append(el("td", { class: "why", title: text, text }));
+    }
     body.append(tr);
   }
   table.append(body);
   return table;
+}
+
+// Consecutive windows with the same top genre, one run each.
+function genreRuns(view) {
+  const runs = [];
+  view.windows.forEach((w, k) => {
+    const c = windowCell(view, w, k);
+    const last = runs[runs.length - 1];
+    if (last && last.genre === w.genre) { last.windows.push(w); last.end = c.end; last.heardEnd = c.heard[1]; }
+    else runs.push({ genre: w.genre, start: c.start, end: c.end, heardStart: c.heard[0], heardEnd: c.heard[1], windows: [w] });
+  });
+  return runs;
+}
+
+const WINDOW_ROWS = 12;  // more windows than this: one row per run of one genre, every window behind a fold
+
+function renderWindowTable(view, player) {
+  if (view.windows.length <= WINDOW_ROWS) return el("div", { class: "scroll" }, windowTable(view, player, view.windows));
+  const runs = genreRuns(view);
+  const why = view.windows.some(w => w.explanation && w.explanation.length);
+  const table = el("table", { class: "runs" });
+  const heads = ["time", "genre", "windows", "mean p", ...(why ? ["why (its surest window)"] : [])];
+  table.append(el("thead", {}, el("tr", {}, ...heads.map(h => el("th", { text: h })))));
+  const body = el("tbody");
+  for (const r of runs) {
+    const best = r.windows.reduce((a, b) => (b.p > a.p ? b : a));
+    const mean = r.windows.reduce((a, w) => a + w.p, 0) / r.windows.length;
+    const text = contributionText(best.explanation || []);
+    body.append(el("tr", { class: "run-row", "data-start": r.heardStart, onclick: () => playSegment(player, r.heardStart, r.heardEnd) },
+      el("td", { text: `${fmt(r.start, 1)}-${fmt(r.end, 1)} s` }),
+      el("td", { class: "genre-cell" }, swatch("", `background:${genreColour(view, r.genre)}`), r.genre),
+      el("td", { text: String(r.windows.length) }),
+      el("td", { text: fmt(mean) }),
+      why ? el("td", { class: "why", title: text, text }) : null));
+  }
+  table.append(body);
+  const all = el("details", { class: "all-windows" },
+    el("summary", { text: `All ${view.windows.length} windows` }),
+    el("div", { class: "scroll tall" }, windowTable(view, player, view.windows)));
+  return el("div", {},
+    el("p", { class: "muted", text: `${view.windows.length} windows in ${runs.length} runs of one genre; click a row to play it.` }),
+    el("div", { class: "scroll" }, table), all);
 }
 
 // A genre's logit split into named concepts: one bar per contribution; genre-named concepts hatched.
@@ -149,6 +251,24 @@ function renderTcav(view) {
   return table;
 }
 
+// The SVM's exact Shapley values over feature groups, drawn from the values (no PNG needed).
+function renderShapley(sh) {
+  const items = Object.entries(sh.phi).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  const scale = Math.max(...items.map(([, v]) => Math.abs(v)), 1e-6);
+  const rows = el("div", { class: "contribs shapley" });
+  for (const [name, v] of items) {
+    rows.append(el("div", { class: "bar-row contrib" },
+      el("span", { class: "bar-label", text: name }),
+      el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (v >= 0 ? "pos" : "neg"), style: `width:${(100 * Math.abs(v) / scale).toFixed(1)}%` })),
+      el("span", { class: "bar-value", text: (v >= 0 ? "+" : "") + fmt(v, 3) })));
+  }
+  const w = sh.window || [];
+  const where = w.length ? ` (${fmt(w[0], 1)}-${fmt(w[1], 1)} s)` : "";
+  return el("div", {},
+    el("p", { class: "muted", text: `P(${sh.label}) goes from the baseline ${fmt(sh.baseline, 3)} to ${fmt(sh.prediction, 3)} on this song${where}; each feature group's share:` }),
+    rows);
+}
+
 function section(title, ...children) {
   return el("section", {}, el("h2", { text: title }), ...children);
 }
@@ -169,9 +289,10 @@ function renderView(root, view) {
     player));
   root.append(section("Genre, whole song", renderGenres(view)));
   if (view.explanation) root.append(section("Why: the genres split into named concepts", renderExplanation(view)));
-  root.append(section("Timeline (click a segment to play it)", renderTimeline(view, player)));
-  if (view.concepts_present && view.concepts_present.length)
-    root.append(el("p", {}, `Concepts present: ${view.concepts_present.map(c => `${c}${(view.genre_named || {})[c] ? " †" : ""} (${fmt(view.concepts[c])})`).join(", ")}`));
+  root.append(section("Timeline (click a segment to play it)", renderLegend(view), renderTimeline(view, player)));
+  const present = presentByStrength(view);
+  if (present.length)
+    root.append(el("p", { class: "present" }, `Concepts present, strongest first: ${present.map(c => `${c}${(view.genre_named || {})[c] ? " †" : ""} (${fmt(view.concepts[c])})`).join(", ")}`));
   if (view.note) root.append(el("p", { class: "muted", text: view.note }));
   root.append(section("Genre per window", renderWindowTable(view, player)));
   if (view.clips.length) {
@@ -190,6 +311,7 @@ function renderView(root, view) {
       el("img", { src: imgs.attribution, alt: "attribution heat map on the mel spectrogram", class: "figure", id: "attribution" })));
   }
   if (imgs.shapley) root.append(section("Feature groups (exact Shapley values)", el("img", { src: imgs.shapley, alt: "Shapley waterfall", class: "figure", id: "shapley" })));
+  else if (view.shapley && view.shapley.phi) root.append(section("Feature groups (exact Shapley values)", renderShapley(view.shapley)));
   if (imgs.timeline) root.append(section("Timeline figure", el("img", { src: imgs.timeline, alt: "timeline", class: "figure" })));
   root.append(section("TCAV: concepts the model's genres rest on", renderTcav(view)));
   root.dataset.ready = "1";
