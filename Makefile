@@ -25,10 +25,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,executorch,app,track,ray,dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray and dev extras
+install: $(STAMP) ## create .venv with the runtime, train, coreml, executorch, app, track, ray and dev extras
 
 $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0

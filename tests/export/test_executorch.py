@@ -1,0 +1,84 @@
+"""The ExecuTorch row: model.pte is written only through its parity gate, says what XNNPACK took and what the
+portable kernels run, and loads and runs in the host's ExecuTorch runtime (the OperatorMissing trap)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audioconcept.errors import ExportError
+
+pytestmark = pytest.mark.slow  # each lowering takes seconds
+
+
+def test_cnn_pte_passes_its_gate_and_records_the_lowering(cnn_pte_bundle):
+    m = json.loads((cnn_pte_bundle / "manifest.json").read_text())
+    art = m["artifacts"]["executorch"]
+    assert art["file"] == "model.pte" and art["input"] == "mel" and art["precision"] == "fp32"
+    low = art["lowering"]
+    assert low["delegates"] == ["XnnpackBackend"] and low["delegated_subgraphs"] >= 1
+    assert low["delegated_ops"]["aten_convolution_default"] == 5  # every convolution runs in XNNPACK
+    assert set(low["portable_ops"]) <= {"aten_mean_dim", "aten_unsqueeze_copy_default", "aten_amax_default"}
+    assert low["batch"] == {"min": 1, "max": 16, "dynamic": True}
+    gate = m["parity"]["executorch"]
+    assert gate["passed"] and gate["max_abs_logit_diff"] <= 1e-4 and gate["top1_agreement"] == 1.0
+
+
+def test_pte_loads_and_runs_every_batch_size(cnn_pte_bundle):
+    """Loading resolves every kernel and delegate; batches 1 and 3 (within the bound) give the body's numbers."""
+    from audioconcept.export.executorch_export import run_pte
+    from audioconcept.runtime.backends import OnnxBackend
+    from audioconcept.runtime.bundle import open_bundle
+    from audioconcept.runtime.formats import get_format
+
+    b = open_bundle(cnn_pte_bundle)
+    onnx = OnnxBackend(b, get_format("onnx"), "cpu", full_graph=False)
+    mel = np.random.default_rng(0).normal(-40, 20, (3, *b.manifest["inputs"]["mel"]["shape"][1:])).astype(np.float32)
+    want = onnx.run(mel)
+    for batch in (1, 3):
+        got = run_pte(cnn_pte_bundle / "model.pte", mel, batch=batch)
+        assert np.abs(got[0] - want.logits).max() < 1e-4
+        assert np.abs(got[2] - want.embedding).max() < 1e-4
+
+
+def test_a_kernel_the_runtime_lacks_stops_the_export(tmp_path, monkeypatch):
+    """An op with no ExecuTorch kernel on this host (here: every op, as if none were registered) is an export
+    error before anything is written, not an OperatorMissing at load time on a phone."""
+    import audioconcept.runtime.executorch_backend as eb
+    from audioconcept.export.executorch_export import write_pte
+
+    class Mean(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(-1)
+
+    monkeypatch.setattr(eb, "registered_kernels", lambda: set())
+    with pytest.raises(ExportError, match=r"would not load: no ExecuTorch kernel for aten::mean\.out"):
+        write_pte(Mean(), torch.zeros(2, 4, 8), tmp_path / "m.pte")
+    assert not (tmp_path / "m.pte").exists()
+
+
+def test_the_mel_split_keeps_the_fft_out_of_the_program(cnn_pte_bundle):
+    """A waveform graph would call _fft_r2c, which device builds with the portable ops lack (pytorch/executorch
+    #1362); the program the row writes takes the mel, so it calls no FFT kernel."""
+    from audioconcept.export.executorch_export import lower_xnnpack
+
+    class Spec(torch.nn.Module):
+        def forward(self, x):
+            return torch.fft.rfft(x).abs()
+
+    assert any("fft" in k for k in lower_xnnpack(Spec(), torch.zeros(2, 4, 64)).report["kernels_called"])
+    m = json.loads((cnn_pte_bundle / "manifest.json").read_text())
+    assert not any("fft" in k for k in m["artifacts"]["executorch"]["lowering"]["kernels_called"])
+
+
+def test_probe_pte_passes_the_gate_on_real_clips(real_probe_pte_bundle):
+    """The default model's kind: musicnn taggers + genre heads; logits and concept (tag) outputs gated."""
+    m = json.loads((real_probe_pte_bundle / "manifest.json").read_text())
+    gate = m["parity"]["executorch"]
+    assert gate["passed"] and gate["max_abs_logit_diff"] <= 1e-4 and gate["top1_agreement"] == 1.0
+    assert gate["n_clips"] >= 8
+    assert gate["concepts"]["max_abs_diff"] <= 1e-4 and gate["concepts"]["frames_max_abs_diff"] <= 1e-3
+    assert m["artifacts"]["executorch"]["lowering"]["delegated_ops"]
