@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class Lowered:
 
     buffer: bytes
     report: dict
+    payloads: list[bytes] = field(default_factory=list)  # each delegate's processed blob, in plan order
 
 
 @contextlib.contextmanager
@@ -57,23 +58,50 @@ def _quiet_executorch():
             logging.getLogger(n).setLevel(lvl)
 
 
-def lower_xnnpack(module: torch.nn.Module, example: torch.Tensor, max_batch: int = MAX_BATCH) -> Lowered:
-    """(B, n_mels, frames) -> outputs, lowered to XNNPACK with a dynamic batch of 1..max_batch, fp32."""
+def xnnpack_partitioner():
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    return XnnpackPartitioner()
+
+
+def coreml_partitioner():
+    """Core ML delegate: mlprogram for iOS 16 / macOS 13, fp16 compute (what the Neural Engine runs), all units."""
+    import coremltools as ct
+    from executorch.backends.apple.coreml.compiler import CoreMLBackend
+    from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+    specs = CoreMLBackend.generate_compile_specs(
+        compute_precision=ct.precision.FLOAT16, minimum_deployment_target=ct.target.iOS16
+    )
+    return CoreMLPartitioner(compile_specs=specs)
+
+
+def lower(module: torch.nn.Module, example: torch.Tensor, partitioner, max_batch: int = MAX_BATCH) -> Lowered:
+    """(B, n_mels, frames) -> outputs, lowered with `partitioner` and a dynamic batch of 1..max_batch (max_batch
+    1: a static batch of one)."""
     from executorch.exir import to_edge_transform_and_lower
 
-    batch = torch.export.Dim("batch", min=1, max=max_batch)
-    example = example[:2] if len(example) >= 2 else example.repeat(2, 1, 1)
+    if max_batch > 1:
+        dynamic = ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
+        example = example[:2] if len(example) >= 2 else example.repeat(2, 1, 1)
+    else:
+        dynamic, example = None, example[:1]
     with _quiet_executorch(), torch.no_grad():
-        ep = torch.export.export(module.eval(), (example,), dynamic_shapes=({0: batch},), strict=False)
-        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        ep = torch.export.export(module.eval(), (example,), dynamic_shapes=dynamic, strict=False)
+        edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
         report = lowering_report(edge)
         prog = edge.to_executorch()
-    plan = prog.executorch_program.execution_plan[0]
+    program = prog.executorch_program
+    plan = program.execution_plan[0]
     report["kernels_called"] = sorted(f"{op.name}.{op.overload}" if op.overload else op.name for op in plan.operators)
     report["delegates"] = sorted({d.id for d in plan.delegates})
-    report["batch"] = {"min": 1, "max": max_batch, "dynamic": True}
-    return Lowered(prog.buffer, report)
+    report["batch"] = {"min": 1, "max": max_batch, "dynamic": max_batch > 1}
+    payloads = [program.backend_delegate_data[d.processed.index].data for d in plan.delegates]
+    return Lowered(prog.buffer, report, payloads)
+
+
+def lower_xnnpack(module: torch.nn.Module, example: torch.Tensor, max_batch: int = MAX_BATCH) -> Lowered:
+    return lower(module, example, xnnpack_partitioner(), max_batch)
 
 
 def lowering_report(edge) -> dict:
@@ -114,6 +142,45 @@ def write_pte(module: torch.nn.Module, example: torch.Tensor, path: Path, max_ba
         raise ExportError(f"{path.name} would not load: no ExecuTorch kernel for {', '.join(missing)}")
     path.write_bytes(lowered.buffer)
     return lowered.report
+
+
+def write_coreml_pte(module: torch.nn.Module, example: torch.Tensor, path: Path, n_outputs: int) -> dict:
+    """model.coreml.pte through ExecuTorch's Core ML delegate; its Core ML model is unpacked and its spec checked
+    (inputs, outputs, fp16 compute, deployment target), as the CoreML row checks its package. -> the report.
+
+    Batch 1, static: torch.export gives a dynamic batch the range 2..max, which Core ML would enforce, and the
+    Neural Engine runs static shapes."""
+    import tempfile
+
+    from executorch.backends.apple.coreml import executorchcoreml
+
+    from audioconcept.export.coreml_export import inspect_spec
+
+    lowered = lower(module, example, coreml_partitioner(), max_batch=1)
+    rep = lowered.report
+    if rep["delegates"] != ["CoreMLBackend"] or len(lowered.payloads) != 1:
+        raise ExportError(f"{path.name}: expected one Core ML delegate, got {rep['delegates']}")
+    with tempfile.TemporaryDirectory() as d:
+        if not executorchcoreml.unflatten_directory_contents(lowered.payloads[0], d):
+            raise ExportError(f"{path.name}: the Core ML delegate's payload does not unpack")
+        packages = sorted(Path(d).rglob("*.mlpackage"))
+        if not packages:
+            raise ExportError(f"{path.name}: no Core ML model inside the delegate")
+        spec = {k: v for k, v in inspect_spec(packages[0]).items() if k not in ("metadata", "frontend_fp32")}
+    n_mels, frames = (int(v) for v in example.shape[1:])
+    (inp,) = spec["inputs"] if len(spec["inputs"]) == 1 else (None,)
+    ok = (
+        inp is not None
+        and inp["shape"] == [1, n_mels, frames]
+        and inp["ranges"][:1] in ([], [[1, 1]])
+        and len(spec["outputs"]) == n_outputs
+        and spec["has_fp16_ops"]
+        and spec["spec_version"] >= 7  # iOS 16 / macOS 13
+    )
+    if not ok:
+        raise ExportError(f"{path.name}: Core ML spec check failed: {spec}")
+    path.write_bytes(lowered.buffer)
+    return {**rep, "coreml_spec": spec}
 
 
 def run_pte(path: Path, x: np.ndarray, batch: int = 1) -> list[np.ndarray]:

@@ -269,6 +269,49 @@ def export_executorch(ctx: NeuralExport) -> FormatResult:
     return res
 
 
+def export_executorch_coreml(ctx: NeuralExport) -> FormatResult:
+    """model.coreml.pte: the mel body through ExecuTorch's Core ML delegate (fp16, batch 1). Lowering and the
+    spec check run on any OS; the numbers only where the runtime has the Core ML delegate (Apple)."""
+    from audioconcept.export.coreml_export import coreml_available
+    from audioconcept.export.executorch_export import executorch_available, run_pte, write_coreml_pte
+    from audioconcept.runtime.executorch_backend import registered_backends
+    from audioconcept.runtime.frontend import NumpyMelFrontEnd
+
+    res = FormatResult()
+    for ok, why in (executorch_available(), coreml_available()):
+        if not ok:
+            if ctx.cfg.formats:
+                raise ExportError(why)
+            res.skipped["executorch-coreml"] = why
+            return res
+    log.info("exporting ExecuTorch with the Core ML delegate (.pte, fp16, batch 1)")
+    path = ctx.tmp / "model.coreml.pte"
+    report = write_coreml_pte(ctx.onnx_body, ctx.example_mel, path, len(ctx.outs))
+    verified = "CoreMLBackend" in registered_backends()
+    if verified:
+        got = run_pte(path, NumpyMelFrontEnd(ctx.mel_cfg.to_dict())(ctx.parity_x))
+        res.parity["executorch_coreml"] = {
+            **compare(ctx.ref_logits, got[0], _gate("executorch-coreml"), "numpy front end + model.coreml.pte"),
+            "numerically_verified": True,
+        }
+    else:
+        res.parity["executorch_coreml"] = {
+            "numerically_verified": False,
+            "reason": "this host's ExecuTorch runtime has no Core ML delegate (Apple only); lowering and spec checked",
+            "spec": report["coreml_spec"],
+        }
+    res.artifacts["executorch_coreml"] = artifact_entry(
+        ctx.tmp,
+        "model.coreml.pte",
+        "mel",
+        "fp16",
+        delegate="CoreMLBackend",
+        lowering=report,
+        numerically_verified=verified,
+    )
+    return res
+
+
 def export_coreml(ctx: NeuralExport) -> FormatResult:
     from audioconcept.export.coreml_export import can_predict, coreml_available, inspect_spec, write_coreml
     from audioconcept.runtime.coreml_backend import coreml_predict
@@ -310,4 +353,5 @@ EXPORTERS: dict[str, Callable[[NeuralExport], FormatResult]] = {
     "pt2": export_pt2,
     "coreml": export_coreml,
     "executorch": export_executorch,
+    "executorch-coreml": export_executorch_coreml,
 }

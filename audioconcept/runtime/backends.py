@@ -190,6 +190,8 @@ def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
         return "CoreML prediction needs macOS"
     elif fmt.engine == "executorch" and importlib.util.find_spec("executorch") is None:
         return f"executorch is not installed (pip install 'audioconcept[{fmt.extra}]')"
+    if fmt.apple_only and platform.system() != "Darwin":
+        return f"{fmt.file} runs on macOS and iOS only (this host: {platform.system()})"
     elif fmt.engine == "torch":
         if importlib.util.find_spec("torch") is None:
             return f"torch is not installed (pip install 'audioconcept[{fmt.extra}]')"

@@ -72,10 +72,17 @@ class ExecuTorchBackend:
     input_kind = "mel"
 
     def __init__(self, bundle: Bundle, fmt: Format, device: str = "auto", threads: int = 0) -> None:
-        if device not in ("auto", "cpu"):
-            raise BackendUnavailable(f"--backend {fmt.backend} runs on cpu, not {device}")
+        if device != "auto" and device not in fmt.devices:
+            raise BackendUnavailable(f"--backend {fmt.backend} runs on {', '.join(fmt.devices)}, not {device}")
         pybindings()
         import torch
+
+        delegate = (bundle.manifest["artifacts"].get(fmt.artifact) or {}).get("delegate")
+        if delegate and delegate not in registered_backends():
+            raise BackendUnavailable(
+                f"--backend {fmt.backend}: this host's ExecuTorch runtime has no {delegate} "
+                f"(it has {', '.join(sorted(registered_backends()))})"
+            )
 
         self.torch = torch
         self.name = fmt.backend

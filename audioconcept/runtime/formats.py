@@ -47,6 +47,7 @@ class Format:
     ane_artifact: str | None = None  # the graph for onnxruntime's CoreML execution provider
     summary: str = ""
     deprecated: str = ""  # what replaces a row deprecated upstream; such a row is written only when asked for
+    apple_only: bool = False  # runs only on macOS/iOS (exported and spec-checked anywhere)
 
 
 FORMATS: tuple[Format, ...] = (
@@ -156,6 +157,22 @@ FORMATS: tuple[Format, ...] = (
         devices=("cpu",),
         summary="ExecuTorch program (PyTorch's on-device format): the mel body lowered to XNNPACK, batch 1..16, fed "
         "by the numpy front end; the same .pte runs in ExecuTorch's C++ runtime on Android, iOS and Linux boards",
+    ),
+    Format(
+        backend="executorch-coreml",
+        export="executorch-coreml",
+        artifact="executorch_coreml",
+        file="model.coreml.pte",
+        engine="executorch",
+        input="mel",
+        precision="fp16",
+        gate=LOSSY,
+        extra="executorch",
+        kinds=("torch",),
+        devices=("cpu", "ane"),
+        apple_only=True,
+        summary="ExecuTorch program with the Core ML delegate (iOS 16 / macOS 13, fp16, batch 1): lowered and "
+        "spec-checked on any OS; it runs, and its gate runs, only on Apple hardware",
     ),
 )
 
