@@ -111,7 +111,7 @@ def test_coreml_delegate_lowers_and_its_spec_is_checked(tmp_path, cnn_checkpoint
 
 
 def test_cpp_program_runs_the_pte_without_torch(tmp_path, cnn_pte_bundle):
-    """tools/executorch_cpp: built against the wheel's headers and libraries only (what an app links), it loads
+    """tools/executorch/run_pte.cpp: built against the wheel's headers and libraries only (what an app links), it loads
     model.pte and prints the logits the ONNX body gives for the same mel; the binary links no libtorch."""
     import shutil
     import subprocess
@@ -120,7 +120,7 @@ def test_cpp_program_runs_the_pte_without_torch(tmp_path, cnn_pte_bundle):
 
     if shutil.which("g++") is None:
         pytest.skip("g++ is not installed")
-    tools = Path(__file__).resolve().parents[2] / "tools" / "executorch_cpp"
+    tools = Path(__file__).resolve().parents[2] / "tools" / "executorch"
     exe = tmp_path / "run_pte"
     subprocess.run(
         [str(tools / "build.sh"), str(exe)], env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, check=True

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build run_pte against the executorch pip wheel's headers and shared libraries (no CMake, no source checkout).
-# Usage: tools/executorch_cpp/build.sh [OUT] (default: data/run_pte); PYTHON picks the environment.
+# Usage: tools/executorch/build.sh [OUT] (default: data/run_pte); PYTHON picks the environment.
 set -euo pipefail
 PYTHON=${PYTHON:-python}
 OUT=${1:-data/run_pte}
