@@ -137,10 +137,14 @@ def missing_kernels(report: dict) -> list[str]:
 
 def write_pte(module: torch.nn.Module, example: torch.Tensor, path: Path, max_batch: int = MAX_BATCH) -> dict:
     """Lower, check every kernel is there, write `path`; -> the lowering report."""
+    from audioconcept.runtime.executorch_backend import load_method
+
     lowered = lower_xnnpack(module, example, max_batch)
     if missing := missing_kernels(lowered.report):
         raise ExportError(f"{path.name} would not load: no ExecuTorch kernel for {', '.join(missing)}")
     path.write_bytes(lowered.buffer)
+    # the batch the program really takes: its planned input's upper bound (1.5.1 plans max - 1 for Dim(max=...))
+    lowered.report["batch"]["max"] = int(load_method(path).method_meta().input_tensor_meta(0).sizes()[0])
     return lowered.report
 
 

@@ -229,7 +229,7 @@ def export_pt2(ctx: NeuralExport) -> FormatResult:
 
 
 def export_executorch(ctx: NeuralExport) -> FormatResult:
-    """model.pte: the mel body (the one model.body.onnx holds), lowered to XNNPACK, fp32, batch 1..16, fed by
+    """model.pte: the mel body (the one model.body.onnx holds), lowered to XNNPACK, fp32, bounded dynamic batch, fed by
     the numpy front end. Its gate runs the program through the host's ExecuTorch runtime, as the backend does."""
     from audioconcept.export.executorch_export import executorch_available, run_pte, write_pte
     from audioconcept.runtime.frontend import NumpyMelFrontEnd

@@ -155,8 +155,8 @@ FORMATS: tuple[Format, ...] = (
         extra="executorch",
         kinds=("torch",),
         devices=("cpu",),
-        summary="ExecuTorch program (PyTorch's on-device format): the mel body lowered to XNNPACK, batch 1..16, fed "
-        "by the numpy front end; the same .pte runs in ExecuTorch's C++ runtime on Android, iOS and Linux boards",
+        summary="ExecuTorch program (PyTorch's on-device format): the mel body lowered to XNNPACK, bounded dynamic "
+        "batch, fed by the numpy front end; the same .pte runs in ExecuTorch's C++ runtime on Android, iOS and boards",
     ),
     Format(
         backend="executorch-coreml",

@@ -22,7 +22,7 @@ def test_cnn_pte_passes_its_gate_and_records_the_lowering(cnn_pte_bundle):
     assert low["delegates"] == ["XnnpackBackend"] and low["delegated_subgraphs"] >= 1
     assert low["delegated_ops"]["aten_convolution_default"] == 5  # every convolution runs in XNNPACK
     assert set(low["portable_ops"]) <= {"aten_mean_dim", "aten_unsqueeze_copy_default", "aten_amax_default"}
-    assert low["batch"] == {"min": 1, "max": 16, "dynamic": True}
+    assert low["batch"]["dynamic"] and low["batch"]["min"] == 1 and 8 <= low["batch"]["max"] <= 16
     gate = m["parity"]["executorch"]
     assert gate["passed"] and gate["max_abs_logit_diff"] <= 1e-4 and gate["top1_agreement"] == 1.0
 
@@ -36,9 +36,9 @@ def test_pte_loads_and_runs_every_batch_size(cnn_pte_bundle):
 
     b = open_bundle(cnn_pte_bundle)
     onnx = OnnxBackend(b, get_format("onnx"), "cpu", full_graph=False)
-    mel = np.random.default_rng(0).normal(-40, 20, (3, *b.manifest["inputs"]["mel"]["shape"][1:])).astype(np.float32)
+    mel = np.random.default_rng(0).normal(-40, 20, (15, *b.manifest["inputs"]["mel"]["shape"][1:])).astype(np.float32)
     want = onnx.run(mel)
-    for batch in (1, 3):
+    for batch in (1, 3, b.manifest["artifacts"]["executorch"]["lowering"]["batch"]["max"]):
         got = run_pte(cnn_pte_bundle / "model.pte", mel, batch=batch)
         assert np.abs(got[0] - want.logits).max() < 1e-4
         assert np.abs(got[2] - want.embedding).max() < 1e-4
@@ -102,7 +102,8 @@ def test_coreml_delegate_lowers_and_its_spec_is_checked(tmp_path, cnn_checkpoint
     assert art["file"] == "model.coreml.pte" and art["delegate"] == "CoreMLBackend"
     assert low["delegates"] == ["CoreMLBackend"] and low["delegated_subgraphs"] == 1 and not low["portable_ops"]
     spec = low["coreml_spec"]
-    assert spec["inputs"][0]["shape"] == [1, 128, 1255] and len(spec["outputs"]) == 3 and spec["has_fp16_ops"]
+    n_mels, frames = m["inputs"]["mel"]["shape"][1:]
+    assert spec["inputs"][0]["shape"] == [1, n_mels, frames] and len(spec["outputs"]) == 3 and spec["has_fp16_ops"]
     if platform.system() != "Darwin":
         assert (
             art["numerically_verified"] is False and m["parity"]["executorch_coreml"]["numerically_verified"] is False
