@@ -470,7 +470,7 @@ def add_onnx_ratios(rows: list[dict]) -> None:
     }
     for r in rows:
         ref = onnx.get((r.get("model"), r.get("threads"), r.get("batch")))
-        if ref is None or r is ref or r.get("device") != "cpu" or "p50_ms" not in r:
+        if ref is None or r is ref or r.get("device") != "cpu" or "p50_ms" not in r or r.get("status") == "reference":
             continue
         r["vs_onnx"] = {name: round(r[k] / ref[k], 3) for name, k in VS_ONNX if r.get(k) and ref.get(k)}
 
