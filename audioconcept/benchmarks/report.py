@@ -135,11 +135,12 @@ def headline(results: list[dict]) -> list[str]:
 
 
 def onnx_ratio_table(results: list[dict]) -> list[str]:
-    """Backends against onnx measured in the same run: ratios (1.00 = as onnx; lower is better)."""
+    """Backends against onnx measured in the same run: ratios (1.00 = as onnx; lower is better). Noisy timing:
+    either latency's IQR was over 25 % of its median (a loaded host)."""
     lines = [
         "| host | model | backend | threads | batch | p50 ms | onnx p50 ms | latency x onnx | size x onnx | "
-        "cold start x onnx | peak RSS x onnx | agreement | max dlogit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "cold start x onnx | peak RSS x onnx | agreement | max dlogit | noisy timing |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     n = len(lines)
     for res in results:
@@ -154,7 +155,8 @@ def onnx_ratio_table(results: list[dict]) -> list[str]:
                 f"| {host} | {r['model']} | {r['backend']} | {r['threads']} | {r['batch']} | {r['p50_ms']:.2f} | "
                 f"{_fmt(ref.get('p50_ms'))} | {_fmt(v.get('p50'))} | {_fmt(v.get('size'))} | "
                 f"{_fmt(v.get('cold_start'))} | {_fmt(v.get('peak_rss'))} | {_fmt(r.get('top1_agreement'), '.3f')} | "
-                f"{_fmt(r.get('max_abs_dlogit'), '.1e')} |"
+                f"{_fmt(r.get('max_abs_dlogit'), '.1e')} | "
+                f"{'yes' if r.get('noisy') or ref.get('noisy') else 'no'} |"
             )
     return lines if len(lines) > n else []
 
