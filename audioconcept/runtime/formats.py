@@ -222,7 +222,8 @@ def artifacts_for(backend: str, kind: str) -> tuple[str, ...]:
 
 
 def help_text(kind: str = "backend") -> str:
-    """'onnx | onnx-int8 | …' for the CLI's --backend, or the --formats flags; deprecated rows say so."""
+    """'onnx | onnx-int8 | …' for the CLI's --backend (deprecated rows say so), or the --formats flags (whose
+    help says which are left out by default)."""
     if kind == "backend":
         return " | ".join(f.backend + (f" ({f.deprecated})" if f.deprecated else "") for f in FORMATS)
-    return ",".join(f.export + (" (deprecated)" if f.deprecated else "") for f in FORMATS if f.export)
+    return ", ".join(EXPORT_FLAGS)  # with spaces: the help box wraps between flags instead of cutting the list
