@@ -25,10 +25,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,dev,docs]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,executorch,app,track,ray,dev,docs]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray, dev and docs extras
+install: $(STAMP) ## create .venv with the runtime, train, coreml, executorch, app, track, ray, dev and docs extras
 
 $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
@@ -101,8 +101,9 @@ site: $(STAMP) web-deps ## write the in-browser site to ./site (serve: audioconc
 bench-browser: $(STAMP) web-deps ## the page against audioconcept-run, threads on and off; screenshot into docs/
 	$(AC) bench browser --out reports/browser --screenshot docs/browser.png
 
-test: $(STAMP) web-deps ## run the test suite
+test: $(STAMP) web-deps ## run the test suite, then build the docs site strictly (what CI runs)
 	$(BIN)/python -m pytest -q
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test-fast: $(STAMP) web-deps ## the tests without the slow ones
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -374,8 +374,18 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Bundle folder (default models/<arch>)")] = None,
     formats: Annotated[
         str | None,
-        typer.Option(help=f"Comma list of {formats_help('export')} (default: all this host can produce)"),
+        typer.Option(
+            help=f"Comma list of {formats_help('export')} (default: all this host can produce, except torchscript: "
+            "deprecated upstream, use pt2 or executorch)"
+        ),
     ] = None,
+    torchscript: Annotated[
+        bool,
+        typer.Option(
+            "--torchscript",
+            help="Also write model.ts (TorchScript is deprecated upstream: pt2 and executorch replace it)",
+        ),
+    ] = False,
     data: Annotated[str | None, typer.Option(help="Audio for the parity gate (default: the training data)")] = None,
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
     name: str | None = None,
@@ -393,7 +403,17 @@ def export(
         fmts = tuple(f for f in fmts if f != "int8")
     with _log_file(out, "export.log"):  # the converters' and quantizer's chatter: in the bundle, off the terminal
         path = export_checkpoint(
-            ExportConfig(Path(checkpoint), out, fmts, data, concepts, name, int8_policy=int8, force=force)
+            ExportConfig(
+                Path(checkpoint),
+                out,
+                fmts,
+                data,
+                concepts,
+                name,
+                int8_policy=int8,
+                force=force,
+                also=("torchscript",) if torchscript and "torchscript" not in (fmts or ()) else (),
+            )
         )
     _print_parity(path)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audioconcept.errors import AudioConceptError
-from audioconcept.runtime.formats import BACKENDS, DEVICES
+from audioconcept.runtime.formats import DEVICES
+from audioconcept.runtime.formats import help_text as formats_help
 
 FORMATS = ("table", "json", "csv")
 EXAMPLES = (
@@ -283,7 +284,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     )
     p.add_argument("songs", nargs="*", help="audio files, folders or globs")
     p.add_argument("--model", help="bundle folder or name (default: the packaged real-music model)")
-    p.add_argument("--backend", default="onnx", help=" | ".join(BACKENDS))
+    p.add_argument("--backend", default="onnx", help=formats_help("backend"))
     p.add_argument("--device", default="auto", help=" | ".join(DEVICES))
     p.add_argument("--hop", type=float, help="window hop in seconds (default: the bundle's hop_s)")
     p.add_argument("--format", dest="fmt", default="table", help="table | json | csv (--live: table | jsonl)")

@@ -199,3 +199,34 @@ def real_probe_bundle(tmp_path_factory, real_probe, shared_clips_dir) -> Path:
     return export_checkpoint(
         ExportConfig(real_probe, out, ("onnx", "torchscript", "pt2"), data=f"folder:{shared_clips_dir}", n_parity=8)
     )
+
+
+# ---------------------------------------------------------------- ExecuTorch
+@pytest.fixture(scope="session")
+def executorch_installed() -> None:
+    """Skips where the `executorch` extra is missing (its wheels are built against torch 2.13: see pyproject)."""
+    from audioconcept.export.executorch_export import executorch_available
+
+    ok, why = executorch_available()
+    if not ok:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def cnn_pte_bundle(tmp_path_factory, cnn_checkpoint, executorch_installed) -> Path:
+    """The small untrained CNN through the ONNX and ExecuTorch rows, each through its parity gate."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("bundles") / "cnn-pte"
+    return export_checkpoint(ExportConfig(cnn_checkpoint, out, ("onnx", "executorch"), n_parity=4))
+
+
+@pytest.fixture(scope="session")
+def real_probe_pte_bundle(tmp_path_factory, real_probe, shared_clips_dir, executorch_installed) -> Path:
+    """The musicnn probe through the ExecuTorch row, its gate on real clips, concept outputs included."""
+    from audioconcept.export.exporter import ExportConfig, export_checkpoint
+
+    out = tmp_path_factory.mktemp("bundles") / "musicnn-gtzan-pte"
+    return export_checkpoint(
+        ExportConfig(real_probe, out, ("executorch",), data=f"folder:{shared_clips_dir}", n_parity=8)
+    )

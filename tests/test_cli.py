@@ -29,7 +29,9 @@ def test_help_lists_the_table():
     out = run_cli("run", "--help").stdout
     assert all(b in out for b in BACKENDS)
     out = run_cli("export", "--help").stdout
-    assert ",".join(EXPORT_FLAGS) in out.replace("\n", "").replace(" ", "").replace("│", "")
+    flat = out.replace("\n", "").replace(" ", "").replace("│", "")
+    assert ",".join(EXPORT_FLAGS) in flat
+    assert "excepttorchscript:deprecatedupstream,usept2orexecutorch" in flat and "--torchscript" in out
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,24 @@ LAYERS = {
     "cli": 8,
 }
 BASE = {"errors", "utils", "__init__"}
-HEAVY = ("torch", "librosa", "sklearn", "scipy", "numba", "captum", "coremltools", "matplotlib", "ray", "pyarrow")
+HEAVY = (
+    "torch",
+    "librosa",
+    "sklearn",
+    "scipy",
+    "numba",
+    "captum",
+    "coremltools",
+    "matplotlib",
+    "ray",
+    "pyarrow",
+    "executorch",
+)
 # runtime modules that may need an extra, and say so with a one-line MissingExtra error
 RUNTIME_EXTRAS = {
     "audioconcept.runtime.torch_backend",
     "audioconcept.runtime.coreml_backend",
+    "audioconcept.runtime.executorch_backend",  # the `executorch` extra, whose Python runtime imports torch
     "audioconcept.runtime.batch.arrow",  # the `ray` extra (pyarrow), behind a one-line MissingExtra
     "audioconcept.runtime.batch.ray_engine",
 }

@@ -359,6 +359,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                         "feature_ms_per_clip": feat_ms,
                         "p50_ms": st["p50_ms"] + feat_ms * batch,
                     }
+                run_art = getattr(be, "artifact", key)
                 row = {
                     **row_base,
                     "threads": threads,
@@ -366,7 +367,9 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                     "load_s": load_s,
                     **st,
                     **faith,
-                    "artifact": getattr(be, "artifact", key),
+                    "artifact": run_art,
+                    # what this backend loads (onnx on the CPU: model.body.onnx, not model.onnx)
+                    "artifact_size_mb": round(m["artifacts"].get(run_art, art).get("size_bytes", 0) / 1e6, 3),
                 }
                 per_clip = st["p50_ms"] / 1e3 / batch
                 row["clips_per_s"] = 1.0 / per_clip
@@ -393,7 +396,7 @@ def bench_bundle(root: Path, cfg: BenchConfig, host: dict, song: Path) -> list[d
                 ok = ref is None or faith.get("top1_agreement", 1.0) >= fmt.gate.min_top1_agreement
                 row["status"] = "validated" if ok else "failed validation"
                 rows.append(row)
-            if cfg.cold_start and threads == cfg.threads[0] and fmt.engine == "onnxruntime":
+            if cfg.cold_start and threads == cfg.threads[0] and fmt.engine in ("onnxruntime", "executorch"):
                 rows[first_row]["cold_start_s"] = cold_start_s(root, backend, device, song)
                 rows[first_row]["peak_rss_mb"] = peak_rss_mb(root, backend, device, song)
     return rows
@@ -434,6 +437,7 @@ def run_bench(cfg: BenchConfig) -> dict:
             err = {"model": Path(root).name, "backend": "-", "device": "-", "status": "error", "reason": str(e)}
             res["rows"].append(err)
         add_ratios(res["rows"])
+        add_onnx_ratios(res["rows"])
         if cfg.out:  # written after every model: an interrupted run keeps what it measured
             atomic_write_json(cfg.out, res)
     return res
@@ -451,6 +455,24 @@ def add_ratios(rows: list[dict]) -> None:
         k = (r.get("model"), r.get("threads"), r.get("batch"))
         if r.get("device") == "cpu" and "p50_ms" in r and k in best:
             r["x_fastest"] = round(r["p50_ms"] / best[k], 3)
+
+
+VS_ONNX = (("p50", "p50_ms"), ("size", "artifact_size_mb"), ("cold_start", "cold_start_s"), ("peak_rss", "peak_rss_mb"))
+
+
+def add_onnx_ratios(rows: list[dict]) -> None:
+    """`vs_onnx`: each other CPU row's latency, loaded artifact size, cold start and peak RSS over the onnx row of
+    the same model, threads and batch in this run (cold start and RSS: measured at the first thread count)."""
+    onnx = {
+        (r["model"], r.get("threads"), r.get("batch")): r
+        for r in rows
+        if r.get("backend") == "onnx" and r.get("device") == "cpu" and "p50_ms" in r
+    }
+    for r in rows:
+        ref = onnx.get((r.get("model"), r.get("threads"), r.get("batch")))
+        if ref is None or r is ref or r.get("device") != "cpu" or "p50_ms" not in r or r.get("status") == "reference":
+            continue
+        r["vs_onnx"] = {name: round(r[k] / ref[k], 3) for name, k in VS_ONNX if r.get(k) and ref.get(k)}
 
 
 def check_agreement(res: dict, min_agreement: float) -> list[str]:

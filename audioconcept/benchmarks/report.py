@@ -135,6 +135,33 @@ def headline(results: list[dict]) -> list[str]:
     return lines
 
 
+def onnx_ratio_table(results: list[dict]) -> list[str]:
+    """Backends against onnx measured in the same run: ratios (1.00 = as onnx; lower is better). Noisy timing:
+    either latency's IQR was over 25 % of its median (a loaded host)."""
+    lines = [
+        "| host | model | backend | threads | batch | p50 ms | onnx p50 ms | latency x onnx | size x onnx | "
+        "cold start x onnx | peak RSS x onnx | agreement | max dlogit | noisy timing |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    n = len(lines)
+    for res in results:
+        host = _host_label(res).split(" (")[0] + f", {res['host']['cores']} cores"
+        onnx = {(r["model"], r.get("threads"), r.get("batch")): r for r in res["rows"] if r.get("backend") == "onnx"}
+        for r in res["rows"]:
+            v = r.get("vs_onnx")
+            if not v:
+                continue
+            ref = onnx.get((r["model"], r.get("threads"), r.get("batch")), {})
+            lines.append(
+                f"| {host} | {r['model']} | {r['backend']} | {r['threads']} | {r['batch']} | {r['p50_ms']:.2f} | "
+                f"{_fmt(ref.get('p50_ms'))} | {_fmt(v.get('p50'))} | {_fmt(v.get('size'))} | "
+                f"{_fmt(v.get('cold_start'))} | {_fmt(v.get('peak_rss'))} | {_fmt(r.get('top1_agreement'), '.3f')} | "
+                f"{_fmt(r.get('max_abs_dlogit'), '.1e')} | "
+                f"{'yes' if r.get('noisy') or ref.get('noisy') else 'no'} |"
+            )
+    return lines if len(lines) > n else []
+
+
 def split_batch_results(paths: list[Path]) -> tuple[list[Path], list[dict]]:
     """(backend result files, `bench batch` results): one `bench report` call takes both."""
     import json
@@ -202,6 +229,11 @@ def write_report(paths: list[Path], out: Path) -> Path:
             f"repeats {res['settings']['repeats']}"
         )
     lines += ["", "## Headline (batch 1)", "", *headline(results), ""]
+    if ratios := onnx_ratio_table(results):
+        # also alone, for pages that include it (docs/executorch.md)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out.with_name(f"{out.stem}_vs_onnx.md"), "\n".join(ratios) + "\n")
+        lines += ["## Against onnx in the same run", "", *ratios, ""]
     for model, rows in table.items():
         lines += [
             f"## {model}",

@@ -17,7 +17,7 @@ from audioconcept.errors import ExportError
 from audioconcept.export.manifest import core_manifest, model_card
 from audioconcept.models.registry import get_spec
 from audioconcept.runtime.bundle import MANIFEST
-from audioconcept.runtime.formats import export_flags_for
+from audioconcept.runtime.formats import default_export_flags_for, export_flags_for
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class ExportConfig:
 
     checkpoint: Path
     out: Path
-    formats: tuple[str, ...] | None = None  # None: every format this host can produce
+    formats: tuple[str, ...] | None = None  # None: every default format this host can produce
     data: str | None = None  # audio for the parity gate and calibration (default: what it was trained on)
     concepts: Path | None = None
     name: str | None = None
@@ -62,6 +62,7 @@ class ExportConfig:
     int8_policy: str = "auto"  # auto: only where faster end to end here and agreeing; always; never
     force: bool = False  # replace an --out folder that is neither empty nor a bundle
     extra_checks: dict = field(default_factory=dict)
+    also: tuple[str, ...] = ()  # written besides `formats` (or the defaults): e.g. the deprecated torchscript
 
 
 @contextlib.contextmanager
@@ -94,7 +95,8 @@ def _quiet():
 
 
 def parse_formats(formats: str | None, arch: str) -> tuple[str, ...] | None:
-    """'onnx,int8' -> the table's export flags for `arch` (None: every format this host can produce).
+    """'onnx,int8' -> the table's export flags for `arch` (None, or 'all': the default formats this host can
+    produce, which leave out rows written only by name, like the deprecated torchscript).
 
     Example:
         ```python
@@ -153,7 +155,7 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
 def _export_neural(cfg: ExportConfig, ck) -> Path:
     from audioconcept.export.formats import EXPORTERS
 
-    flags = cfg.formats or export_flags_for(get_spec(ck.arch).kind)
+    flags = (*(cfg.formats or default_export_flags_for(get_spec(ck.arch).kind)), *cfg.also)
     artifacts: dict[str, dict] = {}
     parity: dict[str, dict] = {}
     skipped: dict[str, str] = {}

@@ -228,6 +228,90 @@ def export_pt2(ctx: NeuralExport) -> FormatResult:
     return res
 
 
+def export_executorch(ctx: NeuralExport) -> FormatResult:
+    """model.pte: the mel body (the one model.body.onnx holds), lowered to XNNPACK, fp32, bounded dynamic batch, fed by
+    the numpy front end. Its gate runs the program through the host's ExecuTorch runtime, as the backend does."""
+    from audioconcept.export.executorch_export import executorch_available, run_pte, write_pte
+    from audioconcept.runtime.frontend import NumpyMelFrontEnd
+
+    res = FormatResult()
+    ok, why = executorch_available()
+    if not ok:
+        if ctx.cfg.formats:
+            raise ExportError(why)
+        res.skipped["executorch"] = why
+        return res
+    log.info("exporting ExecuTorch (.pte, XNNPACK, fp32)")
+    path = ctx.tmp / "model.pte"
+    report = write_pte(ctx.onnx_body, ctx.example_mel, path)
+    got = run_pte(path, NumpyMelFrontEnd(ctx.mel_cfg.to_dict())(ctx.parity_x))
+    parity = compare(ctx.ref_logits, got[0], _gate("executorch"), "numpy front end + model.pte", strict=False)
+    if ctx.with_concepts:
+        pc = {
+            "max_abs_diff": float(np.abs(got[3] - ctx.reference[3]).max()),
+            "frames_max_abs_diff": float(np.abs(got[4] - ctx.reference[4]).max()),
+        }
+        parity["concepts"] = pc
+        # the same limits as the ONNX row: window-level concepts 1e-4, frame-level scores 1e-3
+        if pc["max_abs_diff"] > 1e-4 or pc["frames_max_abs_diff"] > 1e-3:
+            parity["passed"] = False
+            parity["failure"] = f"parity gate failed for the concept outputs of model.pte: {pc}"
+    if not parity["passed"]:
+        if ctx.cfg.formats:
+            raise ExportError(parity["failure"])
+        path.unlink(missing_ok=True)
+        res.skipped["executorch"] = parity["failure"]
+        return res
+    res.parity["executorch"] = parity
+    res.artifacts["executorch"] = artifact_entry(
+        ctx.tmp, "model.pte", "mel", "fp32", delegate="XnnpackBackend", lowering=report
+    )
+    return res
+
+
+def export_executorch_coreml(ctx: NeuralExport) -> FormatResult:
+    """model.coreml.pte: the mel body through ExecuTorch's Core ML delegate (fp16, batch 1). Lowering and the
+    spec check run on any OS; the numbers only where the runtime has the Core ML delegate (Apple)."""
+    from audioconcept.export.coreml_export import coreml_available
+    from audioconcept.export.executorch_export import executorch_available, run_pte, write_coreml_pte
+    from audioconcept.runtime.executorch_backend import registered_backends
+    from audioconcept.runtime.frontend import NumpyMelFrontEnd
+
+    res = FormatResult()
+    for ok, why in (executorch_available(), coreml_available()):
+        if not ok:
+            if ctx.cfg.formats:
+                raise ExportError(why)
+            res.skipped["executorch-coreml"] = why
+            return res
+    log.info("exporting ExecuTorch with the Core ML delegate (.pte, fp16, batch 1)")
+    path = ctx.tmp / "model.coreml.pte"
+    report = write_coreml_pte(ctx.onnx_body, ctx.example_mel, path, len(ctx.outs))
+    verified = "CoreMLBackend" in registered_backends()
+    if verified:
+        got = run_pte(path, NumpyMelFrontEnd(ctx.mel_cfg.to_dict())(ctx.parity_x))
+        res.parity["executorch_coreml"] = {
+            **compare(ctx.ref_logits, got[0], _gate("executorch-coreml"), "numpy front end + model.coreml.pte"),
+            "numerically_verified": True,
+        }
+    else:
+        res.parity["executorch_coreml"] = {
+            "numerically_verified": False,
+            "reason": "this host's ExecuTorch runtime has no Core ML delegate (Apple only); lowering and spec checked",
+            "spec": report["coreml_spec"],
+        }
+    res.artifacts["executorch_coreml"] = artifact_entry(
+        ctx.tmp,
+        "model.coreml.pte",
+        "mel",
+        "fp16",
+        delegate="CoreMLBackend",
+        lowering=report,
+        numerically_verified=verified,
+    )
+    return res
+
+
 def export_coreml(ctx: NeuralExport) -> FormatResult:
     from audioconcept.export.coreml_export import can_predict, coreml_available, inspect_spec, write_coreml
     from audioconcept.runtime.coreml_backend import coreml_predict
@@ -268,4 +352,6 @@ EXPORTERS: dict[str, Callable[[NeuralExport], FormatResult]] = {
     "torchscript": export_torchscript,
     "pt2": export_pt2,
     "coreml": export_coreml,
+    "executorch": export_executorch,
+    "executorch-coreml": export_executorch_coreml,
 }

@@ -14,7 +14,17 @@ from audioconcept.utils import sha256_tree, tree_size
 
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"audioconcept": __version__, "python": platform.python_version()}
-    for pkg in ("torch", "onnx", "onnxruntime", "onnxscript", "coremltools", "scikit-learn", "skl2onnx", "numpy"):
+    for pkg in (
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "onnxscript",
+        "coremltools",
+        "scikit-learn",
+        "skl2onnx",
+        "numpy",
+        "executorch",
+    ):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

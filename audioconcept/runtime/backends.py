@@ -1,6 +1,7 @@
 """Inference backends over one bundle, chosen by the row of `runtime.formats` they run.
 
-onnxruntime and CoreML never import torch; the torch rows live in `runtime.torch_backend` (train extra).
+onnxruntime and CoreML never import torch; the torch rows live in `runtime.torch_backend` (train extra), and the
+executorch row in `runtime.executorch_backend` (executorch extra, whose Python runtime imports torch).
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ def unavailable_reason(fmt: Format, device: str, bundle: Bundle) -> str:
             return "no CoreMLExecutionProvider (macOS only)"
     elif fmt.engine == "coreml" and platform.system() != "Darwin":
         return "CoreML prediction needs macOS"
+    elif fmt.engine == "executorch" and importlib.util.find_spec("executorch") is None:
+        return f"executorch is not installed (pip install 'audioconcept[{fmt.extra}]')"
+    if fmt.apple_only and platform.system() != "Darwin":
+        return f"{fmt.file} runs on macOS and iOS only (this host: {platform.system()})"
     elif fmt.engine == "torch":
         if importlib.util.find_spec("torch") is None:
             return f"torch is not installed (pip install 'audioconcept[{fmt.extra}]')"
@@ -217,6 +222,10 @@ def make_backend(bundle: Bundle, backend: str = "onnx", device: str = "auto", th
         from audioconcept.runtime.coreml_backend import CoreMLBackend
 
         return CoreMLBackend(bundle, device)
+    if fmt.engine == "executorch":
+        from audioconcept.runtime.executorch_backend import ExecuTorchBackend
+
+        return ExecuTorchBackend(bundle, fmt, device, threads)
     from audioconcept.runtime.torch_backend import TorchBackend
 
     return TorchBackend(bundle, fmt, device, threads)

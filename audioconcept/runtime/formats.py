@@ -35,8 +35,8 @@ class Format:
     export: str | None  # --formats flag that writes the artifact; None: it runs another row's artifact
     artifact: str  # manifest key of the artifact it runs
     file: str  # file name inside the bundle
-    engine: str  # which runtime class runs it: onnxruntime | coreml | torch
-    input: str  # what the artifact takes: waveform | features (SVM)
+    engine: str  # which runtime class runs it: onnxruntime | coreml | torch | executorch
+    input: str  # what the artifact takes: waveform | mel (fed by the numpy front end) | features (SVM)
     precision: str
     gate: Gate
     extra: str | None  # pip extra it needs at run time (None: the base install)
@@ -46,6 +46,8 @@ class Format:
     mel_artifact: str | None = None  # the same body taking the mel, fed by the numpy front end on the CPU
     ane_artifact: str | None = None  # the graph for onnxruntime's CoreML execution provider
     summary: str = ""
+    deprecated: str = ""  # what replaces a row deprecated upstream; such a row is written only when asked for
+    apple_only: bool = False  # runs only on macOS/iOS (exported and spec-checked anywhere)
 
 
 FORMATS: tuple[Format, ...] = (
@@ -95,7 +97,9 @@ FORMATS: tuple[Format, ...] = (
         extra="train",
         kinds=("torch",),
         devices=("cpu", "cuda"),
-        summary="traced TorchScript",
+        summary="traced TorchScript; deprecated upstream (torch.jit: 'use torch.export instead'): use pt2 on "
+        "servers and executorch on devices; written only when asked for (--formats ...,torchscript or --torchscript)",
+        deprecated="deprecated upstream: use pt2 or executorch",
     ),
     Format(
         backend="pt2",
@@ -139,6 +143,37 @@ FORMATS: tuple[Format, ...] = (
         devices=("cpu", "ane"),
         summary="CoreML mlprogram (iOS16); prediction needs macOS",
     ),
+    Format(
+        backend="executorch",
+        export="executorch",
+        artifact="executorch",
+        file="model.pte",
+        engine="executorch",
+        input="mel",
+        precision="fp32",
+        gate=FP32,
+        extra="executorch",
+        kinds=("torch",),
+        devices=("cpu",),
+        summary="ExecuTorch program (PyTorch's on-device format): the mel body lowered to XNNPACK, bounded dynamic "
+        "batch, fed by the numpy front end; the same .pte runs in ExecuTorch's C++ runtime on Android, iOS and boards",
+    ),
+    Format(
+        backend="executorch-coreml",
+        export="executorch-coreml",
+        artifact="executorch_coreml",
+        file="model.coreml.pte",
+        engine="executorch",
+        input="mel",
+        precision="fp16",
+        gate=LOSSY,
+        extra="executorch",
+        kinds=("torch",),
+        devices=("cpu", "ane"),
+        apple_only=True,
+        summary="ExecuTorch program with the Core ML delegate (iOS 16 / macOS 13, fp16, batch 1): lowered and "
+        "spec-checked on any OS; it runs, and its gate runs, only on Apple hardware",
+    ),
 )
 
 BACKENDS: tuple[str, ...] = tuple(f.backend for f in FORMATS)
@@ -173,6 +208,11 @@ def export_flags_for(kind: str) -> tuple[str, ...]:
     return tuple(f.export for f in formats_for(kind) if f.export)
 
 
+def default_export_flags_for(kind: str) -> tuple[str, ...]:
+    """What `export` writes when --formats is not given: every row but the deprecated ones."""
+    return tuple(f.export for f in formats_for(kind) if f.export and not f.deprecated)
+
+
 def artifacts_for(backend: str, kind: str) -> tuple[str, ...]:
     """The manifest keys a backend reads (only these are hash-checked before loading)."""
     f = get_format(backend)
@@ -182,6 +222,8 @@ def artifacts_for(backend: str, kind: str) -> tuple[str, ...]:
 
 
 def help_text(kind: str = "backend") -> str:
-    """'onnx | onnx-int8 | …' for the CLI's --backend, or the --formats flags."""
-    names = BACKENDS if kind == "backend" else EXPORT_FLAGS
-    return " | ".join(names) if kind == "backend" else ",".join(names)
+    """'onnx | onnx-int8 | …' for the CLI's --backend (deprecated rows say so), or the --formats flags (whose
+    help says which are left out by default)."""
+    if kind == "backend":
+        return " | ".join(f.backend + (f" ({f.deprecated})" if f.deprecated else "") for f in FORMATS)
+    return ", ".join(EXPORT_FLAGS)  # with spaces: the help box wraps between flags instead of cutting the list

@@ -270,7 +270,9 @@ def check_consistency(m: dict, where: str) -> None:
     ws = m.get("window_samples")
     if ws is not None and abs(ws - m["window_s"] * m["sample_rate"]) > 1:
         raise BundleError(f"{where}: window_samples {ws} does not equal window_s x sample_rate")
-    uses_mel = "onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy"
+    uses_mel = ("onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy") or (
+        "executorch" in m["artifacts"]
+    )
     if uses_mel and not isinstance(m.get("frontend"), dict):
         raise BundleError(f"{where}: the bundle runs a numpy front end but its manifest has no frontend settings")
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from audioconcept.benchmarks.harness import RESULTS_SCHEMA_VERSION, add_ratios
+from audioconcept.benchmarks.harness import RESULTS_SCHEMA_VERSION, add_onnx_ratios, add_ratios
 from audioconcept.benchmarks.report import write_report
 
 
@@ -62,6 +62,35 @@ def test_report_plots_thread_scaling(tmp_path):
     text = out.read_text()
     assert "x fastest" in text
     assert "| torch | cpu | 2 | 11.00 | 1.83 |" in text  # 11.0 ms against onnx's 6.0 ms at 2 threads
+
+
+def test_executorch_rows_are_ratios_to_onnx_of_the_same_run(tmp_path):
+    from audioconcept.benchmarks.hostinfo import host_info
+
+    rows = [
+        {**_row("onnx", 1, 10.0), "artifact_size_mb": 2.0, "cold_start_s": 1.0, "peak_rss_mb": 100.0},
+        {**_row("executorch", 1, 12.0), "artifact_size_mb": 1.0, "cold_start_s": 4.0, "peak_rss_mb": 500.0},
+        _row("onnx", 2, 6.0),
+        _row("executorch", 2, 3.0),  # no cold start at the second thread count: latency only
+        _row("executorch", 4, 3.0),  # no onnx row at 4 threads: no ratio
+        _row("baseline-eager-pickle", 1, 90.0, status="reference"),  # the eager baseline is not a backend
+    ]
+    add_onnx_ratios(rows)
+    assert rows[1]["vs_onnx"] == {"p50": 1.2, "size": 0.5, "cold_start": 4.0, "peak_rss": 5.0}
+    assert rows[3]["vs_onnx"] == {"p50": 0.5}
+    assert not any("vs_onnx" in rows[i] for i in (0, 4, 5))
+    res = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "host": host_info(),
+        "created": "now",
+        "settings": {"warmup": 1, "repeats": 2, "threads": [1, 2], "batches": [1]},
+        "rows": rows,
+    }
+    (tmp_path / "a.json").write_text(json.dumps(res))
+    write_report([tmp_path / "a.json"], tmp_path / "R.md")
+    table = (tmp_path / "R_vs_onnx.md").read_text()
+    assert "| cnn | executorch | 1 | 1 | 12.00 | 10.00 | 1.20 | 0.50 | 4.00 | 5.00 |" in table
+    assert table in (tmp_path / "R.md").read_text().replace("## Against onnx in the same run\n\n", "")
 
 
 @pytest.mark.parametrize(

@@ -196,3 +196,12 @@ def test_int8_and_coreml_on_slim_vggish(tmp_path, tiny_synth):
     import platform
 
     assert c["numerically_verified"] is (platform.system() == "Darwin")
+
+
+def test_torchscript_is_written_only_when_asked_for(tmp_path, cnn_checkpoint):
+    """Deprecated upstream: out of the default formats; `also` (the CLI's --torchscript) still writes it."""
+    from audioconcept.export.exporter import parse_formats
+
+    assert parse_formats(None, "cnn") is None and parse_formats("all", "cnn") is None
+    out = export_checkpoint(ExportConfig(cnn_checkpoint, tmp_path / "b", ("pt2",), also=("torchscript",)))
+    assert set(json.loads((out / "manifest.json").read_text())["artifacts"]) == {"pt2", "torchscript"}

@@ -22,8 +22,8 @@ def test_names_are_unique_and_rows_complete():
     assert len(set(BACKENDS)) == len(BACKENDS)
     assert len(set(EXPORT_FLAGS)) == len(EXPORT_FLAGS)
     for f in FORMATS:
-        assert f.engine in ("onnxruntime", "coreml", "torch")
-        assert f.input in ("waveform", "features")
+        assert f.engine in ("onnxruntime", "coreml", "torch", "executorch")
+        assert f.input in ("waveform", "mel", "features")
         assert set(f.devices) <= {"cpu", "cuda", "ane"}
         assert f.kinds and set(f.kinds) <= {"torch", "sklearn"}
         assert f.gate.min_top1_agreement > 0
@@ -65,8 +65,35 @@ def test_kinds_and_artifacts():
 
 
 def test_cli_help_comes_from_the_table():
-    assert help_text("backend").split(" | ") == list(BACKENDS)
-    assert help_text("export").split(",") == list(EXPORT_FLAGS)
+    names = [b.split(" (")[0] for b in help_text("backend").split(" | ")]
+    assert names == list(BACKENDS)
+    assert help_text("export").split(", ") == list(EXPORT_FLAGS)
+    assert "torchscript (deprecated upstream: use pt2 or executorch)" in help_text("backend")
+
+
+def test_executorch_row_has_its_exporter_and_backend():
+    """The new row is wired like every other: an export_<flag>() and an engine that make_backend builds."""
+    import inspect
+
+    from audioconcept.export.formats import EXPORTERS, export_executorch
+    from audioconcept.runtime import backends
+
+    f = get_format("executorch")
+    assert (f.export, f.file, f.input, f.extra, f.devices) == ("executorch", "model.pte", "mel", "executorch", ("cpu",))
+    assert f.gate.max_abs_logit == 1e-4 and f.gate.min_top1_agreement == 1.0
+    assert EXPORTERS["executorch"] is export_executorch
+    assert 'fmt.engine == "executorch"' in inspect.getsource(backends.make_backend)
+    assert 'fmt.engine == "executorch"' in inspect.getsource(backends.unavailable_reason)
+
+
+def test_torchscript_is_deprecated_and_not_written_by_default():
+    from audioconcept.runtime.formats import default_export_flags_for
+
+    ts = get_format("torchscript")
+    assert "pt2" in ts.deprecated and "executorch" in ts.deprecated and "deprecated" in ts.summary
+    assert "torchscript" not in default_export_flags_for("torch")
+    assert set(default_export_flags_for("torch")) == set(export_flags_for("torch")) - {"torchscript"}
+    assert "executorch" in default_export_flags_for("torch")
 
 
 def test_unsupported_device_is_one_line(cnn_bundle):

@@ -1,9 +1,11 @@
 """The runtime never imports torch, not even indirectly."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +25,8 @@ def _run(
     tmp_path, code: str, *args: str, blocked: tuple[str, ...] = ("torch", "librosa", "sklearn")
 ) -> subprocess.CompletedProcess:
     (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH.format(blocked=blocked))
-    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    # this checkout's package, not whichever one the environment has installed (an editable install elsewhere)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(__file__).resolve().parents[2]}", "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -86,6 +89,15 @@ def test_torch_backend_reports_missing_torch(tmp_path, cnn_bundle, wav_file):
     r = _run_cli(tmp_path, "run", str(song), "--model", str(cnn_bundle), "--backend", "torchscript")
     assert r.returncode == 2
     assert "torch" in r.stderr and "Traceback" not in r.stderr and "pip install" in r.stderr
+
+
+def test_executorch_backend_reports_its_missing_extra(tmp_path, cnn_bundle, wav_file):
+    """executorch's Python runtime needs torch: with torch blocked, one line naming the extra."""
+    song = wav_file(2.0, name="s.wav")
+    r = _run_cli(tmp_path, "run", str(song), "--model", str(cnn_bundle), "--backend", "executorch")
+    assert r.returncode == 2
+    assert "pip install 'audioconcept[executorch]'" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_html_report_with_torch_blocked(tmp_path, cnn_bundle, wav_file):
