@@ -69,10 +69,13 @@ def _log_file(out: Path, name: str):
     import tempfile
     import warnings
 
+    from audioconcept.utils import current_umask
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".log")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())  # like the bundle's other files (mkstemp makes it 0600)
     handler = logging.FileHandler(tmp, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -148,6 +148,7 @@ def test_export_keeps_library_chatter_in_a_log_file(tmp_path, monkeypatch, capsy
     assert "Increased scale" not in err and "converter's" not in err
     assert "int8: kept" in err and "full log:" in err
     assert len(err.splitlines()) < 20
+    assert (out / "export.log").stat().st_mode & 0o044  # readable like the rest of the bundle
     logged = (out / "export.log").read_text()
     assert logged.count("Increased scale") == 500 and "a converter's warning" in logged and "UserWarning" in logged
 
