@@ -315,7 +315,7 @@ def export(
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
     name: str | None = None,
     int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not a bundle")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not one of our bundles")] = False,
 ) -> None:
     """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint, parse_formats

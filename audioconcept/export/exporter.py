@@ -16,9 +16,16 @@ from pathlib import Path
 from audioconcept.errors import ExportError
 from audioconcept.export.manifest import core_manifest, model_card
 from audioconcept.models.registry import get_spec
-from audioconcept.runtime.bundle import MANIFEST
+from audioconcept.runtime.bundle import MANIFEST, is_our_bundle
 from audioconcept.runtime.formats import export_flags_for
-from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
+from audioconcept.utils import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    check_out_name,
+    check_replaceable,
+    dir_lock,
+)
 
 log = logging.getLogger(__name__)
 N_TAG_CALIBRATION = 200  # windows of real audio that calibrate a bare tagger's concept thresholds
@@ -96,8 +103,9 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
     ck = read_config(cfg.checkpoint)
     # one export per --out at a time, and never over a folder that is not a bundle (unless --force):
     # checked now, before minutes of work, and again before the swap (atomic_dir)
+    check_out_name(cfg.out)
     with dir_lock(cfg.out), _quiet():
-        check_replaceable(cfg.out, MANIFEST, cfg.force)
+        check_replaceable(cfg.out, MANIFEST, cfg.force, ours=is_our_bundle)
         if get_spec(ck.arch).kind == "sklearn":
             from audioconcept.export.svm_export import export_svm
 
@@ -113,7 +121,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     parity: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     extra: dict = {}
-    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force, ours=is_our_bundle) as tmp:
         ctx = prepare_neural(cfg, ck, tmp)
         for flag in export_flags_for(get_spec(ck.arch).kind):  # table order: a row may use what an earlier row wrote
             if flag not in flags:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audioconcept.errors import BundleError
-from audioconcept.runtime.manifest_check import read_manifest_file, validate_manifest
+from audioconcept.runtime.manifest_check import inside_bundle, read_manifest_file, validate_manifest
 from audioconcept.utils import sha256_tree
 
 SCHEMA_VERSION = 1
@@ -53,6 +53,30 @@ def read_manifest(root: str | Path) -> dict:
     if not p.is_file():
         raise BundleError(f"{root}: not a model bundle (no {MANIFEST})")
     return validate_manifest(read_manifest_file(p), root, str(p))
+
+
+def is_our_bundle(folder: str | Path) -> bool:
+    """Is `folder` a bundle this project wrote (so that `export --out` may replace it without --force)? Its
+    manifest.json is a JSON object with a schema_version and a name, and every file its artifacts list is there,
+    inside the folder. A web app's or a browser extension's manifest.json is not."""
+    root = Path(folder)
+    p = root / MANIFEST
+    if not p.is_file() or p.is_symlink():
+        return False
+    try:
+        m = read_manifest_file(p)
+    except BundleError:
+        return False
+    if not isinstance(m, dict) or "schema_version" not in m or not isinstance(m.get("name"), str) or not m["name"]:
+        return False
+    arts = m.get("artifacts")
+    if not isinstance(arts, dict) or not arts:
+        return False
+    for art in arts.values():
+        rel = art.get("file") if isinstance(art, dict) else None
+        if not isinstance(rel, str) or not inside_bundle(root, rel) or not (root / rel).exists():
+            return False
+    return True
 
 
 def verify_artifact(root: Path, key: str, art: dict) -> None:

@@ -236,7 +236,8 @@ def schema_errors(doc: Any, schema: dict | None = None, root: dict | None = None
     return errs
 
 
-def _inside(root: Path, rel: str) -> bool:
+def inside_bundle(root: Path, rel: str) -> bool:
+    """Is `rel` a relative path that stays inside `root`, links resolved?"""
     pure = PurePosixPath(rel)
     if pure.is_absolute() or "\\" in rel or "\x00" in rel or any(part in ("..", "") for part in rel.split("/")):
         return False
@@ -250,12 +251,12 @@ def check_artifact_paths(root: Path, m: dict, where: str) -> None:
     (and, for folders such as .mlpackage, every file below them too)."""
     for key, art in m["artifacts"].items():
         rel = art["file"]
-        if not _inside(root, rel):
+        if not inside_bundle(root, rel):
             raise BundleError(f"{where}: artifacts.{key}.file {_show(rel)} points outside the bundle")
         p = root / rel
         if p.is_dir():
             for q in p.rglob("*"):
-                if q.is_symlink() and not _inside(root, str(q.relative_to(root))):
+                if q.is_symlink() and not inside_bundle(root, str(q.relative_to(root))):
                     raise BundleError(f"{where}: {q.relative_to(root)} in artifacts.{key} links outside the bundle")
 
 
