@@ -208,8 +208,8 @@ def atomic_dir(
     """Yield a temporary folder beside `final`; on success it replaces `final` in one rename.
 
     With `marker` (the file that makes a folder ours, e.g. manifest.json), an existing `final` is
-    replaced only if it is empty or holds the marker (or `ours(final)` says it is ours), unless `force`. The whole write holds
-    `dir_lock(final)`, and temporary folders left by killed writers are removed first.
+    replaced only if it is empty or holds the marker (or `ours(final)` says it is ours), unless `force`. The
+    whole write holds `dir_lock(final)`, and temporary folders left by killed writers are removed first.
     """
     final = Path(final)
     check_out_name(final)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from audioconcept.errors import ExportError
 from audioconcept.export.exporter import ExportConfig, export_checkpoint
-from audioconcept.runtime.bundle import is_our_bundle
 from audioconcept.export.manifest import model_card
+from audioconcept.runtime.bundle import is_our_bundle
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "runtime" / "bundles"
