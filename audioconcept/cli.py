@@ -488,6 +488,9 @@ def batch(
     top: Annotated[int, typer.Option(min=1, help="Genres kept per song")] = 3,
     part_songs: Annotated[int, typer.Option(min=1, help="Songs per Parquet part (a kill loses at most this)")] = 128,
     retry_errors: Annotated[bool, typer.Option(help="Analyse again the songs that failed in earlier runs")] = False,
+    song_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds one song may take before it becomes an error row (0: no limit)")
+    ] = 600.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Analyse a music library into Parquet tables of songs and windows (resumable: re-run to finish).
@@ -496,11 +499,13 @@ def batch(
     """
     from audioconcept.runtime.batch.run import BatchConfig, run_batch
 
-    if hop is not None and hop <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--hop")
+    if hop is not None:
+        from audioconcept.cli_run import check_hop_option
+
+        check_hop_option(hop)
     cfg = BatchConfig(
         tuple(library), out, model, engine, address, workers, threads, backend, device, hop, top,
-        part_songs=part_songs, retry_errors=retry_errors, progress=progress,
+        part_songs=part_songs, retry_errors=retry_errors, progress=progress, song_timeout_s=song_timeout,
     )  # fmt: skip
     s = run_batch(cfg)
     err = _stderr()

@@ -42,8 +42,8 @@ class RunOptions:
         """One-line errors for values a parser cannot check alone."""
         if self.fmt not in FORMATS:
             raise UsageError(f"--format {self.fmt!r}: choose table, json or csv")
-        if self.hop is not None and self.hop <= 0:
-            raise UsageError("--hop must be positive")
+        if self.hop is not None:
+            check_hop_option(self.hop)
         if self.top < 1:
             raise UsageError("--top must be at least 1")
         if self.threads < 0:
@@ -56,6 +56,17 @@ class RunOptions:
 
 class UsageError(AudioConceptError):
     pass
+
+
+def check_hop_option(hop: float) -> None:
+    """--hop within the runtime's bounds (at most 10 windows per second of audio), as one line."""
+    from audioconcept.data.audio import check_hop
+    from audioconcept.errors import InvalidHop
+
+    try:
+        check_hop(hop, "--hop")
+    except InvalidHop as e:
+        raise UsageError(str(e)) from None
 
 
 class ReportFailed(AudioConceptError):
@@ -76,11 +87,11 @@ def _err(line: str) -> None:
 def run(opts: RunOptions) -> int:
     """Run the songs; -> exit code (2 if any song or input failed)."""
     from audioconcept.runtime.model import load
-    from audioconcept.runtime.runner import expand_inputs, run_files, run_many
+    from audioconcept.runtime.runner import expand_inputs_ordered, run_files, run_many
 
     opts.check()
     explain = opts.explain or opts.html is not None or opts.attribution is not None
-    files, bad_inputs = expand_inputs(list(opts.songs))
+    files, bad_inputs, order = expand_inputs_ordered(list(opts.songs))
     m = load(opts.model, backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
     _err(
         f"model {m.name} ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
@@ -133,7 +144,7 @@ def run(opts: RunOptions) -> int:
         results, failed = run_many(m, files, opts.hop, opts.top, on_result, on_error, errors)
     if opts.fmt != "table" or opts.output is not None:  # every good result and every error entry
         fmt = "json" if opts.fmt == "table" else opts.fmt
-        text = render_output(results, errors, fmt, single=len(opts.songs) == 1)
+        text = render_output(results, errors, fmt, single=len(opts.songs) == 1, order=order)
         if opts.output is not None:
             from audioconcept.utils import atomic_write_text
 

@@ -97,3 +97,20 @@ def check_finite_outputs(out, where: str) -> None:
         a = getattr(out, name, None)
         if a is not None and not np.isfinite(a).all():
             raise BundleError(f"{where}: the model's {name} output is not finite (NaN or Inf); no result is reported")
+
+
+def check_result_finite(res, where: str) -> None:
+    """A song's numbers (genres, window probabilities, concepts, tags, explanations) are all finite: a NaN or Inf
+    made while aggregating (a hostile manifest's genre head, say) is an error, never an "ok" result."""
+    import json
+    import math
+
+    def bad(x) -> bool:
+        return isinstance(x, float) and not math.isfinite(x)
+
+    try:
+        json.dumps(res.to_dict(), allow_nan=False)
+    except ValueError:
+        found = next((g for g, p in res.genres if bad(p)), None)
+        what = f"genre {found}" if found else "a window or concept value"
+        raise BundleError(f"{where}: the result for {res.path} is not finite ({what} is NaN or Inf)") from None

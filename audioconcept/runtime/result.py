@@ -77,15 +77,17 @@ class SongError:
 CSV_FIELDS = ("path", "model", "backend", "window", "start", "end", "genre", "probability")
 
 
-def to_csv(results: list[SongResult], errors: list[SongError] | None = None) -> str:
-    """One row per song and per window; with `errors`, a last `error` column and one row per failure."""
+def to_csv(results: list[SongResult], errors: list[SongError] | None = None, entries: list | None = None) -> str:
+    """One row per song and per window; with `errors`, a last `error` column and one row per failure. `entries`:
+    the results and errors in the order to write them (default: errors, then results)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     concept_names = sorted({c for r in results for c in r.concepts})
     w.writerow([*CSV_FIELDS, *concept_names, *(["error"] if errors else [])])
-    for e in errors or ():
-        w.writerow([e.path, "", "", "error", "", "", "", "", *[""] * len(concept_names), e.error])
-    for r in results:
+    for r in entries if entries is not None else [*(errors or ()), *results]:
+        if isinstance(r, SongError):
+            w.writerow([r.path, "", "", "error", "", "", "", "", *[""] * len(concept_names), r.error])
+            continue
         w.writerow(
             [
                 r.path,
