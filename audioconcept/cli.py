@@ -11,6 +11,7 @@ import typer
 
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import help_text as formats_help
+from audioconcept.utils import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept: genre models, concepts, edge export.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
@@ -510,10 +511,10 @@ def batch(
     s = run_batch(cfg)
     err = _stderr()
     for item, why in s.problems:
-        err.print(f"error: {item}: {why}", highlight=False, markup=False, soft_wrap=True)
+        err.print(printable(f"error: {item}: {why}"), highlight=False, markup=False, soft_wrap=True)
     for path, why in s.failed_now[:20]:
         line = f"failed: {why}" if path in why else f"failed: {path}: {why}"
-        err.print(line, highlight=False, markup=False, soft_wrap=True)
+        err.print(printable(line), highlight=False, markup=False, soft_wrap=True)
     if len(s.failed_now) > 20:
         err.print(f"... and {len(s.failed_now) - 20} more (status 'error' in {out}/songs)", soft_wrap=True)
     rate = f" in {s.elapsed_s:.1f} s ({s.songs_per_s:.2f} songs/s)" if s.analysed else ""
@@ -774,14 +775,14 @@ def main(argv: list[str] | None = None) -> None:
     except AudioConceptError as e:
         if debug:
             raise
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(printable(f"error: {e}"), err=True)
         raise SystemExit(e.exit_code) from None
     except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
         if debug:
             raise
         from audioconcept.cli_run import os_error_line
 
-        typer.echo(os_error_line(e), err=True)
+        typer.echo(printable(os_error_line(e)), err=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -81,7 +81,9 @@ def os_error_line(e: OSError) -> str:
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    from audioconcept.utils import printable
+
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 def run(opts: RunOptions) -> int:

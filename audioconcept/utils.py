@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -141,6 +142,19 @@ def dir_lock(final: str | Path) -> Iterator[None]:
             os.unlink(key)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+# ANSI escape sequences whole (CSI such as colours and cursor moves, OSC such as window titles), then any single
+# control character left (C0, DEL, C1)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """`text` without terminal escape sequences or control characters (tabs and newlines become spaces): for
+    anything a file supplies (a manifest's name or labels, a file name, an error quoting them) before it is
+    printed."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)).replace("\t", " ").replace("\n", " "))
 
 
 def check_out_name(final: str | Path) -> None:

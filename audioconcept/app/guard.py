@@ -118,3 +118,24 @@ def safe_filename(name: str | None) -> str | None:
     if not base.strip("."):  # "", ".", "..", "..."
         return None
     return base
+
+
+# an absolute POSIX path (or a Windows drive path) up to a quote, a colon, a comma or whitespace
+_ABS_PATH = re.compile(r"(?<![\w.])(?:/|[A-Za-z]:\\)[^\s'\",:;()]*")
+
+
+def public_message(message: str, source) -> str:
+    """An error for the page: the song's path becomes its file name, any other server path (a bundle, the work
+    folder, a temporary file) its last part, and control characters go."""
+    from pathlib import Path
+
+    from audioconcept.utils import printable
+
+    src = Path(source)
+    text = message.replace(str(src), src.name)
+
+    def last_part(m: re.Match) -> str:
+        tail = m.group(0).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        return tail or "(path)"
+
+    return printable(_ABS_PATH.sub(last_part, text))

@@ -173,11 +173,13 @@ class Analyzer:
         return self._loaded[key]
 
     def _run(self, job: Job, source: Path, model_name: str, backend: str) -> None:
+        from audioconcept.app.guard import public_message
+
         shown = source.name
         try:
             self._analyze(job, source, model_name, backend)
         except AudioConceptError as e:
-            job.update(state="error", message=str(e).replace(str(source), shown), stage="failed")
+            job.update(state="error", message=public_message(str(e), source), stage="failed")
         except Exception:  # noqa: BLE001 - a clean line for the page, details in the log; the server keeps running
             log.exception("job %s failed", job.id)
             msg = f"{shown}: analysis failed (internal error; see the server log)"

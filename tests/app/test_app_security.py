@@ -243,3 +243,21 @@ def test_a_pickle_uploaded_as_a_song_runs_nothing(tmp_path):
             job = _wait(c, r.json()["id"]).json()
             assert job["state"] == "error" and "not decodable" in job["message"], kind
     assert not marker.exists()
+
+
+def test_error_text_shows_no_server_path(tmp_path, song, monkeypatch):
+    """An error from the runtime names files by their full server paths; the page sees only their last parts."""
+    from audioconcept.app import server
+    from audioconcept.errors import BundleError
+
+    def fails(self, job, source, model, backend):
+        raise BundleError(
+            f"{SVM}/model.onnx: sha256 does not match the manifest (work folder {self.work}, song {source.resolve()})"
+        )
+
+    monkeypatch.setattr(server.Analyzer, "_analyze", fails)
+    with _client(tmp_path) as c:
+        r = _post(c, files={"file": ("song.wav", song.read_bytes(), "audio/wav")})
+        msg = _wait(c, r.json()["id"]).json()["message"]
+    assert "model.onnx: sha256 does not match" in msg and "song.wav" in msg
+    assert str(tmp_path) not in msg and str(SVM.parent) not in msg and "/" not in msg, msg
