@@ -4,7 +4,6 @@ control characters or escape sequences (issue 27): in the table, in CSV, and in 
 import json
 import shutil
 
-import numpy as np
 import pytest
 import soundfile as sf
 
