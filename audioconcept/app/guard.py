@@ -139,3 +139,22 @@ def public_message(message: str, source) -> str:
         return tail or "(path)"
 
     return printable(_ABS_PATH.sub(last_part, text))
+
+
+class JobSlots:
+    """At most `limit` jobs, counted from the moment a request's upload starts (a slow upload holds its slot, so
+    20 sockets that send their headers and wait cannot all get in): `take()` before reading the body, `release()`
+    when that request has handed its job over (or failed). Used from the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.uploading = 0
+
+    def take(self, running: int) -> bool:
+        if running + self.uploading >= self.limit:
+            return False
+        self.uploading += 1
+        return True
+
+    def release(self) -> None:
+        self.uploading = max(0, self.uploading - 1)
