@@ -11,6 +11,7 @@ import typer
 
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import help_text as formats_help
+from audioconcept.runtime.torch_trust import TRUST_BOUNDARY
 from audioconcept.utils import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept: genre models, concepts, edge export.")
@@ -371,7 +372,7 @@ def run(
     model: Annotated[
         str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged default)")
     ] = None,
-    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    backend: Annotated[str, typer.Option(help=f"{formats_help('backend')}. {TRUST_BOUNDARY}")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
     hop: Annotated[
         float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
@@ -483,7 +484,7 @@ def batch(
     address: Annotated[str | None, typer.Option(help="Ray cluster: 'auto' (after `ray start`) or host:port")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Processes (local) or actors (ray); 0 = from cores/GPUs")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per worker (0 = cores / workers)")] = 0,
-    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    backend: Annotated[str, typer.Option(help=f"{formats_help('backend')}. {TRUST_BOUNDARY}")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the bundle's)")] = None,
     top: Annotated[int, typer.Option(min=1, help="Genres kept per song")] = 3,

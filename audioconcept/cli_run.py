@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import BACKENDS, DEVICES
+from audioconcept.runtime.torch_trust import TRUST_BOUNDARY
 
 FORMATS = ("table", "json", "csv")
 ATTRIBUTIONS = ("ig", "gxi")
@@ -166,7 +167,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Classify songs of any length and say which concepts are present and where.")
     p.add_argument("songs", nargs="+", help="audio files, folders or globs")
     p.add_argument("--model", help="bundle folder or name (default: the packaged real-music model)")
-    p.add_argument("--backend", default="onnx", help=" | ".join(BACKENDS))
+    p.add_argument("--backend", default="onnx", help=f"{' | '.join(BACKENDS)}. {TRUST_BOUNDARY}")
     p.add_argument("--device", default="auto", help=" | ".join(DEVICES))
     p.add_argument("--hop", type=float, help="window hop in seconds (default: the bundle's hop_s)")
     p.add_argument("--format", dest="fmt", default="table", help="table | json | csv")

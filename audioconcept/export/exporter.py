@@ -18,6 +18,7 @@ from audioconcept.export.manifest import core_manifest, model_card
 from audioconcept.models.registry import get_spec
 from audioconcept.runtime.bundle import MANIFEST, is_our_bundle
 from audioconcept.runtime.formats import export_flags_for
+from audioconcept.runtime.torch_trust import TORCH_KEYS, record_trusted
 from audioconcept.utils import (
     atomic_dir,
     atomic_write_json,
@@ -153,6 +154,8 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
         concepts_dir = cfg.concepts or _concepts_beside(cfg.checkpoint)
         if concepts_dir is not None:
             shutil.copytree(concepts_dir, tmp / "concepts", dirs_exist_ok=True)
+    # model.ts and model.pt2 can run code when loaded: the runtime's torch backends load those this machine wrote
+    record_trusted(cfg.out / a["file"] for k, a in artifacts.items() if k in TORCH_KEYS)
     log.info("bundle written to %s", cfg.out)
     return cfg.out
 
