@@ -17,6 +17,7 @@ MANIFEST = "manifest.json"
 class Bundle:
     root: Path
     manifest: dict
+    verified: tuple[str, ...] = ()  # artifact keys whose sha256 open_bundle checked against the file
 
     @property
     def name(self) -> str:
@@ -92,7 +93,9 @@ def open_bundle(root: str | Path, verify: tuple[str, ...] | None = None, manifes
     artifacts named in `verify` (all if None)."""
     root = Path(root)
     m = manifest if manifest is not None else read_manifest(root)
+    checked = []
     for key, art in m["artifacts"].items():
         if verify is None or key in verify:
             verify_artifact(root, key, art)
-    return Bundle(root, m)
+            checked.append(key)
+    return Bundle(root, m, tuple(checked))

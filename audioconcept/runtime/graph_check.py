@@ -13,8 +13,8 @@ graphs), `check_graph` refuses with one BundleError line:
   ConstantOfShape, Tile or Reshape that asks for more than MAX_TENSOR_ELEMENTS elements.
 
 Shapes computed while the graph runs cannot be bounded here: the session's memory arena is (see
-`backends.OnnxBackend`). Results are cached per file (path, size, mtime, inode), so a model loaded twice
-in one process is checked once.
+`backends.OnnxBackend`). Verdicts are cached: per file in a process, and across processes per verified sha256 and
+checker version (a marker file under the cache folder), so a cold start does not parse a graph it has seen.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ MAX_DIMS = 16
 
 # graph-level fields that hold or point to code or data we do not read
 _REFUSED_MODEL_FIELDS = {20: "training info", 25: "model-local functions"}
+_GRAPH_OPS = {"Loop", "Scan", "If", "SequenceMap"}  # the ops whose attributes hold subgraphs (none of ours)
 _SHAPE_INPUT = {"Expand": 1, "ConstantOfShape": 0, "Tile": 1, "Reshape": 1}
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 _INT64, _INT32 = 7, 6  # TensorProto.DataType
@@ -55,6 +56,8 @@ class _Bad(Exception):
 
 
 def _varint(buf: memoryview, i: int) -> tuple[int, int]:
+    if i < len(buf) and buf[i] < 0x80:  # most keys and lengths: one byte
+        return buf[i], i + 1
     shift = result = 0
     while True:
         if i >= len(buf) or shift > 63:
@@ -172,6 +175,7 @@ class _Tensor:
 def _node(buf: memoryview) -> tuple[str, str, list[str], list[str], _Tensor | None]:
     """-> (domain, op_type, inputs, outputs, the Constant's value tensor or None)."""
     domain, op, inputs, outputs, value = "", "", [], [], None
+    attributes = []
     for f, _, v in _fields(buf):
         if f == 1:
             inputs.append(_text(v))
@@ -182,13 +186,16 @@ def _node(buf: memoryview) -> tuple[str, str, list[str], list[str], _Tensor | No
         elif f == 7:
             domain = _text(v)
         elif f == 5:
+            attributes.append(v)
+    # attributes are read only where they matter (parsing every one cost more than the rest of the graph): the ops
+    # that carry subgraphs, and Constant's value
+    if op in _GRAPH_OPS or op == "Constant":
+        for v in attributes:
             for af, _, av in _fields(v):
                 if af in (6, 11):  # g, graphs: a subgraph
-                    raise _Bad(f"node {op or '?'} carries a subgraph")
+                    raise _Bad(f"node {op} carries a subgraph")
                 if af == 5:
                     value = _Tensor(av)
-                elif af == 10:  # tensors
-                    _Tensor(av)
     return ("" if domain == "ai.onnx" else domain), op, inputs, outputs, value
 
 
@@ -257,9 +264,30 @@ def _checked(path: str, size: int, mtime_ns: int, ino: int) -> str | None:
         return graph_problems(f.read())
 
 
-def check_graph(path: str | Path, where: str | None = None) -> None:
-    """One BundleError line when the ONNX file at `path` is not a graph our exports could have written."""
+@lru_cache(maxsize=1)
+def checker_version() -> str:
+    """Changes whenever what the check accepts changes (the allowlist, the bounds), so old verdicts lapse."""
+    import hashlib
+
+    spec = repr((sorted(ALLOWED_OPS), MAX_TENSOR_ELEMENTS, MAX_NODES, MAX_DIMS, sorted(_SHAPE_INPUT.items()), 1))
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def _verdict_file(sha256: str) -> Path:
+    from audioconcept.utils import cache_root
+
+    return cache_root() / "graph-check" / checker_version() / sha256
+
+
+def check_graph(path: str | Path, where: str | None = None, sha256: str | None = None) -> None:
+    """One BundleError line when the ONNX file at `path` is not a graph our exports could have written.
+
+    `sha256`: the file's hash, already checked against the file (open_bundle's verify). A graph with that hash that
+    passed this version of the check before, in any process, is not parsed again (a marker file under the cache
+    folder): a cold start pays a stat, not the parse."""
     p = Path(path)
+    if sha256 is not None and _verdict_file(sha256).is_file():
+        return
     try:
         st = p.stat()
         why = _checked(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -267,3 +295,10 @@ def check_graph(path: str | Path, where: str | None = None) -> None:
         raise BundleError(f"{where or p}: cannot read the ONNX model ({e.strerror or type(e).__name__})") from None
     if why:
         raise BundleError(f"{where or p}: refused ONNX model: {why}")
+    if sha256 is not None:
+        try:
+            marker = _verdict_file(sha256)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:  # a read-only cache: the check runs again next time
+            pass
