@@ -29,9 +29,9 @@ from audioconcept.errors import BundleError
 # graphs and CoreML-EP graphs; musicnn's; the SVM's skl2onnx graph (ai.onnx.ml); the packaged bundles.
 _OPS = {
     "": (
-        "Abs Add ArgMax BatchNormalization Cast Clip Concat Conv DequantizeLinear Div Exp GatherND Gemm Less Log "
-        "MatMul MaxPool Mul Neg Not Pow QuantizeLinear ReduceMax ReduceMean ReduceSum Relu Reshape Resize Shape "
-        "Sigmoid Slice Softmax Sqrt Sub Sum Transpose Unsqueeze Where"
+        "Abs Add ArgMax BatchNormalization Cast Clip Concat Conv DequantizeLinear Div Exp GatherND Gemm Identity "
+        "Less Log MatMul MaxPool Mul Neg Not Pow QuantizeLinear ReduceMax ReduceMean ReduceSum Relu Reshape Resize "
+        "Shape Sigmoid Slice Softmax Sqrt Sub Sum Transpose Unsqueeze Where"
     ),
     "ai.onnx.ml": "ArrayFeatureExtractor SVMClassifier",
 }
