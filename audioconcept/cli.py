@@ -13,6 +13,8 @@ import typer
 
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import help_text as formats_help
+from audioconcept.runtime.torch_trust import TRUST_BOUNDARY
+from audioconcept.utils import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept: genre models, concepts, edge export.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
@@ -393,7 +395,7 @@ def export(
     concepts: Annotated[Path | None, typer.Option(help="Concept folder from `concepts learn`")] = None,
     name: str | None = None,
     int8: Annotated[str, typer.Option(help="auto | always | never")] = "auto",
-    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not a bundle")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out that is not one of our bundles")] = False,
 ) -> None:
     """Export a checkpoint to a self-describing bundle; every artifact must pass the parity gate."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint, parse_formats
@@ -459,7 +461,7 @@ def run(
     model: Annotated[
         str | None, typer.Option(help="Bundle folder or name (default: best in ./models, else the packaged default)")
     ] = None,
-    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    backend: Annotated[str, typer.Option(help=f"{formats_help('backend')}. {TRUST_BOUNDARY}")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | ane")] = "auto",
     hop: Annotated[
         float | None, typer.Option(help="Window hop in seconds (default: the bundle's hop_s, at most the window)")
@@ -634,12 +636,15 @@ def batch(
     address: Annotated[str | None, typer.Option(help="Ray cluster: 'auto' (after `ray start`) or host:port")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Processes (local) or actors (ray); 0 = from cores/GPUs")] = 0,
     threads: Annotated[int, typer.Option(min=0, help="onnxruntime threads per worker (0 = cores / workers)")] = 0,
-    backend: Annotated[str, typer.Option(help=formats_help("backend"))] = "onnx",
+    backend: Annotated[str, typer.Option(help=f"{formats_help('backend')}. {TRUST_BOUNDARY}")] = "onnx",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     hop: Annotated[float | None, typer.Option(help="Window hop in seconds (default: the bundle's)")] = None,
     top: Annotated[int, typer.Option(min=1, help="Genres kept per song")] = 3,
     part_songs: Annotated[int, typer.Option(min=1, help="Songs per Parquet part (a kill loses at most this)")] = 128,
     retry_errors: Annotated[bool, typer.Option(help="Analyse again the songs that failed in earlier runs")] = False,
+    song_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds one song may take before it becomes an error row (0: no limit)")
+    ] = 600.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Analyse a music library into Parquet tables of songs and windows (resumable: re-run to finish).
@@ -648,19 +653,21 @@ def batch(
     """
     from audioconcept.runtime.batch.run import BatchConfig, run_batch
 
-    if hop is not None and hop <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--hop")
+    if hop is not None:
+        from audioconcept.cli_run import check_hop_option
+
+        check_hop_option(hop)
     cfg = BatchConfig(
         tuple(library), out, model, engine, address, workers, threads, backend, device, hop, top,
-        part_songs=part_songs, retry_errors=retry_errors, progress=progress,
+        part_songs=part_songs, retry_errors=retry_errors, progress=progress, song_timeout_s=song_timeout,
     )  # fmt: skip
     s = run_batch(cfg)
     err = _stderr()
     for item, why in s.problems:
-        err.print(f"error: {item}: {why}", highlight=False, markup=False, soft_wrap=True)
+        err.print(printable(f"error: {item}: {why}"), highlight=False, markup=False, soft_wrap=True)
     for path, why in s.failed_now[:20]:
         line = f"failed: {why}" if path in why else f"failed: {path}: {why}"
-        err.print(line, highlight=False, markup=False, soft_wrap=True)
+        err.print(printable(line), highlight=False, markup=False, soft_wrap=True)
     if len(s.failed_now) > 20:
         err.print(f"... and {len(s.failed_now) - 20} more (status 'error' in {out}/songs)", soft_wrap=True)
     rate = f" in {s.elapsed_s:.1f} s ({s.songs_per_s:.2f} songs/s)" if s.analysed else ""
@@ -1073,14 +1080,14 @@ def main(argv: list[str] | None = None) -> None:
     except AudioConceptError as e:
         if debug:
             raise
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(printable(f"error: {e}"), err=True)
         raise SystemExit(e.exit_code) from None
     except OSError as e:  # a path the user gave cannot be read or written (--output on a folder, a full disk)
         if debug:
             raise
         from audioconcept.cli_run import os_error_line
 
-        typer.echo(os_error_line(e), err=True)
+        typer.echo(printable(os_error_line(e)), err=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import DEVICES
 from audioconcept.runtime.formats import help_text as formats_help
+from audioconcept.runtime.torch_trust import TRUST_BOUNDARY
 
 FORMATS = ("table", "json", "csv")
 EXAMPLES = (
@@ -49,8 +50,8 @@ class RunOptions:
         """One-line errors for values a parser cannot check alone."""
         if self.fmt not in FORMATS:
             raise UsageError(f"--format {self.fmt!r}: choose table, json or csv")
-        if self.hop is not None and self.hop <= 0:
-            raise UsageError("--hop must be positive")
+        if self.hop is not None:
+            check_hop_option(self.hop)
         if self.top < 1:
             raise UsageError("--top must be at least 1")
         if self.threads < 0:
@@ -65,6 +66,17 @@ class UsageError(AudioConceptError):
     pass
 
 
+def check_hop_option(hop: float) -> None:
+    """--hop within the runtime's bounds (at most 10 windows per second of audio), as one line."""
+    from audioconcept.data.audio import check_hop
+    from audioconcept.errors import InvalidHop
+
+    try:
+        check_hop(hop, "--hop")
+    except InvalidHop as e:
+        raise UsageError(str(e)) from None
+
+
 class ReportFailed(AudioConceptError):
     """A song was classified, but its explanation or report could not be written."""
 
@@ -77,17 +89,19 @@ def os_error_line(e: OSError) -> str:
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    from audioconcept.utils import printable
+
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 def run(opts: RunOptions) -> int:
     """Run the songs; -> exit code (2 if any song or input failed)."""
     from audioconcept.runtime.model import load
-    from audioconcept.runtime.runner import expand_inputs, run_files, run_many
+    from audioconcept.runtime.runner import expand_inputs_ordered, run_files, run_many
 
     opts.check()
     explain = opts.explain or opts.html is not None or opts.attribution is not None
-    files, bad_inputs = expand_inputs(list(opts.songs))
+    files, bad_inputs, order = expand_inputs_ordered(list(opts.songs))
     m = load(opts.model, backend=opts.backend, device=opts.device, threads=opts.threads, head=opts.head)
     _err(
         f"model {m.name} ({m.bundle.arch}, trained on {m.bundle.manifest.get('trained_on') or '?'}) "
@@ -140,7 +154,7 @@ def run(opts: RunOptions) -> int:
         results, failed = run_many(m, files, opts.hop, opts.top, on_result, on_error, errors)
     if opts.fmt != "table" or opts.output is not None:  # every good result and every error entry
         fmt = "json" if opts.fmt == "table" else opts.fmt
-        text = render_output(results, errors, fmt, single=len(opts.songs) == 1)
+        text = render_output(results, errors, fmt, single=len(opts.songs) == 1, order=order)
         if opts.output is not None:
             from audioconcept.utils import atomic_write_text
 
@@ -284,7 +298,7 @@ def parser(prog: str = "audioconcept-run") -> argparse.ArgumentParser:
     )
     p.add_argument("songs", nargs="*", help="audio files, folders or globs")
     p.add_argument("--model", help="bundle folder or name (default: the packaged real-music model)")
-    p.add_argument("--backend", default="onnx", help=formats_help("backend"))
+    p.add_argument("--backend", default="onnx", help=f"{formats_help('backend')} {TRUST_BOUNDARY}")
     p.add_argument("--device", default="auto", help=" | ".join(DEVICES))
     p.add_argument("--hop", type=float, help="window hop in seconds (default: the bundle's hop_s)")
     p.add_argument("--format", dest="fmt", default="table", help="table | json | csv (--live: table | jsonl)")

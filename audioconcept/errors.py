@@ -33,6 +33,10 @@ class NonFiniteAudio(AudioError):
     pass
 
 
+class InvalidHop(AudioConceptError):
+    """A window hop so short that a song would become an absurd number of windows."""
+
+
 class InvalidSampleRate(AudioError):
     pass
 

@@ -7,9 +7,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +162,42 @@ def dir_lock(final: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
-def check_replaceable(final: str | Path, marker: str, force: bool = False, what: str = "bundle") -> None:
-    """Refuse to replace `final` unless it is missing, an empty folder, or one of ours (holds `marker`);
-    `force` replaces anything but a file or a symlink's target (a symlink itself is replaced)."""
+# ANSI escape sequences whole (CSI such as colours and cursor moves, OSC such as window titles), then any single
+# control character left (C0, DEL, C1)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """`text` without terminal escape sequences or control characters (tabs and newlines become spaces): for
+    anything a file supplies (a manifest's name or labels, a file name, an error quoting them) before it is
+    printed."""
+    return _CONTROL.sub("", _ANSI.sub("", str(text)).replace("\t", " ").replace("\n", " "))
+
+
+def check_out_name(final: str | Path) -> None:
+    """An output folder must have a name of its own: not '.', '..', '/', nor the current folder or one above it
+    (replacing it would pull the folder from under the running process)."""
     from audioconcept.errors import OutputDirError
 
     final = Path(final)
+    if final.name in ("", ".", "..") or final.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise OutputDirError(f"{final}: is the current folder or one above it; give a new folder, e.g. {final}/bundle")
+
+
+def check_replaceable(
+    final: str | Path,
+    marker: str,
+    force: bool = False,
+    what: str = "bundle",
+    ours: Callable[[Path], bool] | None = None,
+) -> None:
+    """Refuse to replace `final` unless it is missing, an empty folder, or one of ours (`ours(final)`; by default:
+    it holds `marker`); `force` replaces anything but a file or a symlink's target (a symlink itself is replaced)."""
+    from audioconcept.errors import OutputDirError
+
+    final = Path(final)
+    check_out_name(final)
     if final.is_symlink():
         if not force:
             raise OutputDirError(f"{final}: is a symbolic link; give a real folder, or --force to replace the link")
@@ -175,7 +206,7 @@ def check_replaceable(final: str | Path, marker: str, force: bool = False, what:
         return
     if not final.is_dir():
         raise OutputDirError(f"{final}: is a file, not a folder; choose another output")
-    if force or (final / marker).is_file():
+    if force or (ours(final) if ours is not None else (final / marker).is_file()):
         return
     entries = sorted(p.name for p in final.iterdir())
     if entries:
@@ -203,24 +234,27 @@ def clean_stale_temps(final: str | Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(final: str | Path, marker: str | None = None, force: bool = False) -> Iterator[Path]:
+def atomic_dir(
+    final: str | Path, marker: str | None = None, force: bool = False, ours: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
     """Yield a temporary folder beside `final`; on success it replaces `final` in one rename.
 
     With `marker` (the file that makes a folder ours, e.g. manifest.json), an existing `final` is
-    replaced only if it is empty or holds the marker, unless `force`. The whole write holds
-    `dir_lock(final)`, and temporary folders left by killed writers are removed first.
+    replaced only if it is empty or holds the marker (or `ours(final)` says it is ours), unless `force`. The
+    whole write holds `dir_lock(final)`, and temporary folders left by killed writers are removed first.
     """
     final = Path(final)
+    check_out_name(final)
     with dir_lock(final):
         if marker is not None:
-            check_replaceable(final, marker, force)
+            check_replaceable(final, marker, force, ours=ours)
         for p in clean_stale_temps(final):
             logging.getLogger(__name__).info("removed %s, left by an interrupted write", p)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             yield tmp
             if marker is not None:  # the folder may have changed while we worked
-                check_replaceable(final, marker, force)
+                check_replaceable(final, marker, force, ours=ours)
             os.chmod(tmp, 0o777 & ~current_umask())
             for p in tmp.rglob("*"):
                 os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~current_umask())

@@ -42,7 +42,7 @@ def test_help_lists_the_table():
         (["run", "song.wav", "--backend", "onnx-int8", "--device", "cuda"], "runs on cpu, not cuda"),
         (["run", "song.wav", "--model", "no-such-bundle"], "--model no-such-bundle: no bundle there"),
         (["run", "song.wav", "--attribution", "shap"], "choose ig or gxi"),
-        (["run", "song.wav", "--hop", "-1"], "must be positive"),
+        (["run", "song.wav", "--hop", "-1"], "--hop: a hop of -1 s is out of range"),
         (["run", "song.wav", "--format", "xml"], "choose table, json or csv"),
         (["export", "no/such/checkpoint"], "not a checkpoint"),
     ],

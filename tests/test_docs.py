@@ -17,7 +17,9 @@ API_PAGE = DOCS / "api" / "runtime.md"
 SNIPPET = re.compile(r'^--8<-- "([^"]+)"\s*$', re.M)
 # a measured figure: a number with a unit of time, memory, share, throughput or speed-up, a fraction (accuracy,
 # probability, AUC), or a spread
-FIGURE = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:%|ms\b|MB\b|GB\b|GFLOP|songs/s|clips/s|×(?!\d))|(?<![\d.])0\.\d+\b(?!\.\d)|±")
+FIGURE = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s?(?:%|ms\b|MB\b|GB\b|GFLOP|songs/s|clips/s|×(?!\d))|(?<![\d.])0\.\d+\b(?!\.\d)|±"
+)
 
 
 def pages() -> list[Path]:

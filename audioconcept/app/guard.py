@@ -118,3 +118,43 @@ def safe_filename(name: str | None) -> str | None:
     if not base.strip("."):  # "", ".", "..", "..."
         return None
     return base
+
+
+# an absolute POSIX path (or a Windows drive path) up to a quote, a colon, a comma or whitespace
+_ABS_PATH = re.compile(r"(?<![\w.])(?:/|[A-Za-z]:\\)[^\s'\",:;()]*")
+
+
+def public_message(message: str, source) -> str:
+    """An error for the page: the song's path becomes its file name, any other server path (a bundle, the work
+    folder, a temporary file) its last part, and control characters go."""
+    from pathlib import Path
+
+    from audioconcept.utils import printable
+
+    src = Path(source)
+    text = message.replace(str(src), src.name)
+
+    def last_part(m: re.Match) -> str:
+        tail = m.group(0).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        return tail or "(path)"
+
+    return printable(_ABS_PATH.sub(last_part, text))
+
+
+class JobSlots:
+    """At most `limit` jobs, counted from the moment a request's upload starts (a slow upload holds its slot, so
+    20 sockets that send their headers and wait cannot all get in): `take()` before reading the body, `release()`
+    when that request has handed its job over (or failed). Used from the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.uploading = 0
+
+    def take(self, running: int) -> bool:
+        if running + self.uploading >= self.limit:
+            return False
+        self.uploading += 1
+        return True
+
+    def release(self) -> None:
+        self.uploading = max(0, self.uploading - 1)

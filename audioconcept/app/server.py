@@ -38,7 +38,8 @@ class AppConfig:
     attribution: str = "gxi"  # ig | gxi | none
     work: Path | None = None  # job files (default: a temporary folder)
     allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback and `host`
-    max_pending: int = 4  # queued or running jobs; more get HTTP 429
+    max_pending: int = 4  # uploading, queued or running jobs; more get HTTP 429
+    upload_timeout_s: float = 60.0  # a request whose upload takes longer gets HTTP 408 and is dropped
     max_finished: int = 16  # finished jobs kept (files and views); the oldest go first
     job_ttl_s: float = 1800.0  # finished jobs are dropped after this long
     folders: tuple[Path, ...] = ()  # more folders of songs to pick from (`--folder` repeated)
@@ -234,11 +235,13 @@ class Analyzer:
         return self._loaded[key]
 
     def _run(self, job: Job, source: Path, model_name: str, backend: str) -> None:
+        from audioconcept.app.guard import public_message
+
         shown = source.name
         try:
             self._analyze(job, source, model_name, backend)
         except AudioConceptError as e:
-            job.update(state="error", message=str(e).replace(str(source), shown), stage="failed")
+            job.update(state="error", message=public_message(str(e), source), stage="failed")
         except Exception:  # noqa: BLE001 - a clean line for the page, details in the log; the server keeps running
             log.exception("job %s failed", job.id)
             msg = f"{shown}: analysis failed (internal error; see the server log)"
@@ -296,6 +299,7 @@ def create_app(cfg: AppConfig):
     from audioconcept.app.guard import (
         BodyLimit,
         BodyTooLarge,
+        JobSlots,
         allowed_hosts,
         cross_site_reason,
         new_token,
@@ -305,6 +309,7 @@ def create_app(cfg: AppConfig):
     from audioconcept.runtime.view import web_asset
 
     analyzer = Analyzer(cfg)
+    slots = JobSlots(cfg.max_pending)
     token = new_token()
     upload_limit = int(cfg.max_upload_mb * 1e6)
     too_large = f"upload larger than {cfg.max_upload_mb:.0f} MB"
@@ -334,12 +339,28 @@ def create_app(cfg: AppConfig):
         why = cross_site_reason(request.headers, token)
         if why:
             return refuse(why, 403)
-        if analyzer.pending() >= cfg.max_pending:
+        if not slots.take(analyzer.pending()):  # counted from the start of its upload, not when it ends
             return refuse(f"the server is busy with {cfg.max_pending} songs; try again when one has finished", 429)
         try:
-            form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+            return await _receive_job(request)
+        finally:
+            slots.release()
+
+    async def _receive_job(request: Request) -> Response:
+        import asyncio
+
+        try:
+            form = await asyncio.wait_for(
+                request.form(max_files=1, max_fields=8, max_part_size=64 * 1024), cfg.upload_timeout_s
+            )
         except BodyTooLarge:
             raise  # BodyLimit answers 413
+        except TimeoutError:
+            return JSONResponse(
+                {"error": f"upload took longer than {cfg.upload_timeout_s:g} s"},
+                status_code=408,
+                headers={"connection": "close"},
+            )
         except Exception:  # noqa: BLE001 - malformed multipart, in many forms
             return refuse("bad upload: the request is not a valid multipart form")
         try:

@@ -21,6 +21,7 @@ from audioconcept.errors import (
     AudioFileNotFound,
     AudioTooShort,
     EmptyAudio,
+    InvalidHop,
     InvalidSampleRate,
     NonFiniteAudio,
     UndecodableAudio,
@@ -34,6 +35,24 @@ MAX_SAMPLE_RATE = 768_000
 # Songs shorter than a window are looped to fill it (see fit_window); below this there is too little
 # audio to loop into anything that means something (one sample would become a 30 s DC level).
 MIN_SECONDS = 0.5
+
+
+# At most this many windows per second of audio: a hop of 1e-9 s from a flag or a hostile manifest would cut a song
+# into billions of windows and never end. The manifest schema's hop_s minimum and `--hop` say the same.
+MAX_WINDOWS_PER_SECOND = 10
+MIN_HOP_S = 1.0 / MAX_WINDOWS_PER_SECOND
+MAX_HOP_S = 600.0
+
+
+def check_hop(hop_s: float | None, where: str = "hop") -> None:
+    """Refuse a hop outside [MIN_HOP_S, MAX_HOP_S] seconds (None: the window, checked elsewhere)."""
+    if hop_s is None:
+        return
+    if not (math.isfinite(hop_s) and MIN_HOP_S <= hop_s <= MAX_HOP_S):
+        raise InvalidHop(
+            f"{where}: a hop of {hop_s:g} s is out of range ({MIN_HOP_S:g} to {MAX_HOP_S:g} s, at most "
+            f"{MAX_WINDOWS_PER_SECOND} windows per second of audio)"
+        )
 
 
 def _open_error(e: Exception) -> str:
@@ -117,9 +136,21 @@ def audio_info(path: str | Path) -> AudioInfo:
         return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames), str(f.format))
 
 
+# Float audio lies within ±1; a mix can go past full scale, but samples of 1e30 are a broken or hostile file: their
+# spectrum overflows float32 and every model would answer NaN. Past ±MAX_ABS_SAMPLE (60 dB over full scale) a file is
+# refused.
+MAX_ABS_SAMPLE = 1000.0
+
+
 def check_finite(x: np.ndarray, where: str) -> None:
+    """Refuse NaN, Inf and samples far out of range (see MAX_ABS_SAMPLE)."""
     if not np.isfinite(x).all():
         raise NonFiniteAudio(f"{where}: audio contains NaN or Inf samples")
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise NonFiniteAudio(
+            f"{where}: audio samples reach {peak:.3g}; float audio lies within ±1 (accepted up to ±{MAX_ABS_SAMPLE:g})"
+        )
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
@@ -277,6 +308,7 @@ def iter_windows(
     frames it exactly like the whole song's spectrogram. The framing is `StreamFramer`'s, which the
     live runtime pushes blocks into as they arrive.
     """
+    check_hop(hop_s or window_s, str(path))
     framer = StreamFramer(window_s, hop_s, sr, context)
     for block in _decoded_blocks(path, sr, block_seconds):
         yield from framer.push(block)
@@ -296,8 +328,9 @@ class StreamFramer:
         self.sr = sr
         self.window = int(round(window_s * sr))
         self.hop = int(round((hop_s or window_s) * sr))
-        if self.window <= 0 or self.hop <= 0:
-            raise ValueError("window and hop must be positive")
+        if self.window <= 0:
+            raise ValueError("the window must be positive")
+        check_hop(hop_s or window_s, "stream")
         self.context = context
         self.size = self.window + 2 * context
         # with context, the head is held until the song is known to be longer than one window
@@ -405,6 +438,7 @@ class StreamFramer:
 def windows_from_array(
     x: np.ndarray, window_s: float, hop_s: float | None = None, sr: int = SAMPLE_RATE, context: int = 0
 ) -> list[Window]:
+    check_hop(hop_s or window_s)
     window = int(round(window_s * sr))
     hop = int(round((hop_s or window_s) * sr))
     xp = with_context(x, context) if context and x.shape[-1] > window else None

@@ -16,9 +16,17 @@ from pathlib import Path
 from audioconcept.errors import ExportError
 from audioconcept.export.manifest import core_manifest, model_card
 from audioconcept.models.registry import get_spec
-from audioconcept.runtime.bundle import MANIFEST
+from audioconcept.runtime.bundle import MANIFEST, is_our_bundle
 from audioconcept.runtime.formats import default_export_flags_for, export_flags_for
-from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text, check_replaceable, dir_lock
+from audioconcept.runtime.torch_trust import TORCH_KEYS, record_trusted
+from audioconcept.utils import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    check_out_name,
+    check_replaceable,
+    dir_lock,
+)
 
 log = logging.getLogger(__name__)
 N_TAG_CALIBRATION = 200  # windows of real audio that calibrate a bare tagger's concept thresholds
@@ -143,8 +151,9 @@ def export_checkpoint(cfg: ExportConfig) -> Path:
     ck = read_config(cfg.checkpoint)
     # one export per --out at a time, and never over a folder that is not a bundle (unless --force):
     # checked now, before minutes of work, and again before the swap (atomic_dir)
+    check_out_name(cfg.out)
     with dir_lock(cfg.out), _quiet():
-        check_replaceable(cfg.out, MANIFEST, cfg.force)
+        check_replaceable(cfg.out, MANIFEST, cfg.force, ours=is_our_bundle)
         if get_spec(ck.arch).kind == "sklearn":
             from audioconcept.export.svm_export import export_svm
 
@@ -160,7 +169,7 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
     parity: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     extra: dict = {}
-    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force, ours=is_our_bundle) as tmp:
         ctx = prepare_neural(cfg, ck, tmp)
         for flag in export_flags_for(get_spec(ck.arch).kind):  # table order: a row may use what an earlier row wrote
             if flag not in flags:
@@ -192,6 +201,8 @@ def _export_neural(cfg: ExportConfig, ck) -> Path:
         concepts_dir = cfg.concepts or _concepts_beside(cfg.checkpoint)
         if concepts_dir is not None:
             shutil.copytree(concepts_dir, tmp / "concepts", dirs_exist_ok=True)
+    # model.ts and model.pt2 can run code when loaded: the runtime's torch backends load those this machine wrote
+    record_trusted(cfg.out / a["file"] for k, a in artifacts.items() if k in TORCH_KEYS)
     log.info("bundle written to %s", cfg.out)
     return cfg.out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from audioconcept.errors import ExportError
 from audioconcept.export.exporter import ExportConfig, export_checkpoint
 from audioconcept.export.manifest import model_card
+from audioconcept.runtime.bundle import is_our_bundle
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "runtime" / "bundles"
@@ -59,7 +60,7 @@ def package(name: str, checkpoint: Path, data: str | None = None) -> Path:
             **(m.get("skipped") or {}),
             **{k: "not shipped in the package (size); export the checkpoint for it" for k in dropped},
         }
-        with atomic_dir(PACKAGE_DIR / name, marker="manifest.json") as out:
+        with atomic_dir(PACKAGE_DIR / name, marker="manifest.json", ours=is_our_bundle) as out:
             for art in m["artifacts"].values():
                 shutil.copy2(src / art["file"], out / art["file"])
             atomic_write_text(out / "README.md", model_card(m))

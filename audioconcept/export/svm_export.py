@@ -19,7 +19,7 @@ from audioconcept.export.manifest import artifact_entry, core_manifest, model_ca
 from audioconcept.export.parity import compare
 from audioconcept.models.features import EXTRACTOR_VERSION
 from audioconcept.models.svm import LABEL_RULE
-from audioconcept.runtime.bundle import MANIFEST
+from audioconcept.runtime.bundle import MANIFEST, is_our_bundle
 from audioconcept.runtime.formats import Gate, export_flags_for, format_for_flag
 from audioconcept.utils import atomic_dir, atomic_write_json, atomic_write_text
 
@@ -101,7 +101,7 @@ def export_svm(cfg, ck) -> Path:
         },
     )
     artifacts, parity, skipped = {}, {}, {}
-    with atomic_dir(cfg.out, MANIFEST, cfg.force) as tmp:
+    with atomic_dir(cfg.out, MANIFEST, cfg.force, ours=is_our_bundle) as tmp:
         if "onnx" in formats:
             onx = svm_to_onnx(pipe, core)
             (tmp / "model.onnx").write_bytes(onx.SerializeToString())

@@ -12,9 +12,10 @@ import platform
 
 import numpy as np
 
-from audioconcept.errors import BackendUnavailable
+from audioconcept.errors import BackendUnavailable, BundleError
 from audioconcept.runtime.bundle import Bundle
 from audioconcept.runtime.formats import DEVICES, Format, formats_for, get_format, kind_of
+from audioconcept.runtime.graph_check import check_graph
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.threads import plan_threads
 
@@ -60,6 +61,45 @@ def onnx_providers(device: str) -> tuple[list, str]:
     if device != "cpu":
         raise BackendUnavailable(f"--device {device}: choose one of {', '.join(DEVICES)}")
     return ["CPUExecutionProvider"], "cpu"
+
+
+# onnxruntime's CPU memory for all sessions of this process: a graph that computes a huge shape while it runs (which
+# graph_check cannot bound) fails with one line instead of taking the host's memory. Our largest model at batch 64
+# needs a few hundred MB; AUDIOCONCEPT_ORT_MAX_MEMORY_MB raises the cap.
+DEFAULT_ORT_MAX_MEMORY_MB = 2048
+_ARENA: list[int] = []  # the cap registered in this process, in bytes (onnxruntime takes one per process)
+
+
+def ort_memory_cap() -> int:
+    """Bytes onnxruntime may hold on the CPU (AUDIOCONCEPT_ORT_MAX_MEMORY_MB, default 2048)."""
+    raw = os.environ.get("AUDIOCONCEPT_ORT_MAX_MEMORY_MB", "")
+    try:
+        mb = float(raw) if raw else DEFAULT_ORT_MAX_MEMORY_MB
+    except ValueError:
+        mb = DEFAULT_ORT_MAX_MEMORY_MB
+    return int(max(64.0, mb) * 1024 * 1024)
+
+
+def cap_session_memory(so) -> None:
+    """Make the session allocate from one process-wide CPU arena capped at `ort_memory_cap()` (registered on first
+    use); where this onnxruntime cannot, the session keeps its own arena and a debug line says so."""
+    ort = _ort()
+    if not _ARENA:
+        try:
+            mem = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            # kSameAsRequested (1): grow by what is asked, so the cap is reached only by what is really needed
+            ort.create_and_register_allocator(
+                mem, ort.OrtArenaCfg({"max_mem": ort_memory_cap(), "arena_extend_strategy": 1})
+            )
+            _ARENA.append(ort_memory_cap())
+        except Exception as e:  # noqa: BLE001 - an onnxruntime without shared allocators: no cap
+            log.debug("onnxruntime memory cap unavailable (%s)", e)
+            return
+    so.add_session_config_entry("session.use_env_allocators", "1")
+
+
+def over_memory_cap(e: Exception) -> bool:
+    return "bfc_arena" in str(e) and "Available memory" in str(e)
 
 
 class OnnxBackend:
@@ -128,6 +168,10 @@ class OnnxBackend:
                     path.name,
                     ep.get("partitions"),
                 )
+        if self.device == "cpu":
+            cap_session_memory(so)
+        sha = bundle.manifest["artifacts"][key]["sha256"] if key in bundle.verified else None
+        check_graph(path, str(path), sha)
         self.session = ort.InferenceSession(str(path), so, providers=providers)
         # IO binding (input copied to the GPU once, outputs kept there until one copy back) measured 10 % slower
         # than session.run on an H200 for these one-graph models (9.4 against 8.7 ms at batch 16,
@@ -162,7 +206,16 @@ class OnnxBackend:
 
     def run(self, x: np.ndarray) -> Outputs:
         feed = x.astype(np.float64 if self.input_kind == "features" else np.float32, copy=False)
-        res = dict(zip(self.output_names, self._session_run(feed), strict=True))
+        try:
+            got = self._session_run(feed)
+        except Exception as e:
+            if over_memory_cap(e):
+                raise BundleError(
+                    f"{self.artifact}: the model asked for more than {ort_memory_cap() >> 20} MB while it ran "
+                    "(AUDIOCONCEPT_ORT_MAX_MEMORY_MB raises the cap)"
+                ) from None
+            raise
+        res = dict(zip(self.output_names, got, strict=True))
         if self.input_kind == "features":
             p = np.asarray(res["probabilities"], dtype=np.float64)
             return Outputs(np.log(np.clip(p, 1e-12, None)), p)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audioconcept.errors import BundleError
-from audioconcept.runtime.manifest_check import read_manifest_file, validate_manifest
+from audioconcept.runtime.manifest_check import inside_bundle, read_manifest_file, validate_manifest
 from audioconcept.utils import sha256_tree
 
 SCHEMA_VERSION = 1
@@ -17,6 +17,7 @@ MANIFEST = "manifest.json"
 class Bundle:
     root: Path
     manifest: dict
+    verified: tuple[str, ...] = ()  # artifact keys whose sha256 open_bundle checked against the file
 
     @property
     def name(self) -> str:
@@ -55,6 +56,30 @@ def read_manifest(root: str | Path) -> dict:
     return validate_manifest(read_manifest_file(p), root, str(p))
 
 
+def is_our_bundle(folder: str | Path) -> bool:
+    """Is `folder` a bundle this project wrote (so that `export --out` may replace it without --force)? Its
+    manifest.json is a JSON object with a schema_version and a name, and every file its artifacts list is there,
+    inside the folder. A web app's or a browser extension's manifest.json is not."""
+    root = Path(folder)
+    p = root / MANIFEST
+    if not p.is_file() or p.is_symlink():
+        return False
+    try:
+        m = read_manifest_file(p)
+    except BundleError:
+        return False
+    if not isinstance(m, dict) or "schema_version" not in m or not isinstance(m.get("name"), str) or not m["name"]:
+        return False
+    arts = m.get("artifacts")
+    if not isinstance(arts, dict) or not arts:
+        return False
+    for art in arts.values():
+        rel = art.get("file") if isinstance(art, dict) else None
+        if not isinstance(rel, str) or not inside_bundle(root, rel) or not (root / rel).exists():
+            return False
+    return True
+
+
 def verify_artifact(root: Path, key: str, art: dict) -> None:
     f = root / art["file"]
     if not f.exists():
@@ -68,7 +93,9 @@ def open_bundle(root: str | Path, verify: tuple[str, ...] | None = None, manifes
     artifacts named in `verify` (all if None)."""
     root = Path(root)
     m = manifest if manifest is not None else read_manifest(root)
+    checked = []
     for key, art in m["artifacts"].items():
         if verify is None or key in verify:
             verify_artifact(root, key, art)
-    return Bundle(root, m)
+            checked.append(key)
+    return Bundle(root, m, tuple(checked))

@@ -78,7 +78,8 @@ def check_session_io(backend, manifest: dict, where: str) -> None:
 
 
 def check_outputs(out, n_labels: int, n_concepts: int, where: str) -> None:
-    """On every batch: the arrays the backend returned fit the labels and concept names."""
+    """On every batch: the arrays the backend returned fit the labels and concept names, and are finite (a NaN
+    or Inf is never reported as a result)."""
     p = out.probabilities
     if p.ndim != 2 or p.shape[-1] != n_labels:
         raise BundleError(f"{where}: the model returned {p.shape[-1]} class probabilities for {n_labels} labels")
@@ -86,3 +87,30 @@ def check_outputs(out, n_labels: int, n_concepts: int, where: str) -> None:
         raise BundleError(f"{where}: the model's logits {out.logits.shape} and probabilities {p.shape} differ in shape")
     if n_concepts and out.concepts is not None and out.concepts.shape[-1] != n_concepts:
         raise BundleError(f"{where}: the model returned {out.concepts.shape[-1]} concepts for {n_concepts} names")
+    check_finite_outputs(out, where)
+
+
+def check_finite_outputs(out, where: str) -> None:
+    import numpy as np
+
+    for name in ("logits", "probabilities", "concepts", "concept_frames"):
+        a = getattr(out, name, None)
+        if a is not None and not np.isfinite(a).all():
+            raise BundleError(f"{where}: the model's {name} output is not finite (NaN or Inf); no result is reported")
+
+
+def check_result_finite(res, where: str) -> None:
+    """A song's numbers (genres, window probabilities, concepts, tags, explanations) are all finite: a NaN or Inf
+    made while aggregating (a hostile manifest's genre head, say) is an error, never an "ok" result."""
+    import json
+    import math
+
+    def bad(x) -> bool:
+        return isinstance(x, float) and not math.isfinite(x)
+
+    try:
+        json.dumps(res.to_dict(), allow_nan=False)
+    except ValueError:
+        found = next((g for g, p in res.genres if bad(p)), None)
+        what = f"genre {found}" if found else "a window or concept value"
+        raise BundleError(f"{where}: the result for {res.path} is not finite ({what} is NaN or Inf)") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -236,7 +237,8 @@ def schema_errors(doc: Any, schema: dict | None = None, root: dict | None = None
     return errs
 
 
-def _inside(root: Path, rel: str) -> bool:
+def inside_bundle(root: Path, rel: str) -> bool:
+    """Is `rel` a relative path that stays inside `root`, links resolved?"""
     pure = PurePosixPath(rel)
     if pure.is_absolute() or "\\" in rel or "\x00" in rel or any(part in ("..", "") for part in rel.split("/")):
         return False
@@ -250,13 +252,36 @@ def check_artifact_paths(root: Path, m: dict, where: str) -> None:
     (and, for folders such as .mlpackage, every file below them too)."""
     for key, art in m["artifacts"].items():
         rel = art["file"]
-        if not _inside(root, rel):
+        if not inside_bundle(root, rel):
             raise BundleError(f"{where}: artifacts.{key}.file {_show(rel)} points outside the bundle")
         p = root / rel
         if p.is_dir():
             for q in p.rglob("*"):
-                if q.is_symlink() and not _inside(root, str(q.relative_to(root))):
+                if q.is_symlink() and not inside_bundle(root, str(q.relative_to(root))):
                     raise BundleError(f"{where}: {q.relative_to(root)} in artifacts.{key} links outside the bundle")
+        check_hard_links(root, p, key, where)
+
+
+PACKAGED_BUNDLES = Path(__file__).resolve().parent / "bundles"
+
+
+def check_hard_links(root: Path, p: Path, key: str, where: str) -> None:
+    """A file with more than one name may be a hard link to a file outside the bundle (an archive can carry one
+    to any path, and no path check sees it). Our exports write each file once, so a user bundle whose artifact has
+    other names is refused; the packaged bundles are exempt (a package manager may hard-link its cache)."""
+    if PACKAGED_BUNDLES in root.resolve().parents:
+        return
+    files = [p] if not p.is_dir() else [q for q in p.rglob("*") if not q.is_symlink()]
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # missing: verify_artifact says so
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise BundleError(
+                f"{where}: {f.relative_to(root)} in artifacts.{key} has {st.st_nlink} names (a hard link, maybe to a "
+                "file outside the bundle); copy the bundle without links"
+            )
 
 
 def check_consistency(m: dict, where: str) -> None:
@@ -267,6 +292,7 @@ def check_consistency(m: dict, where: str) -> None:
         named = out.get("name") in ("logits", "probabilities")
         if named and len(shape) >= 2 and _is_type(shape[-1], "integer") and int(shape[-1]) != n:
             raise BundleError(f"{where}: {n} labels, but the manifest's {out['name']} output has {shape[-1]} classes")
+    check_concept_thresholds(m, where)
     ws = m.get("window_samples")
     if ws is not None and abs(ws - m["window_s"] * m["sample_rate"]) > 1:
         raise BundleError(f"{where}: window_samples {ws} does not equal window_s x sample_rate")
@@ -275,6 +301,20 @@ def check_consistency(m: dict, where: str) -> None:
     )
     if uses_mel and not isinstance(m.get("frontend"), dict):
         raise BundleError(f"{where}: the bundle runs a numpy front end but its manifest has no frontend settings")
+
+
+def check_concept_thresholds(m: dict, where: str) -> None:
+    """A thresholds list has one number in [0, 1] per concept name (the runtime pairs them by position)."""
+    c = m.get("concepts")
+    if not isinstance(c, dict) or c.get("thresholds") is None:
+        return
+    names, thr = c.get("names") or [], c["thresholds"]
+    if not isinstance(thr, list) or len(thr) != len(names):
+        n = len(thr) if isinstance(thr, list) else _json_name(thr)
+        raise BundleError(f"{where}: concepts.thresholds has {n} entries for {len(names)} concept names")
+    for t in thr:
+        if not (_is_type(t, "number") and 0 <= t <= 1):
+            raise BundleError(f"{where}: concepts.thresholds holds {_show(t)}; thresholds are numbers in [0, 1]")
 
 
 def validate_manifest(doc: Any, root: Path, where: str) -> dict:

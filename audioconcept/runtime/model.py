@@ -19,7 +19,7 @@ from audioconcept.runtime.backends import make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
 from audioconcept.runtime.formats import BACKENDS, artifacts_for, kind_of
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
-from audioconcept.runtime.io_check import check_outputs, check_session_io
+from audioconcept.runtime.io_check import check_outputs, check_result_finite, check_session_io
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.result import SongResult
 
@@ -177,7 +177,7 @@ class Model:
 
     def result(self, agg: SongAggregator, path: str | Path, top_k: int = 3) -> SongResult:
         m = self.m
-        return agg.result(
+        res = agg.result(
             str(path),
             self.name,
             self.bundle.arch,
@@ -186,6 +186,8 @@ class Model:
             self.backend.device,
             top_k,
         )
+        check_result_finite(res, str(self.bundle.root))
+        return res
 
     def predict(
         self,
@@ -370,10 +372,18 @@ def predict_many(
     batch: list[tuple[int, Window]] = []
     t0 = time.perf_counter()
 
+    failed_in_batch: dict[int, AudioConceptError] = {}
+
     def flush() -> Iterator[SongResult | SongFailed]:
         nonlocal batch, t0
         if batch:
-            out = model.run_batch([w for _, w in batch])
+            try:
+                out = model.run_batch([w for _, w in batch])
+            except AudioConceptError as e:  # a non-finite output, say: the songs of this batch fail, the rest go on
+                for i, _ in batch:
+                    aggs.pop(i, None)
+                    failed_in_batch.setdefault(i, e)
+                batch = []
             for j, (i, w) in enumerate(batch):
                 if i in aggs:
                     c = out.concepts[j : j + 1] if out.concepts is not None else None
@@ -383,12 +393,17 @@ def predict_many(
         for i in sorted(ended):
             p, err = ended.pop(i)
             agg = aggs.pop(i, None)
+            err = err or failed_in_batch.pop(i, None)
             if err is None and (agg is None or not agg.windows):
                 err = EmptyAudio(f"{p}: no audio windows to analyse")
             if err is not None:
                 yield SongFailed(p, err)
                 continue
-            res = model.result(agg, p, top_k)
+            try:
+                res = model.result(agg, p, top_k)
+            except AudioConceptError as e:
+                yield SongFailed(p, e)
+                continue
             res.timing_ms = {"total": round((time.perf_counter() - t0) * 1e3, 2)}
             t0 = time.perf_counter()
             yield res
@@ -400,7 +415,7 @@ def predict_many(
             ended[i] = (str(p), item)
         elif item is None:
             ended[i] = (str(p), None)
-        else:
+        elif i not in failed_in_batch:
             aggs.setdefault(i, model.aggregator())
             batch.append((i, item))
             if len(batch) == model.batch_size:

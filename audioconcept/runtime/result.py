@@ -142,18 +142,33 @@ class SongError:
         return {"schema_version": RESULT_SCHEMA_VERSION, "path": self.path, "error": self.error}
 
 
+class _PrintableWriter:
+    """A csv writer whose text cells lose control characters and escape sequences (file-supplied names and labels
+    are printed, and a CSV is text)."""
+
+    def __init__(self, w, clean) -> None:
+        self.w, self.clean = w, clean
+
+    def writerow(self, row) -> None:
+        self.w.writerow([self.clean(c) if isinstance(c, str) else c for c in row])
+
+
 CSV_FIELDS = ("path", "model", "backend", "window", "start", "end", "genre", "probability")
 
 
-def to_csv(results: list[SongResult], errors: list[SongError] | None = None) -> str:
-    """One row per song and per window; with `errors`, a last `error` column and one row per failure."""
+def to_csv(results: list[SongResult], errors: list[SongError] | None = None, entries: list | None = None) -> str:
+    """One row per song and per window; with `errors`, a last `error` column and one row per failure. `entries`:
+    the results and errors in the order to write them (default: errors, then results)."""
+    from audioconcept.utils import printable
+
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = _PrintableWriter(csv.writer(buf), printable)
     concept_names = sorted({c for r in results for c in r.concepts})
     w.writerow([*CSV_FIELDS, *concept_names, *(["error"] if errors else [])])
-    for e in errors or ():
-        w.writerow([e.path, "", "", "error", "", "", "", "", *[""] * len(concept_names), e.error])
-    for r in results:
+    for r in entries if entries is not None else [*(errors or ()), *results]:
+        if isinstance(r, SongError):
+            w.writerow([r.path, "", "", "error", "", "", "", "", *[""] * len(concept_names), r.error])
+            continue
         w.writerow(
             [
                 r.path,
@@ -187,13 +202,23 @@ def to_csv(results: list[SongResult], errors: list[SongError] | None = None) -> 
 MAX_CONCEPT_ROWS = 15
 
 
+def _shown(text: object) -> str:
+    """A string from a file (path, model name, label, concept) as rich prints it: no control characters or escape
+    sequences, and no rich markup (a label "[red]" stays text)."""
+    from rich.markup import escape
+
+    from audioconcept.utils import printable
+
+    return escape(printable(text))
+
+
 def render_table(r: SongResult, console) -> None:
     from rich.table import Table
 
     from audioconcept.runtime.tag_concepts import GENRE_NAMED_MARK, describe, describe_contributions
 
     console.print(
-        f"[bold]{r.path}[/]  {r.duration_s:.1f} s, {len(r.windows)} window(s), model {r.model} via "
+        f"[bold]{_shown(r.path)}[/]  {r.duration_s:.1f} s, {len(r.windows)} window(s), model {_shown(r.model)} via "
         f"{r.backend} on {r.device}",
         highlight=False,
     )
@@ -204,9 +229,9 @@ def render_table(r: SongResult, console) -> None:
         t.add_column(f"why (head {r.explanation['head']}: largest named contributions to the logit)")
     why = {e["genre"]: e for e in (r.explanation or {}).get("genres", [])}
     for g, p in r.genres:
-        row = [g, f"{p:.3f}"]
+        row = [_shown(g), f"{p:.3f}"]
         if r.explanation:
-            row.append(describe(why[g], 5).split(": ", 1)[1] if g in why else "")
+            row.append(_shown(describe(why[g], 5).split(": ", 1)[1]) if g in why else "")
         t.add_row(*row)
     console.print(t)
     if len(r.windows) > 1:
@@ -216,13 +241,15 @@ def render_table(r: SongResult, console) -> None:
         if r.concepts:
             w.add_column("why" if r.explanation else "concepts")
         for win in r.windows[:40]:
-            row = [f"{win.start:.1f}", f"{win.end:.1f}", win.genre, f"{win.probability:.2f}"]
+            row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.genre), f"{win.probability:.2f}"]
             if win.explanation:
-                row.append(describe_contributions(win.explanation, 3))
+                row.append(_shown(describe_contributions(win.explanation, 3)))
             elif r.concepts:
                 present = set(r.concepts_present) if r.tags else None
                 ranked = sorted(win.concepts.items(), key=lambda kv: -kv[1])
-                row.append(", ".join(c for c, s in ranked if (c in present if present is not None else s >= 0.5)))
+                row.append(
+                    _shown(", ".join(c for c, s in ranked if (c in present if present is not None else s >= 0.5)))
+                )
             w.add_row(*row)
         if len(r.windows) > 40:
             w.add_row("…", "", f"{len(r.windows) - 40} more", "")
@@ -235,7 +262,7 @@ def render_table(r: SongResult, console) -> None:
         ranked = sorted(r.concepts.items(), key=lambda kv: (kv[0] not in r.concepts_present, -kv[1]))
         for name, s in ranked[:MAX_CONCEPT_ROWS] if len(ranked) > MAX_CONCEPT_ROWS else ranked:
             spans = [f"{sp.start:.1f}-{sp.end:.1f}" for sp in r.concept_spans if sp.concept == name]
-            c.add_row(name + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6]))
+            c.add_row(_shown(name) + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6]))
         if len(ranked) > MAX_CONCEPT_ROWS:
             c.add_row(f"… {len(ranked) - MAX_CONCEPT_ROWS} more (--format json)", "", "")
         console.print(c)

@@ -16,23 +16,47 @@ log = logging.getLogger(__name__)
 
 def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """-> (files, [(item, error)]) keeping the user's order."""
+    files, errors, _ = expand_inputs_ordered(items)
+    return files, errors
+
+
+def expand_inputs_ordered(items: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]]:
+    """-> (files, [(item, error)], every file and failed item as a string, in the user's order): the order in
+    which `render_output` lists results and error entries."""
     files: list[Path] = []
     errors: list[tuple[str, str]] = []
+    order: list[str] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_SUFFIXES and q.is_file())
             if not found:
                 errors.append((item, "folder holds no audio files"))
+                order.append(item)
             files.extend(found)
+            order.extend(map(str, found))
         elif any(ch in item for ch in "*?["):
             found = sorted(Path(g) for g in glob.glob(item, recursive=True) if Path(g).is_file())
             if not found:
                 errors.append((item, "pattern matched no files"))
+                order.append(item)
             files.extend(found)
+            order.extend(map(str, found))
         else:
             files.append(p)
-    return files, errors
+            order.append(str(p))
+    return files, errors, order
+
+
+def in_input_order(entries: list, order: list[str] | None) -> list:
+    """Results and error entries (anything with a `.path`) sorted by where their path first appears in `order`;
+    entries whose path is not there keep their place at the end. A stable sort: one path's entries keep theirs."""
+    if not order:
+        return list(entries)
+    first: dict[str, int] = {}
+    for i, key in enumerate(order):
+        first.setdefault(key, i)
+    return sorted(entries, key=lambda e: first.get(str(e.path), len(order)))
 
 
 class _NoBar:
@@ -144,14 +168,18 @@ def run_many(
     return collect(predict_many(model, files, hop_s, top_k), len(files), on_result, on_error, errors)
 
 
-def render_output(results: list[SongResult], errors: list[SongError], fmt: str, single: bool) -> str:
-    """The document `--format json|csv` (or `--output` with a table) writes: every result, then
-    every error entry. JSON: one object for a single song that worked, else a list."""
+def render_output(
+    results: list[SongResult], errors: list[SongError], fmt: str, single: bool, order: list[str] | None = None
+) -> str:
+    """The document `--format json|csv` (or `--output` with a table) writes: every result and every error entry,
+    in the input order (`order`, from expand_inputs_ordered; without it results first). JSON: one object for a
+    single song that worked, else a list; never NaN or Infinity (not JSON)."""
     import json
 
+    entries = in_input_order([*results, *errors], order)
     if fmt == "csv":
         from audioconcept.runtime.result import to_csv
 
-        return to_csv(results, errors)
-    docs = [r.to_dict() for r in results] + [e.to_dict() for e in errors]
-    return json.dumps(docs[0] if single and len(results) == 1 and not errors else docs, indent=2)
+        return to_csv(results, errors, entries)
+    docs = [e.to_dict() for e in entries]
+    return json.dumps(docs[0] if single and len(results) == 1 and not errors else docs, indent=2, allow_nan=False)

@@ -9,6 +9,7 @@ from audioconcept.errors import BackendUnavailable, MissingExtra
 from audioconcept.runtime.bundle import Bundle
 from audioconcept.runtime.formats import Format
 from audioconcept.runtime.outputs import Outputs
+from audioconcept.runtime.torch_trust import check_torch_trusted
 
 
 class TorchBackend:
@@ -31,6 +32,7 @@ class TorchBackend:
         else:
             self.device = "cpu"
         path = bundle.artifact(fmt.artifact)
+        check_torch_trusted(path, str(bundle.root))  # model.ts and model.pt2 can run code when loaded
         if fmt.backend == "torchscript":
             self.module = torch.jit.load(str(path), map_location=self.device)
         elif fmt.backend == "pt2":
@@ -65,6 +67,7 @@ def eager_from_pt2(bundle: Bundle):
     body = build_body(m["arch"], len(m["labels"]), **(m.get("arch_config") or {}))
     head = head_from_manifest(m) if m.get("concepts") else None
     module = WaveformOutputs(MelFrontEnd(MelConfig.from_dict(m["frontend"]), "stft"), BodyOutputs(body, head))
+    check_torch_trusted(bundle.artifact("pt2"), str(bundle.root))
     prog = torch.export.load(str(bundle.artifact("pt2")))
     missing, unexpected = module.load_state_dict(dict(prog.state_dict), strict=False)
     if [k for k in missing if not k.startswith("frontend.")] or unexpected:

@@ -243,3 +243,84 @@ def test_a_pickle_uploaded_as_a_song_runs_nothing(tmp_path):
             job = _wait(c, r.json()["id"]).json()
             assert job["state"] == "error" and "not decodable" in job["message"], kind
     assert not marker.exists()
+
+
+def test_error_text_shows_no_server_path(tmp_path, song, monkeypatch):
+    """An error from the runtime names files by their full server paths; the page sees only their last parts."""
+    from audioconcept.app import server
+    from audioconcept.errors import BundleError
+
+    def fails(self, job, source, model, backend):
+        raise BundleError(
+            f"{SVM}/model.onnx: sha256 does not match the manifest (work folder {self.work}, song {source.resolve()})"
+        )
+
+    monkeypatch.setattr(server.Analyzer, "_analyze", fails)
+    with _client(tmp_path) as c:
+        r = _post(c, files={"file": ("song.wav", song.read_bytes(), "audio/wav")})
+        msg = _wait(c, r.json()["id"]).json()["message"]
+    assert "model.onnx: sha256 does not match" in msg and "song.wav" in msg
+    assert str(tmp_path) not in msg and str(SVM.parent) not in msg and "/" not in msg, msg
+
+
+def _slow_upload(port: int, token: str):
+    """A raw loopback socket that sends the headers and the start of a multipart upload, then waits."""
+    import socket
+
+    part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="s.wav"\r\n\r\nRIFF'
+    head = (
+        f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-AudioConcept-Token: {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {len(part) + 50_000}\r\n\r\n"
+    ).encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(head + part)
+    return s
+
+
+def _status(s) -> int:
+    """The HTTP status the server sent on `s` (bounded: the socket has a timeout)."""
+    reply = b""
+    while b"\r\n" not in reply:
+        got = s.recv(4096)
+        if not got:
+            break
+        reply += got
+    return int(reply.split()[1]) if reply.startswith(b"HTTP/") else 0
+
+
+def test_slow_uploads_count_against_the_job_limit_and_time_out(tmp_path, song):
+    """20 sockets that send headers and wait used to be all accepted and queued: a job now counts from the start of
+    its upload (4 at most, the rest get 429 at once), and an upload that stalls gets 408 and queues nothing."""
+    import json
+    import urllib.request
+
+    cfg = lambda port: AppConfig(  # noqa: E731
+        port=port, models=(SVM,), max_upload_mb=1, work=tmp_path / "work", max_pending=4, upload_timeout_s=2.0
+    )
+    with live_server(lambda port: create_app(cfg(port))) as (port, app):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/options") as r:
+            token = json.load(r)["token"]
+        socks = [_slow_upload(port, token) for _ in range(4)]
+        time.sleep(0.5)  # the four are being read
+        extra = [_slow_upload(port, token) for _ in range(16)]
+        try:
+            assert [_status(s) for s in extra] == [429] * 16  # at once, while the first four still upload
+            t0 = time.monotonic()
+            assert [_status(s) for s in socks] == [408] * 4
+            assert time.monotonic() - t0 < 10
+        finally:
+            for s in socks + extra:
+                s.close()
+        assert not app.state.analyzer.jobs  # nothing was queued
+        body = (  # the slots are free again: a real upload gets in
+            b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="song.wav"\r\n\r\n'
+            + song.read_bytes()
+            + b"\r\n--xyz--\r\n"
+        )
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/jobs",
+            data=body,
+            headers={"X-AudioConcept-Token": token, "Content-Type": "multipart/form-data; boundary=xyz"},
+        )
+        with urllib.request.urlopen(req, timeout=15) as r:
+            assert r.status == 200

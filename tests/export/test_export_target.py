@@ -176,3 +176,57 @@ def test_atomic_dir_guard_and_lock_in_process(tmp_path):
     with dir_lock(ours), dir_lock(ours):  # re-entrant in one process
         check_replaceable(ours, "concepts.json")
     assert clean_stale_temps(tmp_path / "absent" / "x") == []
+
+
+# ---------------------------------------------------------------- issue 27: only our own bundles are replaced
+
+
+def _web_project(path):
+    """A folder with a manifest.json that is not ours: a PWA or a browser extension."""
+    (path / "src").mkdir(parents=True)
+    (path / "manifest.json").write_text('{"name": "My PWA"}')
+    (path / "src" / "app.js").write_text("x")
+    return path
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "{}",
+        '{"name": "My PWA"}',
+        '{"schema_version": 1, "name": "x"}',  # no artifacts
+        '{"schema_version": 1, "name": "x", "artifacts": {"onnx": {"file": "model.onnx"}}}',  # listed, missing
+        '{"schema_version": 1, "name": "x", "artifacts": {"onnx": {"file": "../../etc/passwd"}}}',
+        "[1, 2]",
+        "not json",
+    ],
+)
+def test_a_folder_with_a_manifest_that_is_not_ours_is_refused(tmp_path, manifest):
+    from audioconcept.runtime.bundle import is_our_bundle
+
+    out = _web_project(tmp_path / "w")
+    (out / "manifest.json").write_text(manifest)
+    assert not is_our_bundle(out)
+    with pytest.raises(OutputDirError, match="not empty and not a bundle"):
+        check_replaceable(out, "manifest.json", ours=is_our_bundle)
+    assert (out / "src" / "app.js").exists()
+
+
+def test_export_over_a_web_project_needs_force(tmp_path, svm_ck):
+    out = _web_project(tmp_path / "w")
+    assert_one_line_error(_export(svm_ck, out), contains="not empty and not a bundle")
+    assert (out / "src" / "app.js").read_text() == "x"
+    bundle = _export_ok(svm_ck, tmp_path / "b")
+    from audioconcept.runtime.bundle import is_our_bundle
+
+    assert is_our_bundle(bundle)  # what we write is ours, and is replaced without --force
+    _export_ok(svm_ck, bundle)
+
+
+@pytest.mark.parametrize("out", [".", "..", "./", "sub/.."])
+def test_export_out_dot_is_one_line(tmp_path, svm_ck, out):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "keep.txt").write_text("x")
+    p = run_cli("export", str(svm_ck), "--out", out, "--formats", "onnx", cwd=tmp_path)
+    assert_one_line_error(p, contains="current folder")
+    assert (tmp_path / "keep.txt").exists() and not list(tmp_path.glob(".*lock"))

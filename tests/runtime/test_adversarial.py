@@ -98,11 +98,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 def test_pickle_in_place_of_the_onnx_model_runs_nothing(tmp_path, kind, clips):
     marker = tmp_path / "PWNED"
     b = _bundle_with(tmp_path, SVM, "onnx", pickles(marker)[kind])
-    with pytest.raises(BundleError, match="cannot load its onnx model") as e:
+    with pytest.raises(BundleError, match="cannot load its onnx model|refused ONNX model") as e:
         load(b)
     assert "\n" not in str(e.value) and not marker.exists()
     p = run_cli("run", str(clips["3.0s"]), "--model", str(b))
-    assert_one_line_error(p, contains="cannot load")
+    line = assert_one_line_error(p)
+    assert "cannot load" in line or "refused ONNX model" in line, line
     assert not marker.exists()
 
 
@@ -139,7 +140,7 @@ def test_payload_as_torchscript_artifact_runs_nothing(tmp_path, cnn_bundle):
     pytest.importorskip("torch")
     marker = tmp_path / "PWNED"
     b = _bundle_with(tmp_path, cnn_bundle, "torchscript", pickles(marker)["os.system"])
-    with pytest.raises(BundleError, match="cannot load its torchscript model"):
+    with pytest.raises(BundleError, match="can run code when loaded"):
         load(b, backend="torchscript")
     assert not marker.exists()
 
@@ -166,7 +167,7 @@ def test_model_without_a_probabilities_output(tmp_path):
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["features"], ["scores"])],
+        [helper.make_node("Softmax", ["features"], ["scores"])],
         "g",
         [helper.make_tensor_value_info("features", TensorProto.DOUBLE, ["batch", 57])],
         [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, ["batch", 57])],

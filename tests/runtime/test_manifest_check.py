@@ -5,6 +5,7 @@ jsonschema on manifest.schema.json."""
 import copy
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -143,6 +144,12 @@ def test_manifest_mutations_give_one_line(tmp_path, name, spy):
         (_set("concepts.names", "loud"), "concepts.names: expected array"),
         (_set("outputs", [{"name": "logits", "shape": ["batch", 9], "dtype": "float32"}]), "9 classes"),
         (_set("runtime_frontend", "gpu"), "runtime_frontend"),
+        (lambda m: m["concepts"]["thresholds"].pop(), "12 entries for 13 concept names"),
+        (lambda m: m["concepts"]["thresholds"].append(0.5), "14 entries for 13 concept names"),
+        (_set("concepts.thresholds", []), "0 entries for 13"),
+        (lambda m: m["concepts"]["thresholds"].__setitem__(0, 5), "holds 5"),
+        (lambda m: m["concepts"]["thresholds"].__setitem__(0, "x"), 'holds "x"'),
+        (_set("hop_s", 1e-9), "hop_s"),
     ],
 )
 def test_cnn_manifest_mutations(tmp_path, change, match):
@@ -174,6 +181,19 @@ def test_artifact_paths_stay_inside_the_bundle(tmp_path, spy):
     (b / "model.onnx").symlink_to(outside)
     _refused(_edit(b, lambda m: m["artifacts"]["onnx"].update(sha256=sha)), "outside the bundle", spy)
     assert not spy or all(p != outside.resolve() for p in spy)
+
+
+def test_hard_link_to_a_file_outside_the_bundle_is_refused(tmp_path, spy):
+    """An archive can carry a hard link to any path; no path check sees it, its link count does."""
+    outside = tmp_path / "outside.onnx"
+    shutil.copy(SVM / "model.onnx", outside)
+    b = _copy(SVM, tmp_path / "b")
+    (b / "model.onnx").unlink()
+    os.link(outside, b / "model.onnx")
+    _refused(b, "hard link", spy)
+    (b / "model.onnx").unlink()  # a plain copy of the same bytes is fine
+    shutil.copy(outside, b / "model.onnx")
+    load(b)
 
 
 def test_link_inside_a_folder_artifact_is_refused(tmp_path):

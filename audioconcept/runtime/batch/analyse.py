@@ -8,13 +8,18 @@ runtime's own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from audioconcept.data.audio import load_audio
+from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.batch.schema import ModelInfo, SongRows, error_rows, one_line, result_rows
 
@@ -34,6 +39,32 @@ class AnalysisSettings:
     batch_size: int | None = None  # windows per inference call (None: the runtime's choice for the device)
     hop_s: float | None = None  # None = the bundle's hop
     top_k: int = 3
+    song_timeout_s: float = 600.0  # one song may take this long, then it is an error row (0: no limit)
+
+
+class SongTimeout(AudioConceptError):
+    """A song took longer than the batch's per-song limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, path: str) -> Iterator[None]:
+    """Raise SongTimeout in this thread after `seconds` (SIGALRM: a worker process's main thread on Unix; elsewhere,
+    such as a Ray actor's thread, no limit). The song's decoding thread is left to end on its own."""
+    usable = seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expired(signum, frame) -> None:
+        raise SongTimeout(f"{path}: took longer than the per-song limit of {seconds:g} s (--song-timeout)")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class SongAnalyser:
@@ -50,7 +81,8 @@ class SongAnalyser:
     def analyse_file(self, ref: SongRef) -> SongRows:
         t0 = time.perf_counter()
         try:
-            r = self.model.predict(ref.path, hop_s=self.hop_s, top_k=self.s.top_k)
+            with time_limit(self.s.song_timeout_s, ref.path):
+                r = self.model.predict(ref.path, hop_s=self.hop_s, top_k=self.s.top_k)
         except Exception as e:  # noqa: BLE001 - one bad file is an error row; the run goes on
             return error_rows(ref, one_line(e), self.info, self.hop_s, (time.perf_counter() - t0) * 1e3)
         return result_rows(ref, r, self.info, self.hop_s, (time.perf_counter() - t0) * 1e3)
@@ -58,7 +90,8 @@ class SongAnalyser:
     def analyse_audio(self, ref: SongRef, audio: np.ndarray, decode_ms: float = 0.0) -> SongRows:
         t0 = time.perf_counter()
         try:
-            r = self.model.predict_array(audio, ref.path, self.hop_s, self.s.top_k)
+            with time_limit(self.s.song_timeout_s, ref.path):
+                r = self.model.predict_array(audio, ref.path, self.hop_s, self.s.top_k)
         except Exception as e:  # noqa: BLE001
             ms = decode_ms + (time.perf_counter() - t0) * 1e3
             return error_rows(ref, one_line(e), self.info, self.hop_s, ms)

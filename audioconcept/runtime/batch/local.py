@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from audioconcept.runtime.batch.analyse import AnalysisSettings, SongAnalyser
 from audioconcept.runtime.batch.inputs import SongRef
+from audioconcept.runtime.batch.parent_watch import die_with_parent
 from audioconcept.runtime.batch.schema import SongRows, error_rows
 from audioconcept.runtime.threads import usable_cores
 
@@ -60,8 +61,10 @@ def thread_env(threads: int) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _init(settings: AnalysisSettings) -> None:
+def _init(settings: AnalysisSettings, parent: int | None = None) -> None:
     global _analyser
+    if parent is not None:  # a kill -9 of the batch takes its workers with it (no orphans under PID 1)
+        die_with_parent(parent)
     logging.getLogger("audioconcept").setLevel(logging.WARNING)
     _analyser = SongAnalyser(settings)
 
@@ -72,7 +75,9 @@ def _work(ref: SongRef) -> SongRows:
 
 
 def _pool(settings: AnalysisSettings, workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(settings,))
+    return ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(settings, os.getpid())
+    )
 
 
 def _drain(

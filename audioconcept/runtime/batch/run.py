@@ -37,6 +37,7 @@ class BatchConfig:
     songs_per_task: int = 4  # ray: songs per decode task and per actor call
     retry_errors: bool = False
     progress: bool = True
+    song_timeout_s: float = 600.0  # one song may take this long, then it is an error row (0: no limit)
 
 
 @dataclass
@@ -164,7 +165,16 @@ def run_batch(cfg: BatchConfig) -> BatchSummary:
     del probe
     library = walk_library(list(cfg.inputs))
     settings = AnalysisSettings(
-        str(bundle), info, sr, cfg.backend, cfg.device, cfg.threads, cfg.batch_size, cfg.hop_s, cfg.top_k
+        str(bundle),
+        info,
+        sr,
+        cfg.backend,
+        cfg.device,
+        cfg.threads,
+        cfg.batch_size,
+        cfg.hop_s,
+        cfg.top_k,
+        song_timeout_s=cfg.song_timeout_s,
     )
     with ResultStore(cfg.out, info, cfg.part_songs) as store, contextlib.ExitStack() as stack:
         done = store.done()

@@ -6,6 +6,7 @@ Layout of OUT::
     songs/part-<run>-<seq>.parquet     the songs table, one part per flushed batch
     windows/part-<run>-<seq>.parquet   the windows of the same songs, same part name
     .lock                              held while a run writes (a second run on OUT stops at once)
+    set-aside/                         parts found unreadable when OUT was opened (their songs are analysed again)
 
 A part is written to a hidden temporary file and renamed into place, windows first, then songs.
 The songs part is the commit: a song counts as done when its row is in a songs part. A kill between
@@ -39,6 +40,7 @@ from audioconcept.utils import atomic_write_json, current_umask
 
 log = logging.getLogger(__name__)
 MANIFEST = "batch.json"
+SET_ASIDE = "set-aside"  # unreadable parts are moved here (see ResultStore._set_aside_unreadable)
 
 
 def _lock(path: Path):
@@ -77,6 +79,7 @@ class ResultStore:
         self._lockfile = _lock(self.out / ".lock")
         self._check_manifest()
         self._clean()
+        self._set_aside_unreadable()
 
     # ---------------------------------------------------------------- opening
     def _check_manifest(self) -> None:
@@ -121,6 +124,40 @@ class ResultStore:
             if w.name not in committed:
                 log.info("removing %s: its songs part was never written (an interrupted run)", w)
                 w.unlink()
+
+    def _set_aside_unreadable(self) -> list[str]:
+        """Move parts that cannot be read (a corrupted or truncated file) to OUT/set-aside/, the songs part and the
+        windows part of the same name together, so that their songs count as not done and are analysed again. One
+        warning names what was moved. Songs parts are read (their two key columns), windows parts' footers."""
+        pq = parquet()
+        bad: set[str] = set()
+        for p in self.parts(SONGS):
+            try:
+                pq.read_table(p, columns=["song_id", "status"])
+            except Exception:  # noqa: BLE001 - ArrowInvalid, OSError, ...: whatever it is, the part is unusable
+                bad.add(p.name)
+        for p in self.parts(WINDOWS):
+            try:
+                pq.ParquetFile(p).metadata  # noqa: B018 - reads and checks the footer
+            except Exception:  # noqa: BLE001
+                bad.add(p.name)
+        if not bad:
+            return []
+        aside = self.out / SET_ASIDE
+        for name in sorted(bad):
+            for table in (SONGS, WINDOWS):
+                src = self.out / table / name
+                if src.exists():
+                    (aside / table).mkdir(parents=True, exist_ok=True)
+                    os.replace(src, aside / table / name)
+        log.warning(
+            "%s: %d unreadable part(s) moved to %s (%s); their songs will be analysed again",
+            self.out,
+            len(bad),
+            aside,
+            ", ".join(sorted(bad)[:3]) + (", ..." if len(bad) > 3 else ""),
+        )
+        return sorted(bad)
 
     def done(self, retry_errors: bool = False) -> dict[str, str]:
         """song_id -> status of every committed song (error rows left out with `retry_errors`)."""

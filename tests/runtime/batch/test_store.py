@@ -106,3 +106,22 @@ def test_retrying_errors_replaces_their_rows(tmp_path):
     songs = read_table(out, "songs")
     assert sorted(songs.column("song_id").to_pylist()) == sorted([f"{0:020d}", "e" * 20])
     assert set(songs.column("status").to_pylist()) == {"ok"}
+
+
+@pytest.mark.parametrize("table", ["songs", "windows"])
+def test_a_corrupted_part_is_set_aside_and_its_songs_are_analysed_again(tmp_path, caplog, table):
+    with ResultStore(tmp_path, INFO, part_songs=2) as s:
+        for i in range(4):
+            s.add(_ok(i))
+    parts = sorted((tmp_path / table).glob("part-*.parquet"))
+    assert len(parts) == 2
+    bad = parts[0]
+    bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2] + b"garbage")  # truncated, then junk
+    with caplog.at_level("WARNING"), ResultStore(tmp_path, INFO) as s:
+        done = s.done()
+    assert len(done) == 2  # the two songs of the bad part are not done: the next run analyses them again
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "unreadable part" in warnings[0].getMessage()
+    assert (tmp_path / "set-aside" / "songs" / bad.name).exists()
+    assert (tmp_path / "set-aside" / "windows" / bad.name).exists()
+    assert read_table(tmp_path).num_rows == 2 and read_table(tmp_path, "windows").num_rows == 4
