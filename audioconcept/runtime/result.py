@@ -48,6 +48,9 @@ class SongResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
     tags: dict[str, float] = field(default_factory=dict)  # a tagger's source tags, strongest window
     explanation: dict = field(default_factory=dict)  # top genres split into named contributions (genre heads)
+    concept_validation: dict[str, dict] = field(default_factory=dict)  # concept -> status, AUC, precision, data
+    similar_to: list[str] = field(default_factory=list)  # genre-, style- or era-named concepts present (not reasons)
+    ood: dict = field(default_factory=dict)  # distance to the genre head's training music, and whether outside
 
     @property
     def genre(self) -> str:
