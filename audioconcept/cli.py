@@ -581,6 +581,37 @@ def concepts_study(
     typer.echo(f"{len(s['labels'])} genres, {s['tracks']} tracks; report {out / 'README.md'}")
 
 
+@concepts_app.command("validate-probes")
+def concepts_validate_probes(
+    renders: Annotated[Path, typer.Option(help="Concept audio with exact truth (docs/concept-data.md)")],
+    bundle: Annotated[str, typer.Option(help="The tag bundle whose embedding the probes read")] = "musicnn-gtzan",
+    instruments: Annotated[Path, typer.Option(help="Real solos with LABELS.tsv (validation only)")] = Path(
+        "../shared/instruments"
+    ),
+    clips: Annotated[Path, typer.Option(help="The real GTZAN clips the genre head trains on")] = Path(
+        "../shared/gtzan/clips"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/real_music"),
+    patch: Annotated[Path, typer.Option(help="The manifest patch to write")] = Path(
+        "models/concept_probes/musicnn-gtzan.json"
+    ),
+    precision: Annotated[float, typer.Option(min=0.5, max=1.0, help="Target precision of 'present'")] = 0.9,
+    before: Annotated[bool, typer.Option("--before/--no-before", help="Also measure the bundle as it was")] = True,
+) -> None:
+    """Concept probes on a tag bundle's embedding, validated on held-out renders and real recordings; the
+    honest genre head on the validated concepts; the distance to training; the issue-22 figures."""
+    from audioconcept.concepts.validated import ValidateConfig, run_all
+
+    for p, what in ((renders, "--renders"), (clips, "--clips")):
+        if not p.is_dir():
+            raise typer.BadParameter(f"{p}: no such folder", param_hint=what)
+    r = run_all(ValidateConfig(renders, bundle, instruments, clips, out, patch, target_precision=precision), before)
+    v = r["report"]["validation"]
+    n_ok = sum(x["status"] == "validated" for x in v.values())
+    n_fail = sum(x["status"] == "failed" for x in v.values())
+    typer.echo(f"{n_ok} concepts validated, {n_fail} failed; patch {patch}; reports in {out}")
+
+
 @concepts_app.command("validate")
 def concepts_validate(
     bundle: Annotated[Path, typer.Argument(help="Exported bundle with a concept output")],

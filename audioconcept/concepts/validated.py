@@ -276,7 +276,7 @@ def song_vectors(clips: dict, probes: ConceptProbes) -> tuple[np.ndarray, np.nda
     """(songs, tags+probes mean over windows), (songs, mean embedding), labels (the folder names)."""
     X, E, y = [], [], []
     for rel, o in clips.items():
-        p = probes.predict(o.embedding)
+        p = probes.predict(o.embedding) if probes is not None else np.zeros((len(o.tags), 0))
         X.append(np.concatenate([o.tags, p], axis=1).mean(0))
         E.append(o.embedding.mean(0))
         y.append(rel.split("/")[0])
@@ -289,7 +289,7 @@ def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: Validat
 
     probes = ConceptProbes.from_section(concepts["probes"])
     X, _, y = song_vectors(clips, probes)
-    outputs = list(concepts["outputs"]) + list(probes.outputs)
+    outputs = list(concepts["outputs"]) + (list(probes.outputs) if probes is not None else [])
     labels = list(manifest["labels"])
     feats = head_inputs(concepts)
     if not feats:
@@ -410,3 +410,32 @@ def validate_probes(cfg: ValidateConfig) -> dict:
 
 def _r(x, nd: int = 4):
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else round(float(x), nd)
+
+
+def run_all(cfg: ValidateConfig, before: bool = True) -> dict:
+    """validate_probes, then the figures through the runtime on a patched copy of the bundle (and on the bundle
+    as it was, for comparison), the per-genre reasons, and every report file in cfg.out."""
+    import json
+    import shutil
+    import tempfile
+
+    from audioconcept.concepts.real_music_report import genre_reasons, real_music_figures, write_reports
+    from audioconcept.export.package_bundles import patch_bundle
+    from audioconcept.runtime.registry import resolve_bundle
+
+    report = validate_probes(cfg)
+    src = resolve_bundle(cfg.bundle)
+    patch = json.loads(Path(cfg.patch).read_text())
+    manifest = json.loads((src / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="validated-bundle-") as tmp:
+        patched = Path(tmp) / src.name
+        shutil.copytree(src, patched)
+        patch_bundle(patched, cfg.patch)
+        after = real_music_figures(patched, cfg.instruments, cfg.clips)
+    prior = real_music_figures(src, cfg.instruments, cfg.clips) if before else None
+    from audioconcept.concepts.embed import open_tag_bundle
+
+    _, _, clips = real_outputs(open_tag_bundle(cfg.bundle), cfg)
+    reasons = genre_reasons(patch, manifest, clips, Path(cfg.out))
+    write_reports(Path(cfg.out), report, after, prior, reasons)
+    return {"report": report, "after": after, "before": prior, "reasons": reasons}

@@ -281,7 +281,7 @@ def _check_concepts(m: dict, where: str) -> None:
     c = m.get("concepts") or {}
     names = set(c.get("names") or ())
     p = c.get("probes")
-    if p:
+    if p and p["names"]:
         k = len(p["names"])
         widths = {len(row) for row in p["weights"]}
         if len(p["weights"]) != k or len(p["bias"]) != k or len(widths) != 1:
