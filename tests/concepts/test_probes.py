@@ -81,3 +81,32 @@ def test_concept_without_enough_positives_gets_no_probe():
     probes, fig = train_probes(X, {"piano": y, "sitar": rare}, pieces, sfs, split)
     assert probes.names == ("piano",)
     assert fig["sitar"]["status"] == "not validated"
+
+
+@pytest.mark.slow
+def test_probes_on_tiny_renders_find_the_instruments_on_held_out_pieces_and_soundfont(tmp_path):
+    """Rendered with exact truth through FluidR3_GM (train, val) and TimGM6mb (test only), run through the default
+    bundle's own front end and graph: the probes separate held-out windows, and the precision calibrated on the
+    val renders holds on the test renders."""
+    from audioconcept.concepts.embed import open_tag_bundle
+    from audioconcept.concepts.render_data import load_render_windows
+    from audioconcept.concepts.validated import render_split
+    from tests.concepts.tiny_renders import available, render_tiny
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    root = render_tiny(tmp_path / "renders", n_pieces=18)
+    rw = load_render_windows(root, open_tag_bundle("musicnn-gtzan"))
+    split = render_split(rw)
+    assert set(rw.soundfont[split.test]) == {"timgm6mb"} and "timgm6mb" not in set(rw.soundfont[split.train])
+    assert not set(rw.piece[split.test]) & set(rw.piece[split.train])
+    probes, fig = train_probes(
+        rw.embedding, rw.truth, rw.piece, rw.soundfont, split, ProbeSettings(min_positives=4, target_precision=0.8)
+    )
+    assert set(probes.names) == {"piano", "strings", "flute"}
+    aucs = {n: fig[n]["auc"] for n in probes.names}
+    assert min(aucs.values()) > 0.8 and np.mean(list(aucs.values())) > 0.9, aucs
+    # the threshold was chosen on val (other pieces); on test (other pieces, another soundfont) precision holds
+    precisions = [fig[n]["precision"] for n in probes.names if fig[n]["precision"] is not None]
+    assert precisions and np.mean(precisions) >= 0.7, fig
