@@ -85,3 +85,15 @@ def test_states_follow_the_thresholds():
         "harmonic": 0,
     }
     assert set(got) == set(THRESHOLDS)
+
+
+def test_loudness_target_is_met_without_clipping():
+    from audioconcept.data.render.effects import to_loudness
+
+    rng = np.random.default_rng(0)
+    x = (0.05 * rng.standard_normal(3 * SR) * np.repeat(rng.random(30) ** 4, SR // 10)).astype(np.float32)
+    quiet, _ = to_loudness(x, SR, -30.0)
+    assert loudness_lufs(quiet, SR) == pytest.approx(-30.0, abs=0.1)
+    loud, _ = to_loudness(x, SR, -9.0)
+    assert float(np.abs(loud).max()) <= 10 ** (-1.0 / 20) + 1e-6
+    assert loudness_lufs(loud, SR) > -14.0

@@ -66,5 +66,8 @@ def to_loudness(x: np.ndarray, sr: int, target_lufs: float, ceiling_db: float = 
         import pedalboard as pb
 
         y = pb.Limiter(threshold_db=ceiling_db - 0.5, release_ms=80.0)(y, float(sr), reset=True)
-        y = np.clip(y, -0.999, 0.999).astype(np.float32)
+        peak, ceiling = float(np.abs(y).max()), 10 ** (ceiling_db / 20)
+        if peak > ceiling:  # the limiter has no look-ahead: scale what still overshoots, never clip
+            y = y * (ceiling / peak)
+        y = y.astype(np.float32)
     return y, db(gain)
