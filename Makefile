@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint data train export concepts bench bundles real-bundle app clean
+.PHONY: help install demo reproduce test test-fast lint data concept-audio train export concepts bench bundles real-bundle app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -25,10 +25,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,app,track,ray,render,dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray and dev extras
+install: $(STAMP) ## create .venv with the runtime, train, coreml, app, track, ray, render and dev extras
 
 $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
@@ -37,6 +37,12 @@ $(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 32 --random-sets 20 --clips-per-random 16
 
 data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
+
+CONCEPT_AUDIO ?= data/concept_renders
+CONCEPT_PIECES ?= 400
+concept-audio: | $(STAMP) ## real scores through soundfonts with exact concept truth (extra render; docs/concept-data.md)
+	$(AC) data render-concepts --out $(CONCEPT_AUDIO) --pieces $(CONCEPT_PIECES) --seed 0 --workers 2 \
+		--report reports/concept_data
 
 $(CK)/svm/config.json: $(DATA)/ground_truth.json
 	$(AC) train svm --data synth:$(DATA) --out $(CK)/svm

@@ -86,6 +86,28 @@ def data_concepts(
     typer.echo(f"wrote concept sets to {out}")
 
 
+@data_app.command("render-concepts")
+def data_render_concepts(
+    out: Annotated[Path, typer.Option(help="Output folder (resumed when it holds an earlier run)")] = Path(
+        "data/concept_renders"
+    ),
+    pieces: Annotated[int, typer.Option(min=1, help="Piece excerpts to draw and arrange")] = 400,
+    seed: int = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write summary.json and SUMMARY.md here (reports/concept_data)")
+    ] = None,
+) -> None:
+    """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
+    from audioconcept.train.concept_renders import RenderConfig, build
+
+    summary = build(RenderConfig(out, pieces, seed, workers), report)
+    typer.echo(
+        f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"
+        f" in {summary['build_wall_s']:.0f} s"
+    )
+
+
 @data_app.command("summary")
 def data_summary(
     spec: Annotated[str, typer.Argument(help="gtzan:PATH, folder:PATH or synth:PATH")], seed: int = 0
