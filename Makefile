@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint data concept-audio train export concepts bench bundles real-bundle app clean
+.PHONY: help install demo reproduce test test-fast lint data concept-audio concept-probes train export concepts bench bundles real-bundle app clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -114,12 +114,20 @@ $(CK)/musicnn-gtzan/config.json: $(CK)/pretrained/MSD_MTT_musicnn/config.json
 	$(AC) train probe --backbone $(CK)/pretrained/MSD_MTT_musicnn --data folder:$(SHARED_CLIPS) \
 		--out $(CK)/musicnn-gtzan
 
-real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan) only
-	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan
+CONCEPT_PATCH := models/concept_probes/musicnn-gtzan.json
+
+concept-probes: | $(STAMP) ## probes on musicnn-gtzan's embedding, validated on held-out renders and ../shared/instruments
+	@test -f $(CONCEPT_AUDIO)/windows.csv || { echo "$(CONCEPT_AUDIO) has no concept audio: make concept-audio first"; exit 2; }
+	$(AC) concepts validate-probes --renders $(CONCEPT_AUDIO) --patch $(CONCEPT_PATCH) --out reports/real_music
+
+real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan), validated concepts included
+	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
+	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
 
 bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json $(CK)/musicnn-gtzan/config.json ## rebuild the small bundles shipped inside the package
+	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan \
-		--musicnn-gtzan $(CK)/musicnn-gtzan
+		--musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
 
 app: $(STAMP) ## serve the web app on http://127.0.0.1:8765 (PORT=...)
 	$(AC) app --port $${PORT:-8765} --folder $(DATA)/genres

@@ -104,6 +104,13 @@ def truth_columns(rows: list[dict]) -> dict[str, np.ndarray]:
     return truth
 
 
+def audio_key(path: Path) -> str:
+    """The cache key of a render: its file's content (the same render id can name other audio in another build)."""
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
 def load_render_windows(root: Path, model, cache: Path | None = None, max_renders: int | None = None) -> RenderWindows:
     """Every window of the dataset through `model` (a runtime Model of a tag bundle)."""
     from rich.progress import Progress
@@ -125,14 +132,16 @@ def load_render_windows(root: Path, model, cache: Path | None = None, max_render
         task = bar.add_task("concept audio through the bundle", total=len(renders))
         for rid in renders:
             wins = sorted(by_render[rid], key=lambda r: int(r["window"]))
-            if f"{rid}/tags" not in store:
-                o = file_outputs(model, Path(root) / "audio" / f"{rid}.flac")
-                store[f"{rid}/tags"], store[f"{rid}/embedding"] = (
+            audio = Path(root) / "audio" / f"{rid}.flac"
+            key = audio_key(audio)
+            if f"{key}/tags" not in store:
+                o = file_outputs(model, audio)
+                store[f"{key}/tags"], store[f"{key}/embedding"] = (
                     o.tags.astype(np.float32),
                     o.embedding.astype(np.float32),
                 )
                 changed = True
-            t, e = store[f"{rid}/tags"], store[f"{rid}/embedding"]
+            t, e = store[f"{key}/tags"], store[f"{key}/embedding"]
             if len(t) != len(wins):
                 log.warning("%s: %d windows in the table, %d through the bundle; skipped", rid, len(wins), len(t))
             else:

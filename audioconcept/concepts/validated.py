@@ -334,10 +334,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
     c = m["concepts"]
     vocab = {"names": list(c["names"]), "members": [list(x) for x in c["members"]]}
     Path(cfg.cache).mkdir(parents=True, exist_ok=True)
-    import hashlib
-
-    key = hashlib.sha256(str(Path(cfg.renders).resolve()).encode()).hexdigest()[:10]
-    rw = load_render_windows(cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}-{key}.npz", cfg.max_renders)
+    rw = load_render_windows(cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}.npz", cfg.max_renders)
     split = render_split(rw)
     probes, probe_fig = train_probes(
         rw.embedding,
