@@ -134,6 +134,28 @@ def out_of_fold(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: ProbeSett
     return scores
 
 
+def cross_soundfont_scores(X, y, tr, ca, soundfonts, cfg: ProbeSettings, probe) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the calibration windows, each from a probe that saw neither its piece nor its soundfont: for every
+    soundfont of the calibration set, a probe fitted on the training windows of the other soundfonts. So the
+    threshold is chosen under the same kind of shift that the test meets (another soundfont); with one soundfont
+    only, the final probe scores them (other pieces)."""
+    sf = np.asarray(soundfonts).astype(str)
+    scores = np.full(len(ca), np.nan)
+    kinds = np.unique(sf[ca])
+    if len(np.unique(sf[tr])) < 2:
+        w, b = probe
+        return X[ca] @ w + b, y[ca].astype(bool)
+    for s in kinds:
+        t = tr[sf[tr] != s]
+        yt = y[t].astype(bool)
+        if yt.sum() < 2 or (~yt).sum() < 2:
+            continue
+        w, b = fit_probe(X[t], yt, cfg.C)
+        m = sf[ca] == s
+        scores[m] = X[ca[m]] @ w + b
+    return scores, y[ca].astype(bool)
+
+
 def train_probes(
     X: np.ndarray,
     truth: dict[str, np.ndarray],
@@ -162,7 +184,7 @@ def train_probes(
         w, b = fit_probe(X[tr], ytr, cfg.C)
         if split.calib is not None:
             ca = split.calib[~np.isnan(y_all[split.calib])]
-            cal_scores, cal_truth = X[ca] @ w + b, y_all[ca].astype(bool)
+            cal_scores, cal_truth = cross_soundfont_scores(X, y_all, tr, ca, soundfonts, cfg, (w, b))
         else:
             cal_scores, cal_truth = out_of_fold(X[tr], ytr, pieces[tr], cfg), ytr
         known = ~np.isnan(cal_scores)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,30 @@ class RenderWindows:
         )
 
 
+KEY_COLUMNS = ("render_id", "piece_id", "soundfont_id", "arrangement_id", "split")
+
+
 def read_window_table(root: Path) -> list[dict]:
+    """windows.csv; while a build is still running (no table yet), the window rows of its finished renders
+    (notes/<render_id>.json, whose audio is written)."""
     p = Path(root) / "windows.csv"
-    if not p.exists():
+    if p.exists():
+        with open(p, newline="") as f:
+            return list(csv.DictReader(f))
+    notes = sorted((Path(root) / "notes").glob("*.json")) if (Path(root) / "notes").is_dir() else []
+    rows = []
+    for n in notes:
+        try:
+            d = json.loads(n.read_text())
+        except (OSError, ValueError):
+            continue
+        if not (Path(root) / d.get("audio", "")).is_file():
+            continue
+        rows += [{**{k: d.get(k, "") for k in KEY_COLUMNS}, **{k: str(v) for k, v in w.items()}} for w in d["windows"]]
+    if not rows:
         raise AudioConceptError(f"{root}: no windows.csv (build the concept audio with `make concept-audio`)")
-    with open(p, newline="") as f:
-        return list(csv.DictReader(f))
+    log.warning("%s: no windows.csv yet; %d windows of %d finished renders", root, len(rows), len(notes))
+    return rows
 
 
 def _state(v: str | None) -> float:

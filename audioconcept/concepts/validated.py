@@ -172,7 +172,7 @@ def choose(name: str, cands: dict[str, Candidate]) -> str:
 
 def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[str, list[str]]:
     why = []
-    r = c.render
+    r = c.render if c.render.get("auc") is not None else {}  # no positive test window: the renders cannot judge
     if r:
         if (r.get("auc") or 0) < cfg.min_auc:
             why.append(f"held-out render AUC {r.get('auc')} < {cfg.min_auc}")
@@ -191,7 +191,7 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
 
 
 def record(c: Candidate, status: str, why: list[str]) -> dict:
-    r = c.render
+    r = c.render if c.render.get("auc") is not None else {}
     data = RENDER_DATA if r else REAL_DATA
     out = {
         "status": status,

@@ -32,6 +32,10 @@ def test_verdicts():
     assert judge(Candidate("tag", {}, {}), CFG, False)[0] == "not validated"
     # a voice: no rendered truth, validated on the real recordings alone
     assert judge(Candidate("tag", {}, {"auc": 0.9}), CFG, False)[0] == "validated"
+    # no positive window in the test renders: the renders cannot judge, the real recordings still can
+    no_test = {"auc": None, "precision": 0.0, "threshold": 0.4}
+    assert judge(Candidate("probe", no_test, {"auc": 0.9}), CFG, False)[0] == "validated"
+    assert judge(Candidate("probe", no_test, {}), CFG, False)[0] == "not validated"
 
 
 def test_honest_head_reads_only_validated_musical_concepts():
