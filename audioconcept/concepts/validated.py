@@ -212,9 +212,22 @@ def record(c: Candidate, status: str, why: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------- the patch: vocabulary, probes, heads, ood
-def build_concepts(manifest: dict, chosen: dict[str, Candidate], probes: ConceptProbes, records: dict) -> dict:
+TAG_SUFFIX = " (musicnn tag)"
+
+
+def build_concepts(
+    manifest: dict,
+    chosen: dict[str, Candidate],
+    probes: ConceptProbes,
+    records: dict,
+    displaced: dict[str, dict] | None = None,
+) -> dict:
     """The bundle's new `concepts` section: the old tag vocabulary, each concept on its chosen source, the
-    probe-only concepts appended, the probes that a chosen concept rests on, and every concept's validation."""
+    probe-only concepts appended, the probes that a chosen concept rests on, and every concept's validation.
+
+    A concept that moved to its probe leaves its musicnn tags behind as "<name> (musicnn tag)", with the tag's own
+    verdict (`displaced`): heads on every tag (all-tags, musical) still read them, and their contributions must
+    keep a name."""
     from audioconcept.models.musicnn_tags import PROBE_CONCEPTS
 
     c = dict(manifest["concepts"])
@@ -230,11 +243,22 @@ def build_concepts(manifest: dict, chosen: dict[str, Candidate], probes: Concept
             cats.append(PROBE_CONCEPTS.get(n, "instrument"))
             named.append(False)
             thr.append(0.5)
-    for k, n in enumerate(names):
+    displaced = displaced or {}
+    records = dict(records)
+    for k, n in enumerate(list(names)):
         cand = chosen.get(n)
         if cand is None:
             continue
         if cand.source == "probe":
+            if members[k]:  # the tags it rested on keep a name of their own
+                names.append(n + TAG_SUFFIX)
+                members.append(members[k])
+                cats.append(cats[k])
+                named.append(named[k])
+                thr.append(float((displaced.get(n) or {}).get("threshold") or thr[k]))
+                records[n + TAG_SUFFIX] = {
+                    k2: v for k2, v in (displaced.get(n) or {}).items() if k2 != "threshold_used"
+                } or {"status": "not validated", "source": "tag", "data": "none"}
             members[k] = [n_graph + idx[n]]
         if cand.render.get("threshold") is not None:
             thr[k] = float(cand.render["threshold"])
@@ -362,12 +386,15 @@ def validate_probes(cfg: ValidateConfig) -> dict:
         real, on = real_figures(recs, inst, clips, name, fn, f["threshold"])
         cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
 
-    chosen, records = {}, {}
+    chosen, records, displaced = {}, {}, {}
     for name, cs in cands.items():
         src = choose(name, cs)
         chosen[name] = cs[src]
         status, why = judge(cs[src], cfg, name in ABSENT_FROM_GTZAN)
         records[name] = record(cs[src], status, why)
+        if src == "probe" and "tag" in cs:
+            t_status, t_why = judge(cs["tag"], cfg, name in ABSENT_FROM_GTZAN)
+            displaced[name] = record(cs["tag"], t_status, t_why + ["replaced by its probe"])
     for name in vocab["names"]:
         if name not in records:
             records[name] = {
@@ -376,7 +403,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
                 "data": "none",
                 "why": "genre-, style- or era-named: shown as 'similar to', never as a reason",
             }
-    concepts = build_concepts(m, chosen, probes, records)
+    concepts = build_concepts(m, chosen, probes, records, displaced)
     head, head_acc = fit_validated_head(concepts, m, clips, cfg)
     gh = dict(m["genre_heads"])
     gh["heads"] = {**gh["heads"], "validated": head}
