@@ -53,6 +53,7 @@ def real_music_figures(
 ) -> dict:
     from audioconcept.concepts.real_validation import NO_MUSIC, SOLO_CHECKS, read_labels
     from audioconcept.runtime.model import load
+    from audioconcept.runtime.tag_concepts import reason_name
 
     model = load(bundle)
     validation = (model.m.get("concepts") or {}).get("validation") or {}
@@ -103,7 +104,7 @@ def real_music_figures(
             ex = {e["genre"]: e for e in r.explanation.get("genres", [])}
             if label in ("metal", "classical") and label in ex:
                 reasons[p.name] = [
-                    {"concept": c["concept"], "value": round(c["value"], 3)} for c in ex[label]["contributions"][:5]
+                    {"concept": reason_name(c), "value": round(c["value"], 3)} for c in ex[label]["contributions"][:5]
                 ]
             per_clip[f"{label}/{p.name}"] = {"genre": r.genre, "ood": r.ood.get("outside") if r.ood else None}
         out["gtzan"] = {
@@ -156,12 +157,26 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
     default = patch["genre_heads"].get("default", "validated")
     order = [default] + [h for h in ("all-tags", "musical") if h in contributions and h != default]
     contributions = {h: contributions[h] for h in order if h in contributions}
+    from audioconcept.runtime.tag_concepts import GenreHead
+
+    head = GenreHead.from_manifest({"name": "study", **ck.__dict__}, default)
+    names = list(head.vocabulary.names)
+    labels = np.asarray(feats.labels)
+    song = feats.pooled("tags")
     top3 = {}
     for genre in manifest["labels"]:
         plot_genre(genre, contributions, [], out_dir / "figures" / f"{genre}.png")
         g = contributions[default].get(genre, {"contributions": []})
+        dev = head.deviations(song[labels == genre]).mean(0)  # more or less of it than the average training song
         pos = [c for c in g["contributions"] if c["mean"] > 0]
-        top3[genre] = [{"concept": c["concept"], "mean": c["mean"], "std": c["std"]} for c in pos[:3]]
+        top3[genre] = [
+            {
+                "concept": ("less " if dev[names.index(c["concept"])] < 0 else "") + c["concept"],
+                "mean": c["mean"],
+                "std": c["std"],
+            }
+            for c in pos[:3]
+        ]
     return {"contributions": contributions, "top3": top3, "default_head": default}
 
 

@@ -132,18 +132,33 @@ class GenreHead:
             out[..., k] += per_feature[..., f]
         return out
 
+    def deviations(self, tag_probs: np.ndarray) -> np.ndarray:
+        """(..., n_tags) -> (..., n_concepts): how much more (> 0) or less (< 0) of each concept than the average
+        training song (the sum over its features of strength - reference)."""
+        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features] - self.reference
+        out = np.zeros((*x.shape[:-1], len(self.vocabulary.names)))
+        for f, k in enumerate(self.concept):
+            out[..., k] += x[..., f]
+        return out
+
     def explain(self, tag_probs: np.ndarray, genre: str, top: int | None = None) -> dict:
         """One genre's logit split into named contributions (largest magnitude first; zeros left out). Musical
         concepts are the reasons (`contributions`); concepts named after a genre, style or era are kept apart
         (`similar_to`), never given as a reason. logit = intercept + both sums."""
         g = self.labels.index(genre)
         c = self.contributions(tag_probs)[g]
+        dev = self.deviations(tag_probs)
         order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0]
         named = self.vocabulary.genre_named
 
         def rows(ks: list[int]) -> list[dict]:
             return [
-                {"concept": self.vocabulary.names[k], "value": round(float(c[k]), 6), "genre_named": named[k]}
+                {
+                    "concept": self.vocabulary.names[k],
+                    "value": round(float(c[k]), 6),
+                    "genre_named": named[k],
+                    "direction": "more" if dev[k] >= 0 else "less",
+                }
                 for k in ks[:top]
             ]
 
@@ -160,10 +175,15 @@ GENRE_NAMED_MARK = "†"
 
 
 def describe_contributions(contributions: list[dict], n: int = 4) -> str:
-    """'jazz† +1.30, piano +0.61, ...' († marks concepts named after a genre, style or era)."""
+    """'jazz† +1.30, piano +0.61, less quiet +0.40, ...' († marks concepts named after a genre, style or era; "less"
+    a concept the song has less of than the average training song, which pushes the genre up or down all the same)."""
     return ", ".join(
-        f"{c['concept']}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
+        f"{reason_name(c)}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
     )
+
+
+def reason_name(c: dict) -> str:
+    return ("less " if c.get("direction") == "less" else "") + c["concept"]
 
 
 def describe(e: dict, n: int = 4) -> str:

@@ -41,7 +41,10 @@ def _patch(m: dict, rng) -> dict:
         "sitar": {"status": "failed", "source": "tag", "data": "GTZAN clips"},
     }
     ood = DistanceToTraining.fit(rng.normal(size=(12, dim))).to_section()
-    return {"concepts": c, "ood": ood}
+    gh = json.loads(json.dumps(m["genre_heads"]))
+    gh.pop("default", None)
+    gh["heads"] = {k: v for k, v in gh["heads"].items() if k in ("all-tags", "musical")}  # heads on the tags only
+    return {"concepts": c, "ood": ood, "genre_heads": gh}
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ function renderConfidence(view) {
 
 // A genre's logit split into named concepts: one bar per contribution; genre-named concepts hatched.
 function contributionText(cs) {
-  return cs.map(c => `${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
+  return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
 }
 
 function renderExplanation(view) {
@@ -147,7 +147,7 @@ function renderExplanation(view) {
     for (const c of shown) {
       const w = (100 * Math.abs(c.value) / scale).toFixed(1);
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
-        el("span", { class: "bar-label", text: c.concept + (c.genre_named ? " †" : "") }),
+        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
         el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
     }
