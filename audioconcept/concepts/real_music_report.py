@@ -338,6 +338,10 @@ def write_reports(out: Path, report: dict, figures: dict, before: dict | None, r
     atomic_write_json(out / "concept_validation.json", report)
     atomic_write_text(out / "concept_validation.md", validation_markdown(report))
     atomic_write_text(out / "heads.md", heads_markdown(report))
+    if before is None and (out / "done_when.json").exists():  # keep the figures of the bundle as it was
+        import json
+
+        before = json.loads((out / "done_when.json").read_text()).get("before")
     atomic_write_json(out / "done_when.json", {"after": figures, "before": before})
     atomic_write_text(out / "done_when.md", figures_markdown(figures))
     if before is not None:

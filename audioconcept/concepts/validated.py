@@ -215,6 +215,21 @@ def record(c: Candidate, status: str, why: list[str]) -> dict:
 TAG_SUFFIX = " (musicnn tag)"
 
 
+def base_concepts(c: dict) -> dict:
+    """The tag vocabulary before any validation patch: a bundle patched already gets its concepts back on their
+    tags (thresholds from the displaced "<name> (musicnn tag)" concepts), so that the command can run again."""
+    if "validation" not in c:
+        return c
+    from audioconcept.models.tag_concepts import vocabulary
+
+    v = vocabulary(c["outputs"])
+    index = {n: k for k, n in enumerate(c["names"])}
+    thr = [c["thresholds"][index.get(n + TAG_SUFFIX, index.get(n, 0))] for n in v["names"]]
+    out = {k: val for k, val in c.items() if k not in ("probes", "validation")}
+    out.update(v, thresholds=thr)
+    return out
+
+
 def build_concepts(
     manifest: dict,
     chosen: dict[str, Candidate],
@@ -355,7 +370,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
 
     model = open_tag_bundle(cfg.bundle)
     m = model.m
-    c = m["concepts"]
+    c = base_concepts(m["concepts"])
     vocab = {"names": list(c["names"]), "members": [list(x) for x in c["members"]]}
     Path(cfg.cache).mkdir(parents=True, exist_ok=True)
     rw = load_render_windows(cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}.npz", cfg.max_renders)
@@ -403,7 +418,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
                 "data": "none",
                 "why": "genre-, style- or era-named: shown as 'similar to', never as a reason",
             }
-    concepts = build_concepts(m, chosen, probes, records, displaced)
+    concepts = build_concepts({**m, "concepts": c}, chosen, probes, records, displaced)
     head, head_acc = fit_validated_head(concepts, m, clips, cfg)
     gh = dict(m["genre_heads"])
     gh["heads"] = {**gh["heads"], "validated": head}

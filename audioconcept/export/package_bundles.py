@@ -53,7 +53,20 @@ def apply_patch(manifest: dict, patch: dict) -> dict:
         raise ExportError(f"concept patch: unknown sections {', '.join(unknown)}")
     if (manifest.get("concepts") or {}).get("outputs") != patch["concepts"]["outputs"]:
         raise ExportError("concept patch: its tag outputs differ from the bundle's (another tagger?)")
-    return {**manifest, **{k: patch[k] for k in PATCH_KEYS if k in patch}}
+    out = {**manifest, **{k: patch[k] for k in PATCH_KEYS if k in patch}}
+    gh = out.get("genre_heads") or {}
+    default = gh.get("default")
+    acc = ((gh.get("heads") or {}).get(default) or {}).get("accuracy") or {}
+    if default and default != gh.get("in_graph") and "cv" in acc:
+        # the runtime's default head is now this one: its accuracy is the bundle's; the graph's stays beside it
+        metrics = dict(out.get("metrics") or {})
+        if "cv" in metrics and "in_graph_cv" not in metrics:
+            metrics["in_graph_cv"] = metrics["cv"]
+        metrics["cv"] = acc["cv"]
+        metrics["default_head"] = default
+        metrics["heads"] = {**(metrics.get("heads") or {}), default: acc}
+        out["metrics"] = metrics
+    return out
 
 
 def patch_bundle(folder: Path, patch_file: Path) -> Path:
