@@ -203,12 +203,13 @@ class SongAggregator:
                 if v >= t and s.may_be_present(k)
             ]
             res.concept_spans = self.concept_spans(res.concepts_present)
+            named = dict(zip(s.tags.names, s.tags.genre_named, strict=True)) if s.tags is not None else {}
             if s.validation:
                 res.concept_validation = {
-                    n: concept_confidence(s.validation.get(n)) for n in s.concept_names
+                    n: {**concept_confidence(s.validation.get(n)), "genre_named": bool(named.get(n))}
+                    for n in s.concept_names
                 }
             if s.tags is not None:
-                named = dict(zip(s.tags.names, s.tags.genre_named, strict=True))
                 res.similar_to = sorted(
                     (n for n in res.concepts_present if named.get(n)), key=lambda n: -res.concepts[n]
                 )

@@ -194,7 +194,8 @@ def render_table(r: SongResult, console) -> None:
         c.add_column("where (s)")
         if r.concept_validation:
             c.add_column("confidence")
-        named = set(r.similar_to)
+        # genre-, style- and era-named concepts are "similar to", never reasons: not in this table
+        named = set(r.similar_to) | {n for n, v in r.concept_validation.items() if v.get("genre_named")}
         ranked = sorted(
             ((n, v) for n, v in r.concepts.items() if n not in named),
             key=lambda kv: (kv[0] not in r.concepts_present, -kv[1]),

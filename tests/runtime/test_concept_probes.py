@@ -103,6 +103,7 @@ def test_probe_concepts_ride_on_the_embedding_and_show_their_validation():
     assert r.concept_validation["sitar"]["status"] == "failed"
     assert r.concept_validation["happy"]["status"] == "not validated"
     assert confidence_cell(r.concept_validation["piano"]) == "precision 0.91, AUC 0.95"
+    assert r.concept_validation["jazz"]["genre_named"] and not r.concept_validation["piano"]["genre_named"]
     assert confidence_cell(r.concept_validation["sitar"]).startswith("✗")
     assert "AUC 0.95" in confidence_text(m["concepts"]["validation"]["piano"])
     # the default head reads the probes too, and its reasons hold no genre-named concept
