@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint docs data train export concepts bench bundles real-bundle app clean web-deps site bench-browser
+.PHONY: help install demo reproduce test test-fast lint docs data concept-audio concept-probes train export concepts bench bundles real-bundle app clean web-deps site bench-browser
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -25,10 +25,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,coreml,executorch,app,track,ray,dev,docs]'
+	$(BIN)/python -m pip install -q -e '.[train,coreml,executorch,app,track,ray,render,dev,docs]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the runtime, train, coreml, executorch, app, track, ray, dev and docs extras
+install: $(STAMP) ## create .venv with the runtime, train, coreml, executorch, app, track, ray, render, dev and docs extras
 
 $(DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data synth --out $(DATA) --clips-per-genre $(CLIPS) --seconds 30 --seed 0
@@ -37,6 +37,12 @@ $(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
 	$(AC) data concepts --out $(CONCEPT_DATA) --clips-per-concept 32 --random-sets 20 --clips-per-random 16
 
 data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
+
+CONCEPT_AUDIO ?= data/concept_renders
+CONCEPT_PIECES ?= 400
+concept-audio: | $(STAMP) ## real scores through soundfonts with exact concept truth (extra render; docs/concept-data.md)
+	$(AC) data render-concepts --out $(CONCEPT_AUDIO) --pieces $(CONCEPT_PIECES) --seed 0 --workers 2 \
+		--report reports/concept_data
 
 $(CK)/svm/config.json: $(DATA)/ground_truth.json
 	$(AC) train svm --data synth:$(DATA) --out $(CK)/svm
@@ -129,12 +135,20 @@ $(CK)/musicnn-gtzan/config.json: $(CK)/pretrained/MSD_MTT_musicnn/config.json
 	$(AC) train probe --backbone $(CK)/pretrained/MSD_MTT_musicnn --data folder:$(SHARED_CLIPS) \
 		--out $(CK)/musicnn-gtzan
 
-real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan) only
-	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan
+CONCEPT_PATCH := models/concept_probes/musicnn-gtzan.json
+
+concept-probes: | $(STAMP) ## probes on musicnn-gtzan's embedding, validated on held-out renders and ../shared/instruments
+	@test -f $(CONCEPT_AUDIO)/windows.csv || { echo "$(CONCEPT_AUDIO) has no concept audio: make concept-audio first"; exit 2; }
+	$(AC) concepts validate-probes --renders $(CONCEPT_AUDIO) --patch $(CONCEPT_PATCH) --out reports/real_music
+
+real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan), validated concepts included
+	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
+	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
 
 bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json $(CK)/musicnn-gtzan/config.json ## rebuild the small bundles shipped inside the package
+	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan \
-		--musicnn-gtzan $(CK)/musicnn-gtzan
+		--musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
 
 # songs the app offers besides its packaged example (the demo song): the shared GTZAN clips and the synthetic
 # set, those that exist, so the app starts right after `make demo`, with or without ../shared

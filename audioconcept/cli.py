@@ -156,6 +156,28 @@ def data_concepts(
     typer.echo(f"wrote concept sets to {out}")
 
 
+@data_app.command("render-concepts")
+def data_render_concepts(
+    out: Annotated[Path, typer.Option(help="Output folder (resumed when it holds an earlier run)")] = Path(
+        "data/concept_renders"
+    ),
+    pieces: Annotated[int, typer.Option(min=1, help="Piece excerpts to draw and arrange")] = 400,
+    seed: int = 0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write summary.json and SUMMARY.md here (reports/concept_data)")
+    ] = None,
+) -> None:
+    """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
+    from audioconcept.train.concept_renders import RenderConfig, build
+
+    summary = build(RenderConfig(out, pieces, seed, workers), report)
+    typer.echo(
+        f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"
+        f" in {summary['build_wall_s']:.0f} s"
+    )
+
+
 @data_app.command("summary")
 def data_summary(
     spec: Annotated[str, typer.Argument(help="gtzan:PATH, folder:PATH or synth:PATH")], seed: int = 0
@@ -738,6 +760,37 @@ def concepts_study(
 
     s = run_study(StudyConfig(Path(model), out, data, tcav, derived))
     typer.echo(f"{len(s['labels'])} genres, {s['tracks']} tracks; report {out / 'README.md'}")
+
+
+@concepts_app.command("validate-probes")
+def concepts_validate_probes(
+    renders: Annotated[Path, typer.Option(help="Concept audio with exact truth (docs/concept-data.md)")],
+    bundle: Annotated[str, typer.Option(help="The tag bundle whose embedding the probes read")] = "musicnn-gtzan",
+    instruments: Annotated[Path, typer.Option(help="Real solos with LABELS.tsv (validation only)")] = Path(
+        "../shared/instruments"
+    ),
+    clips: Annotated[Path, typer.Option(help="The real GTZAN clips the genre head trains on")] = Path(
+        "../shared/gtzan/clips"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/real_music"),
+    patch: Annotated[Path, typer.Option(help="The manifest patch to write")] = Path(
+        "models/concept_probes/musicnn-gtzan.json"
+    ),
+    precision: Annotated[float, typer.Option(min=0.5, max=1.0, help="Target precision of 'present'")] = 0.9,
+    before: Annotated[bool, typer.Option("--before/--no-before", help="Also measure the bundle as it was")] = True,
+) -> None:
+    """Concept probes on a tag bundle's embedding, validated on held-out renders and real recordings; the
+    honest genre head on the validated concepts; the distance to training; the issue-22 figures."""
+    from audioconcept.concepts.validated import ValidateConfig, run_all
+
+    for p, what in ((renders, "--renders"), (clips, "--clips")):
+        if not p.is_dir():
+            raise typer.BadParameter(f"{p}: no such folder", param_hint=what)
+    r = run_all(ValidateConfig(renders, bundle, instruments, clips, out, patch, target_precision=precision), before)
+    v = r["report"]["validation"]
+    n_ok = sum(x["status"] == "validated" for x in v.values())
+    n_fail = sum(x["status"] == "failed" for x in v.values())
+    typer.echo(f"{n_ok} concepts validated, {n_fail} failed; patch {patch}; reports in {out}")
 
 
 @concepts_app.command("validate")

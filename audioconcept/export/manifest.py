@@ -183,6 +183,7 @@ def model_card(m: dict) -> str:
                 "",
                 f"Presence: {c['calibration']}.",
             ]
+            lines += validation_card(c.get("validation"))
         else:
             lines += ["", "## Concepts", "", f"Layer `{c['layer']}`: {', '.join(c['names'])}"]
     prov = m.get("provenance") or {}
@@ -198,6 +199,33 @@ def model_card(m: dict) -> str:
         ]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in m["versions"].items() if v]
     return "\n".join(lines) + "\n"
+
+
+def validation_card(v: dict | None) -> list[str]:
+    """The model card's table of concept validation (validated and failed concepts; the rest are counted)."""
+    if not v:
+        return []
+    lines = [
+        "",
+        "### Concept validation",
+        "",
+        "| concept | status | source | AUC | precision at threshold | real-recording AUC | data |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def f(x):
+        return "-" if x is None else f"{x:.2f}"
+
+    for n, r in sorted(v.items(), key=lambda kv: (kv[1]["status"] != "validated", kv[1]["status"], kv[0])):
+        if r["status"] == "not validated":
+            continue
+        lines.append(
+            f"| {n} | {r['status']} | {r.get('source') or '-'} | {f(r.get('auc'))} | {f(r.get('precision'))} | "
+            f"{f(r.get('real_auc'))} | {r['data']} |"
+        )
+    rest = sum(r["status"] == "not validated" for r in v.values())
+    lines += ["", f"{rest} more concepts are not validated (no truth here): they are marked `?` wherever shown."]
+    return lines
 
 
 def genre_heads_card(gh: dict | None) -> list[str]:

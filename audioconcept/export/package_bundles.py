@@ -43,7 +43,46 @@ DESCRIPTIONS = {
 }
 
 
-def package(name: str, checkpoint: Path, data: str | None = None) -> Path:
+PATCH_KEYS = ("concepts", "genre_heads", "ood")
+
+
+def apply_patch(manifest: dict, patch: dict) -> dict:
+    """A manifest with the validated concepts, their probes, the honest head and the distance to training
+    (`audioconcept concepts validate-probes` writes the patch)."""
+    unknown = sorted(set(patch) - set(PATCH_KEYS))
+    if unknown:
+        raise ExportError(f"concept patch: unknown sections {', '.join(unknown)}")
+    if (manifest.get("concepts") or {}).get("outputs") != patch["concepts"]["outputs"]:
+        raise ExportError("concept patch: its tag outputs differ from the bundle's (another tagger?)")
+    out = {**manifest, **{k: patch[k] for k in PATCH_KEYS if k in patch}}
+    gh = out.get("genre_heads") or {}
+    default = gh.get("default")
+    acc = ((gh.get("heads") or {}).get(default) or {}).get("accuracy") or {}
+    if default and default != gh.get("in_graph") and "cv" in acc:
+        # the runtime's default head is now this one: its accuracy is the bundle's; the graph's stays beside it
+        metrics = dict(out.get("metrics") or {})
+        if "cv" in metrics and "in_graph_cv" not in metrics:
+            metrics["in_graph_cv"] = metrics["cv"]
+        metrics["cv"] = acc["cv"]
+        metrics["default_head"] = default
+        metrics["heads"] = {**(metrics.get("heads") or {}), default: acc}
+        out["metrics"] = metrics
+    return out
+
+
+def patch_bundle(folder: Path, patch_file: Path) -> Path:
+    """Write the patch into a bundle folder's manifest and model card (atomically)."""
+    from audioconcept.runtime.manifest_check import validate_manifest
+
+    m = json.loads((folder / "manifest.json").read_text())
+    m = apply_patch(m, json.loads(Path(patch_file).read_text()))
+    validate_manifest(m, folder, str(folder))
+    atomic_write_json(folder / "manifest.json", m)
+    atomic_write_text(folder / "README.md", model_card(m))
+    return folder
+
+
+def package(name: str, checkpoint: Path, data: str | None = None, patch: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         fmts = ("onnx",)
         src = export_checkpoint(ExportConfig(checkpoint, Path(tmp) / name, fmts, data=data, name=name))
@@ -56,6 +95,8 @@ def package(name: str, checkpoint: Path, data: str | None = None) -> Path:
         m["source_checkpoint"]["path"] = f"(not shipped) {Path(m['source_checkpoint']['path']).name}"
         if keep == ("onnx_body",) and m.get("runtime_frontend") != "numpy":
             raise ExportError(f"{name}: the numpy front end missed its parity gate, so the body alone cannot ship")
+        if patch is not None:
+            m = apply_patch(m, json.loads(Path(patch).read_text()))
         m["skipped"] = {
             **(m.get("skipped") or {}),
             **{k: "not shipped in the package (size); export the checkpoint for it" for k in dropped},
@@ -77,9 +118,25 @@ def main() -> None:
     ap.add_argument("--cnn", type=Path)
     ap.add_argument("--svm-gtzan", type=Path)
     ap.add_argument("--data", default=None, help="parity audio for the CNN (default: its training data)")
+    ap.add_argument(
+        "--concept-patch",
+        type=Path,
+        default=None,
+        help="validated concepts, probes, honest head and OOD for musicnn-gtzan (`concepts validate-probes`)",
+    )
+    ap.add_argument(
+        "--patch-only",
+        action="store_true",
+        help="write --concept-patch into the packaged musicnn-gtzan without re-exporting its graph",
+    )
     a = ap.parse_args()
+    if a.patch_only:
+        if a.concept_patch is None:
+            ap.error("--patch-only needs --concept-patch")
+        print(patch_bundle(PACKAGE_DIR / "musicnn-gtzan", a.concept_patch))
+        return
     if a.musicnn_gtzan:
-        print(package("musicnn-gtzan", a.musicnn_gtzan))
+        print(package("musicnn-gtzan", a.musicnn_gtzan, patch=a.concept_patch))
     if a.cnn:
         print(package("cnn-synth", a.cnn, a.data))
     if a.svm_gtzan:

@@ -31,7 +31,28 @@ MSD_TAGS: tuple[str, ...] = (
 
 SOURCES = {"MSD": MSD_TAGS, "MTT": MTT_TAGS}
 GENRE_NAMED = ("genre", "era")
-CATEGORIES = (*GENRE_NAMED, "instrument", "voice", "tempo", "rhythm", "loudness", "mood")
+CATEGORIES = (*GENRE_NAMED, "instrument", "voice", "tempo", "rhythm", "loudness", "timbre", "mode", "mood")
+# what a musician names first, in this order; moods come after them (concepts.validated)
+MUSICAL_FIRST = ("instrument", "voice", "rhythm", "tempo", "loudness", "timbre", "mode")
+
+# concepts that no musicnn tag names, shown by a probe on the embedding (concepts.probes) -> category
+PROBE_CONCEPTS: dict[str, str] = {
+    "acoustic guitar": "instrument",
+    "electric guitar": "instrument",
+    "distorted guitar": "instrument",
+    "bass": "instrument",
+    "organ": "instrument",
+    "brass": "instrument",
+    "trumpet": "instrument",
+    "saxophone": "instrument",
+    "woodwind": "instrument",
+    "bright": "timbre",
+    "dark": "timbre",
+    "percussive": "rhythm",
+    "harmonic": "rhythm",
+    "minor": "mode",
+    "major": "mode",
+}
 
 # concept -> (category, source tags "SOURCE:tag")
 CONCEPTS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -11,9 +11,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audioconcept.data.audio import Window
+from audioconcept.runtime.concept_probes import confidence_text, validation_of
+from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
 from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
+
+
+def concept_confidence(record: dict | None) -> dict:
+    """What a result shows of a concept's validation: status, AUC, precision at its threshold, and one line."""
+    r = record or {}
+    return {
+        "status": r.get("status", "not validated"),
+        "source": r.get("source"),
+        "auc": r.get("auc"),
+        "precision": r.get("precision"),
+        "real_auc": r.get("real_auc"),
+        "data": r.get("data"),
+        "text": confidence_text(record),
+    }
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -36,6 +52,8 @@ class SongSettings:
     top_contributions: int = 5  # per window
     span_min_s: float = 1.5  # a concept span lasts at least this long (and at least two grid cells)
     span_max_gap_s: float = 1.0  # gaps up to this long (or one grid cell) inside a span are bridged
+    ood: DistanceToTraining | None = None  # how far a song is from the genre head's training music
+    validation: dict = field(default_factory=dict)  # concept -> its validation record (runtime.concept_probes)
 
     @classmethod
     def from_manifest(cls, m: dict, head: str | None = None) -> SongSettings:
@@ -53,7 +71,12 @@ class SongSettings:
             tags=tags,
             head=GenreHead.from_manifest(m, head),
             multi_label=bool(m.get("multi_label")),
+            ood=DistanceToTraining.from_manifest(m),
+            validation=validation_of(m),
         )
+
+    def may_be_present(self, k: int) -> bool:
+        return self.tags is None or self.tags.may_be_present(k)
 
 
 @dataclass
@@ -65,11 +88,22 @@ class SongAggregator:
     frames: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     window_tags: list[np.ndarray] = field(default_factory=list)
     probabilities: list[np.ndarray] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)  # window embeddings, for the distance to training
     duration: float = 0.0
 
-    def add(self, batch: list[Window], logits: np.ndarray, probabilities: np.ndarray, concepts=None, frames=None):
+    def add(
+        self,
+        batch: list[Window],
+        logits: np.ndarray,
+        probabilities: np.ndarray,
+        concepts=None,
+        frames=None,
+        embedding=None,
+    ):
         """One batch of windows and the backend's outputs for them (rows in the same order)."""
         s = self.settings
+        if s.ood is not None and embedding is not None:
+            self.embeddings.extend(np.asarray(embedding, dtype=np.float64))
         tags = None
         if s.tags is not None and concepts is not None:
             tags = np.asarray(concepts, dtype=np.float64)
@@ -174,9 +208,26 @@ class SongAggregator:
             strength = self.concept_strengths()
             res.concepts = {n: round(float(v), 4) for n, v in zip(s.concept_names, strength, strict=True)}
             res.concepts_present = [
-                n for n, v, t in zip(s.concept_names, strength, s.concept_thresholds, strict=True) if v >= t
+                n
+                for k, (n, v, t) in enumerate(zip(s.concept_names, strength, s.concept_thresholds, strict=True))
+                if v >= t and s.may_be_present(k)
             ]
             res.concept_spans = self.concept_spans(res.concepts_present)
+            named = dict(zip(s.tags.names, s.tags.genre_named, strict=True)) if s.tags is not None else {}
+            if s.validation:
+                res.concept_validation = {
+                    n: {**concept_confidence(s.validation.get(n)), "genre_named": bool(named.get(n))}
+                    for n in s.concept_names
+                }
+            if s.tags is not None:
+                res.similar_to = sorted(
+                    (n for n in res.concepts_present if named.get(n)), key=lambda n: -res.concepts[n]
+                )
+                res.concepts_present = [n for n in res.concepts_present if not named.get(n)]
+        if s.ood is not None and self.embeddings:
+            res.ood = s.ood.judge(np.stack(self.embeddings))
+            if res.ood["outside"]:
+                res.ood["answer"] = OTHER
         if self.window_tags:
             res.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, self.tag_strengths(), strict=True)}
             if s.head is not None:
@@ -185,8 +236,9 @@ class SongAggregator:
                 res.explanation = {
                     "head": s.head.name,
                     "genres": [s.head.explain(mean_tags, s.labels[i]) for i in order],
-                    "note": "logit = intercept + the sum of the contributions; a contribution is "
-                    "weight x (strength - the training mean) summed over the concept's source tags; genre_named "
-                    "marks concepts named after a genre, style or era",
+                    "note": "logit = intercept + the sum of the contributions and of similar_to; a contribution is "
+                    "weight x (strength - the training mean) summed over the concept's sources; the reasons "
+                    "(contributions) are musical concepts; concepts named after a genre, style or era are kept "
+                    "apart in similar_to",
                 }
         return res

@@ -296,6 +296,7 @@ def check_consistency(m: dict, where: str) -> None:
     ws = m.get("window_samples")
     if ws is not None and abs(ws - m["window_s"] * m["sample_rate"]) > 1:
         raise BundleError(f"{where}: window_samples {ws} does not equal window_s x sample_rate")
+    _check_concepts(m, where)
     uses_mel = ("onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy") or (
         "executorch" in m["artifacts"]
     )
@@ -315,6 +316,36 @@ def check_concept_thresholds(m: dict, where: str) -> None:
     for t in thr:
         if not (_is_type(t, "number") and 0 <= t <= 1):
             raise BundleError(f"{where}: concepts.thresholds holds {_show(t)}; thresholds are numbers in [0, 1]")
+
+
+def _check_concepts(m: dict, where: str) -> None:
+    """Concept probes, validation records and the distance to training: shapes that agree, names that exist."""
+    c = m.get("concepts") or {}
+    names = set(c.get("names") or ())
+    p = c.get("probes")
+    if p and p["names"]:
+        k = len(p["names"])
+        widths = {len(row) for row in p["weights"]}
+        if len(p["weights"]) != k or len(p["bias"]) != k or len(widths) != 1:
+            raise BundleError(
+                f"{where}: concepts.probes: {k} names, {len(p['weights'])} weight rows of widths "
+                f"{sorted(widths)}, {len(p['bias'])} biases"
+            )
+        missing = [n for n in p["names"] if n not in names]
+        if missing:
+            raise BundleError(f"{where}: concepts.probes names {', '.join(missing[:3])}, which concepts.names lacks")
+    v = c.get("validation") or {}
+    unknown = [n for n in v if n not in names]
+    if unknown:
+        raise BundleError(f"{where}: concepts.validation names {', '.join(unknown[:3])}, which concepts.names lacks")
+    for n, r in v.items():
+        if r.get("source") == "probe" and n not in ((p or {}).get("names") or ()):
+            raise BundleError(f"{where}: concept {n!r} rests on a probe, but concepts.probes has none for it")
+    o = m.get("ood")
+    if o:
+        d = len(o["mean"])
+        if len(o["scale"]) != d or any(len(row) != d for row in o["train"]):
+            raise BundleError(f"{where}: ood: mean, scale and every training point must have the same width ({d})")
 
 
 def validate_manifest(doc: Any, root: Path, where: str) -> dict:

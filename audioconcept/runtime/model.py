@@ -17,6 +17,7 @@ from audioconcept.errors import AudioConceptError, BundleError, EmptyAudio, Unde
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
 from audioconcept.runtime.backends import make_backend
 from audioconcept.runtime.bundle import Bundle, open_bundle, read_manifest
+from audioconcept.runtime.concept_probes import ConceptProbes
 from audioconcept.runtime.formats import BACKENDS, artifacts_for, kind_of
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.io_check import check_outputs, check_result_finite, check_session_io
@@ -47,6 +48,19 @@ def prefetch(it: Iterable, depth: int = 4) -> Iterator:
         if isinstance(item, BaseException):
             raise item
         yield item
+
+
+def append_probes(out: Outputs, probes: ConceptProbes, where: str) -> Outputs:
+    """The concept probes' probabilities on the graph's embedding, after the graph's own concept outputs (and as
+    constant frames over each window)."""
+    if out.embedding is None or out.concepts is None:
+        raise BundleError(f"{where}: the bundle has concept probes, but its model gives no embedding or concepts")
+    p = probes.predict(out.embedding)
+    concepts = np.concatenate([np.asarray(out.concepts, dtype=np.float64), p], axis=1)
+    frames = out.concept_frames
+    if frames is not None:
+        frames = np.concatenate([frames, np.repeat(p[:, :, None], frames.shape[-1], axis=2)], axis=1)
+    return Outputs(out.logits, out.probabilities, out.embedding, concepts, frames)
 
 
 class Model:
@@ -96,6 +110,7 @@ class Model:
         )
         self.concept_names: list[str] = list(self.settings.concept_names)
         self.concept_thresholds: list[float] = list(self.settings.concept_thresholds)
+        self.probes = ConceptProbes.from_manifest(self.m)
 
     @property
     def name(self) -> str:
@@ -137,8 +152,10 @@ class Model:
         out = self.backend.run(self.prepare(windows))
         # a tagger's concept output is its source tags (merged into named concepts afterwards)
         tags = self.settings.tags
-        n_concepts = len(tags.outputs) if tags is not None else len(self.concept_names)
+        n_concepts = tags.graph_outputs if tags is not None else len(self.concept_names)
         check_outputs(out, len(self.labels), n_concepts, str(self.bundle.root))
+        if self.probes is not None:
+            out = append_probes(out, self.probes, str(self.bundle.root))
         return out
 
     def run_windows(self, windows: Iterable[Window]) -> Iterator[tuple[list[Window], Outputs]]:
@@ -166,7 +183,7 @@ class Model:
         t0 = time.perf_counter()
         agg = self.aggregator()
         for batch, out in self.run_windows(windows):
-            agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames)
+            agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames, out.embedding)
             if on_progress and total_s > 0:
                 on_progress(min(1.0, agg.duration / total_s))
         if not agg.windows:
@@ -388,7 +405,8 @@ def predict_many(
                 if i in aggs:
                     c = out.concepts[j : j + 1] if out.concepts is not None else None
                     f = out.concept_frames[j : j + 1] if out.concept_frames is not None else None
-                    aggs[i].add([w], out.logits[j : j + 1], out.probabilities[j : j + 1], c, f)
+                    e = out.embedding[j : j + 1] if out.embedding is not None else None
+                    aggs[i].add([w], out.logits[j : j + 1], out.probabilities[j : j + 1], c, f, e)
             batch = []
         for i in sorted(ended):
             p, err = ended.pop(i)

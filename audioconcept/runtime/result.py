@@ -80,6 +80,9 @@ class SongResult:
     timing_ms: dict[str, float] = field(default_factory=dict)
     tags: dict[str, float] = field(default_factory=dict)  # a tagger's source tags, strongest window
     explanation: dict = field(default_factory=dict)  # top genres split into named contributions (genre heads)
+    concept_validation: dict[str, dict] = field(default_factory=dict)  # concept -> status, AUC, precision, data
+    similar_to: list[str] = field(default_factory=list)  # genre-, style- or era-named concepts present (not reasons)
+    ood: dict = field(default_factory=dict)  # distance to the genre head's training music, and whether outside
 
     @property
     def genre(self) -> str:
@@ -212,6 +215,22 @@ def _shown(text: object) -> str:
     return escape(printable(text))
 
 
+def confidence_cell(v: dict | None) -> str:
+    """'precision 0.91, AUC 0.97' / 'real AUC 0.85' / '✗ failed' / '? not validated'."""
+    if not v or v.get("status") == "not validated":
+        return "? not validated"
+    if v.get("status") == "failed":
+        return "✗ failed validation"
+    parts = []
+    if v.get("precision") is not None:
+        parts.append(f"precision {v['precision']:.2f}")
+    if v.get("auc") is not None and v.get("precision") is not None:
+        parts.append(f"AUC {v['auc']:.2f}")
+    if v.get("real_auc") is not None:
+        parts.append(f"real AUC {v['real_auc']:.2f}")
+    return ", ".join(parts) or "validated"
+
+
 def render_table(r: SongResult, console) -> None:
     from rich.table import Table
 
@@ -234,6 +253,15 @@ def render_table(r: SongResult, console) -> None:
             row.append(_shown(describe(why[g], 5).split(": ", 1)[1]) if g in why else "")
         t.add_row(*row)
     console.print(t)
+    if r.ood and r.ood.get("outside"):
+        console.print(
+            f"[bold]{r.ood.get('answer', 'other / none of these')}[/]: this song is far from the music the genre "
+            f"head was trained on (distance {r.ood['distance']:.2f} > {r.ood['threshold']:.2f}); the genres above are "
+            "only the nearest",
+            highlight=False,
+        )
+    if r.similar_to:
+        console.print(f"similar to (genre-, style- or era-named tags, not reasons): {', '.join(r.similar_to)}")
     if len(r.windows) > 1:
         w = Table(show_header=True, title="windows", title_justify="left")
         for col in ("start", "end", "genre", "p"):
@@ -259,14 +287,31 @@ def render_table(r: SongResult, console) -> None:
         c.add_column("concept")
         c.add_column("strength", justify="right")
         c.add_column("where (s)")
-        ranked = sorted(r.concepts.items(), key=lambda kv: (kv[0] not in r.concepts_present, -kv[1]))
+        if r.concept_validation:
+            c.add_column("confidence")
+        # genre-, style- and era-named concepts are "similar to", never reasons: not in this table
+        named = set(r.similar_to) | {n for n, v in r.concept_validation.items() if v.get("genre_named")}
+        ranked = sorted(
+            ((n, v) for n, v in r.concepts.items() if n not in named),
+            key=lambda kv: (kv[0] not in r.concepts_present, -kv[1]),
+        )
         for name, s in ranked[:MAX_CONCEPT_ROWS] if len(ranked) > MAX_CONCEPT_ROWS else ranked:
             spans = [f"{sp.start:.1f}-{sp.end:.1f}" for sp in r.concept_spans if sp.concept == name]
-            c.add_row(_shown(name) + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6]))
+            row = [_shown(name) + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6])]
+            if r.concept_validation:
+                row.append(confidence_cell(r.concept_validation.get(name)))
+            c.add_row(*row)
         if len(ranked) > MAX_CONCEPT_ROWS:
-            c.add_row(f"… {len(ranked) - MAX_CONCEPT_ROWS} more (--format json)", "", "")
+            c.add_row(
+                f"… {len(ranked) - MAX_CONCEPT_ROWS} more (--format json)", "", "", *([""] * bool(r.concept_validation))
+            )
         console.print(c)
         notes = ["* present (strength at or above its calibrated threshold)"]
+        if r.concept_validation:
+            notes.append(
+                "confidence: precision at the threshold and ROC-AUC on held-out renders (real: AUC on real "
+                "recordings); ✗ failed validation (never present); ? not validated"
+            )
         if r.explanation:
             notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")
         console.print("; ".join(notes), style="dim", highlight=False)

@@ -27,19 +27,36 @@ class TagVocabulary:
     members: tuple[tuple[int, ...], ...]  # output indices of each concept
     genre_named: tuple[bool, ...]
     categories: tuple[str, ...]
+    n_graph: int = -1  # outputs the graph computes (its tags); the rest are concept probes' (-1: all)
+    statuses: tuple[str, ...] = ()  # validation status per concept (runtime.concept_probes.STATUSES)
 
     @classmethod
     def from_manifest(cls, m: dict) -> TagVocabulary | None:
+        from audioconcept.runtime.concept_probes import ConceptProbes, status_of, validation_of
+
         c = m.get("concepts") or {}
         if c.get("kind") != "tags":
             return None
+        probes = ConceptProbes.from_manifest(m)
+        graph = tuple(c["outputs"])
+        validation = validation_of(m)
         return cls(
-            tuple(c["outputs"]),
+            graph + (probes.outputs if probes is not None else ()),
             tuple(c["names"]),
             tuple(tuple(int(i) for i in mem) for mem in c["members"]),
             tuple(bool(g) for g in c["genre_named"]),
             tuple(c.get("categories") or [""] * len(c["names"])),
+            len(graph),
+            tuple(status_of(validation, n) for n in c["names"]) if validation else (),
         )
+
+    @property
+    def graph_outputs(self) -> int:
+        return len(self.outputs) if self.n_graph < 0 else self.n_graph
+
+    def may_be_present(self, k: int) -> bool:
+        """A concept that failed validation is shown, marked, and never called present."""
+        return not self.statuses or self.statuses[k] != "failed"
 
     def merge(self, tag_probs: np.ndarray, axis: int = -1) -> np.ndarray:
         """Tag probabilities along `axis` -> concept strengths along it (each concept's strongest tag)."""
@@ -78,7 +95,7 @@ class GenreHead:
             if name:
                 raise AudioConceptError(f"--head {name}: {m.get('name')} carries no genre heads on named concepts")
             return None
-        name = name or gh.get("in_graph")
+        name = name or gh.get("default") or gh.get("in_graph")
         if name not in heads:
             if name == "embedding":  # the graph's head is not on named concepts: nothing to split
                 return None
@@ -115,23 +132,42 @@ class GenreHead:
             out[..., k] += per_feature[..., f]
         return out
 
+    def deviations(self, tag_probs: np.ndarray) -> np.ndarray:
+        """(..., n_tags) -> (..., n_concepts): how much more (> 0) or less (< 0) of each concept than the average
+        training song (the sum over its features of strength - reference)."""
+        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features] - self.reference
+        out = np.zeros((*x.shape[:-1], len(self.vocabulary.names)))
+        for f, k in enumerate(self.concept):
+            out[..., k] += x[..., f]
+        return out
+
     def explain(self, tag_probs: np.ndarray, genre: str, top: int | None = None) -> dict:
-        """One genre's logit split into named contributions (largest magnitude first; zeros left out)."""
+        """One genre's logit split into named contributions (largest magnitude first; zeros left out). Musical
+        concepts are the reasons (`contributions`); concepts named after a genre, style or era are kept apart
+        (`similar_to`), never given as a reason. logit = intercept + both sums."""
         g = self.labels.index(genre)
         c = self.contributions(tag_probs)[g]
-        order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0][:top]
+        dev = self.deviations(tag_probs)
+        order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0]
+        named = self.vocabulary.genre_named
+
+        def rows(ks: list[int]) -> list[dict]:
+            return [
+                {
+                    "concept": self.vocabulary.names[k],
+                    "value": round(float(c[k]), 6),
+                    "genre_named": named[k],
+                    "direction": "more" if dev[k] >= 0 else "less",
+                }
+                for k in ks[:top]
+            ]
+
         return {
             "genre": genre,
             "logit": round(float(self.intercept[g] + c.sum()), 6),
             "intercept": round(float(self.intercept[g]), 6),
-            "contributions": [
-                {
-                    "concept": self.vocabulary.names[k],
-                    "value": round(float(c[k]), 6),
-                    "genre_named": self.vocabulary.genre_named[k],
-                }
-                for k in order
-            ],
+            "contributions": rows([k for k in order if not named[k]]),
+            "similar_to": rows([k for k in order if named[k]]),
         }
 
 
@@ -139,10 +175,15 @@ GENRE_NAMED_MARK = "†"
 
 
 def describe_contributions(contributions: list[dict], n: int = 4) -> str:
-    """'jazz† +1.30, piano +0.61, ...' († marks concepts named after a genre, style or era)."""
+    """'jazz† +1.30, piano +0.61, less quiet +0.40, ...' († marks concepts named after a genre, style or era; "less"
+    a concept the song has less of than the average training song, which pushes the genre up or down all the same)."""
     return ", ".join(
-        f"{c['concept']}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
+        f"{reason_name(c)}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
     )
+
+
+def reason_name(c: dict) -> str:
+    return ("less " if c.get("direction") == "less" else "") + c["concept"]
 
 
 def describe(e: dict, n: int = 4) -> str:

@@ -67,12 +67,14 @@ def test_genre_logits_split_exactly_into_named_concepts(real_probe_bundle, share
     assert r.explanation["head"] == "all-tags" and len(r.explanation["genres"]) == 10
     for e in r.explanation["genres"]:
         k = m.labels.index(e["genre"])
-        total = e["intercept"] + sum(c["value"] for c in e["contributions"])
+        total = e["intercept"] + sum(c["value"] for c in e["contributions"] + e["similar_to"])
         assert total == pytest.approx(graph[:, k].mean(), abs=1e-4)
         assert e["logit"] == pytest.approx(graph[:, k].mean(), abs=1e-4)
     for w, g in zip(r.windows, graph, strict=True):  # per window: the window genre's top contributions
         assert w.genre == m.labels[int(g.argmax())] and len(w.explanation) == 5
-    assert any(c["genre_named"] for c in r.explanation["genres"][0]["contributions"])
+    # genre-named concepts weigh in the all-tags head, but only as "similar to", never among the reasons
+    assert any(c["genre_named"] for c in r.explanation["genres"][0]["similar_to"])
+    assert not any(c["genre_named"] for c in r.explanation["genres"][0]["contributions"])
     schema = json.loads(resources.files("audioconcept.runtime").joinpath("result.schema.json").read_text())
     jsonschema.validate(r.to_dict(), schema)
 

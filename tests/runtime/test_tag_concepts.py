@@ -60,8 +60,12 @@ def test_contributions_add_up_to_the_logits_per_window_and_per_song(manifest):
     # a song's logits are the mean of its windows': so are its contributions
     e = head.explain(tags.mean(0), "pop")
     assert e["logit"] == pytest.approx(logits.mean(0)[2], abs=1e-5)
-    assert e["intercept"] + sum(x["value"] for x in e["contributions"]) == pytest.approx(e["logit"], abs=1e-4)
-    named = {x["concept"]: x["genre_named"] for x in e["contributions"]}
+    both = e["contributions"] + e["similar_to"]
+    assert e["intercept"] + sum(x["value"] for x in both) == pytest.approx(e["logit"], abs=1e-4)
+    # musical concepts are the reasons; genre-, style- and era-named ones are kept apart, as "similar to"
+    assert not any(x["genre_named"] for x in e["contributions"])
+    assert all(x["genre_named"] for x in e["similar_to"])
+    named = {x["concept"]: x["genre_named"] for x in both}
     assert named["jazz"] and not named["piano"]
     assert describe(e).startswith("pop: ")
 

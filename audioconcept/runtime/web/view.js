@@ -211,9 +211,37 @@ function renderWindowTable(view, player) {
     el("div", { class: "scroll" }, table), all);
 }
 
+// Each concept present with its validation: precision at its threshold and AUC on held-out renders, AUC on real
+// recordings, or a mark when it was not validated (?) or failed validation (✗, never present).
+function confidenceText(v) {
+  if (!v || v.status === "not validated") return "? not validated";
+  if (v.status === "failed") return "✗ failed validation";
+  const parts = [];
+  if (v.precision !== null && v.precision !== undefined) parts.push(`precision ${fmt(v.precision)}`);
+  if (v.auc !== null && v.auc !== undefined && v.precision !== null && v.precision !== undefined) parts.push(`AUC ${fmt(v.auc)}`);
+  if (v.real_auc !== null && v.real_auc !== undefined) parts.push(`real AUC ${fmt(v.real_auc)}`);
+  return parts.join(", ") || "validated";
+}
+
+function renderConfidence(view) {
+  const table = el("table", { class: "confidence", id: "confidence" });
+  table.append(el("thead", {}, el("tr", {}, ...["concept", "strength", "confidence"].map(h => el("th", { text: h })))));
+  const body = el("tbody");
+  const val = view.concept_validation || {};
+  for (const c of presentByStrength(view)) {
+    const v = val[c];
+    body.append(el("tr", { class: v ? "status-" + v.status.replace(" ", "-") : "" },
+      el("td", { text: c + ((view.genre_named || {})[c] ? " †" : "") }),
+      el("td", { text: fmt(view.concepts[c]) }),
+      el("td", { text: Object.keys(val).length ? confidenceText(v) : "", title: v ? (v.text || "") : "" })));
+  }
+  table.append(body);
+  return table;
+}
+
 // A genre's logit split into named concepts: one bar per contribution; genre-named concepts hatched.
 function contributionText(cs) {
-  return cs.map(c => `${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
+  return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
 }
 
 function renderExplanation(view) {
@@ -227,11 +255,13 @@ function renderExplanation(view) {
     for (const c of shown) {
       const w = (100 * Math.abs(c.value) / scale).toFixed(1);
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
-        el("span", { class: "bar-label", text: c.concept + (c.genre_named ? " †" : "") }),
+        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
         el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
     }
     box.append(el("h3", { text: `${g.genre}: logit ${fmt(g.logit)} = intercept ${fmt(g.intercept)} + contributions` }), rows);
+    if (g.similar_to && g.similar_to.length)
+      box.append(el("p", { class: "muted similar-to" }, `Similar to (named after a genre, style or era; not a reason): ${contributionText(g.similar_to.slice(0, 5))}`));
   }
   return box;
 }
@@ -293,6 +323,12 @@ function renderView(root, view) {
   const present = presentByStrength(view);
   if (present.length)
     root.append(el("p", { class: "present" }, `Concepts present, strongest first: ${present.map(c => `${c}${(view.genre_named || {})[c] ? " †" : ""} (${fmt(view.concepts[c])})`).join(", ")}`));
+  if (view.ood && view.ood.outside)
+    root.append(el("p", { class: "verdict ood", id: "ood", text: `${view.ood.answer || "other / none of these"}: far from the music the genre head was trained on (distance ${fmt(view.ood.distance)} > ${fmt(view.ood.threshold)}); the genres above are only the nearest` }));
+  if (present.length && Object.keys(view.concept_validation || {}).length)
+    root.append(section("Concepts present, with their confidence", renderConfidence(view)));
+  if (view.similar_to && view.similar_to.length)
+    root.append(el("p", { id: "similar-to" }, `Similar to (genre-, style- or era-named tags, not reasons): ${view.similar_to.join(", ")}`));
   if (view.note) root.append(el("p", { class: "muted", text: view.note }));
   root.append(section("Genre per window", renderWindowTable(view, player)));
   if (view.clips.length) {

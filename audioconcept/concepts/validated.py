@@ -1,0 +1,483 @@
+"""`concepts validate-probes`: concepts you can trust on real music, for a tag bundle (musicnn-gtzan).
+
+1. Candidates. For every concept with exact truth in the rendered concept audio (docs/concept-data.md): a linear
+   probe on the bundle's embedding (concepts.probes), trained on the `train` renders, its threshold chosen on the
+   `val` renders (other pieces) for a stated precision; and, where a musicnn tag names the concept, the tag itself,
+   its threshold chosen the same way. Both are measured on the `test` renders: other pieces AND a soundfont no
+   training render used.
+2. Real recordings. Both candidates are run on ../shared/instruments (validation only: never trained on, never
+   used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian).
+3. Choice. Where the tag beats the probe on the real recordings (ROC-AUC over them; on the held-out renders when
+   no recording has the concept), the tag stays; otherwise the probe replaces it. Then the concept is `validated`
+   when it passes every check it has figures for, `failed` otherwise (shown, marked, never present), and
+   `not validated` when nothing here knows its truth (moods; genre-, style- and era-named tags).
+4. The genre head. A concept bottleneck on the validated musical concepts only (no mood, nothing genre-named),
+   fitted on the 50 shared clips, its accuracy cross-validated beside the all-tags head's.
+5. Out of distribution: the distance of a song to the 50 training clips (runtime.ood).
+
+The result is a manifest patch (`apply_patch` writes it into a bundle) and the report files in --out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.concepts.probes import ProbeSettings, Split, roc_auc, threshold_for_precision, train_probes
+from audioconcept.errors import AudioConceptError
+from audioconcept.runtime.concept_probes import PROBE_PREFIX, ConceptProbes
+from audioconcept.utils import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+RENDER_DATA = "held-out renders (other pieces, held-out soundfont)"
+REAL_DATA = "../shared/instruments: 21 real CC BY 4.0 recordings, validation only (never training)"
+GTZAN_ABSENT_MAX = 2  # of the 50 shared clips, at most this many may show a concept that none of them contains
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    renders: Path
+    bundle: str = "musicnn-gtzan"
+    instruments: Path = Path("../shared/instruments")
+    clips: Path = Path("../shared/gtzan/clips")
+    out: Path = Path("reports/real_music")
+    patch: Path = Path("models/concept_probes/musicnn-gtzan.json")
+    cache: Path = Path("data/concept_outputs")
+    target_precision: float = 0.9
+    min_auc: float = 0.8  # on the held-out renders
+    min_precision: float = 0.7  # on the held-out renders, at the threshold chosen for target_precision
+    min_real_auc: float = 0.7  # over the real recordings, where some recording has the concept
+    C: float = 0.1
+    head_C: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    cv_repeats: int = 10
+    max_renders: int | None = None
+
+
+@dataclass
+class Candidate:
+    source: str  # tag | probe
+    render: dict = field(default_factory=dict)  # auc, precision, recall, threshold on the held-out renders
+    real: dict = field(default_factory=dict)  # auc over the real recordings, found, false_present
+    gtzan_present: int | None = None  # clips of the 50 with the concept present (for concepts absent from all)
+
+
+# ---------------------------------------------------------------- candidates on the renders
+def render_split(rw) -> Split:
+    split = rw.split
+    train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
+    if not len(train) or not len(test):
+        raise AudioConceptError(f"{rw.source}: the concept audio needs train and test renders")
+    return Split(
+        train,
+        test,
+        tuple(sorted(set(rw.piece[test]))),
+        tuple(sorted(set(rw.soundfont[test]))),
+        calib=val if len(val) else None,
+    )
+
+
+def tag_candidates(rw, split: Split, vocab: dict, target: float) -> dict[str, dict]:
+    """Figures of the musicnn tags that name a concept with render truth (strength = the strongest source tag)."""
+    out = {}
+    for name, y in rw.truth.items():
+        if name not in vocab["names"]:
+            continue
+        k = vocab["names"].index(name)
+        s = rw.tags[:, vocab["members"][k]].max(axis=1)
+        cal = split.calib if split.calib is not None else split.train
+        cal = cal[~np.isnan(y[cal])]
+        te = split.test[~np.isnan(y[split.test])]
+        if not y[cal].any() or not y[te].any():
+            continue
+        thr, cprec, crec = threshold_for_precision(s[cal], y[cal].astype(bool), target)
+        pred = s[te] >= thr
+        truth = y[te].astype(bool)
+        out[name] = {
+            "auc": _r(roc_auc(s[te], truth)),
+            "precision": _r((pred & truth).sum() / pred.sum()) if pred.any() else None,
+            "recall": _r((pred & truth).sum() / truth.sum()),
+            "threshold": _r(thr),
+            "target_precision": target,
+            "calibration_precision": _r(cprec),
+            "n_test": int(len(te)),
+            "n_test_positive": int(truth.sum()),
+            "data": RENDER_DATA,
+        }
+    return out
+
+
+# ---------------------------------------------------------------- real recordings
+def real_outputs(model, cfg: ValidateConfig) -> tuple[list, dict, dict]:
+    """(instrument recordings, their window outputs, the GTZAN clips' window outputs), cached."""
+    import pickle
+
+    from audioconcept.concepts.embed import file_outputs
+    from audioconcept.concepts.real_validation import read_labels
+
+    cache = Path(cfg.cache) / f"real-{cfg.bundle}.pkl"
+    if cache.exists():
+        with open(cache, "rb") as f:
+            recs, inst, clips = pickle.load(f)
+        return recs, inst, clips
+    recs = read_labels(cfg.instruments) if (Path(cfg.instruments) / "LABELS.tsv").exists() else []
+    inst = {r.name: file_outputs(model, Path(cfg.instruments) / r.name) for r in recs}
+    clips = {str(p.relative_to(cfg.clips)): file_outputs(model, p) for p in sorted(Path(cfg.clips).glob("*/*.flac"))}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    from audioconcept.utils import atomic_write_bytes
+
+    atomic_write_bytes(cache, pickle.dumps((recs, inst, clips)))
+    return recs, inst, clips
+
+
+def _strength_fn(source: str, k_tag: list[int] | None, probe: tuple[np.ndarray, float] | None):
+    if source == "tag":
+        return lambda tags, emb: tags[:, k_tag].max(axis=1)
+    w, b = probe
+    return lambda tags, emb: 1 / (1 + np.exp(-(emb @ w + b)))
+
+
+def real_figures(recs, inst: dict, clips: dict, name: str, fn, threshold: float) -> tuple[dict, int]:
+    from audioconcept.concepts.real_validation import truth_of
+
+    song = {n: float(np.max(fn(o.tags, o.embedding))) for n, o in inst.items()}
+    real = {}
+    truth = np.array([name in truth_of(r) for r in recs])
+    if truth.any():
+        s = np.array([song[r.name] for r in recs])
+        real = {
+            "auc": _r(roc_auc(s, truth)),
+            "positives": [r.name for r, t in zip(recs, truth, strict=True) if t],
+            "found": [r.name for r, t, v in zip(recs, truth, s, strict=True) if t and v >= threshold],
+            "false_present": [r.name for r, t, v in zip(recs, truth, s, strict=True) if v >= threshold and not t],
+        }
+    on_clips = sum(float(np.max(fn(o.tags, o.embedding))) >= threshold for o in clips.values())
+    return real, int(on_clips)
+
+
+# ---------------------------------------------------------------- choice and status
+def choose(name: str, cands: dict[str, Candidate]) -> str:
+    """The tag stays where it beats the probe on the real recordings (else on the held-out renders)."""
+    if len(cands) == 1:
+        return next(iter(cands))
+    t, p = cands["tag"], cands["probe"]
+    ta, pa = t.real.get("auc"), p.real.get("auc")
+    if ta is not None and pa is not None and ta != pa:
+        return "tag" if ta > pa else "probe"
+    return "tag" if (t.render.get("auc") or 0) > (p.render.get("auc") or 0) else "probe"
+
+
+def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[str, list[str]]:
+    why = []
+    r = c.render if c.render.get("auc") is not None else {}  # no positive test window: the renders cannot judge
+    if r:
+        if (r.get("auc") or 0) < cfg.min_auc:
+            why.append(f"held-out render AUC {r.get('auc')} < {cfg.min_auc}")
+        if r.get("precision") is None or r["precision"] < cfg.min_precision:
+            why.append(f"held-out render precision {r.get('precision')} < {cfg.min_precision}")
+    if c.real.get("auc") is not None and c.real["auc"] < cfg.min_real_auc:
+        why.append(f"real-recording AUC {c.real['auc']} < {cfg.min_real_auc}")
+    if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:
+        why.append(f"present on {c.gtzan_present} of the 50 GTZAN clips, none of which contains it")
+    if not r and c.real.get("auc") is None and not (absent_from_gtzan and c.gtzan_present is not None):
+        return "not validated", ["no truth here: neither a render nor a real recording has it"]
+    if not r and c.real.get("auc") is None:
+        # only the GTZAN check: passing it alone proves no detection
+        return ("failed" if why else "not validated"), why or ["only checked for absence on GTZAN"]
+    return ("failed" if why else "validated"), why
+
+
+def record(c: Candidate, status: str, why: list[str]) -> dict:
+    r = c.render if c.render.get("auc") is not None else {}
+    data = RENDER_DATA if r else REAL_DATA
+    out = {
+        "status": status,
+        "source": c.source,
+        "auc": r.get("auc") if r else c.real.get("auc"),
+        "precision": r.get("precision") if r else None,
+        "recall": r.get("recall") if r else None,
+        "threshold": r.get("threshold") if r else None,
+        "target_precision": r.get("target_precision") if r else None,
+        "real_auc": c.real.get("auc"),
+        "data": data,
+    }
+    if c.real.get("auc") is not None and r:
+        out["real_data"] = REAL_DATA
+    if why:
+        out["why"] = "; ".join(why)
+    return out
+
+
+# ---------------------------------------------------------------- the patch: vocabulary, probes, heads, ood
+TAG_SUFFIX = " (musicnn tag)"
+
+
+def base_concepts(c: dict) -> dict:
+    """The tag vocabulary before any validation patch: a bundle patched already gets its concepts back on their
+    tags (thresholds from the displaced "<name> (musicnn tag)" concepts), so that the command can run again."""
+    if "validation" not in c:
+        return c
+    from audioconcept.models.tag_concepts import vocabulary
+
+    v = vocabulary(c["outputs"])
+    index = {n: k for k, n in enumerate(c["names"])}
+    thr = [c["thresholds"][index.get(n + TAG_SUFFIX, index.get(n, 0))] for n in v["names"]]
+    out = {k: val for k, val in c.items() if k not in ("probes", "validation")}
+    out.update(v, thresholds=thr)
+    return out
+
+
+def build_concepts(
+    manifest: dict,
+    chosen: dict[str, Candidate],
+    probes: ConceptProbes,
+    records: dict,
+    displaced: dict[str, dict] | None = None,
+) -> dict:
+    """The bundle's new `concepts` section: the old tag vocabulary, each concept on its chosen source, the
+    probe-only concepts appended, the probes that a chosen concept rests on, and every concept's validation.
+
+    A concept that moved to its probe leaves its musicnn tags behind as "<name> (musicnn tag)", with the tag's own
+    verdict (`displaced`): heads on every tag (all-tags, musical) still read them, and their contributions must
+    keep a name."""
+    from audioconcept.models.musicnn_tags import PROBE_CONCEPTS
+
+    c = dict(manifest["concepts"])
+    names, members = list(c["names"]), [list(m) for m in c["members"]]
+    cats, named, thr = list(c["categories"]), list(c["genre_named"]), list(c["thresholds"])
+    n_graph = len(c["outputs"])
+    use = [n for n in probes.names if n in chosen and chosen[n].source == "probe"]
+    idx = {n: i for i, n in enumerate(use)}
+    for n in use:
+        if n not in names:
+            names.append(n)
+            members.append([])
+            cats.append(PROBE_CONCEPTS.get(n, "instrument"))
+            named.append(False)
+            thr.append(0.5)
+    displaced = displaced or {}
+    records = dict(records)
+    for k, n in enumerate(list(names)):
+        cand = chosen.get(n)
+        if cand is None:
+            continue
+        if cand.source == "probe":
+            if members[k]:  # the tags it rested on keep a name of their own
+                names.append(n + TAG_SUFFIX)
+                members.append(members[k])
+                cats.append(cats[k])
+                named.append(named[k])
+                thr.append(float((displaced.get(n) or {}).get("threshold") or thr[k]))
+                records[n + TAG_SUFFIX] = {
+                    k2: v for k2, v in (displaced.get(n) or {}).items() if k2 != "threshold_used"
+                } or {"status": "not validated", "source": "tag", "data": "none"}
+            members[k] = [n_graph + idx[n]]
+        if cand.render.get("threshold") is not None:
+            thr[k] = float(cand.render["threshold"])
+    keep = [probes.names.index(n) for n in use]
+    sub = ConceptProbes(tuple(use), probes.weights[keep], probes.bias[keep])
+    validation = {n: records.get(n) or {"status": "not validated", "source": "tag", "data": "none"} for n in names}
+    c.update(
+        names=names,
+        members=members,
+        categories=cats,
+        genre_named=named,
+        thresholds=[round(float(t), 5) for t in thr],
+        probes=sub.to_section(),
+        validation=validation,
+        calibration=(
+            "strength: a concept's probe probability, or the largest probability among its source tags; present at "
+            "or above its threshold. Validated concepts: the threshold chosen on held-out renders for a stated "
+            "precision (concepts.validation: target_precision, and the precision measured on other pieces through "
+            "a held-out soundfont). Concepts that failed validation are never present."
+        ),
+    )
+    return c
+
+
+def head_inputs(concepts: dict) -> list[str]:
+    """Source outputs of the validated musical concepts (no mood, nothing genre-named): the honest head's features."""
+    from audioconcept.models.musicnn_tags import MUSICAL_FIRST
+
+    outputs = list(concepts["outputs"]) + [PROBE_PREFIX + n for n in concepts["probes"]["names"]]
+    feats = []
+    for k, n in enumerate(concepts["names"]):
+        v = concepts["validation"].get(n) or {}
+        if v.get("status") == "validated" and concepts["categories"][k] in MUSICAL_FIRST:
+            feats += [outputs[i] for i in concepts["members"][k]]
+    return feats
+
+
+def song_vectors(clips: dict, probes: ConceptProbes) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(songs, tags+probes mean over windows), (songs, mean embedding), labels (the folder names)."""
+    X, E, y = [], [], []
+    for rel, o in clips.items():
+        p = probes.predict(o.embedding) if probes is not None else np.zeros((len(o.tags), 0))
+        X.append(np.concatenate([o.tags, p], axis=1).mean(0))
+        E.append(o.embedding.mean(0))
+        y.append(rel.split("/")[0])
+    return np.stack(X), np.stack(E), y
+
+
+def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: ValidateConfig) -> tuple[dict, dict]:
+    """-> (the `validated` head for genre_heads.heads, accuracies of validated / all-tags heads on the same clips)."""
+    from audioconcept.train.probe import cv_accuracy, fit_head
+
+    probes = ConceptProbes.from_section(concepts["probes"])
+    X, _, y = song_vectors(clips, probes)
+    outputs = list(concepts["outputs"]) + (list(probes.outputs) if probes is not None else [])
+    labels = list(manifest["labels"])
+    feats = head_inputs(concepts)
+    if not feats:
+        raise AudioConceptError("no validated musical concept: nothing to fit an honest head on")
+    cols = [outputs.index(f) for f in feats]
+    y = np.asarray(y)
+    by_C = {C: cv_accuracy(X[:, cols], y, labels, C, 5, cfg.cv_repeats) for C in cfg.head_C}
+    best = max(cfg.head_C, key=lambda C: (by_C[C]["accuracy"], -abs(np.log(C))))
+    h = fit_head(X[:, cols], y, labels, best)
+    all_cols = list(range(len(concepts["outputs"])))
+    acc = {
+        "validated": {"cv": by_C[best], "C": best, "cv_by_C": {str(C): by_C[C]["accuracy"] for C in cfg.head_C}},
+        "all-tags": {"cv": cv_accuracy(X[:, all_cols], y, labels, 1.0, 5, cfg.cv_repeats), "C": 1.0},
+        "n_features": {"validated": len(cols), "all-tags": len(all_cols)},
+        "note": "C of the validated head chosen by the same cross-validation that reports it (mildly optimistic)",
+    }
+    head = {
+        "input": "tags",
+        "features": feats,
+        "description": "validated musical concepts only (instruments, voices, rhythm, tempo, loudness, timbre, mode)",
+        **{k: h[k] for k in ("weights", "bias", "intercept", "reference", "C")},
+        "accuracy": {"cv": by_C[best]},
+    }
+    return head, acc
+
+
+def fit_ood(clips: dict, probes: ConceptProbes) -> dict:
+    from audioconcept.runtime.ood import DistanceToTraining
+
+    _, E, _ = song_vectors(clips, probes)
+    return DistanceToTraining.fit(E, trained_on=f"{len(E)} shared GTZAN clips").to_section()
+
+
+# ---------------------------------------------------------------- the whole command
+def validate_probes(cfg: ValidateConfig) -> dict:
+    from audioconcept.concepts.embed import open_tag_bundle
+    from audioconcept.concepts.real_validation import ABSENT_FROM_GTZAN
+    from audioconcept.concepts.render_data import load_render_windows
+
+    model = open_tag_bundle(cfg.bundle)
+    m = model.m
+    c = base_concepts(m["concepts"])
+    vocab = {"names": list(c["names"]), "members": [list(x) for x in c["members"]]}
+    Path(cfg.cache).mkdir(parents=True, exist_ok=True)
+    rw = load_render_windows(cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}.npz", cfg.max_renders)
+    split = render_split(rw)
+    probes, probe_fig = train_probes(
+        rw.embedding,
+        rw.truth,
+        rw.piece,
+        rw.soundfont,
+        split,
+        ProbeSettings(target_precision=cfg.target_precision, C=cfg.C),
+        RENDER_DATA,
+    )
+    tag_fig = tag_candidates(rw, split, vocab, cfg.target_precision)
+    recs, inst, clips = real_outputs(model, cfg)
+
+    cands: dict[str, dict[str, Candidate]] = {}
+    for k, name in enumerate(vocab["names"]):
+        if c["genre_named"][k] and name not in ABSENT_FROM_GTZAN:
+            continue
+        thr = tag_fig.get(name, {}).get("threshold", c["thresholds"][k])
+        fn = _strength_fn("tag", vocab["members"][k], None)
+        real, on = real_figures(recs, inst, clips, name, fn, thr)
+        cands.setdefault(name, {})["tag"] = Candidate("tag", tag_fig.get(name, {}), real, on)
+    for j, name in enumerate(probes.names):
+        f = probe_fig[name]
+        fn = _strength_fn("probe", None, (probes.weights[j], probes.bias[j]))
+        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"])
+        cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
+
+    chosen, records, displaced = {}, {}, {}
+    for name, cs in cands.items():
+        src = choose(name, cs)
+        chosen[name] = cs[src]
+        status, why = judge(cs[src], cfg, name in ABSENT_FROM_GTZAN)
+        records[name] = record(cs[src], status, why)
+        if src == "probe" and "tag" in cs:
+            t_status, t_why = judge(cs["tag"], cfg, name in ABSENT_FROM_GTZAN)
+            displaced[name] = record(cs["tag"], t_status, t_why + ["replaced by its probe"])
+    for name in vocab["names"]:
+        if name not in records:
+            records[name] = {
+                "status": "not validated",
+                "source": "tag",
+                "data": "none",
+                "why": "genre-, style- or era-named: shown as 'similar to', never as a reason",
+            }
+    concepts = build_concepts({**m, "concepts": c}, chosen, probes, records, displaced)
+    head, head_acc = fit_validated_head(concepts, m, clips, cfg)
+    gh = dict(m["genre_heads"])
+    gh["heads"] = {**gh["heads"], "validated": head}
+    gh["default"] = "validated"
+    patch = {"concepts": concepts, "genre_heads": gh, "ood": fit_ood(clips, probes)}
+    Path(cfg.patch).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cfg.patch, patch)
+
+    report = {
+        "bundle": cfg.bundle,
+        "renders": str(cfg.renders),
+        "render_windows": {s: int((rw.split == s).sum()) for s in ("train", "val", "test")},
+        "test_soundfonts": list(split.test_soundfonts),
+        "target_precision": cfg.target_precision,
+        "criteria": {
+            "min_auc": cfg.min_auc,
+            "min_precision": cfg.min_precision,
+            "min_real_auc": cfg.min_real_auc,
+            "gtzan_absent_max": GTZAN_ABSENT_MAX,
+        },
+        "candidates": {
+            n: {s: {"render": x.render, "real": x.real, "gtzan_present": x.gtzan_present} for s, x in cs.items()}
+            for n, cs in cands.items()
+        },
+        "validation": records,
+        "heads": head_acc,
+        "real_data_note": REAL_DATA,
+    }
+    return report
+
+
+def _r(x, nd: int = 4):
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else round(float(x), nd)
+
+
+def run_all(cfg: ValidateConfig, before: bool = True) -> dict:
+    """validate_probes, then the figures through the runtime on a patched copy of the bundle (and on the bundle
+    as it was, for comparison), the per-genre reasons, and every report file in cfg.out."""
+    import json
+    import shutil
+    import tempfile
+
+    from audioconcept.concepts.real_music_report import genre_reasons, real_music_figures, write_reports
+    from audioconcept.export.package_bundles import patch_bundle
+    from audioconcept.runtime.registry import resolve_bundle
+
+    report = validate_probes(cfg)
+    src = resolve_bundle(cfg.bundle)
+    patch = json.loads(Path(cfg.patch).read_text())
+    manifest = json.loads((src / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="validated-bundle-") as tmp:
+        patched = Path(tmp) / src.name
+        shutil.copytree(src, patched)
+        patch_bundle(patched, cfg.patch)
+        after = real_music_figures(patched, cfg.instruments, cfg.clips)
+    prior = real_music_figures(src, cfg.instruments, cfg.clips) if before else None
+    from audioconcept.concepts.embed import open_tag_bundle
+
+    _, _, clips = real_outputs(open_tag_bundle(cfg.bundle), cfg)
+    reasons = genre_reasons(patch, manifest, clips, Path(cfg.out))
+    write_reports(Path(cfg.out), report, after, prior, reasons)
+    return {"report": report, "after": after, "before": prior, "reasons": reasons}

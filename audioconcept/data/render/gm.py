@@ -1,0 +1,90 @@
+"""General MIDI programs grouped into the instrument concepts musicians name."""
+
+from __future__ import annotations
+
+# concept -> GM programs (0-based); drums are channel 10, not a program
+FAMILIES: dict[str, tuple[int, ...]] = {
+    "piano": (0, 1, 2, 3, 4, 5),
+    "organ": (16, 17, 18, 19, 20),
+    "acoustic_guitar": (24, 25),
+    "electric_guitar": (26, 27, 28),
+    "distorted_guitar": (29, 30),
+    "bass": (32, 33, 34, 35, 36, 37, 38, 39),
+    "strings": (40, 41, 42, 43, 44, 48, 49),
+    "brass": (56, 57, 58, 59, 60, 61),
+    "saxophone": (64, 65, 66, 67),
+    "woodwinds": (68, 69, 70, 71, 72, 73, 74, 75),
+    "synth": tuple(range(80, 96)) + (38, 39),
+    "choir": (52, 53),
+}
+# concepts that are a subset of a family
+SUBSETS: dict[str, tuple[int, ...]] = {"violin": (40,), "trumpet": (56, 59), "flute": (72, 73)}
+INSTRUMENT_CONCEPTS: tuple[str, ...] = (
+    "piano",
+    "organ",
+    "acoustic_guitar",
+    "electric_guitar",
+    "distorted_guitar",
+    "bass",
+    "drums",
+    "strings",
+    "violin",
+    "brass",
+    "trumpet",
+    "saxophone",
+    "woodwinds",
+    "flute",
+    "synth",
+    "choir",
+)
+# clean electric guitars that a distortion effect turns into a distorted guitar
+DISTORTABLE = (26, 27)
+NO_REAL_SOURCE = ("female_voice", "male_voice", "sung_words", "sitar")
+
+
+def concepts_of(program: int, is_drum: bool = False, distorted: bool = False) -> tuple[str, ...]:
+    """The instrument concepts a stem played by `program` (or the drum channel) belongs to."""
+    if is_drum:
+        return ("drums",)
+    if distorted and program in DISTORTABLE:
+        return ("distorted_guitar",)
+    out = [c for c, progs in FAMILIES.items() if program in progs]
+    out += [c for c, progs in SUBSETS.items() if program in progs]
+    return tuple(c for c in INSTRUMENT_CONCEPTS if c in out)
+
+
+# programs whose sound sits between concepts: while such a stem plays, these concepts are uncertain (-1)
+# rather than absent (a pizzicato section is strings; synth strings are strings or synth; ...)
+AMBIGUOUS: dict[int, tuple[str, ...]] = {
+    6: ("piano",),  # harpsichord
+    7: ("piano",),  # clavinet
+    21: ("organ",),  # accordion
+    22: ("organ", "woodwinds"),  # harmonica
+    23: ("organ",),  # tango accordion
+    31: ("electric_guitar",),  # guitar harmonics
+    45: ("strings",),  # pizzicato strings
+    50: ("strings", "synth"),
+    51: ("strings", "synth"),
+    54: ("choir", "synth"),  # synth voice
+    55: ("strings", "synth"),  # orchestra hit
+    62: ("brass", "synth"),
+    63: ("brass", "synth"),
+    76: ("woodwinds", "flute"),  # blown bottle
+    77: ("woodwinds", "flute"),  # shakuhachi
+    78: ("woodwinds", "flute"),  # whistle
+    79: ("woodwinds", "flute"),  # ocarina
+    110: ("strings", "violin"),  # fiddle
+    111: ("woodwinds",),  # shanai
+}
+
+
+def uncertain_concepts_of(program: int, is_drum: bool = False) -> tuple[str, ...]:
+    return () if is_drum else AMBIGUOUS.get(program, ())
+
+
+def family_of(program: int) -> str | None:
+    """The family a program is re-drawn within when a MIDI file is re-arranged (None: keep the program)."""
+    for c, progs in FAMILIES.items():
+        if program in progs and c != "synth":
+            return c
+    return "synth" if program in FAMILIES["synth"] else None

@@ -1,0 +1,492 @@
+"""Build the concept-audio dataset: draw piece excerpts, arrange them, render them through soundfonts, and write
+each render's audio and truth (instrument activity from the notes, measured concepts on the model's windows).
+
+Layout and columns: docs/concept-data.md. Every file is written atomically; a render whose files exist is read
+back instead of rendered again, so an interrupted build resumes where it stopped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import resource
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audioconcept.data.render.gm import INSTRUMENT_CONCEPTS, NO_REAL_SOURCE
+from audioconcept.data.render.truth import (
+    ABSENT,
+    MODEL_HOP,
+    MODEL_SR,
+    MODEL_WINDOW,
+    PRESENT,
+    UNCERTAIN,
+    coverage,
+    merge_intervals,
+    model_windows,
+)
+from audioconcept.errors import AudioConceptError
+from audioconcept.models.measured_concepts import MEASURED_CONCEPTS, THRESHOLDS
+from audioconcept.utils import atomic_write_json, atomic_write_text, dir_lock
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+STORE_SR = 22050
+BACKGROUND_FOLDERS = (Path("/usr/share/games/asc/music"),)  # Debian: asc-music (GPL-2+), real recorded music
+SPLIT_FRACTIONS = (("train", 0.70), ("val", 0.85), ("test", 1.0))
+CONCEPTS = INSTRUMENT_CONCEPTS + MEASURED_CONCEPTS
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    out: Path
+    pieces: int = 400  # piece excerpts drawn; each is one arrangement, rendered through one or two soundfonts
+    seed: int = 0
+    workers: int = 1
+    seconds: tuple[float, float] = (24.0, 42.0)
+    p_second_soundfont: float = 0.25  # train/val arrangements also rendered through the other training soundfont
+    p_background: float = 0.12
+
+
+def split_of(key: str) -> str:
+    from audioconcept.data.render.pieces import stable_fraction
+
+    f = stable_fraction(key)
+    return next(name for name, upto in SPLIT_FRACTIONS if f < upto)
+
+
+def soundfonts_for(split: str, rng: np.random.Generator, have: dict, p_second: float) -> list[str]:
+    """Test renders use the held-out soundfont only; train and val renders one training soundfont, sometimes both."""
+    from audioconcept.data.render.fluid import HELDOUT_SOUNDFONTS, TRAIN_SOUNDFONTS
+
+    if split == "test":
+        return [s for s in HELDOUT_SOUNDFONTS if s in have][:1]
+    train = [s for s in TRAIN_SOUNDFONTS if s in have]
+    if not train:
+        return []
+    first = train[int(rng.integers(len(train)))]
+    if len(train) > 1 and rng.random() < p_second:
+        return [first, next(s for s in train if s != first)]
+    return [first]
+
+
+def backgrounds() -> list[str]:
+    return sorted(str(p) for folder in BACKGROUND_FOLDERS if folder.is_dir() for p in folder.glob("*.mp3"))
+
+
+def background_splits() -> dict[str, str]:
+    """A third of the backgrounds (at least one, in a fixed order by name hash) go under test renders only;
+    the rest under train and val renders."""
+    from audioconcept.data.render.pieces import stable_fraction
+
+    bgs = sorted(backgrounds(), key=lambda b: stable_fraction("bg:" + Path(b).name))
+    n_test = -(-len(bgs) // 3)
+    return {b: ("test" if i < n_test else "train") for i, b in enumerate(bgs)}
+
+
+def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
+    """The jobs, fixed by the seed: (index, group, source, seed)."""
+    from audioconcept.data.render.pieces import GROUP_WEIGHTS
+
+    groups = [g for g in GROUP_WEIGHTS if cands.get(g)]
+    if not groups:
+        raise AudioConceptError("no sources: install music21 (extra render) or Debian's planetblupi-music-midi")
+    w = np.array([GROUP_WEIGHTS[g] for g in groups])
+    rng = np.random.default_rng(cfg.seed)
+    jobs = []
+    for k in range(cfg.pieces):
+        g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
+        ref = cands[g][int(rng.integers(len(cands[g])))]
+        jobs.append({"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62))})
+    return jobs
+
+
+# ---------------------------------------------------------------- one job (in a worker process)
+_RENDERERS: dict[str, object] = {}
+
+
+def _renderer(sf_id: str):
+    from audioconcept.data.render.fluid import StemRenderer, soundfont_path
+
+    if sf_id not in _RENDERERS:
+        _RENDERERS[sf_id] = StemRenderer(soundfont_path(sf_id), STORE_SR)
+    return _RENDERERS[sf_id]
+
+
+def _key_of(piece, arr) -> dict:
+    from audioconcept.data.render.key import estimate_key, pitch_class_durations
+
+    notes = np.concatenate([p.notes for p in piece.parts if not p.is_drum and len(p.notes)])
+    hist = pitch_class_durations(notes[:, 2], notes[:, 1] - notes[:, 0])
+    if piece.key is not None:
+        return {"tonic": piece.key[0], "mode": piece.key[1], "key_source": "score", "key_r": None, "mode_state": True}
+    if not piece.tonal:
+        return {"tonic": None, "mode": None, "key_source": "modal", "key_r": None, "mode_state": False}
+    tonic, mode, r = estimate_key(hist, piece.sharps)
+    source = "signature+profile" if piece.sharps is not None else "profile"
+    return {"tonic": tonic, "mode": mode, "key_source": source, "key_r": round(r, 3), "mode_state": r >= 0.6}
+
+
+def _tempo_at(changes: np.ndarray, t: float) -> float:
+    i = int(np.searchsorted(changes[:, 0], t, side="right")) - 1
+    return float(changes[max(i, 0), 1])
+
+
+def _window_rows(arr, rendered, key: dict) -> list[dict]:
+    from audioconcept.data.audio import prepare_waveform
+    from audioconcept.data.render.effects import db
+    from audioconcept.models.measured_concepts import measure, states
+
+    y16 = prepare_waveform(rendered.mix, rendered.sr, MODEL_SR)
+    sr = rendered.sr
+    intervals = defaultdict(list)
+    uncertain_iv = defaultdict(list)
+    for stem in arr.stems:
+        iv = stem.notes[:, :2]
+        for c in stem.concepts:
+            intervals[c].append(iv)
+        for c in stem.uncertain:
+            uncertain_iv[c].append(iv)
+    merged = {c: merge_intervals(np.concatenate(v)) for c, v in intervals.items()}
+    merged_unc = {c: merge_intervals(np.concatenate(v)) for c, v in uncertain_iv.items()}
+    has_bg = rendered.background is not None
+    rows = []
+    for w, (s16, t0, t1) in enumerate(model_windows(y16.size)):
+        a, b = int(round(t0 * sr)), int(round(t1 * sr))
+        mix_rms = float(np.sqrt(np.mean(np.square(rendered.mix[a:b], dtype=np.float64)))) if b > a else 0.0
+        row: dict = {"window": w, "start_s": round(t0, 4), "end_s": round(t1, 4)}
+        stem_db = defaultdict(lambda: float("-inf"))
+        for stem, audio in zip(arr.stems, rendered.stems, strict=True):
+            rms = float(np.sqrt(np.mean(np.square(audio[a:b], dtype=np.float64)))) if b > a else 0.0
+            for c in stem.concepts:
+                stem_db[c] = max(stem_db[c], db(rms / mix_rms) if mix_rms > 0 else float("-inf"))
+        for c in INSTRUMENT_CONCEPTS:
+            cov = coverage(merged[c], t0, t1) if c in merged else 0.0
+            if cov > 0:
+                st = PRESENT
+            elif has_bg or (c in merged_unc and coverage(merged_unc[c], t0, t1) > 0):
+                st = UNCERTAIN
+            else:
+                st = ABSENT
+            row[c] = st
+            row[f"cover_{c}"] = round(cov, 4)
+            row[f"db_{c}"] = round(stem_db[c], 2) if np.isfinite(stem_db[c]) else float("-inf")
+        values = {"tempo_bpm": round(_tempo_at(arr.tempo_changes, (t0 + t1) / 2), 2)}
+        values.update(measure(y16[s16 : s16 + MODEL_WINDOW], MODEL_SR))
+        row.update(values)
+        row.update(states(values))
+        if has_bg:
+            row["fast"] = row["slow"] = UNCERTAIN
+        if key["mode_state"] and not has_bg:
+            row["minor"] = PRESENT if key["mode"] == "minor" else ABSENT
+            row["major"] = PRESENT if key["mode"] == "major" else ABSENT
+        else:
+            row["minor"] = row["major"] = UNCERTAIN
+        rows.append(row)
+    return rows
+
+
+def render_job(job: dict, out: str, p_second: float, p_background: float, seconds: tuple[float, float]) -> list[dict]:
+    """Render one job's arrangement through its soundfont(s); returns each render's record (read back when done)."""
+    from audioconcept.data.audio import write_audio
+    from audioconcept.data.render import arrange, mix
+    from audioconcept.data.render.fluid import available_soundfonts
+    from audioconcept.data.render.pieces import load
+
+    out_p = Path(out)
+    rng = np.random.default_rng(job["seed"])
+    piece = load(job["group"], job["ref"], rng)
+    split = split_of(piece.piece_id)
+    sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
+    bgs = tuple(b for b, bg_split in background_splits().items() if (bg_split == "test") == (split == "test"))
+    arrangement_id = f"a{job['index']:05d}"
+    arr = arrange.draw(piece, rng, arrangement_id, seconds, bgs, p_background)
+    if arr is None or not sfs:
+        return []
+    key = _key_of(piece, arr)
+    records = []
+    for sf_id in sfs:
+        render_id = f"{arrangement_id}-{sf_id}"
+        meta_path = out_p / "notes" / f"{render_id}.json"
+        audio_path = out_p / "audio" / f"{render_id}.flac"
+        if meta_path.is_file() and audio_path.is_file():
+            records.append(json.loads(meta_path.read_text()))
+            continue
+        t = time.process_time()
+        rendered = mix.render(arr, _renderer(sf_id))
+        rows = _window_rows(arr, rendered, key)
+        write_audio(audio_path, rendered.mix, STORE_SR, subtype="PCM_16")
+        record = {
+            "render_id": render_id,
+            "piece_id": piece.piece_id,
+            "group": piece.group,
+            "source": job["ref"],
+            "soundfont_id": sf_id,
+            "arrangement_id": arrangement_id,
+            "split": split,
+            "style": arr.style,
+            "seconds": round(arr.seconds, 3),
+            "offset_s": round(arr.offset_s, 3),
+            "tempo_changes": arr.tempo_changes.round(3).tolist(),
+            "target_lufs": round(arr.target_lufs, 2),
+            "master": [list(e) for e in arr.master],
+            "background": arr.background,
+            **key,
+            "audio": f"audio/{render_id}.flac",
+            "sample_rate": STORE_SR,
+            "stems": [
+                {
+                    "name": s.name,
+                    "program": s.program,
+                    "is_drum": s.is_drum,
+                    "concepts": list(s.concepts),
+                    "uncertain": list(s.uncertain),
+                    "gain_db": round(s.gain_db, 2),
+                    "effects": [list(e) for e in s.effects],
+                    "intervals": merge_intervals(s.notes[:, :2]).round(4).tolist(),
+                    "n_notes": int(len(s.notes)),
+                }
+                for s in arr.stems
+            ],
+            "windows": rows,
+            "cpu_s": round(time.process_time() - t, 2),
+        }
+        atomic_write_json(meta_path, record)  # last: its presence marks the render as done
+        records.append(record)
+    return records
+
+
+def _job_star(args):
+    return render_job(*args)
+
+
+# ---------------------------------------------------------------- the whole build
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+RENDER_COLUMNS = [
+    "render_id",
+    "piece_id",
+    "group",
+    "source",
+    "soundfont_id",
+    "arrangement_id",
+    "split",
+    "style",
+    "seconds",
+    "offset_s",
+    "target_lufs",
+    "tonic",
+    "mode",
+    "key_source",
+    "key_r",
+    "background_id",
+    "n_windows",
+    "audio",
+]
+KEY_COLUMNS = [
+    "render_id",
+    "window",
+    "start_s",
+    "end_s",
+    "piece_id",
+    "soundfont_id",
+    "arrangement_id",
+    "split",
+    "background_id",
+]
+VALUE_COLUMNS = [
+    "tempo_bpm",
+    "tempo_est_bpm",
+    "loudness_lufs",
+    "centroid_hz",
+    "percussive_share",
+    "chroma_mode",
+    "chroma_mode_r",
+]
+
+
+def window_columns() -> list[str]:
+    cols = KEY_COLUMNS + list(CONCEPTS) + VALUE_COLUMNS
+    cols += [f"cover_{c}" for c in INSTRUMENT_CONCEPTS] + [f"db_{c}" for c in INSTRUMENT_CONCEPTS]
+    return cols
+
+
+def summarize(records: list[dict], wall_s: float, cpu_s: float, cfg: RenderConfig) -> dict:
+    """Counts of present / absent / uncertain windows per concept, per split and per soundfont."""
+    per_split: dict = defaultdict(lambda: defaultdict(Counter))
+    per_sf: dict = defaultdict(lambda: defaultdict(Counter))
+    windows = Counter()
+    seconds = Counter()
+    for r in records:
+        windows[r["split"]] += len(r["windows"])
+        seconds[r["split"]] += r["seconds"]
+        for row in r["windows"]:
+            for c in CONCEPTS:
+                name = {PRESENT: "present", ABSENT: "absent", UNCERTAIN: "uncertain"}[row[c]]
+                per_split[r["split"]][c][name] += 1
+                per_sf[r["soundfont_id"]][c][name] += 1
+    return {
+        "format_version": FORMAT_VERSION,
+        "seed": cfg.seed,
+        "pieces_drawn": cfg.pieces,
+        "renders": len(records),
+        "arrangements": len({r["arrangement_id"] for r in records}),
+        "distinct_pieces": len({r["piece_id"] for r in records}),
+        "renders_per_split": dict(Counter(r["split"] for r in records)),
+        "pieces_per_split": {
+            s: len({r["piece_id"] for r in records if r["split"] == s}) for s in ("train", "val", "test")
+        },
+        "renders_per_soundfont": dict(Counter(r["soundfont_id"] for r in records)),
+        "renders_per_group": dict(Counter(r["group"] for r in records)),
+        "renders_per_style": dict(Counter(r["style"] for r in records)),
+        "renders_with_background": sum(r["background"] is not None for r in records),
+        "windows_per_split": dict(windows),
+        "audio_hours_per_split": {k: round(v / 3600, 3) for k, v in seconds.items()},
+        "concepts_per_split": {s: {c: dict(v) for c, v in d.items()} for s, d in per_split.items()},
+        "concepts_per_soundfont": {s: {c: dict(v) for c, v in d.items()} for s, d in per_sf.items()},
+        "build_wall_s": round(wall_s, 1),
+        "build_cpu_s": round(cpu_s, 1),
+        "render_cpu_s_recorded": round(sum(r.get("cpu_s", 0.0) for r in records), 1),
+    }
+
+
+def summary_markdown(s: dict) -> str:
+    """The generated table of a summary (reports/concept_data/SUMMARY.md)."""
+    lines = [
+        "<!-- generated by `audioconcept data render-concepts --report`: do not edit -->",
+        f"{s['renders']} renders ({s['arrangements']} arrangements of {s['distinct_pieces']} pieces), seed {s['seed']};"
+        f" built in {s['build_wall_s']:.0f} s wall, {s['build_cpu_s']:.0f} s CPU"
+        f" (renders: {s['render_cpu_s_recorded']:.0f} s CPU).",
+        "",
+        "| split | pieces | renders | windows | hours |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for sp in ("train", "val", "test"):
+        lines.append(
+            f"| {sp} | {s['pieces_per_split'].get(sp, 0)} | {s['renders_per_split'].get(sp, 0)} |"
+            f" {s['windows_per_split'].get(sp, 0)} | {s['audio_hours_per_split'].get(sp, 0):.2f} |"
+        )
+    lines += ["", "| soundfont | renders |", "| --- | ---: |"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(s["renders_per_soundfont"].items())]
+    sfs = sorted(s["concepts_per_soundfont"])
+    lines += ["", "Windows where each concept is present / absent / uncertain:", ""]
+    head = "| concept | " + " | ".join(f"{sp}" for sp in ("train", "val", "test")) + " | " + " | ".join(sfs) + " |"
+    lines += [head, "| --- |" + " ---: |" * (3 + len(sfs))]
+
+    def cell(d: dict) -> str:
+        return f"{d.get('present', 0)} / {d.get('absent', 0)} / {d.get('uncertain', 0)}"
+
+    for c in CONCEPTS:
+        cells = [cell(s["concepts_per_split"].get(sp, {}).get(c, {})) for sp in ("train", "val", "test")]
+        cells += [cell(s["concepts_per_soundfont"][sf].get(c, {})) for sf in sfs]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines += ["", "Concepts with no real source here: " + ", ".join(NO_REAL_SOURCE) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_s() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def build(cfg: RenderConfig, report: Path | None = None) -> dict:
+    """Render the dataset into cfg.out (resuming), write its tables and return the summary."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from audioconcept.data.render.fluid import available_soundfonts, fluidsynth_available
+    from audioconcept.data.render.pieces import candidates
+    from audioconcept.errors import MissingExtra
+    from audioconcept.models.measured_concepts import states
+
+    ok, why = fluidsynth_available()
+    if not ok:
+        raise MissingExtra("pyfluidsynth", "render", f"rendering concept audio ({why})")
+    t0, c0 = time.perf_counter(), _cpu_s()
+    out = Path(cfg.out)
+    with dir_lock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        cands = candidates()
+        jobs = plan(cfg, cands)
+        args = [(j, str(out), cfg.p_second_soundfont, cfg.p_background, cfg.seconds) for j in jobs]
+        records: list[dict] = []
+        cols = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
+        with Progress(*cols) as bar:
+            task = bar.add_task("rendering concept audio", total=len(args))
+            if cfg.workers <= 1:
+                results = map(_job_star, args)
+                for r in results:
+                    records += r
+                    bar.advance(task)
+            else:
+                with ProcessPoolExecutor(cfg.workers) as pool:
+                    for r in pool.map(_job_star, args, chunksize=1):
+                        records += r
+                        bar.advance(task)
+        for r in records:  # states from the stored values, so that new thresholds need no new render
+            for row in r["windows"]:
+                kept = {c: row[c] for c in ("fast", "slow") if row.get(c) == UNCERTAIN and r["background"]}
+                row.update(states(row))
+                row.update(kept)
+            r["background_id"] = Path(r["background"]["path"]).stem if r["background"] else None
+            r["n_windows"] = len(r["windows"])
+        rows = [{**{k: r[k] for k in KEY_COLUMNS if k in r}, **w} for r in records for w in r["windows"]]
+        atomic_write_text(out / "windows.csv", _csv(rows, window_columns()))
+        atomic_write_text(out / "renders.csv", _csv(records, RENDER_COLUMNS))
+        summary = summarize(records, time.perf_counter() - t0, _cpu_s() - c0, cfg)
+        atomic_write_json(out / "summary.json", summary)
+        atomic_write_json(
+            out / "dataset.json",
+            {
+                "format_version": FORMAT_VERSION,
+                "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+                "sample_rate": STORE_SR,
+                "model_windows": {"sample_rate": MODEL_SR, "window_samples": MODEL_WINDOW, "hop_samples": MODEL_HOP},
+                "instrument_concepts": list(INSTRUMENT_CONCEPTS),
+                "measured_concepts": list(MEASURED_CONCEPTS),
+                "thresholds": {
+                    c: {"column": col, "present_at": hi, "absent_at": lo} for c, (col, hi, lo) in THRESHOLDS.items()
+                },
+                "no_real_source": list(NO_REAL_SOURCE),
+                "soundfonts": {k: str(v) for k, v in available_soundfonts().items()},
+                "sources": {g: len(v) for g, v in cands.items()},
+                "backgrounds": background_splits(),
+                "states": {"present": PRESENT, "absent": ABSENT, "uncertain": UNCERTAIN},
+            },
+        )
+    if report is not None:
+        atomic_write_json(Path(report) / "summary.json", summary)
+        atomic_write_text(Path(report) / "SUMMARY.md", summary_markdown(summary))
+    log.info("%d renders, %s windows in %s", len(records), sum(summary["windows_per_split"].values()), out)
+    return summary
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

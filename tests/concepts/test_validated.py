@@ -1,0 +1,65 @@
+"""The choice between a musicnn tag and a probe, the verdict on each concept, the honest head's inputs, and the
+command's one-line errors."""
+
+from audioconcept.concepts.validated import Candidate, ValidateConfig, choose, head_inputs, judge
+from tests.payloads import assert_one_line_error, run_cli
+
+CFG = ValidateConfig(renders=".")
+GOOD = {"auc": 0.95, "precision": 0.9, "recall": 0.6, "threshold": 0.5, "target_precision": 0.9}
+
+
+def test_the_tag_stays_only_where_it_beats_the_probe_on_real_recordings():
+    tag, probe = Candidate("tag", dict(GOOD, auc=0.99), {"auc": 0.9}), Candidate("probe", GOOD, {"auc": 0.7})
+    assert choose("piano", {"tag": tag, "probe": probe}) == "tag"
+    probe.real["auc"] = 0.95
+    assert choose("piano", {"tag": tag, "probe": probe}) == "probe"  # real recordings first, renders second
+    # no real recording has the concept: the held-out renders decide
+    tag, probe = Candidate("tag", dict(GOOD, auc=0.8)), Candidate("probe", GOOD)
+    assert choose("bass", {"tag": tag, "probe": probe}) == "probe"
+    assert choose("bass", {"probe": probe}) == "probe"
+
+
+def test_verdicts():
+    assert judge(Candidate("probe", GOOD, {"auc": 0.9}), CFG, False) == ("validated", [])
+    status, why = judge(Candidate("probe", dict(GOOD, precision=0.4)), CFG, False)
+    assert status == "failed" and "precision" in why[0]
+    status, why = judge(Candidate("probe", GOOD, {"auc": 0.5}), CFG, False)
+    assert status == "failed" and "real-recording AUC" in why[0]
+    # sitar: no truth but its absence from all 50 GTZAN clips
+    status, why = judge(Candidate("tag", {}, {}, gtzan_present=20), CFG, True)
+    assert status == "failed" and "20 of the 50" in why[0]
+    assert judge(Candidate("tag", {}, {}, gtzan_present=0), CFG, True)[0] == "not validated"
+    assert judge(Candidate("tag", {}, {}), CFG, False)[0] == "not validated"
+    # a voice: no rendered truth, validated on the real recordings alone
+    assert judge(Candidate("tag", {}, {"auc": 0.9}), CFG, False)[0] == "validated"
+    # no positive window in the test renders: the renders cannot judge, the real recordings still can
+    no_test = {"auc": None, "precision": 0.0, "threshold": 0.4}
+    assert judge(Candidate("probe", no_test, {"auc": 0.9}), CFG, False)[0] == "validated"
+    assert judge(Candidate("probe", no_test, {}), CFG, False)[0] == "not validated"
+
+
+def test_honest_head_reads_only_validated_musical_concepts():
+    concepts = {
+        "outputs": ["MTT:piano", "MSD:happy", "MSD:jazz", "MTT:drums"],
+        "names": ["piano", "happy", "jazz", "drums", "distorted guitar"],
+        "members": [[0], [1], [2], [3], [4]],
+        "categories": ["instrument", "mood", "genre", "instrument", "instrument"],
+        "probes": {"names": ["distorted guitar"]},
+        "validation": {
+            "piano": {"status": "validated"},
+            "happy": {"status": "validated"},
+            "jazz": {"status": "validated"},
+            "drums": {"status": "failed"},
+            "distorted guitar": {"status": "validated"},
+        },
+    }
+    assert head_inputs(concepts) == ["MTT:piano", "probe:distorted guitar"]
+
+
+def test_missing_renders_is_one_line(tmp_path):
+    proc = run_cli("concepts", "validate-probes", "--renders", str(tmp_path / "nope"))
+    assert_one_line_error(proc, 2, "no such folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("concepts", "validate-probes", "--renders", str(empty), "--clips", str(tmp_path))
+    assert_one_line_error(proc, 2, "windows.csv")

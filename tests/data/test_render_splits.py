@@ -1,0 +1,79 @@
+"""Splits keep pieces and soundfonts apart; the plan is fixed by the seed; the tables hold the documented columns."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from audioconcept.data.render.fluid import HELDOUT_SOUNDFONTS, TRAIN_SOUNDFONTS
+from audioconcept.train.concept_renders import (
+    RenderConfig,
+    background_splits,
+    plan,
+    soundfonts_for,
+    split_of,
+    window_columns,
+)
+
+IDS = [f"m21:bach/bwv{k}.mxl" for k in range(300)] + [f"midi:planetblupi/music{k:03d}" for k in range(10)]
+
+
+def test_a_piece_has_one_split_and_the_shares_are_about_70_15_15():
+    splits = [split_of(p) for p in IDS]
+    assert splits == [split_of(p) for p in IDS]  # fixed by the id, not by the run
+    share = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
+    assert share["train"] == pytest.approx(0.70, abs=0.08)
+    assert share["val"] == pytest.approx(0.15, abs=0.06)
+    assert share["test"] == pytest.approx(0.15, abs=0.06)
+
+
+def test_test_renders_use_only_the_held_out_soundfont():
+    have = dict.fromkeys(TRAIN_SOUNDFONTS + HELDOUT_SOUNDFONTS, "x")
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        assert soundfonts_for("test", rng, have, 0.5) == list(HELDOUT_SOUNDFONTS)
+        for split in ("train", "val"):
+            got = soundfonts_for(split, rng, have, 0.5)
+            assert got and set(got) <= set(TRAIN_SOUNDFONTS) and len(set(got)) == len(got)
+    assert soundfonts_for("test", rng, dict.fromkeys(TRAIN_SOUNDFONTS, "x"), 0.5) == []  # no held-out: no test render
+
+
+def test_backgrounds_are_split_too():
+    splits = background_splits()
+    if len(splits) < 2:
+        pytest.skip("fewer than two backgrounds installed (Debian: asc-music)")
+    assert set(splits.values()) == {"train", "test"}
+
+
+def test_plan_is_fixed_by_the_seed_and_extends():
+    cands = {"chorale": [f"bach/bwv{k}.mxl" for k in range(50)], "midi": [f"/m/{k}.mid" for k in range(5)]}
+    a = plan(RenderConfig(out=None, pieces=20, seed=3), cands)
+    assert a == plan(RenderConfig(out=None, pieces=20, seed=3), cands)
+    assert a != plan(RenderConfig(out=None, pieces=20, seed=4), cands)
+    assert plan(RenderConfig(out=None, pieces=40, seed=3), cands)[:20] == a  # a larger build resumes a smaller one
+
+
+@pytest.mark.slow
+def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_path):
+    from audioconcept.data.render.fluid import available_soundfonts, fluidsynth_available
+    from audioconcept.train.concept_renders import build
+
+    ok, why = fluidsynth_available()
+    if not ok:
+        pytest.skip(why)
+    if not available_soundfonts():
+        pytest.skip("no soundfont installed (Debian: fluid-soundfont-gm)")
+    pytest.importorskip("music21", reason="music21 (extra render) is not installed")
+    summary = build(RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0)), report=tmp_path / "rep")
+    with open(tmp_path / "out" / "windows.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and list(rows[0]) == window_columns()
+    piece_split, sf_split = {}, {}
+    for r in rows:
+        assert piece_split.setdefault(r["piece_id"], r["split"]) == r["split"]
+        sf_split.setdefault(r["soundfont_id"], set()).add(r["split"])
+        assert (r["soundfont_id"] in HELDOUT_SOUNDFONTS) == (r["split"] == "test")
+        assert {r[c] for c in ("piano", "drums", "minor", "loud")} <= {"1", "0", "-1"}
+    assert summary["renders"] == len({r["render_id"] for r in rows})
+    assert (tmp_path / "rep" / "SUMMARY.md").read_text().count("| piano |") == 1
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
