@@ -67,6 +67,15 @@ def apply_patch(manifest: dict, patch: dict) -> dict:
         metrics["default_head"] = default
         metrics["heads"] = {**(metrics.get("heads") or {}), default: acc}
         out["metrics"] = metrics
+    elif "in_graph_cv" in (out.get("metrics") or {}):  # patched again, back to the graph's own head as the default
+        metrics = dict(out["metrics"])
+        metrics["cv"] = metrics.pop("in_graph_cv")
+        metrics.pop("default_head", None)
+        out["metrics"] = metrics
+    for name, head in (gh.get("heads") or {}).items():  # every head's accuracy beside the default's
+        cv = (head.get("accuracy") or {}).get("cv")
+        if cv and name not in ((out.get("metrics") or {}).get("heads") or {}):
+            out["metrics"] = {**out["metrics"], "heads": {**out["metrics"].get("heads", {}), name: {"cv": cv}}}
     return out
 
 
