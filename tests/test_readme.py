@@ -111,3 +111,13 @@ def test_readme_commands_work_as_written(tmp_path):
     printed = {ln.rstrip() for ln in out.stdout.splitlines()}
     stale = [r for r in rows if r.rstrip() not in printed]
     assert rows and not stale, f"README.md shows rows that `{cmd}` no longer prints: {stale}\n{out.stdout}"
+
+
+def test_live_latency_table_is_the_generated_one():
+    """The README's live-latency table is the rows of benchmarks/results/live.md, as `audioconcept bench live` wrote
+    them (no figure retyped by hand)."""
+    text = README.read_text()
+    m = re.search(r"<!-- generated: benchmarks/results/live.md \(table rows\) -->\n(.*?)\n<!-- end generated -->", text, re.S)
+    assert m, "the README has no generated live-latency block"
+    source = (ROOT / "benchmarks" / "results" / "live.md").read_text()
+    assert m.group(1).splitlines() == [ln for ln in source.splitlines() if ln.startswith("|")]

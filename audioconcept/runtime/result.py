@@ -247,10 +247,11 @@ def render_table(r: SongResult, console) -> None:
     if r.explanation:
         t.add_column(f"why (head {r.explanation['head']}: largest named contributions to the logit)")
     why = {e["genre"]: e for e in (r.explanation or {}).get("genres", [])}
+    status = {n: v.get("status", "") for n, v in (r.concept_validation or {}).items()}
     for g, p in r.genres:
         row = [_shown(g), f"{p:.3f}"]
         if r.explanation:
-            row.append(_shown(describe(why[g], 5).split(": ", 1)[1]) if g in why else "")
+            row.append(_shown(describe(why[g], 5, status).split(": ", 1)[1]) if g in why else "")
         t.add_row(*row)
     console.print(t)
     if r.ood and r.ood.get("outside"):
@@ -271,7 +272,7 @@ def render_table(r: SongResult, console) -> None:
         for win in r.windows[:40]:
             row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.genre), f"{win.probability:.2f}"]
             if win.explanation:
-                row.append(_shown(describe_contributions(win.explanation, 3)))
+                row.append(_shown(describe_contributions(win.explanation, 3, status)))
             elif r.concepts:
                 present = set(r.concepts_present) if r.tags else None
                 ranked = sorted(win.concepts.items(), key=lambda kv: -kv[1])
@@ -310,7 +311,8 @@ def render_table(r: SongResult, console) -> None:
         if r.concept_validation:
             notes.append(
                 "confidence: precision at the threshold and ROC-AUC on held-out renders (real: AUC on real "
-                "recordings); ✗ failed validation (never present); ? not validated"
+                "recordings); ✗ failed validation (never present); ? not validated; in the reasons too, where such "
+                "a concept still weighs in the head"
             )
         if r.explanation:
             notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")

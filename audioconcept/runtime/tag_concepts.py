@@ -174,18 +174,26 @@ class GenreHead:
 GENRE_NAMED_MARK = "†"
 
 
-def describe_contributions(contributions: list[dict], n: int = 4) -> str:
-    """'jazz† +1.30, piano +0.61, less quiet +0.40, ...' († marks concepts named after a genre, style or era; "less"
-    a concept the song has less of than the average training song, which pushes the genre up or down all the same)."""
-    return ", ".join(
-        f"{reason_name(c)}{GENRE_NAMED_MARK if c['genre_named'] else ''} {c['value']:+.2f}" for c in contributions[:n]
-    )
+VALIDATION_MARKS = {"failed": "✗", "not validated": "?"}  # a reason whose concept did not pass its validation
+
+
+def describe_contributions(contributions: list[dict], n: int = 4, status: dict[str, str] | None = None) -> str:
+    """'jazz† +1.30, piano +0.61, less quiet +0.40, sitar✗ +0.10 ...' († marks concepts named after a genre, style or
+    era; "less" a concept the song has less of than the average training song, which pushes the genre up or down all
+    the same; with `status` (concept -> validation status), ✗ a concept that failed validation and ? one that was not
+    validated: they weigh in the head all the same, but are not evidence a listener can check)."""
+    status = status or {}
+
+    def mark(c: dict) -> str:
+        return (GENRE_NAMED_MARK if c["genre_named"] else "") + VALIDATION_MARKS.get(status.get(c["concept"], ""), "")
+
+    return ", ".join(f"{reason_name(c)}{mark(c)} {c['value']:+.2f}" for c in contributions[:n])
 
 
 def reason_name(c: dict) -> str:
     return ("less " if c.get("direction") == "less" else "") + c["concept"]
 
 
-def describe(e: dict, n: int = 4) -> str:
+def describe(e: dict, n: int = 4, status: dict[str, str] | None = None) -> str:
     """'jazz: jazz† +1.30, piano +0.61, ...'"""
-    return f"{e['genre']}: " + describe_contributions(e["contributions"], n)
+    return f"{e['genre']}: " + describe_contributions(e["contributions"], n, status)
