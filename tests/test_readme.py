@@ -117,7 +117,8 @@ def test_live_latency_table_is_the_generated_one():
     """The README's live-latency table is the rows of benchmarks/results/live.md, as `audioconcept bench live` wrote
     them (no figure retyped by hand)."""
     text = README.read_text()
-    m = re.search(r"<!-- generated: benchmarks/results/live.md \(table rows\) -->\n(.*?)\n<!-- end generated -->", text, re.S)
+    block = r"<!-- generated: benchmarks/results/live.md \(table rows\) -->\n(.*?)\n<!-- end generated -->"
+    m = re.search(block, text, re.S)
     assert m, "the README has no generated live-latency block"
     source = (ROOT / "benchmarks" / "results" / "live.md").read_text()
     assert m.group(1).splitlines() == [ln for ln in source.splitlines() if ln.startswith("|")]

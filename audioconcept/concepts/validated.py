@@ -461,6 +461,8 @@ def validate_probes(cfg: ValidateConfig) -> dict:
         },
         "validation": records,
         "heads": head_acc,
+        "default_head": gh["default"],
+        "default_head_min_accuracy": DEFAULT_HEAD_MIN_ACCURACY,
         "real_data_note": REAL_DATA,
     }
     return report

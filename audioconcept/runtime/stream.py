@@ -165,8 +165,8 @@ class BoundedAggregator(SongAggregator):
             probs,
             res,
             list(s.concept_thresholds),
-            min_len=max(2 * res, 1.5),
-            max_gap=max(res, 1.0),
+            min_len=max(2 * res, s.span_min_s),
+            max_gap=max(res, s.span_max_gap_s),
             duration=self.duration - t0,
         )
         return [
