@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audioconcept.benchmarks.chromium import CHROMEDRIVER, CHROMIUM, browser_missing
+
 pytest.importorskip("starlette")
 pytest.importorskip("multipart")
 
@@ -107,20 +109,6 @@ def test_missing_file_and_unknown_model(client):
 
 # ---------------------------------------------------------------- real browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-def _browser_missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install '.[dev]')"
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        return "no Chromium/ChromeDriver (Debian: apt-get install chromium chromium-driver; .ci/run installs them)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("srv")
@@ -133,7 +121,7 @@ def server(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
+@pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
 def test_browser_upload_timeline_click_plays_segment(server, song, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
