@@ -30,7 +30,9 @@ if (job.op === "mel") {
   writeFileSync(`${out}.out.json`, JSON.stringify(meta));
 } else if (job.op === "aggregate") {
   const { SongAggregator } = await mod("aggregate.js");
-  const agg = new SongAggregator(JSON.parse(readFileSync(job.manifest, "utf8")), job.runtime);
-  job.windows.forEach((w, i) => agg.add(w, job.outputs[i]));
+  const { ConceptProbes, appendProbes } = await mod("probes.js");
+  const m = JSON.parse(readFileSync(job.manifest, "utf8"));
+  const agg = new SongAggregator(m, job.runtime), probes = ConceptProbes.fromManifest(m);
+  job.windows.forEach((w, i) => agg.add(w, appendProbes(job.outputs[i], probes)));
   writeFileSync(`${out}.out.json`, JSON.stringify(agg.result(job.path, job.info, job.top_k)));
 }

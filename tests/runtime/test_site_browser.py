@@ -80,6 +80,12 @@ def assert_same_song(page: dict, py: dict) -> None:
     assert got.keys() == want.keys()
     assert max(abs(got[k] - want[k]) for k in want) < 1e-3
     assert page["concepts_present"] == py["concepts_present"]
+    assert set(page["similar_to"]) == set(py["similar_to"])
+    assert page["concept_validation"] == py["concept_validation"]
+    assert page["ood"].keys() == py["ood"].keys()
+    if py["ood"]:
+        assert page["ood"]["outside"] == py["ood"]["outside"]
+        assert abs(page["ood"]["distance"] - py["ood"]["distance"]) < 1e-2
     assert len(page["windows"]) == len(py["windows"])
 
 
@@ -124,7 +130,13 @@ def test_corrupt_file_one_message_then_a_song_works(site, url, browser, tmp_path
     # the timeline's playback cursor follows the player, and a click on a concept span plays it
     browser.execute_script("const p = document.getElementById('player'); p.muted = true; p.currentTime = 8;")
     wait.until(lambda d: float(d.find_element(By.CSS_SELECTOR, ".timeline .cursor").get_attribute("x1")) > 150)
-    span = browser.find_elements(By.CSS_SELECTOR, ".timeline .segment[data-row='jazz']")[0]
+    # a concept present (genre-named tags such as "jazz" are "similar to", not timeline rows)
+    concept_rows = ".timeline .segment:not(.brief):not([data-row='genre (per window)'])"
+    spans = browser.find_elements(By.CSS_SELECTOR, concept_rows)
+    assert spans, "no concept span on the timeline"
+    assert not browser.find_elements(By.CSS_SELECTOR, ".timeline .segment[data-row='jazz']")
+    assert "jazz" in browser.find_element(By.ID, "similar-to").text
+    span = spans[0]
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", span)
     start = float(span.get_attribute("data-start"))
     wait.until(lambda d: abs(d.execute_script("return document.getElementById('player').currentTime") - start) < 1.0)

@@ -14,7 +14,10 @@ import pytest
 from audioconcept.data.audio import Window, load_audio, windows_from_array
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
 from audioconcept.runtime.bundle import read_manifest
+from audioconcept.runtime.concept_probes import ConceptProbes
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
+from audioconcept.runtime.model import append_probes
+from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.registry import resolve_bundle
 from audioconcept.runtime.site import runtime_settings, write_model
 
@@ -86,42 +89,64 @@ def test_js_windows_equal_python(tmp_path, seconds, hop_s, context):
     assert np.array_equal(got, np.concatenate([w.samples for w in want]))
 
 
-def fake_outputs(m: dict, n: int, seed: int) -> list[dict]:
-    """Backend outputs of the manifest's shapes, spread so that some concepts cross their thresholds."""
+def fake_outputs(m: dict, n: int, seed: int, spread: float = 1.0) -> list[dict]:
+    """Backend outputs of the manifest's shapes, spread so that some concepts cross their thresholds; the embedding
+    (where the graph gives one) around the training songs' mean, `spread` times their spread."""
     rng = np.random.default_rng(seed)
     shapes = {o["name"]: o["shape"][1:] for o in m["outputs"]}
+    ood = m.get("ood") or {}
     out = []
     for _ in range(n):
         logits = rng.normal(0, 2, shapes["logits"]).astype(np.float32)
         e = np.exp(logits - logits.max())
-        out.append(
-            {
-                "logits": logits.tolist(),
-                "probabilities": (e / e.sum()).astype(np.float32).tolist(),
-                "concepts": rng.uniform(0, 0.7, shapes["concepts"]).astype(np.float32).tolist(),
-                "concept_frames": rng.uniform(0, 1, shapes["concept_frames"]).astype(np.float32).tolist(),
-            }
-        )
+        o = {
+            "logits": logits.tolist(),
+            "probabilities": (e / e.sum()).astype(np.float32).tolist(),
+            "concepts": rng.uniform(0, 0.7, shapes["concepts"]).astype(np.float32).tolist(),
+            "concept_frames": rng.uniform(0, 1, shapes["concept_frames"]).astype(np.float32).tolist(),
+        }
+        if "embedding" in shapes:
+            z = rng.normal(0, spread, shapes["embedding"])
+            if ood:
+                z = np.asarray(ood["mean"]) + np.asarray(ood["scale"]) * z
+            o["embedding"] = z.astype(np.float32).tolist()
+        out.append(o)
     return out
 
 
-@pytest.mark.parametrize("name", MEL_BUNDLES)
-def test_js_aggregate_equals_python(tmp_path, name):
+def python_result(m: dict, wins, outs: list[dict]) -> dict:
+    """The Python runtime's aggregation of `outs` (concept probes appended as model.py appends them)."""
+    agg = SongAggregator(SongSettings.from_manifest(m))
+    probes = ConceptProbes.from_manifest(m)
+    for w, o in zip(wins, outs, strict=True):
+        out = Outputs(
+            np.array([o["logits"]]),
+            np.array([o["probabilities"]]),
+            np.array([o["embedding"]]) if "embedding" in o else None,
+            np.array([o["concepts"]]),
+            np.array([o["concept_frames"]]),
+        )
+        if probes is not None:
+            out = append_probes(out, probes, m["name"])
+        agg.add(
+            [Window(w.index, w.start, w.end, w.samples[:1], w.valid)],
+            out.logits,
+            out.probabilities,
+            out.concepts,
+            out.concept_frames,
+            out.embedding,
+        )
+    return agg.result("song.wav", m["name"], m["arch"], m.get("trained_on", ""), "onnxruntime-web", "wasm").to_dict()
+
+
+@pytest.mark.parametrize(("name", "spread"), [(n, 0.3) for n in MEL_BUNDLES] + [("musicnn-gtzan", 3.0)])
+def test_js_aggregate_equals_python(tmp_path, name, spread):
     root = resolve_bundle(name)
     m = read_manifest(root)
     x = audio(m["sample_rate"], 16.7)
     wins = windows_from_array(x, m["window_s"], m["hop_s"], sr=m["sample_rate"])
-    outs = fake_outputs(m, len(wins), seed=len(name))
-    agg = SongAggregator(SongSettings.from_manifest(m))
-    for w, o in zip(wins, outs, strict=True):
-        agg.add(
-            [Window(w.index, w.start, w.end, w.samples[:1], w.valid)],
-            np.array([o["logits"]]),
-            np.array([o["probabilities"]]),
-            np.array([o["concepts"]]),
-            np.array([o["concept_frames"]]),
-        )
-    want = agg.result("song.wav", m["name"], m["arch"], m.get("trained_on", ""), "onnxruntime-web", "wasm").to_dict()
+    outs = fake_outputs(m, len(wins), seed=len(name), spread=spread)
+    want = python_result(m, wins, outs)
     info = {"model": m["name"], "arch": m["arch"], "trained_on": m.get("trained_on", ""), "backend": "onnxruntime-web",
             "device": "wasm"}  # fmt: skip
     got, _ = run_node(
@@ -150,3 +175,19 @@ def test_js_aggregate_equals_python(tmp_path, name):
         }
         assert a["explanation"] == b["explanation"]
     assert got["explanation"] == want["explanation"]
+    # concept validation, "similar to" and the distance to training, where the bundle carries them
+    assert got["concept_validation"] == want["concept_validation"]
+    assert got["similar_to"] == want["similar_to"]
+    assert set(got["ood"]) == set(want["ood"])
+    if want["ood"]:
+        assert abs(got["ood"].pop("distance") - want["ood"].pop("distance")) <= 1e-4
+        assert got["ood"] == want["ood"]
+    if name == "musicnn-gtzan":  # the default bundle has all three: the comparison is not vacuous
+        assert want["concept_validation"] and want["ood"]
+        c = m["concepts"]
+        above = {n for n, t in zip(c["names"], c["thresholds"], strict=True) if want["concepts"][n] >= t}
+        failed = {n for n, v in want["concept_validation"].items() if v["status"] == "failed"} & above
+        named = {n for n, v in want["concept_validation"].items() if v["genre_named"]} & above
+        assert failed and named and not (failed | named) & set(want["concepts_present"])
+        assert want["similar_to"] and set(want["similar_to"]) <= named
+        assert want["ood"]["outside"] == (spread > 1)

@@ -1,7 +1,11 @@
 // Window outputs -> one song, as audioconcept/runtime/aggregate.py, tag_concepts.py and timeline.py compute it:
 // genres (softmax of the mean window logits), window rows, concept strengths and presence, concept spans, and
 // a tag bundle's exact head contributions. `rt` holds the runtime's constants that are not in a manifest
-// (site.json "runtime", written from their Python definitions).
+// (site.json "runtime", written from their Python definitions). Concept probes (probes.js) are appended to the graph's
+// tags before `add` (appendProbes, as model.py does); validation and the distance to training (ood.js) come from the
+// manifest.
+import { ConceptProbes, conceptConfidence, statusOf, validationOf } from "./probes.js";
+import { DistanceToTraining, OTHER } from "./ood.js";
 
 export function round(x, d) {
   const k = 10 ** d;
@@ -22,10 +26,20 @@ function colMax(rows) { const out = Array.from(rows[0]); for (const r of rows) f
 function order(a) { return a.map((v, i) => i).sort((i, j) => (a[j] - a[i]) || (i - j)); }
 
 export class TagVocabulary {
-  constructor(c) {
-    this.outputs = c.outputs; this.names = c.names; this.members = c.members; this.genreNamed = c.genre_named.map(Boolean);
+  // outputs: the graph's tags, then the concept probes' outputs; statuses: each concept's validation status
+  constructor(c, probeOutputs, statuses) {
+    this.outputs = [...c.outputs, ...probeOutputs]; this.nGraph = c.outputs.length;
+    this.names = c.names; this.members = c.members; this.genreNamed = c.genre_named.map(Boolean); this.statuses = statuses;
   }
-  static fromManifest(m) { const c = m.concepts || {}; return c.kind === "tags" ? new TagVocabulary(c) : null; }
+  static fromManifest(m) {
+    const c = m.concepts || {};
+    if (c.kind !== "tags") return null;
+    const probes = ConceptProbes.fromManifest(m), validation = validationOf(m);
+    const statuses = Object.keys(validation).length ? c.names.map(n => statusOf(validation, n)) : [];
+    return new TagVocabulary(c, probes ? probes.outputs : [], statuses);
+  }
+  // a concept that failed validation is shown, marked, and never called present
+  mayBePresent(k) { return !this.statuses.length || this.statuses[k] !== "failed"; }
   merge(tags) { return this.members.map(mem => Math.max(...mem.map(i => tags[i]))); }
   // (n_outputs, T) frames -> (K, T)
   mergeFrames(frames) { return this.members.map(mem => frames[mem[0]].map((_, t) => Math.max(...mem.map(i => frames[i][t])))); }
@@ -33,15 +47,18 @@ export class TagVocabulary {
 }
 
 export class GenreHead {
+  // the manifest's default head, else the one the graph computes (tag_concepts.py's GenreHead.from_manifest)
   static fromManifest(m) {
     const gh = m.genre_heads || {}, vocab = TagVocabulary.fromManifest(m), heads = gh.heads || {};
-    const name = gh.in_graph;
+    const name = gh.default || gh.in_graph;
     if (!vocab || !heads[name]) return null;
     const h = heads[name], index = Object.fromEntries(vocab.outputs.map((t, i) => [t, i]));
+    const missing = h.features.filter(f => !(f in index));
+    if (missing.length) throw new Error(`genre head ${name}: features not among the tags (${missing.slice(0, 3).join(", ")})`);
     const head = new GenreHead();
     Object.assign(head, {
-      name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, intercept: h.intercept,
-      reference: h.reference, vocab, inGraph: true,
+      name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, bias: h.bias, intercept: h.intercept,
+      reference: h.reference, vocab, inGraph: gh.in_graph === name,
     });
     const of = vocab.conceptOfOutputs();
     head.concept = head.features.map(f => of[f]);
@@ -52,12 +69,24 @@ export class GenreHead {
     this.features.forEach((f, i) => { out[this.concept[i]] += (tags[f] - this.reference[i]) * w[i]; });
     return out;
   }
+  // a head the graph does not compute: its logits on the tags
+  logits(tags) { return this.weights.map((w, g) => this.features.reduce((s, f, i) => s + tags[f] * w[i], 0) + this.bias[g]); }
+  // per concept: how much more (> 0) or less (< 0) of it than the average training song
+  deviations(tags) {
+    const out = new Array(this.vocab.names.length).fill(0);
+    this.features.forEach((f, i) => { out[this.concept[i]] += tags[f] - this.reference[i]; });
+    return out;
+  }
+  // musical concepts are the reasons (contributions); genre-named ones are kept apart (similar_to)
   explain(tags, genre, top) {
-    const g = this.labels.indexOf(genre), c = this.contributions(tags, g);
-    const ord = order(c.map(Math.abs)).filter(k => c[k] !== 0).slice(0, top === undefined ? undefined : top);
+    const g = this.labels.indexOf(genre), c = this.contributions(tags, g), dev = this.deviations(tags);
+    const ord = order(c.map(Math.abs)).filter(k => c[k] !== 0), named = this.vocab.genreNamed;
+    const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
+      concept: this.vocab.names[k], value: round(c[k], 6), genre_named: named[k], direction: dev[k] >= 0 ? "more" : "less",
+    }));
     return {
       genre, logit: round(this.intercept[g] + c.reduce((a, b) => a + b, 0), 6), intercept: round(this.intercept[g], 6),
-      contributions: ord.map(k => ({ concept: this.vocab.names[k], value: round(c[k], 6), genre_named: this.vocab.genreNamed[k] })),
+      contributions: rows(ord.filter(k => !named[k])), similar_to: rows(ord.filter(k => named[k])),
     };
   }
 }
@@ -131,19 +160,27 @@ export class SongAggregator {
     this.tags = TagVocabulary.fromManifest(m);
     this.head = GenreHead.fromManifest(m);
     this.multiLabel = !!m.multi_label;
+    this.ood = DistanceToTraining.fromManifest(m); this.validation = validationOf(m);
     this.windows = []; this.logits = []; this.probs = []; this.windowConcepts = []; this.frames = []; this.windowTags = [];
+    this.embeddings = [];
     this.duration = 0;
   }
 
-  // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T)}
+  mayBePresent(k) { return !this.tags || this.tags.mayBePresent(k); }
+
+  // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T), embedding}, the
+  // concept probes already appended (probes.js appendProbes)
   add(w, out) {
-    const p = out.probabilities, j = argmax(p), label = this.labels[j];
+    let p = out.probabilities, logits = out.logits;
     let concepts = out.concepts, frames = out.concept_frames, tags = null;
+    if (this.ood && out.embedding) this.embeddings.push(Array.from(out.embedding));
     if (this.tags && concepts) {
       tags = concepts;
       concepts = this.tags.merge(tags);
       frames = frames ? this.tags.mergeFrames(frames) : null;
+      if (this.head && !this.head.inGraph) { logits = this.head.logits(tags); p = softmax(logits); }
     }
+    const j = argmax(p), label = this.labels[j];
     const wc = {};
     if (concepts && this.names.length) {
       this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
@@ -160,7 +197,7 @@ export class SongAggregator {
       if (this.head) wr.explanation = this.head.explain(tags, label, this.rt.top_contributions).contributions;
     }
     this.windows.push(wr);
-    this.logits.push(out.logits); this.probs.push(p);
+    this.logits.push(logits); this.probs.push(p);
     this.duration = Math.max(this.duration, w.end);
     return wr;
   }
@@ -185,13 +222,27 @@ export class SongAggregator {
       path, model: info.model, arch: info.arch, trained_on: info.trained_on, backend: info.backend, device: info.device,
       duration_s: round(this.duration, 3), genres: ord.map(i => ({ label: this.labels[i], probability: song[i] })),
       windows: this.windows, concepts: {}, concepts_present: [], concept_spans: [], timing_ms: {}, tags: {}, explanation: {},
-      schema_version: 1,
+      concept_validation: {}, similar_to: [], ood: {}, schema_version: 1,
     };
     if (this.windowConcepts.length) {
       const strength = colMax(this.windowConcepts);
       this.names.forEach((n, k) => { res.concepts[n] = round(strength[k], 4); });
-      res.concepts_present = this.names.filter((n, k) => strength[k] >= this.thresholds[k]);
+      res.concepts_present = this.names.filter((n, k) => strength[k] >= this.thresholds[k] && this.mayBePresent(k));
       res.concept_spans = this.conceptSpans(res.concepts_present);
+      const named = {};
+      if (this.tags) this.tags.names.forEach((n, k) => { named[n] = this.tags.genreNamed[k]; });
+      if (Object.keys(this.validation).length) {
+        this.names.forEach(n => { res.concept_validation[n] = { ...conceptConfidence(this.validation[n]), genre_named: !!named[n] }; });
+      }
+      if (this.tags) {
+        // genre-, style- or era-named concepts present are "similar to", strongest first (a stable sort, as Python's)
+        res.similar_to = res.concepts_present.filter(n => named[n]).sort((a, b) => res.concepts[b] - res.concepts[a]);
+        res.concepts_present = res.concepts_present.filter(n => !named[n]);
+      }
+    }
+    if (this.ood && this.embeddings.length) {
+      res.ood = this.ood.judge(this.embeddings);
+      if (res.ood.outside) res.ood.answer = OTHER;
     }
     if (this.windowTags.length) {
       const mx = colMax(this.windowTags);
@@ -201,7 +252,7 @@ export class SongAggregator {
         res.explanation = {
           head: this.head.name,
           genres: ord.map(i => this.head.explain(meanTags, this.labels[i])),
-          note: "logit = intercept + the sum of the contributions; a contribution is weight x (strength - the training mean) summed over the concept's source tags; genre_named marks concepts named after a genre, style or era",
+          note: "logit = intercept + the sum of the contributions and of similar_to; a contribution is weight x (strength - the training mean) summed over the concept's sources; the reasons (contributions) are musical concepts; concepts named after a genre, style or era are kept apart in similar_to",
         };
       }
     }

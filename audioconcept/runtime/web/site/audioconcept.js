@@ -8,6 +8,7 @@ import * as ort from "./ort/ort.wasm.min.mjs";
 import { MelFrontEnd } from "./frontend.js";
 import { songWindows, samplesOf, withContext } from "./windows.js";
 import { SongAggregator } from "./aggregate.js";
+import { ConceptProbes, appendProbes } from "./probes.js";
 
 const BASE = new URL(".", import.meta.url);
 export class AnalysisError extends Error {}
@@ -48,7 +49,7 @@ function initOrt() {
   ort.env.wasm.proxy = false;
 }
 
-// {name, manifest, frontend, session, runtime}
+// {name, manifest, frontend, session, runtime, probes}
 export async function loadModel(name) {
   const s = await site();
   name = name || s.default;
@@ -70,7 +71,7 @@ export async function loadModel(name) {
         graphOptimizationLevel: hints.graph_optimization || "all",
         enableMemPattern: hints.mem_pattern !== undefined ? !!hints.mem_pattern : true,
       });
-      return { name, manifest, frontend, session, runtime: s.runtime };
+      return { name, manifest, frontend, session, runtime: s.runtime, probes: ConceptProbes.fromManifest(manifest) };
     })());
     models.get(name).catch(() => models.delete(name));
   }
@@ -118,7 +119,8 @@ function rows(t) {  // (1, K, T) tensor -> K arrays of T
   return Array.from({ length: k }, (_, i) => Array.from(d.subarray(i * n, (i + 1) * n)));
 }
 
-// one window's samples -> {logits, probabilities, concepts, concept_frames}, with its timings
+// one window's samples -> {logits, probabilities, concepts, concept_frames, embedding}, with its timings; a tag
+// bundle's concept probes are appended to its tags (model.py's append_probes)
 export async function runWindow(md, samples, timing) {
   const t0 = performance.now();
   const fe = md.frontend, frames = fe.frameCount(samples.length);
@@ -130,11 +132,16 @@ export async function runWindow(md, samples, timing) {
   const o = {
     logits: Array.from(out.logits.data), probabilities: Array.from(out.probabilities.data),
     concepts: out.concepts ? Array.from(out.concepts.data) : null, concept_frames: out.concept_frames ? rows(out.concept_frames) : null,
+    embedding: out.embedding ? Array.from(out.embedding.data) : null,
   };
-  for (const v of [o.logits, o.probabilities, o.concepts || []]) {
+  for (const v of [o.logits, o.probabilities, o.concepts || [], o.embedding || []]) {
     if (v.some(x => !Number.isFinite(x))) throw new AnalysisError(`${md.name}: the model gave non-finite outputs`);
   }
-  return o;
+  try {
+    return appendProbes(o, md.probes);
+  } catch (e) {
+    throw new AnalysisError(`${md.name}: ${e.message}`);
+  }
 }
 
 export function resultInfo(md) {
