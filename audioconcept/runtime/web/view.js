@@ -244,10 +244,18 @@ function contributionText(cs) {
   return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
 }
 
+// ✗ a concept that failed its check against audio with known content, ? one never checked (as the CLI's table marks
+// reasons): they weigh in the head all the same, so they are shown, marked.
+function validationMark(view, concept) {
+  const v = (view.concept_validation || {})[concept];
+  if (!v) return "";
+  return v.status === "failed" ? " ✗" : v.status === "not validated" && !v.genre_named ? " ?" : "";
+}
+
 function renderExplanation(view) {
   const ex = view.explanation;
   const box = el("div", { class: "explanation" });
-  box.append(el("p", { class: "muted", text: `Head "${ex.head}": a genre's logit is its intercept plus one contribution per named concept (weight × how much more the song has of it than the average training song). † and hatched bars: concepts named after a genre, style or era, which make an explanation partly circular.` }));
+  box.append(el("p", { class: "muted", text: `Head "${ex.head}": a genre's logit is its intercept plus one contribution per named concept (weight × how much more the song has of it than the average training song). † and hatched bars: concepts named after a genre, style or era, which make an explanation partly circular. ✗: the concept failed its check against audio with known content; ?: it was never checked.` }));
   for (const g of ex.genres) {
     const shown = g.contributions.slice(0, 8);
     const scale = Math.max(...shown.map(c => Math.abs(c.value)), 1e-6);
@@ -255,7 +263,7 @@ function renderExplanation(view) {
     for (const c of shown) {
       const w = (100 * Math.abs(c.value) / scale).toFixed(1);
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
-        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") }),
+        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
         el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
     }
