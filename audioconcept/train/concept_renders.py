@@ -28,7 +28,7 @@ from audioconcept.data.render.truth import (
     MODEL_WINDOW,
     PRESENT,
     UNCERTAIN,
-    coverage,
+    instrument_states,
     merge_intervals,
     model_windows,
 )
@@ -147,16 +147,7 @@ def _window_rows(arr, rendered, key: dict) -> list[dict]:
 
     y16 = prepare_waveform(rendered.mix, rendered.sr, MODEL_SR)
     sr = rendered.sr
-    intervals = defaultdict(list)
-    uncertain_iv = defaultdict(list)
-    for stem in arr.stems:
-        iv = stem.notes[:, :2]
-        for c in stem.concepts:
-            intervals[c].append(iv)
-        for c in stem.uncertain:
-            uncertain_iv[c].append(iv)
-    merged = {c: merge_intervals(np.concatenate(v)) for c, v in intervals.items()}
-    merged_unc = {c: merge_intervals(np.concatenate(v)) for c, v in uncertain_iv.items()}
+    stems = [{"concepts": s.concepts, "uncertain": s.uncertain, "intervals": s.notes[:, :2]} for s in arr.stems]
     has_bg = rendered.background is not None
     rows = []
     for w, (s16, t0, t1) in enumerate(model_windows(y16.size)):
@@ -168,14 +159,7 @@ def _window_rows(arr, rendered, key: dict) -> list[dict]:
             rms = float(np.sqrt(np.mean(np.square(audio[a:b], dtype=np.float64)))) if b > a else 0.0
             for c in stem.concepts:
                 stem_db[c] = max(stem_db[c], db(rms / mix_rms) if mix_rms > 0 else float("-inf"))
-        for c in INSTRUMENT_CONCEPTS:
-            cov = coverage(merged[c], t0, t1) if c in merged else 0.0
-            if cov > 0:
-                st = PRESENT
-            elif has_bg or (c in merged_unc and coverage(merged_unc[c], t0, t1) > 0):
-                st = UNCERTAIN
-            else:
-                st = ABSENT
+        for c, (st, cov) in instrument_states(stems, has_bg, t0, t1).items():
             row[c] = st
             row[f"cover_{c}"] = round(cov, 4)
             row[f"db_{c}"] = round(stem_db[c], 2) if np.isfinite(stem_db[c]) else float("-inf")
