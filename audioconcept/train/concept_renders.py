@@ -13,6 +13,7 @@ import logging
 import os
 import resource
 import time
+import warnings
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -187,7 +188,9 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
 
     out_p = Path(out)
     rng = np.random.default_rng(job["seed"])
-    piece = load(job["group"], job["ref"], rng)
+    with warnings.catch_warnings():  # music21 reports each overfull bar of the corpus
+        warnings.simplefilter("ignore")
+        piece = load(job["group"], job["ref"], rng)
     split = split_of(piece.piece_id)
     sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
     bgs = tuple(b for b, bg_split in background_splits().items() if (bg_split == "test") == (split == "test"))
