@@ -410,6 +410,15 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
     ok, why = fluidsynth_available()
     if not ok:
         raise MissingExtra("pyfluidsynth", "render", f"rendering concept audio ({why})")
+    for module in ("pyloudnorm", "pedalboard"):  # checked here: an error raised in a worker would lose its message
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtra(module, "render", "rendering concept audio") from None
+    from audioconcept.data.render.fluid import TRAIN_SOUNDFONTS
+
+    if not set(TRAIN_SOUNDFONTS) & set(available_soundfonts()):
+        raise AudioConceptError("no training soundfont: install Debian's fluid-soundfont-gm (FluidR3_GM.sf2)")
     t0, c0 = time.perf_counter(), _cpu_s()
     out = Path(cfg.out)
     with dir_lock(out):
