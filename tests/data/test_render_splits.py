@@ -77,3 +77,16 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     assert summary["renders"] == len({r["render_id"] for r in rows})
     assert (tmp_path / "rep" / "SUMMARY.md").read_text().count("| piano |") == 1
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_missing_soundfont_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import audioconcept.data.render.fluid as fluid
+    from audioconcept.cli import main
+
+    monkeypatch.setattr(fluid, "available_soundfonts", lambda: {})
+    with pytest.raises(SystemExit) as e:
+        main(["data", "render-concepts", "--out", str(tmp_path / "out"), "--pieces", "1"])
+    assert e.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert not (tmp_path / "out" / "windows.csv").exists()
