@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def _pretty_midi_timgm() -> list[Path]:
-    try:
-        import pretty_midi
+    from audioconcept.data.synth.soundfont import default_soundfont
 
-        return [Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"]
+    try:
+        return [default_soundfont()]  # the TimGM6mb that pretty_midi ships
     except ImportError:
         return []
 
