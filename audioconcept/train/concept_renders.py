@@ -13,6 +13,7 @@ import logging
 import os
 import resource
 import time
+import warnings
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from audioconcept.data.render.truth import (
     MODEL_WINDOW,
     PRESENT,
     UNCERTAIN,
-    coverage,
+    instrument_states,
     merge_intervals,
     model_windows,
 )
@@ -147,16 +148,7 @@ def _window_rows(arr, rendered, key: dict) -> list[dict]:
 
     y16 = prepare_waveform(rendered.mix, rendered.sr, MODEL_SR)
     sr = rendered.sr
-    intervals = defaultdict(list)
-    uncertain_iv = defaultdict(list)
-    for stem in arr.stems:
-        iv = stem.notes[:, :2]
-        for c in stem.concepts:
-            intervals[c].append(iv)
-        for c in stem.uncertain:
-            uncertain_iv[c].append(iv)
-    merged = {c: merge_intervals(np.concatenate(v)) for c, v in intervals.items()}
-    merged_unc = {c: merge_intervals(np.concatenate(v)) for c, v in uncertain_iv.items()}
+    stems = [{"concepts": s.concepts, "uncertain": s.uncertain, "intervals": s.notes[:, :2]} for s in arr.stems]
     has_bg = rendered.background is not None
     rows = []
     for w, (s16, t0, t1) in enumerate(model_windows(y16.size)):
@@ -168,14 +160,7 @@ def _window_rows(arr, rendered, key: dict) -> list[dict]:
             rms = float(np.sqrt(np.mean(np.square(audio[a:b], dtype=np.float64)))) if b > a else 0.0
             for c in stem.concepts:
                 stem_db[c] = max(stem_db[c], db(rms / mix_rms) if mix_rms > 0 else float("-inf"))
-        for c in INSTRUMENT_CONCEPTS:
-            cov = coverage(merged[c], t0, t1) if c in merged else 0.0
-            if cov > 0:
-                st = PRESENT
-            elif has_bg or (c in merged_unc and coverage(merged_unc[c], t0, t1) > 0):
-                st = UNCERTAIN
-            else:
-                st = ABSENT
+        for c, (st, cov) in instrument_states(stems, has_bg, t0, t1).items():
             row[c] = st
             row[f"cover_{c}"] = round(cov, 4)
             row[f"db_{c}"] = round(stem_db[c], 2) if np.isfinite(stem_db[c]) else float("-inf")
@@ -202,8 +187,11 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
     from audioconcept.data.render.pieces import load
 
     out_p = Path(out)
+    t_job = time.process_time()
     rng = np.random.default_rng(job["seed"])
-    piece = load(job["group"], job["ref"], rng)
+    with warnings.catch_warnings():  # music21 reports each overfull bar of the corpus
+        warnings.simplefilter("ignore")
+        piece = load(job["group"], job["ref"], rng)
     split = split_of(piece.piece_id)
     sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
     bgs = tuple(b for b, bg_split in background_splits().items() if (bg_split == "test") == (split == "test"))
@@ -218,9 +206,9 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
         meta_path = out_p / "notes" / f"{render_id}.json"
         audio_path = out_p / "audio" / f"{render_id}.flac"
         if meta_path.is_file() and audio_path.is_file():
-            records.append(json.loads(meta_path.read_text()))
+            records.append({**json.loads(meta_path.read_text()), "resumed": True})
             continue
-        t = time.process_time()
+        t = t_job if sf_id == sfs[0] else time.process_time()  # the first render carries the loading
         rendered = mix.render(arr, _renderer(sf_id))
         rows = _window_rows(arr, rendered, key)
         write_audio(audio_path, rendered.mix, STORE_SR, subtype="PCM_16")
@@ -260,7 +248,7 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
             "cpu_s": round(time.process_time() - t, 2),
         }
         atomic_write_json(meta_path, record)  # last: its presence marks the render as done
-        records.append(record)
+        records.append({**record, "resumed": False})
     return records
 
 
@@ -326,7 +314,7 @@ def window_columns() -> list[str]:
     return cols
 
 
-def summarize(records: list[dict], wall_s: float, cpu_s: float, cfg: RenderConfig) -> dict:
+def summarize(records: list[dict], wall_s: float, cpu_s: float, cfg: RenderConfig, earlier: dict | None = None) -> dict:
     """Counts of present / absent / uncertain windows per concept, per split and per soundfont."""
     per_split: dict = defaultdict(lambda: defaultdict(Counter))
     per_sf: dict = defaultdict(lambda: defaultdict(Counter))
@@ -362,16 +350,51 @@ def summarize(records: list[dict], wall_s: float, cpu_s: float, cfg: RenderConfi
         "build_wall_s": round(wall_s, 1),
         "build_cpu_s": round(cpu_s, 1),
         "render_cpu_s_recorded": round(sum(r.get("cpu_s", 0.0) for r in records), 1),
+        "builds": _builds(earlier)
+        + [
+            {
+                "pieces": cfg.pieces,
+                "rendered": sum(not r.get("resumed") for r in records),
+                "read_back": sum(bool(r.get("resumed")) for r in records),
+                "wall_s": round(wall_s, 1),
+                "cpu_s": round(cpu_s, 1),
+            }
+        ],
     }
+
+
+def _builds(earlier: dict | None) -> list[dict]:
+    """The runs that built the folder before this one (from its previous summary.json)."""
+    if not earlier:
+        return []
+    if "builds" in earlier:
+        return list(earlier["builds"])
+    return [
+        {
+            "pieces": earlier.get("pieces_drawn"),
+            "rendered": earlier.get("renders"),
+            "read_back": 0,
+            "wall_s": earlier.get("build_wall_s"),
+            "cpu_s": earlier.get("build_cpu_s"),
+        }
+    ]
 
 
 def summary_markdown(s: dict) -> str:
     """The generated table of a summary (reports/concept_data/SUMMARY.md)."""
     lines = [
         "<!-- generated by `audioconcept data render-concepts --report`: do not edit -->",
-        f"{s['renders']} renders ({s['arrangements']} arrangements of {s['distinct_pieces']} pieces), seed {s['seed']};"
-        f" built in {s['build_wall_s']:.0f} s wall, {s['build_cpu_s']:.0f} s CPU"
-        f" (renders: {s['render_cpu_s_recorded']:.0f} s CPU).",
+        f"{s['renders']} renders ({s['arrangements']} arrangements of {s['distinct_pieces']} pieces), seed {s['seed']}."
+        f" The CPU time the renders record for themselves adds up to {s['render_cpu_s_recorded']:.0f} s; each run's"
+        f" CPU time below counts everything (worker start, loading, rendering, tables)."
+        f" A run reads back what an earlier one rendered:",
+        "",
+        "| run | pieces | rendered | read back | wall s | CPU s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {i + 1} | {b['pieces']} | {b['rendered']} | {b['read_back']} | {b['wall_s']:.0f} | {b['cpu_s']:.0f} |"
+            for i, b in enumerate(s.get("builds", []))
+        ],
         "",
         "| split | pieces | renders | windows | hours |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -423,10 +446,23 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
     ok, why = fluidsynth_available()
     if not ok:
         raise MissingExtra("pyfluidsynth", "render", f"rendering concept audio ({why})")
+    for module in ("pyloudnorm", "pedalboard"):  # checked here: an error raised in a worker would lose its message
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtra(module, "render", "rendering concept audio") from None
+    from audioconcept.data.render.fluid import TRAIN_SOUNDFONTS
+
+    if not set(TRAIN_SOUNDFONTS) & set(available_soundfonts()):
+        raise AudioConceptError("no training soundfont: install Debian's fluid-soundfont-gm (FluidR3_GM.sf2)")
     t0, c0 = time.perf_counter(), _cpu_s()
     out = Path(cfg.out)
     with dir_lock(out):
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out / "audio", out / "notes"):  # temporary files of a run that was killed (we hold the lock)
+            for tmp in folder.glob(".*") if folder.is_dir() else ():
+                tmp.unlink(missing_ok=True)
+        earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else None
         cands = candidates()
         jobs = plan(cfg, cands)
         args = [(j, str(out), cfg.p_second_soundfont, cfg.p_background, cfg.seconds) for j in jobs]
@@ -460,7 +496,7 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
         rows = [{**{k: r[k] for k in KEY_COLUMNS if k in r}, **w} for r in records for w in r["windows"]]
         atomic_write_text(out / "windows.csv", _csv(rows, window_columns()))
         atomic_write_text(out / "renders.csv", _csv(records, RENDER_COLUMNS))
-        summary = summarize(records, time.perf_counter() - t0, _cpu_s() - c0, cfg)
+        summary = summarize(records, time.perf_counter() - t0, _cpu_s() - c0, cfg, earlier)
         atomic_write_json(out / "summary.json", summary)
         atomic_write_json(
             out / "dataset.json",

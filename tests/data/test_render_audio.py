@@ -131,6 +131,16 @@ def test_render_job_is_deterministic_and_resumes(tmp_path):
     assert ra.read_bytes() == rb.read_bytes()
     strip = [{k: v for k, v in r.items() if k != "cpu_s"} for r in (a[0], b[0])]
     assert json.dumps(strip[0]) == json.dumps(strip[1])
+    from audioconcept.data.render.truth import record_windows
+
+    derived = record_windows(a[0], 2.976, 2.992, sr=16000)  # the table's windows, derived again from the notes
+    for r, d in zip(a[0]["windows"], derived, strict=True):
+        assert {k: r[k] for k in d if not k.startswith("cover_")} == {
+            k: v for k, v in d.items() if not k.startswith("cover_")
+        }
+        assert [r[k] for k in d if k.startswith("cover_")] == pytest.approx(
+            [v for k, v in d.items() if k.startswith("cover_")], abs=1e-3
+        )  # the notes file keeps intervals to 0.1 ms
     mtime = ra.stat().st_mtime_ns
     again = render_job(job, str(tmp_path / "a"), 0.0, 0.0, (8.0, 8.0))
     assert again[0]["windows"] == a[0]["windows"] and ra.stat().st_mtime_ns == mtime  # read back, not re-rendered

@@ -64,7 +64,14 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     if not available_soundfonts():
         pytest.skip("no soundfont installed (Debian: fluid-soundfont-gm)")
     pytest.importorskip("music21", reason="music21 (extra render) is not installed")
+    stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
     summary = build(RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0)), report=tmp_path / "rep")
+    assert not stale.exists()
+    assert summary["builds"][-1]["rendered"] == summary["renders"]
+    again = build(RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0)))
+    assert [b["read_back"] for b in again["builds"]] == [0, summary["renders"]]
     with open(tmp_path / "out" / "windows.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows and list(rows[0]) == window_columns()
@@ -77,3 +84,16 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     assert summary["renders"] == len({r["render_id"] for r in rows})
     assert (tmp_path / "rep" / "SUMMARY.md").read_text().count("| piano |") == 1
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_missing_soundfont_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import audioconcept.data.render.fluid as fluid
+    from audioconcept.cli import main
+
+    monkeypatch.setattr(fluid, "available_soundfonts", lambda: {})
+    with pytest.raises(SystemExit) as e:
+        main(["data", "render-concepts", "--out", str(tmp_path / "out"), "--pieces", "1"])
+    assert e.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert not (tmp_path / "out" / "windows.csv").exists()

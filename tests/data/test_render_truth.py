@@ -109,3 +109,28 @@ def test_key_signature_picks_between_relative_keys():
     assert estimate_key(hist, sharps=0)[:2] == (9, "minor")
     hist = pitch_class_durations(np.array([60, 64, 67, 60]), np.ones(4))
     assert estimate_key(hist, sharps=0)[:2] == (0, "major")
+
+
+def test_instrument_states_from_a_records_stems():
+    from audioconcept.data.render.truth import instrument_states
+
+    stems = [
+        {"concepts": ["strings", "violin"], "uncertain": [], "intervals": [[1.0, 2.0]]},
+        {"concepts": [], "uncertain": ["strings", "synth"], "intervals": [[4.0, 5.0]]},  # synth strings
+    ]
+    at = {w: instrument_states(stems, False, *w) for w in ((0.0, 2.976), (2.992, 5.968), (5.984, 8.96))}
+    assert at[(0.0, 2.976)]["violin"] == (1, 1.0) and at[(0.0, 2.976)]["synth"] == (0, 0.0)
+    assert at[(2.992, 5.968)]["strings"][0] == -1 and at[(2.992, 5.968)]["violin"][0] == 0
+    assert at[(5.984, 8.96)]["strings"][0] == 0
+    # under a real background every concept that no stem plays is uncertain, and what plays stays present
+    bg = instrument_states(stems, True, 0.0, 2.976)
+    assert bg["violin"][0] == 1 and bg["piano"][0] == -1 and bg["drums"][0] == -1
+
+
+def test_record_windows_derive_other_window_lengths():
+    from audioconcept.data.render.truth import record_windows
+
+    record = {"seconds": 40.0, "background": None, "stems": [{"concepts": ["piano"], "intervals": [[31.0, 33.0]]}]}
+    rows = record_windows(record, 29.1, 29.1, sr=22050)  # the CNN's window: [0, 29.1) and [10.9, 40)
+    assert [(r["start_s"], r["piano"]) for r in rows] == [(0.0, 0), (10.9, 1)]
+    assert rows[1]["cover_piano"] == pytest.approx(2.0)

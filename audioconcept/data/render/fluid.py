@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def _pretty_midi_timgm() -> list[Path]:
-    try:
-        import pretty_midi
+    from audioconcept.data.synth.soundfont import default_soundfont
 
-        return [Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"]
+    try:
+        return [default_soundfont()]  # the TimGM6mb that pretty_midi ships
     except ImportError:
         return []
 
@@ -55,6 +55,21 @@ def fluidsynth_available() -> tuple[bool, str]:
     return True, ""
 
 
+def _quiet_fluidsynth() -> None:
+    """FluidSynth prints a warning line per odd sample of a soundfont (thousands for MuseScore_General): log only
+    its errors. Best effort: an older binding without the C handle stays verbose."""
+    import ctypes
+
+    import fluidsynth
+
+    lib = getattr(fluidsynth, "_fl", None)
+    if lib is None or not hasattr(lib, "fluid_set_log_function"):
+        return
+    lib.fluid_set_log_function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    for level in (2, 3, 4):  # FLUID_WARN, FLUID_INFO, FLUID_DBG
+        lib.fluid_set_log_function(level, None, None)
+
+
 class StemRenderer:
     """Plays note lists through one soundfont. A fresh synthesizer per `session()` keeps the output
     independent of what was rendered before (FluidSynth's dither position), while a holder synthesizer
@@ -64,6 +79,7 @@ class StemRenderer:
         ok, why = fluidsynth_available()
         if not ok:
             raise MissingExtra("pyfluidsynth", "render", f"rendering concept audio ({why})")
+        _quiet_fluidsynth()
         self.sf_path, self.sr = str(sf_path), int(sr)
         self._holder = self._new_synth()[0]
 

@@ -88,6 +88,12 @@ def candidates() -> dict[str, list[str]]:
     except ImportError:
         log.warning("music21 is not installed: no corpus pieces")
     midi = sorted(str(p) for folder in MIDI_FOLDERS if folder.is_dir() for p in folder.glob("*.mid"))
+    try:
+        import pretty_midi  # noqa: F401
+    except ImportError:
+        if midi:
+            log.warning("pretty_midi is not installed: the MIDI files are left out")
+        midi = []
     if midi:
         out["midi"] = midi
     else:

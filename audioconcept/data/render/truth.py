@@ -60,3 +60,42 @@ def state(value: float, present_at: float, absent_at: float) -> int:
     if present_at >= absent_at:
         return PRESENT if value >= present_at else ABSENT if value <= absent_at else UNCERTAIN
     return PRESENT if value <= present_at else ABSENT if value >= absent_at else UNCERTAIN
+
+
+def instrument_states(stems: list[dict], has_background: bool, t0: float, t1: float) -> dict[str, tuple[int, float]]:
+    """concept -> (state, seconds covered) in the window [t0, t1), from stems given as
+    {"concepts": [...], "uncertain": [...], "intervals": [[start, end], ...]} (a render's notes/*.json).
+
+    Present when a note of the concept overlaps the window; uncertain when none does but a stem of an ambiguous
+    program plays there, or a real background (whose instruments are unknown) lies under the render."""
+    from audioconcept.data.render.gm import INSTRUMENT_CONCEPTS
+
+    out = {}
+    for c in INSTRUMENT_CONCEPTS:
+        iv = [np.asarray(s["intervals"]).reshape(-1, 2) for s in stems if c in s["concepts"]]
+        cov = coverage(np.concatenate(iv), t0, t1) if iv else 0.0
+        unc = [np.asarray(s["intervals"]).reshape(-1, 2) for s in stems if c in s.get("uncertain", ())]
+        if cov > 0:
+            st = PRESENT
+        elif has_background or any(overlaps(u, t0, t1) for u in unc):
+            st = UNCERTAIN
+        else:
+            st = ABSENT
+        out[c] = (st, cov)
+    return out
+
+
+def record_windows(record: dict, window_s: float, hop_s: float, sr: int = 22050) -> list[dict]:
+    """Instrument truth of a render (its notes/*.json) on other windows, e.g. the CNN's 29.1 s at 22 050 Hz:
+    [{"start_s", "end_s", concept: state, "cover_<concept>": seconds}, ...], windows cut like the runtime's."""
+    n = int(round(record["seconds"] * sr))
+    window, hop = int(round(window_s * sr)), int(round(hop_s * sr))
+    rows = []
+    for s in window_starts(n, window, hop):
+        t0, t1 = s / sr, (s + window) / sr
+        row: dict = {"start_s": round(t0, 4), "end_s": round(t1, 4)}
+        for c, (st, cov) in instrument_states(record["stems"], record.get("background") is not None, t0, t1).items():
+            row[c] = st
+            row[f"cover_{c}"] = round(cov, 4)
+        rows.append(row)
+    return rows
