@@ -1012,6 +1012,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "data": ("audioconcept data synth --out data/synth --clips-per-genre 20",),
     "data synth": ("audioconcept data synth --out data/synth --clips-per-genre 20 --seed 0",),
     "data concepts": ("audioconcept data concepts --out data/concepts --clips-per-concept 32",),
+    "data render-concepts": ("audioconcept data render-concepts --out data/concept_renders --pieces 60",),
     "data summary": ("audioconcept data summary gtzan:/path/to/gtzan", "audioconcept data summary folder:MY_SONGS"),
     "train": (
         "audioconcept train probe --data folder:MY_SONGS --backbone MSD_MTT_musicnn",
@@ -1040,6 +1041,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "concepts derive": ("audioconcept concepts derive --data folder:MY_SONGS --out data/derived",),
     "concepts study": ("audioconcept concepts study --model models/checkpoints/musicnn-gtzan",),
+    "concepts validate-probes": ("audioconcept concepts validate-probes --renders data/concept_renders",),
     "concepts validate": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
     "bench": (
         "audioconcept bench --models cnn-synth --models svm-gtzan --quick",
