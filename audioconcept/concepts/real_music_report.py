@@ -168,7 +168,9 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
         plot_genre(genre, contributions, [], out_dir / "figures" / f"{genre}.png")
         g = contributions[default].get(genre, {"contributions": []})
         dev = head.deviations(song[labels == genre]).mean(0)  # more or less of it than the average training song
-        pos = [c for c in g["contributions"] if c["mean"] > 0]
+        named = dict(zip(names, head.vocabulary.genre_named, strict=True))
+        # reasons are musical: a genre-, style- or era-named tag is "similar to", never one of the three
+        pos = [c for c in g["contributions"] if c["mean"] > 0 and not named.get(c["concept"], False)]
         top3[genre] = [
             {
                 "concept": ("less " if dev[names.index(c["concept"])] < 0 else "") + c["concept"],
