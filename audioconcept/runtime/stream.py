@@ -29,7 +29,6 @@ from audioconcept.data.audio import StreamFramer, Window, check_finite, check_sa
 from audioconcept.errors import AudioError, EmptyAudio
 from audioconcept.runtime.aggregate import SongAggregator, softmax
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
-from audioconcept.runtime.timeline import spans_from_grid
 
 log = logging.getLogger(__name__)
 
@@ -153,26 +152,12 @@ class BoundedAggregator(SongAggregator):
         """Spans over the kept windows only: the grid starts at the first kept window, not at 0."""
         if not self.frames:
             return []
-        s = self.settings
         t0 = self.frames[0][0]
-        res = self.frame_resolution()
         shifted = [(a - t0, b - t0, f) for a, b, f in self.frames]
-        kept = SongAggregator(s, frames=shifted, duration=self.duration - t0)
-        centres, probs = kept.concept_grid(res)
-        spans = spans_from_grid(
-            list(s.concept_names),
-            centres,
-            probs,
-            res,
-            list(s.concept_thresholds),
-            min_len=max(2 * res, s.span_min_s),
-            max_gap=max(res, s.span_max_gap_s),
-            duration=self.duration - t0,
-        )
+        kept = SongAggregator(self.settings, frames=shifted, duration=self.duration - t0)
         return [
             ConceptSpan(sp.concept, round(sp.start + t0, 3), round(sp.end + t0, 3), sp.strength)
-            for sp in spans
-            if sp.concept in present
+            for sp in kept.concept_spans(present)
         ]
 
 
