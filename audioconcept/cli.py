@@ -1036,9 +1036,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "audioconcept batch /shared/music --out lib.ac --engine ray --address auto",
     ),
     "concepts": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
-    "concepts learn": (
-        "audioconcept concepts learn --model CHECKPOINT --concepts data/concepts",
-    ),
+    "concepts learn": ("audioconcept concepts learn --model CHECKPOINT --concepts data/concepts",),
     "concepts derive": ("audioconcept concepts derive --data folder:MY_SONGS --out data/derived",),
     "concepts study": ("audioconcept concepts study --model models/checkpoints/musicnn-gtzan",),
     "concepts validate-probes": ("audioconcept concepts validate-probes --renders data/concept_renders",),

@@ -189,7 +189,7 @@ def feature_ms(song: Path, window_s: float, repeats: int = 3) -> dict:
 
 
 def peak_rss_mb(bundle_root: Path, backend: str, device: str, song: Path) -> float | None:
-    """Peak RSS of one prediction in a fresh process (ru_maxrss of the child)."""
+    """Peak RSS of one prediction in a fresh process (the child's VmHWM; ru_maxrss where there is no /proc)."""
     # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and would report the parent's peak
     code = (
         "import resource,sys,pathlib; from audioconcept.runtime import load; "

@@ -333,7 +333,9 @@ def default_head(head_acc: dict, genre_heads: dict) -> str:
         return "validated"
     log.warning(
         "the validated head's cross-validated accuracy %.3f is under %.2f: the default stays %s (--head validated)",
-        acc, DEFAULT_HEAD_MIN_ACCURACY, genre_heads.get("in_graph", "all-tags"),
+        acc,
+        DEFAULT_HEAD_MIN_ACCURACY,
+        genre_heads.get("in_graph", "all-tags"),
     )
     return genre_heads.get("in_graph", "all-tags")
 

@@ -109,6 +109,7 @@ def test_missing_file_and_unknown_model(client):
 
 # ---------------------------------------------------------------- real browser
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("srv")

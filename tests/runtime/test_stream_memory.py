@@ -2,7 +2,7 @@
 
 Run in a fresh process so that nothing else the test session allocated hides growth. The resident set is read after
 every window; the first tenth of the stream (the model's arenas, the first windows' allocations) is the warm-up, and
-both the resident set and the peak (ru_maxrss) may not grow from there to the end. A leak of one window's samples
+both the resident set and the peak (VmHWM) may not grow from there to the end. A leak of one window's samples
 per window (musicnn: 190 kB x 60 windows) would show as 10 MB.
 """
 
@@ -31,7 +31,9 @@ def rss_mb():
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec and would hold the pytest parent's peak
+    with open("/proc/self/status") as f:
+        return int(f.read().split("VmHWM:")[1].split()[0]) / 1024
 
 def blocks(block=11025):
     # 7.3 s of a gliding tone plus noise, looped with a changing gain: 44.1 kHz stereo, so the resampler works too

@@ -23,8 +23,9 @@ def test_blocks_give_the_same_mel():
     cfg = MelConfig().to_dict()
     x = (np.random.default_rng(0).standard_normal((3, 22050 * 9)) * 0.1).astype(np.float32)
     one = NumpyMelFrontEnd(cfg)(x)
+    # the same up to float32 rounding: BLAS may take another kernel for a block's shape (CI's CPU did, 2.9e-6 dB)
     for threads in (2, 3, 7):
-        np.testing.assert_array_equal(NumpyMelFrontEnd(cfg, threads)(x), one)
+        np.testing.assert_allclose(NumpyMelFrontEnd(cfg, threads)(x), one, rtol=0, atol=1e-4)
 
 
 def test_front_end_runs_blas_single_threaded_and_restores_it(monkeypatch):
