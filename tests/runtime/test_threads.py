@@ -35,12 +35,19 @@ def test_front_end_runs_blas_single_threaded_and_restores_it(monkeypatch):
     import audioconcept.runtime.frontend as fe_mod
     from audioconcept.models.frontend_config import MelConfig
 
-    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    # numpy's own BLAS: another library's (scipy's, loaded by an earlier test) runs no numpy matmul
+    numpy_blas = {lib.filepath for lib in fe_mod._blas_controller().lib_controllers if lib.user_api == "blas"}
+    assert numpy_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["filepath"] in numpy_blas]
+
+    before = blas_threads()
     seen = []
     real = np.matmul
 
     def spy(*a, **k):
-        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        seen.extend(blas_threads())
         return real(*a, **k)
 
     monkeypatch.setattr(fe_mod.np, "matmul", spy)
@@ -48,4 +55,4 @@ def test_front_end_runs_blas_single_threaded_and_restores_it(monkeypatch):
     NumpyMelFrontEnd(MelConfig().to_dict())(x)
     monkeypatch.undo()
     assert seen and set(seen) == {1}
-    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+    assert blas_threads() == before
