@@ -13,6 +13,7 @@ import numpy as np
 from audioconcept.data.audio import Window
 from audioconcept.runtime.concept_probes import confidence_text, validation_of
 from audioconcept.runtime.ood import OTHER, DistanceToTraining
+from audioconcept.runtime.opposites import Groups, groups_from_manifest, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
 from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
@@ -54,6 +55,7 @@ class SongSettings:
     span_max_gap_s: float = 1.0  # gaps up to this long (or one grid cell) inside a span are bridged
     ood: DistanceToTraining | None = None  # how far a song is from the genre head's training music
     validation: dict = field(default_factory=dict)  # concept -> its validation record (runtime.concept_probes)
+    exclusive: Groups = ()  # pairs of opposite concepts: at one moment only the stronger side is present (opposites)
 
     @classmethod
     def from_manifest(cls, m: dict, head: str | None = None) -> SongSettings:
@@ -73,10 +75,17 @@ class SongSettings:
             multi_label=bool(m.get("multi_label")),
             ood=DistanceToTraining.from_manifest(m),
             validation=validation_of(m),
+            exclusive=groups_from_manifest(m),
         )
 
     def may_be_present(self, k: int) -> bool:
         return self.tags is None or self.tags.may_be_present(k)
+
+    def present_at(self, values: np.ndarray) -> np.ndarray:
+        """(K, N) concept strengths at N moments -> (K, N) present: above the threshold, not failed, and not
+        outweighed by an opposite concept at that moment (runtime.opposites)."""
+        allowed = [self.may_be_present(k) for k in range(len(self.concept_names))]
+        return present_mask(values, self.concept_thresholds, self.exclusive, allowed)
 
 
 @dataclass
@@ -90,6 +99,8 @@ class SongAggregator:
     probabilities: list[np.ndarray] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)  # window embeddings, for the distance to training
     duration: float = 0.0
+    present_any: np.ndarray | None = None  # (K,) present in at least one window, by that window's rule
+    last_present: np.ndarray | None = None  # (K,) present in the last window added
 
     def add(
         self,
@@ -112,6 +123,10 @@ class SongAggregator:
             if s.head is not None and not s.head.in_graph:  # --head: a head the graph does not compute
                 logits = s.head.logits(tags)
                 probabilities = softmax(logits)
+        if concepts is not None and s.concept_names and len(batch):
+            on = s.present_at(np.asarray(concepts, dtype=np.float64).T)  # (K, windows)
+            self.present_any = on.any(axis=1) | (False if self.present_any is None else self.present_any)
+            self.last_present = on[:, -1]
         for i, w in enumerate(batch):
             p = probabilities[i]
             j = int(np.argmax(p))
@@ -169,6 +184,12 @@ class SongAggregator:
         centres, probs = frames_to_grid(self.frames, duration or self.duration, res)
         return centres, smooth_grid(probs, res, self.settings.smooth_s)
 
+    def window_present(self) -> tuple[str, ...]:
+        """The concepts present in the last window added, by the song's rule (genre-named ones included)."""
+        if self.last_present is None:
+            return ()
+        return tuple(n for n, o in zip(self.settings.concept_names, self.last_present, strict=True) if o)
+
     def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
         if not self.frames:
             return []
@@ -184,6 +205,7 @@ class SongAggregator:
             min_len=max(2 * res, s.span_min_s),
             max_gap=max(res, s.span_max_gap_s),
             duration=self.duration,
+            on=s.present_at(probs),
         )
         return [sp for sp in spans if sp.concept in present]
 
@@ -207,11 +229,8 @@ class SongAggregator:
         if self.window_concepts:
             strength = self.concept_strengths()
             res.concepts = {n: round(float(v), 4) for n, v in zip(s.concept_names, strength, strict=True)}
-            res.concepts_present = [
-                n
-                for k, (n, v, t) in enumerate(zip(s.concept_names, strength, s.concept_thresholds, strict=True))
-                if v >= t and s.may_be_present(k)
-            ]
+            # present: in at least one window, by that window's rule (an opposite stronger there silences it)
+            res.concepts_present = [n for n, o in zip(s.concept_names, self.present_any, strict=True) if o]
             res.concept_spans = self.concept_spans(res.concepts_present)
             named = dict(zip(s.tags.names, s.tags.genre_named, strict=True)) if s.tags is not None else {}
             if s.validation:
@@ -236,9 +255,9 @@ class SongAggregator:
                 res.explanation = {
                     "head": s.head.name,
                     "genres": [s.head.explain(mean_tags, s.labels[i]) for i in order],
-                    "note": "logit = intercept + the sum of the contributions and of similar_to; a contribution is "
-                    "weight x (strength - the training mean) summed over the concept's sources; the reasons "
-                    "(contributions) are musical concepts; concepts named after a genre, style or era are kept "
-                    "apart in similar_to",
+                    "note": "logit = intercept + the sum of the contributions, of similar_to and of failed; a "
+                    "contribution is weight x (strength - the training mean) summed over the concept's sources; the "
+                    "reasons (contributions) are musical concepts; concepts named after a genre, style or era are "
+                    "kept apart in similar_to, and those that failed their validation in failed",
                 }
         return res

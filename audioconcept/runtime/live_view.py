@@ -19,8 +19,9 @@ LATENCY_KEPT = 4096  # the latency figures of the summary cover the last this ma
 @dataclass
 class ChangeDetector:
     """The top genre and the set of present concepts, with hysteresis so that they do not flicker. A new top genre
-    counts once it has led `hold` windows in a row. A concept turns on once it has been at or above its threshold
-    `hold` windows in a row, and off once it has been below its threshold minus `margin` `hold` windows in a row."""
+    counts once it has led `hold` windows in a row. A concept turns on once it has been present (`LiveWindow.present`:
+    at or above its threshold, not failed, not outweighed by an opposite) `hold` windows in a row, and off once it has
+    been below its threshold minus `margin`, or above it and outweighed, `hold` windows in a row."""
 
     thresholds: dict[str, float]
     hold: int = 2
@@ -50,7 +51,9 @@ class ChangeDetector:
         for c, v in w.result.concepts.items():
             t = self.thresholds.get(c, 0.5)
             on = c in self.present
-            flip = v < t - self.margin if on else v >= t
+            # on: present in the window by the song's rule (so never a failed concept, nor one an opposite
+            # outweighs); off: clearly under its threshold, or over it but not present (an opposite won)
+            flip = (v < t - self.margin or (v >= t and c not in w.present)) if on else c in w.present
             self._flips[c] = self._flips.get(c, 0) + 1 if flip else 0
             if flip and (first or self._flips[c] >= self.hold):
                 (now.discard if on else now.add)(c)

@@ -54,8 +54,9 @@ class SongResult:
     """What the runtime says about one song: genres (top-K, best first), windows, concepts and their spans.
 
     `concepts` holds every concept's song-level strength (its strongest window), `concepts_present` those above
-    their calibrated threshold, `explanation` the top genres split into named contributions (tag models), and
-    `to_json()` the same as `audioconcept-run --format json` (schema: `audioconcept/runtime/result.schema.json`).
+    their calibrated threshold in a window where no opposite concept outweighs them (runtime.opposites),
+    `explanation` the top genres split into named contributions (tag models), and `to_json()` the same as
+    `audioconcept-run --format json` (schema: `audioconcept/runtime/result.schema.json`).
 
     Example:
         ```python
@@ -263,6 +264,13 @@ def render_table(r: SongResult, console) -> None:
         )
     if r.similar_to:
         console.print(f"similar to (genre-, style- or era-named tags, not reasons): {', '.join(r.similar_to)}")
+    top = why.get(r.genres[0][0]) if r.genres else None
+    if top and top.get("failed"):
+        console.print(
+            f"weighs in the {_shown(top['genre'])} logit but failed its check against audio with known content "
+            f"(not a reason): {_shown(describe_contributions(top['failed'], 3))}",
+            highlight=False,
+        )
     if len(r.windows) > 1:
         w = Table(show_header=True, title="windows", title_justify="left")
         for col in ("start", "end", "genre", "p"):

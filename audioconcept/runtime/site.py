@@ -27,6 +27,7 @@ from audioconcept.errors import AudioConceptError
 from audioconcept.models.melscale import mel_filterbank
 from audioconcept.runtime.aggregate import SongSettings
 from audioconcept.runtime.bundle import open_bundle, read_manifest
+from audioconcept.runtime.opposites import groups_as_names, groups_from_manifest
 from audioconcept.runtime.registry import DEFAULT_PACKAGED, resolve_bundle
 from audioconcept.utils import atomic_dir
 
@@ -124,6 +125,10 @@ def write_model(root: Path, out: Path) -> SiteModel:
     b = open_bundle(root, verify=("onnx_body",), manifest=m)
     out.mkdir(parents=True)
     shutil.copyfile(b.artifact("onnx_body"), out / "model.body.onnx")
+    # the opposite concepts resolved from their one definition (runtime.opposites), for the page to read
+    names = list((m.get("concepts") or {}).get("names") or ())
+    if names:
+        m["concepts"]["exclusive"] = groups_as_names(names, groups_from_manifest(m))
     (out / "manifest.json").write_text(json.dumps(m))
     fe = m["frontend"]
     fb = mel_filterbank(

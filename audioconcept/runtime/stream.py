@@ -49,7 +49,7 @@ class LiveWindow:
     """
 
     result: WindowResult  # the same row `predict` gives (start and end in stream seconds)
-    present: tuple[str, ...]  # concepts at or above their calibrated threshold in this window
+    present: tuple[str, ...]  # concepts present in this window: the song's rule (aggregate.SongSettings.present_at)
     arrived: float  # time.perf_counter() when the last sample it needs arrived
     analysed: float  # time.perf_counter() when its row was ready
     skipped: int  # windows skipped so far because analysis fell behind the stream
@@ -361,7 +361,6 @@ class LiveStream:
             self._producer.start()
             items = self._producer.items()
         m = self.model
-        thresholds = dict(zip(m.concept_names, m.concept_thresholds, strict=True))
         self._t0 = (time.perf_counter(), time.process_time())
         if self._max_pending is not None:
             self.warm_up()  # while the source thread already reads: the first window does not pay for it
@@ -371,7 +370,8 @@ class LiveStream:
                 out = m.run_batch([w])
                 self.agg.add([w], out.logits, out.probabilities, out.concepts, out.concept_frames)
                 row = self.agg.windows[-1]
-                present = tuple(c for c, v in row.concepts.items() if v >= thresholds.get(c, 0.5))
+                # the song's rule: above the threshold, not failed, not outweighed by an opposite in this window
+                present = self.agg.window_present()
                 self.skipped = skipped
                 done = time.perf_counter()
                 self.compute_s += done - t

@@ -144,12 +144,15 @@ class GenreHead:
     def explain(self, tag_probs: np.ndarray, genre: str, top: int | None = None) -> dict:
         """One genre's logit split into named contributions (largest magnitude first; zeros left out). Musical
         concepts are the reasons (`contributions`); concepts named after a genre, style or era are kept apart
-        (`similar_to`), never given as a reason. logit = intercept + both sums."""
+        (`similar_to`), and so are those that failed their check against audio with known content (`failed`: a
+        "sitar" that fires on music with none is no reason for jazz). Neither is ever given as a reason; both weigh
+        in the head all the same: logit = intercept + the three sums."""
         g = self.labels.index(genre)
         c = self.contributions(tag_probs)[g]
         dev = self.deviations(tag_probs)
         order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0]
         named = self.vocabulary.genre_named
+        failed = [not self.vocabulary.may_be_present(k) for k in range(len(named))]
 
         def rows(ks: list[int]) -> list[dict]:
             return [
@@ -166,8 +169,9 @@ class GenreHead:
             "genre": genre,
             "logit": round(float(self.intercept[g] + c.sum()), 6),
             "intercept": round(float(self.intercept[g]), 6),
-            "contributions": rows([k for k in order if not named[k]]),
+            "contributions": rows([k for k in order if not named[k] and not failed[k]]),
             "similar_to": rows([k for k in order if named[k]]),
+            "failed": rows([k for k in order if failed[k] and not named[k]]),
         }
 
 

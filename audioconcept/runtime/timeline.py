@@ -68,15 +68,17 @@ def spans_from_grid(
     min_len: float = 0.0,
     max_gap: float = 0.0,
     duration: float | None = None,
+    on: np.ndarray | None = None,
 ) -> list[ConceptSpan]:
     """Contiguous above-threshold regions per concept, gaps up to `max_gap` s bridged; ends are
-    clipped to `duration` (the last grid cell may reach past the song's end)."""
+    clipped to `duration` (the last grid cell may reach past the song's end). `on` (K, G), where given, says
+    which cells are present instead of the thresholds (runtime.opposites: an opposite concept may silence a cell)."""
     out: list[ConceptSpan] = []
     thr = thresholds if isinstance(thresholds, list) else [thresholds] * len(names)
     for i, name in enumerate(names):
-        on = np.nan_to_num(probs[i], nan=0.0) >= thr[i]
+        cells = np.nan_to_num(probs[i], nan=0.0) >= thr[i] if on is None else on[i]
         runs: list[list[int]] = []
-        for j in np.flatnonzero(on):
+        for j in np.flatnonzero(cells):
             if runs and (j - runs[-1][1]) * resolution <= max_gap + resolution + 1e-9:
                 runs[-1][1] = j
             else:

@@ -38,7 +38,7 @@ def _manifest(rng) -> dict:
         "distorted guitar": {"status": "validated", "source": "probe", "auc": 0.9, "precision": 0.9, "data": "r"},
         "sitar": {"status": "failed", "source": "tag", "data": "50 GTZAN clips", "why": "present on 20"},
     }
-    features = ["MTT:piano", "probe:piano", "probe:distorted guitar", "MSD:jazz"]
+    features = ["MTT:piano", "probe:piano", "probe:distorted guitar", "MSD:jazz", "MTT:sitar"]
     w = rng.normal(0, 2, (3, len(features)))
     head = {
         "input": "tags",
@@ -110,6 +110,12 @@ def test_probe_concepts_ride_on_the_embedding_and_show_their_validation():
     for e in r.explanation["genres"]:
         assert not any(c["genre_named"] for c in e["contributions"])
         assert {c["concept"] for c in e["similar_to"]} <= {"jazz"}
+    # nor one that failed its validation: sitar weighs in the head, apart, and the logit still adds up
+    all_tags = SongSettings.from_manifest(m, "all-tags").head.explain(out.concepts.mean(0), "jazz")
+    assert [c["concept"] for c in all_tags["failed"]] == ["sitar"]
+    assert "sitar" not in {c["concept"] for c in all_tags["contributions"]}
+    parts = all_tags["contributions"] + all_tags["similar_to"] + all_tags["failed"]
+    assert all_tags["intercept"] + sum(c["value"] for c in parts) == pytest.approx(all_tags["logit"], abs=1e-4)
     assert r.explanation["head"] == "validated"
     assert not r.ood["outside"]
 

@@ -55,3 +55,19 @@ def test_on_change_writes_only_changes_and_the_table_flags_them():
     assert rows[0].split()[:3] == ["start", "end", "genre"]
     assert len(rows) == 3 and "[genre! +piano]" in rows[1] and "[-piano]" in rows[2]
     assert len(view.latencies) == 5  # every window's latency counts in the summary, printed or not
+
+
+def outweighed(i: int, present: tuple[str, ...], **concepts: float) -> LiveWindow:
+    row = WindowResult(i, 3.0 * i, 3.0 * i + 3, "jazz", 0.9, {"jazz": 0.9}, dict(concepts))
+    return LiveWindow(row, present, time.perf_counter() - 0.05, time.perf_counter(), 0, 0.04)
+
+
+def test_only_what_the_window_calls_present_turns_on_and_an_outweighed_concept_turns_off():
+    """Above its threshold is not enough: a failed concept, or one its opposite outweighs in the window (the window's
+    `present` says so), does not turn on; one that is on and then outweighed twice turns off."""
+    d = ChangeDetector({"loud": 0.5, "quiet": 0.5, "sitar": 0.5}, hold=2, margin=0.1)
+    assert d.update(outweighed(0, ("loud",), loud=0.9, quiet=0.6, sitar=0.9)) == (True, ["loud"], [])
+    assert d.update(outweighed(1, ("quiet",), loud=0.6, quiet=0.95, sitar=0.9)) is None  # once: hold
+    assert d.update(outweighed(2, ("quiet",), loud=0.6, quiet=0.95, sitar=0.9)) == (False, ["quiet"], ["loud"])
+    assert "sitar" not in d.present
+    assert d.update(outweighed(3, ("quiet",), loud=0.45, quiet=0.95)) is None  # loud within its margin: stays off

@@ -67,7 +67,7 @@ def test_genre_logits_split_exactly_into_named_concepts(real_probe_bundle, share
     assert r.explanation["head"] == "all-tags" and len(r.explanation["genres"]) == 10
     for e in r.explanation["genres"]:
         k = m.labels.index(e["genre"])
-        total = e["intercept"] + sum(c["value"] for c in e["contributions"] + e["similar_to"])
+        total = e["intercept"] + sum(c["value"] for c in e["contributions"] + e["similar_to"] + e["failed"])
         assert total == pytest.approx(graph[:, k].mean(), abs=1e-4)
         assert e["logit"] == pytest.approx(graph[:, k].mean(), abs=1e-4)
     for w, g in zip(r.windows, graph, strict=True):  # per window: the window genre's top contributions

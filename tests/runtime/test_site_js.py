@@ -17,6 +17,7 @@ from audioconcept.runtime.bundle import read_manifest
 from audioconcept.runtime.concept_probes import ConceptProbes
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.model import append_probes
+from audioconcept.runtime.opposites import groups_from_manifest
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.registry import resolve_bundle
 from audioconcept.runtime.site import runtime_settings, write_model
@@ -149,11 +150,12 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
     want = python_result(m, wins, outs)
     info = {"model": m["name"], "arch": m["arch"], "trained_on": m.get("trained_on", ""), "backend": "onnxruntime-web",
             "device": "wasm"}  # fmt: skip
+    write_model(root, tmp_path / name)  # the page reads the site's manifest: it names the opposite concepts
     got, _ = run_node(
         tmp_path,
         {
             "op": "aggregate",
-            "manifest": str(root / "manifest.json"),
+            "manifest": str(tmp_path / name / "manifest.json"),
             "runtime": runtime_settings(),
             "windows": [{"index": w.index, "start": w.start, "end": w.end} for w in wins],
             "outputs": outs,
@@ -191,3 +193,14 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
         assert failed and named and not (failed | named) & set(want["concepts_present"])
         assert want["similar_to"] and set(want["similar_to"]) <= named
         assert want["ood"]["outside"] == (spread > 1)
+        # some window has both sides of an opposite pair over their thresholds: the rule ran, and ran alike
+        groups = groups_from_manifest(m)
+        assert groups
+        clash = [
+            w["index"]
+            for w in want["windows"]
+            for a, b in groups
+            if any(w["concepts"][c["names"][i]] >= c["thresholds"][i] for i in a)
+            and any(w["concepts"][c["names"][i]] >= c["thresholds"][i] for i in b)
+        ]
+        assert clash

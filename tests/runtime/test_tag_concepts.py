@@ -60,7 +60,7 @@ def test_contributions_add_up_to_the_logits_per_window_and_per_song(manifest):
     # a song's logits are the mean of its windows': so are its contributions
     e = head.explain(tags.mean(0), "pop")
     assert e["logit"] == pytest.approx(logits.mean(0)[2], abs=1e-5)
-    both = e["contributions"] + e["similar_to"]
+    both = e["contributions"] + e["similar_to"] + e["failed"]
     assert e["intercept"] + sum(x["value"] for x in both) == pytest.approx(e["logit"], abs=1e-4)
     # musical concepts are the reasons; genre-, style- and era-named ones are kept apart, as "similar to"
     assert not any(x["genre_named"] for x in e["contributions"])

@@ -270,6 +270,8 @@ function renderExplanation(view) {
     box.append(el("h3", { text: `${g.genre}: logit ${fmt(g.logit)} = intercept ${fmt(g.intercept)} + contributions` }), rows);
     if (g.similar_to && g.similar_to.length)
       box.append(el("p", { class: "muted similar-to" }, `Similar to (named after a genre, style or era; not a reason): ${contributionText(g.similar_to.slice(0, 5))}`));
+    if (g.failed && g.failed.length)
+      box.append(el("p", { class: "muted failed-reasons" }, `Weighs in the head but failed its check against audio with known content (not a reason): ${contributionText(g.failed.slice(0, 5))}`));
   }
   return box;
 }

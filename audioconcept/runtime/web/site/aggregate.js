@@ -77,16 +77,19 @@ export class GenreHead {
     this.features.forEach((f, i) => { out[this.concept[i]] += tags[f] - this.reference[i]; });
     return out;
   }
-  // musical concepts are the reasons (contributions); genre-named ones are kept apart (similar_to)
+  // musical concepts are the reasons (contributions); genre-named ones are kept apart (similar_to), and so are those
+  // that failed validation (failed)
   explain(tags, genre, top) {
     const g = this.labels.indexOf(genre), c = this.contributions(tags, g), dev = this.deviations(tags);
     const ord = order(c.map(Math.abs)).filter(k => c[k] !== 0), named = this.vocab.genreNamed;
+    const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
       concept: this.vocab.names[k], value: round(c[k], 6), genre_named: named[k], direction: dev[k] >= 0 ? "more" : "less",
     }));
     return {
       genre, logit: round(this.intercept[g] + c.reduce((a, b) => a + b, 0), 6), intercept: round(this.intercept[g], 6),
-      contributions: rows(ord.filter(k => !named[k])), similar_to: rows(ord.filter(k => named[k])),
+      contributions: rows(ord.filter(k => !named[k] && !failed[k])), similar_to: rows(ord.filter(k => named[k])),
+      failed: rows(ord.filter(k => failed[k] && !named[k])),
     };
   }
 }
@@ -129,12 +132,38 @@ export function smoothGrid(probs, res, seconds) {
   });
 }
 
-export function spansFromGrid(names, centres, probs, res, thresholds, minLen, maxGap, duration) {
+// opposites.py: at one moment only the side of a pair of opposite concepts further above its threshold (in log-odds)
+// is present; `groups` are index pairs [[side A], [side B]] (exclusiveGroups), read from the manifest's
+// concepts.exclusive, which the site writes from runtime/opposites.py
+const EPS = 1e-6;
+function logOdds(p) { const q = Math.min(Math.max(p, EPS), 1 - EPS); return Math.log(q) - Math.log1p(-q); }
+
+export function exclusiveGroups(names, pairs) {
+  const side = ns => [...new Set(ns.map(n => names.indexOf(n)).filter(i => i >= 0))].sort((x, y) => x - y);
+  return (pairs || []).map(([a, b]) => [side(a), side(b)]).filter(([a, b]) => a.length && b.length && !a.some(i => b.includes(i)));
+}
+
+// values: K rows of N moments -> K rows of N booleans (present_mask)
+export function presentMask(values, thresholds, groups, allowed) {
+  const on = values.map((row, k) => Array.from(row, v => Number.isFinite(v) && v >= thresholds[k] && (!allowed || allowed[k])));
+  const out = on.map(r => r.slice());
+  const n = values.length ? values[0].length : 0;
+  for (const [a, b] of groups) {
+    for (let j = 0; j < n; j++) {
+      const best = ks => ks.reduce((m, k) => on[k][j] ? Math.max(m, logOdds(values[k][j]) - logOdds(thresholds[k])) : m, -Infinity);
+      const ma = best(a), mb = best(b);
+      if (ma > -Infinity && mb > -Infinity) for (const k of (ma >= mb ? b : a)) out[k][j] = false;
+    }
+  }
+  return out;
+}
+
+export function spansFromGrid(names, centres, probs, res, thresholds, minLen, maxGap, duration, on) {
   const out = [];
   names.forEach((name, i) => {
     const runs = [];
     probs[i].forEach((v, j) => {
-      if (!((Number.isFinite(v) ? v : 0) >= thresholds[i])) return;
+      if (on ? !on[i][j] : !((Number.isFinite(v) ? v : 0) >= thresholds[i])) return;
       if (runs.length && (j - runs[runs.length - 1][1]) * res <= maxGap + res + 1e-9) runs[runs.length - 1][1] = j;
       else runs.push([j, j]);
     });
@@ -164,9 +193,17 @@ export class SongAggregator {
     this.windows = []; this.logits = []; this.probs = []; this.windowConcepts = []; this.frames = []; this.windowTags = [];
     this.embeddings = [];
     this.duration = 0;
+    this.exclusive = exclusiveGroups(this.names, c.exclusive);
+    this.presentAny = null; this.lastPresent = null;
   }
 
   mayBePresent(k) { return !this.tags || this.tags.mayBePresent(k); }
+
+  // K rows of N moments -> present (SongSettings.present_at)
+  presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.names.map((_, k) => this.mayBePresent(k))); }
+
+  // the concepts present in the last window added (SongAggregator.window_present)
+  windowPresent() { return this.lastPresent ? this.names.filter((n, k) => this.lastPresent[k]) : []; }
 
   // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T), embedding}, the
   // concept probes already appended (probes.js appendProbes)
@@ -183,6 +220,9 @@ export class SongAggregator {
     const j = argmax(p), label = this.labels[j];
     const wc = {};
     if (concepts && this.names.length) {
+      const on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0]);
+      this.presentAny = this.presentAny ? this.presentAny.map((x, k) => x || on[k]) : on;
+      this.lastPresent = on;
       this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
       this.windowConcepts.push(concepts);
       if (frames) this.frames.push([w.start, w.start + this.windowS, frames]);
@@ -212,7 +252,7 @@ export class SongAggregator {
     const [centres, raw] = framesToGrid(this.frames, this.duration, res);
     const probs = smoothGrid(raw, res, rt.smooth_s);
     return spansFromGrid(this.names, centres, probs, res, this.thresholds, Math.max(2 * res, rt.span_min_s),
-      Math.max(res, rt.span_max_gap_s), this.duration).filter(s => present.includes(s.concept));
+      Math.max(res, rt.span_max_gap_s), this.duration, this.presentAt(probs)).filter(s => present.includes(s.concept));
   }
 
   // the JSON of `audioconcept-run --format json` (result.schema.json)
@@ -227,7 +267,8 @@ export class SongAggregator {
     if (this.windowConcepts.length) {
       const strength = colMax(this.windowConcepts);
       this.names.forEach((n, k) => { res.concepts[n] = round(strength[k], 4); });
-      res.concepts_present = this.names.filter((n, k) => strength[k] >= this.thresholds[k] && this.mayBePresent(k));
+      // present: in at least one window, by that window's rule (an opposite stronger there silences it)
+      res.concepts_present = this.names.filter((n, k) => this.presentAny[k]);
       res.concept_spans = this.conceptSpans(res.concepts_present);
       const named = {};
       if (this.tags) this.tags.names.forEach((n, k) => { named[n] = this.tags.genreNamed[k]; });
@@ -252,7 +293,7 @@ export class SongAggregator {
         res.explanation = {
           head: this.head.name,
           genres: ord.map(i => this.head.explain(meanTags, this.labels[i])),
-          note: "logit = intercept + the sum of the contributions and of similar_to; a contribution is weight x (strength - the training mean) summed over the concept's sources; the reasons (contributions) are musical concepts; concepts named after a genre, style or era are kept apart in similar_to",
+          note: "logit = intercept + the sum of the contributions, of similar_to and of failed; a contribution is weight x (strength - the training mean) summed over the concept's sources; the reasons (contributions) are musical concepts; concepts named after a genre, style or era are kept apart in similar_to, and those that failed their validation in failed",
         };
       }
     }
