@@ -319,8 +319,8 @@ def render_table(r: SongResult, console) -> None:
         if r.concept_validation:
             notes.append(
                 "confidence: precision at the threshold and ROC-AUC on held-out renders (real: AUC on real "
-                "recordings); ✗ failed validation (never present); ? not validated; in the reasons too, where such "
-                "a concept still weighs in the head"
+                "recordings); ✗ failed validation (never present, never a reason); ? not validated (marked in the "
+                "reasons too)"
             )
         if r.explanation:
             notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")
