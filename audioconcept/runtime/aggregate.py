@@ -184,11 +184,16 @@ class SongAggregator:
         centres, probs = frames_to_grid(self.frames, duration or self.duration, res)
         return centres, smooth_grid(probs, res, self.settings.smooth_s)
 
-    def window_present(self) -> tuple[str, ...]:
-        """The concepts present in the last window added, by the song's rule (genre-named ones included)."""
+    def window_present(self, genre_named: bool = False) -> tuple[str, ...]:
+        """The concepts present in the last window added, by the song's rule; as a song's `concepts_present`, those
+        named after a genre, style or era are left out (`genre_named=True`: only those, a song's `similar_to`)."""
         if self.last_present is None:
             return ()
-        return tuple(n for n, o in zip(self.settings.concept_names, self.last_present, strict=True) if o)
+        s = self.settings
+        named = s.tags.genre_named if s.tags is not None else (False,) * len(s.concept_names)
+        return tuple(
+            n for n, o, g in zip(s.concept_names, self.last_present, named, strict=True) if o and g == genre_named
+        )
 
     def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
         if not self.frames:

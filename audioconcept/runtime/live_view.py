@@ -105,7 +105,12 @@ class LiveView:
     def _record(self, w: LiveWindow, latency: float, change) -> dict:
         row = asdict(w.result)
         row.pop("tags", None)  # a tagger's 50 source tags: in the summary, not on every line
-        rec = {"type": "window" if change is None else "change", **row, "present": list(w.present)}
+        rec = {
+            "type": "window" if change is None else "change",
+            **row,
+            "present": list(w.present),
+            "similar_to": list(w.similar_to),
+        }
         if change is not None:
             rec.update(genre_changed=change[0], added=change[1], removed=change[2])
         rec.update(latency_s=round(latency, 4), analysis_s=round(w.compute_s, 4), skipped=w.skipped)

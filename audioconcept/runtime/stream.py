@@ -49,11 +49,12 @@ class LiveWindow:
     """
 
     result: WindowResult  # the same row `predict` gives (start and end in stream seconds)
-    present: tuple[str, ...]  # concepts present in this window: the song's rule (aggregate.SongSettings.present_at)
+    present: tuple[str, ...]  # concepts present in this window, by the song's rule (SongAggregator.window_present)
     arrived: float  # time.perf_counter() when the last sample it needs arrived
     analysed: float  # time.perf_counter() when its row was ready
     skipped: int  # windows skipped so far because analysis fell behind the stream
     compute_s: float = 0.0  # its front end, model and head
+    similar_to: tuple[str, ...] = ()  # genre-, style- or era-named concepts present (not reasons), as a song's
 
     @property
     def start(self) -> float:
@@ -375,7 +376,7 @@ class LiveStream:
                 self.skipped = skipped
                 done = time.perf_counter()
                 self.compute_s += done - t
-                yield LiveWindow(row, present, arrived, done, skipped, done - t)
+                yield LiveWindow(row, present, arrived, done, skipped, done - t, self.agg.window_present(True))
         finally:
             if self._producer is not None:
                 self._producer.stop.set()

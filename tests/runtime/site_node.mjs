@@ -33,6 +33,7 @@ if (job.op === "mel") {
   const { ConceptProbes, appendProbes } = await mod("probes.js");
   const m = JSON.parse(readFileSync(job.manifest, "utf8"));
   const agg = new SongAggregator(m, job.runtime), probes = ConceptProbes.fromManifest(m);
-  job.windows.forEach((w, i) => agg.add(w, appendProbes(job.outputs[i], probes)));
-  writeFileSync(`${out}.out.json`, JSON.stringify(agg.result(job.path, job.info, job.top_k)));
+  const present = [];  // each window's present concepts, as live mode shows them
+  job.windows.forEach((w, i) => { agg.add(w, appendProbes(job.outputs[i], probes)); present.push(agg.windowPresent()); });
+  writeFileSync(`${out}.out.json`, JSON.stringify({ ...agg.result(job.path, job.info, job.top_k), window_present: present }));
 }

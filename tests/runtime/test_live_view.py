@@ -40,6 +40,7 @@ def test_jsonl_lines_carry_stream_time_latency_and_the_summary():
     lines = [json.loads(ln) for ln in out.getvalue().splitlines()]
     assert [ln["type"] for ln in lines] == ["window", "window", "summary"]
     assert lines[0]["start"] == 0.0 and lines[1]["end"] == 6.0 and lines[0]["present"] == ["piano"]
+    assert lines[0]["similar_to"] == []  # genre-named tags present in the window: apart from `present`
     assert 0.05 <= lines[0]["latency_s"] < 5 and lines[0]["analysis_s"] == 0.04
     s = lines[2]
     assert s["interrupted"] and s["windows"] == 2 and s["skipped"] == 1 and "windows" not in s["song"]

@@ -119,6 +119,7 @@ def python_result(m: dict, wins, outs: list[dict]) -> dict:
     """The Python runtime's aggregation of `outs` (concept probes appended as model.py appends them)."""
     agg = SongAggregator(SongSettings.from_manifest(m))
     probes = ConceptProbes.from_manifest(m)
+    present = []  # each window's present concepts, as live mode shows them
     for w, o in zip(wins, outs, strict=True):
         out = Outputs(
             np.array([o["logits"]]),
@@ -137,7 +138,9 @@ def python_result(m: dict, wins, outs: list[dict]) -> dict:
             out.concept_frames,
             out.embedding,
         )
-    return agg.result("song.wav", m["name"], m["arch"], m.get("trained_on", ""), "onnxruntime-web", "wasm").to_dict()
+        present.append(list(agg.window_present()))
+    res = agg.result("song.wav", m["name"], m["arch"], m.get("trained_on", ""), "onnxruntime-web", "wasm").to_dict()
+    return {**res, "window_present": present}
 
 
 @pytest.mark.parametrize(("name", "spread"), [(n, 0.3) for n in MEL_BUNDLES] + [("musicnn-gtzan", 3.0)])
@@ -169,6 +172,7 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
     )
     assert got["concepts"] == want["concepts"]
     assert got["concepts_present"] == want["concepts_present"] and want["concepts_present"]
+    assert got["window_present"] == want["window_present"] and any(want["window_present"])
     assert got["concept_spans"] == want["concept_spans"] and want["concept_spans"]
     assert got["tags"] == want["tags"]
     for a, b in zip(got["windows"], want["windows"], strict=True):
@@ -192,6 +196,8 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
         named = {n for n, v in want["concept_validation"].items() if v["genre_named"]} & above
         assert failed and named and not (failed | named) & set(want["concepts_present"])
         assert want["similar_to"] and set(want["similar_to"]) <= named
+        # a window's present concepts leave genre-named tags and failed concepts out, as the song's do
+        assert not {c for wp in want["window_present"] for c in wp} & ({n for n in c["names"] if n in named} | failed)
         assert want["ood"]["outside"] == (spread > 1)
         # some window has both sides of an opposite pair over their thresholds: the rule ran, and ran alike
         groups = groups_from_manifest(m)

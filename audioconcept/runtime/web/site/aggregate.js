@@ -202,8 +202,10 @@ export class SongAggregator {
   // K rows of N moments -> present (SongSettings.present_at)
   presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.names.map((_, k) => this.mayBePresent(k))); }
 
-  // the concepts present in the last window added (SongAggregator.window_present)
-  windowPresent() { return this.lastPresent ? this.names.filter((n, k) => this.lastPresent[k]) : []; }
+  // the concepts present in the last window added, genre-named ones left out (SongAggregator.window_present)
+  windowPresent() {
+    return this.lastPresent ? this.names.filter((n, k) => this.lastPresent[k] && !(this.tags && this.tags.genreNamed[k])) : [];
+  }
 
   // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T), embedding}, the
   // concept probes already appended (probes.js appendProbes)

@@ -36,7 +36,7 @@ export async function listen({ model, hop_s, onRow, onError } = {}) {
         const drop = k * H - C - bufStart;  // samples no later window needs
         if (drop > 0) { buf = buf.slice(drop); bufStart += drop; }
         while (arrivals.length > 1 && arrivals[0][0] < k * H) arrivals.shift();
-        if (onRow) onRow(row, { ready, computed: performance.now() });
+        if (onRow) onRow(row, { ready, computed: performance.now(), present: agg.windowPresent() });
       }
     } catch (e) {
       if (onError) onError(e);

@@ -92,8 +92,8 @@ async function toggleListen() {
       onRow: (row, t) => {
         const tr = document.createElement("tr");
         const l = live;
-        const present = l ? l.result().concepts_present : [];
-        const top = Object.entries(row.concepts || {}).filter(([c]) => present.includes(c)).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([c]) => c);
+        // the concepts present in this window, by the song's rule (an opposite stronger here silences one)
+        const top = [...t.present].sort((a, b) => (row.concepts[b] || 0) - (row.concepts[a] || 0)).slice(0, 4);
         for (const v of [`${row.start.toFixed(1)}-${row.end.toFixed(1)} s`, row.genre, row.probability.toFixed(2), top.join(", ")]) {
           const td = document.createElement("td"); td.textContent = v; tr.append(td);
         }
