@@ -48,6 +48,7 @@ def validate_bundle(
             agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames)
         dur = truth[rel]["duration"]
         centres, grid = agg.concept_grid(resolution, duration=dur)
+        on = agg.settings.present_at(grid)  # the runtime's rule: threshold, validation, opposite concepts
         strength = agg.concept_strengths()
         for k, n in enumerate(names):
             scores[n].append(float(strength[k]))
@@ -57,8 +58,7 @@ def validate_bundle(
                 true_mask = np.zeros_like(centres, dtype=bool)
                 for s, e in spans:
                     true_mask |= (centres >= s) & (centres < e)
-                pred_mask = np.nan_to_num(grid[k], nan=0.0) >= model.concept_thresholds[k]
-                ious[n].append(iou(pred_mask, true_mask))
+                ious[n].append(iou(on[k], true_mask))
     per = {}
     for n in names:
         y = np.array(present[n])
