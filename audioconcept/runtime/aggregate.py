@@ -7,6 +7,7 @@ song's genres, concept strengths, presence and spans are computed one way everyw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -81,11 +82,15 @@ class SongSettings:
     def may_be_present(self, k: int) -> bool:
         return self.tags is None or self.tags.may_be_present(k)
 
+    @cached_property
+    def allowed(self) -> np.ndarray:
+        """(K,) the concepts that may be present at all (not failed validation); derived once, read per window."""
+        return np.array([self.may_be_present(k) for k in range(len(self.concept_names))], dtype=bool)
+
     def present_at(self, values: np.ndarray) -> np.ndarray:
         """(K, N) concept strengths at N moments -> (K, N) present: above the threshold, not failed, and not
         outweighed by an opposite concept at that moment (runtime.opposites)."""
-        allowed = [self.may_be_present(k) for k in range(len(self.concept_names))]
-        return present_mask(values, self.concept_thresholds, self.exclusive, allowed)
+        return present_mask(values, self.concept_thresholds, self.exclusive, self.allowed)
 
 
 @dataclass

@@ -195,12 +195,13 @@ export class SongAggregator {
     this.duration = 0;
     this.exclusive = exclusiveGroups(this.names, c.exclusive);
     this.presentAny = null; this.lastPresent = null;
+    this.allowed = this.names.map((_, k) => this.mayBePresent(k));  // not failed: derived once, read per window
   }
 
   mayBePresent(k) { return !this.tags || this.tags.mayBePresent(k); }
 
   // K rows of N moments -> present (SongSettings.present_at)
-  presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.names.map((_, k) => this.mayBePresent(k))); }
+  presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.allowed); }
 
   // the concepts present in the last window added, genre-named ones left out (SongAggregator.window_present)
   windowPresent() {
