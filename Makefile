@@ -17,7 +17,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint docs data concept-audio concept-probes train export concepts bench bundles real-bundle app clean web-deps site bench-browser
+.PHONY: help install demo reproduce test test-fast lint docs data concept-audio concept-probes cnn-concept-validation train export concepts bench bundles real-bundle app clean web-deps site bench-browser
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ $(CONCEPT_DATA)/ground_truth.json: | $(STAMP)
 data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the synthetic genre set and concept sets
 
 CONCEPT_AUDIO ?= data/concept_renders
-CONCEPT_PIECES ?= 400
+CONCEPT_PIECES ?= 600
 concept-audio: | $(STAMP) ## real scores through soundfonts with exact concept truth (extra render; docs/concept-data.md)
 	$(AC) data render-concepts --out $(CONCEPT_AUDIO) --pieces $(CONCEPT_PIECES) --seed 0 --workers 2 \
 		--report reports/concept_data
@@ -141,6 +141,13 @@ concept-probes: | $(STAMP) ## probes on musicnn-gtzan's embedding, validated on 
 	@test -f $(CONCEPT_AUDIO)/windows.csv || { echo "$(CONCEPT_AUDIO) has no concept audio: make concept-audio first"; exit 2; }
 	$(AC) concepts validate-probes --renders $(CONCEPT_AUDIO) --patch $(CONCEPT_PATCH) --out reports/real_music
 
+CNN_CONCEPT_PATCH := models/concept_probes/cnn-synth.json
+
+cnn-concept-validation: | $(STAMP) ## cnn-synth's CAV concepts against the concept audio and ../shared/instruments, into its packaged manifest
+	@test -f $(CONCEPT_AUDIO)/windows.csv || { echo "$(CONCEPT_AUDIO) has no concept audio: make concept-audio first"; exit 2; }
+	$(AC) concepts validate-cavs --renders $(CONCEPT_AUDIO) --patch $(CNN_CONCEPT_PATCH) --out reports/real_music
+	$(BIN)/python -m audioconcept.export.package_bundles --patch-only --cnn-concept-patch $(CNN_CONCEPT_PATCH)
+
 real-bundle: $(CK)/musicnn-gtzan/config.json ## rebuild the packaged real-music default (musicnn-gtzan), validated concepts included
 	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
 	$(BIN)/python -m audioconcept.export.package_bundles --musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
@@ -149,6 +156,7 @@ bundles: $(CK)/cnn/config.json $(CK)/svm-gtzan/config.json $(CK)/musicnn-gtzan/c
 	@test -f $(CONCEPT_PATCH) || $(MAKE) concept-probes
 	$(BIN)/python -m audioconcept.export.package_bundles --cnn $(CK)/cnn --svm-gtzan $(CK)/svm-gtzan \
 		--musicnn-gtzan $(CK)/musicnn-gtzan --concept-patch $(CONCEPT_PATCH)
+	$(MAKE) cnn-concept-validation  # the new CNN's concepts, checked and written into its manifest
 
 # songs the app offers besides its packaged example (the demo song): the shared GTZAN clips and the synthetic
 # set, those that exist, so the app starts right after `make demo`, with or without ../shared

@@ -793,6 +793,34 @@ def concepts_validate_probes(
     typer.echo(f"{n_ok} concepts validated, {n_fail} failed; patch {patch}; reports in {out}")
 
 
+@concepts_app.command("validate-cavs")
+def concepts_validate_cavs(
+    renders: Annotated[Path, typer.Option(help="Concept audio with exact truth (docs/concept-data.md)")],
+    bundle: Annotated[str, typer.Option(help="A bundle whose concepts are CAVs")] = "cnn-synth",
+    instruments: Annotated[Path, typer.Option(help="Real solos with LABELS.tsv (validation only)")] = Path(
+        "../shared/instruments"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("reports/real_music"),
+    patch: Annotated[Path, typer.Option(help="The manifest patch to write")] = Path(
+        "models/concept_probes/cnn-synth.json"
+    ),
+    max_renders: Annotated[int | None, typer.Option(min=1, help="Only the first N renders (a quick look)")] = None,
+) -> None:
+    """A CAV bundle's concepts (cnn-synth) against rendered audio and real recordings whose content is known, at
+    the bundle's own thresholds; writes the validation patch (`make bundles` ships it) and a report."""
+    from audioconcept.concepts.validate_cavs import CavValidateConfig, validate_cavs
+
+    if not renders.is_dir():
+        raise typer.BadParameter(f"{renders}: no such folder", param_hint="--renders")
+    r = validate_cavs(CavValidateConfig(renders, bundle, instruments, out, patch, max_renders))
+    v = r["validation"]
+    counts = {s: sum(x["status"] == s for x in v.values()) for s in ("validated", "failed", "not validated")}
+    typer.echo(
+        f"{bundle}: {counts['validated']} concepts validated, {counts['failed']} failed, "
+        f"{counts['not validated']} not validated; patch {patch}; report in {out}"
+    )
+
+
 @concepts_app.command("validate")
 def concepts_validate(
     bundle: Annotated[Path, typer.Argument(help="Exported bundle with a concept output")],
@@ -1040,6 +1068,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "concepts derive": ("audioconcept concepts derive --data folder:MY_SONGS --out data/derived",),
     "concepts study": ("audioconcept concepts study --model models/checkpoints/musicnn-gtzan",),
     "concepts validate-probes": ("audioconcept concepts validate-probes --renders data/concept_renders",),
+    "concepts validate-cavs": ("audioconcept concepts validate-cavs --renders data/concept_renders",),
     "concepts validate": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
     "bench": (
         "audioconcept bench --models cnn-synth --models svm-gtzan --quick",

@@ -7,8 +7,9 @@
    training render used.
 2. Real recordings. Both candidates are run on ../shared/instruments (validation only: never trained on, never
    used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian).
-3. Choice. Where the tag beats the probe on the real recordings (ROC-AUC over them; on the held-out renders when
-   no recording has the concept), the tag stays; otherwise the probe replaces it. Then the concept is `validated`
+3. Choice. A candidate that passes every check (below) is kept over one that fails one. Between two that both pass
+   or both fail: where the tag beats the probe on the real recordings (ROC-AUC over them; on the held-out renders
+   when no recording has the concept), the tag stays; otherwise the probe replaces it. Then the concept is `validated`
    when it passes every check it has figures for, `failed` otherwise (shown, marked, never present), and
    `not validated` when nothing here knows its truth (moods; genre-, style- and era-named tags).
 4. The genre head. A concept bottleneck on the validated musical concepts only (no mood, nothing genre-named),
@@ -161,10 +162,15 @@ def real_figures(recs, inst: dict, clips: dict, name: str, fn, threshold: float)
 
 
 # ---------------------------------------------------------------- choice and status
-def choose(name: str, cands: dict[str, Candidate]) -> str:
-    """The tag stays where it beats the probe on the real recordings (else on the held-out renders)."""
+def choose(name: str, cands: dict[str, Candidate], cfg: ValidateConfig | None = None, absent: bool = False) -> str:
+    """The candidate that passes its checks where the other fails them (with `cfg`); between two that both pass or
+    both fail, the tag stays where it beats the probe on the real recordings (else on the held-out renders)."""
     if len(cands) == 1:
         return next(iter(cands))
+    if cfg is not None:
+        passing = [s for s, c in cands.items() if judge(c, cfg, absent)[0] == "validated"]
+        if len(passing) == 1:
+            return passing[0]
     t, p = cands["tag"], cands["probe"]
     ta, pa = t.real.get("auc"), p.real.get("auc")
     if ta is not None and pa is not None and ta != pa:
@@ -421,7 +427,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
 
     chosen, records, displaced = {}, {}, {}
     for name, cs in cands.items():
-        src = choose(name, cs)
+        src = choose(name, cs, cfg, name in ABSENT_FROM_GTZAN)
         chosen[name] = cs[src]
         status, why = judge(cs[src], cfg, name in ABSENT_FROM_GTZAN)
         records[name] = record(cs[src], status, why)

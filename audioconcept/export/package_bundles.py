@@ -44,11 +44,26 @@ DESCRIPTIONS = {
 
 
 PATCH_KEYS = ("concepts", "genre_heads", "ood")
+VALIDATION_KEY = "concept_validation"  # a CAV bundle's patch: its concepts' validation only (`validate-cavs`)
+
+
+def apply_validation(manifest: dict, validation: dict) -> dict:
+    """A manifest whose concepts carry their validation records (`audioconcept concepts validate-cavs`)."""
+    c = manifest.get("concepts") or {}
+    names = list(c.get("names") or [])
+    if not names or sorted(validation) != sorted(names):
+        raise ExportError("concept patch: its concepts differ from the bundle's (another model?)")
+    return {**manifest, "concepts": {**c, "validation": {n: validation[n] for n in names}}}
 
 
 def apply_patch(manifest: dict, patch: dict) -> dict:
     """A manifest with the validated concepts, their probes, the honest head and the distance to training
-    (`audioconcept concepts validate-probes` writes the patch)."""
+    (`audioconcept concepts validate-probes` writes the patch), or, for a CAV bundle, with its concepts'
+    validation (`validate-cavs`)."""
+    if VALIDATION_KEY in patch:
+        if set(patch) != {VALIDATION_KEY}:
+            raise ExportError(f"concept patch: {VALIDATION_KEY} comes alone")
+        return apply_validation(manifest, patch[VALIDATION_KEY])
     unknown = sorted(set(patch) - set(PATCH_KEYS))
     if unknown:
         raise ExportError(f"concept patch: unknown sections {', '.join(unknown)}")
@@ -92,6 +107,8 @@ def patch_bundle(folder: Path, patch_file: Path) -> Path:
 
 
 def package(name: str, checkpoint: Path, data: str | None = None, patch: Path | None = None) -> Path:
+    if patch is not None and not Path(patch).is_file():
+        raise ExportError(f"{patch}: no such concept patch")
     with tempfile.TemporaryDirectory() as tmp:
         fmts = ("onnx",)
         src = export_checkpoint(ExportConfig(checkpoint, Path(tmp) / name, fmts, data=data, name=name))
@@ -134,20 +151,29 @@ def main() -> None:
         help="validated concepts, probes, honest head and OOD for musicnn-gtzan (`concepts validate-probes`)",
     )
     ap.add_argument(
+        "--cnn-concept-patch",
+        type=Path,
+        default=None,
+        help="the validation of cnn-synth's concepts (`concepts validate-cavs`)",
+    )
+    ap.add_argument(
         "--patch-only",
         action="store_true",
-        help="write --concept-patch into the packaged musicnn-gtzan without re-exporting its graph",
+        help="write the concept patches into the packaged bundles without re-exporting their graphs",
     )
     a = ap.parse_args()
     if a.patch_only:
-        if a.concept_patch is None:
-            ap.error("--patch-only needs --concept-patch")
-        print(patch_bundle(PACKAGE_DIR / "musicnn-gtzan", a.concept_patch))
+        if a.concept_patch is None and a.cnn_concept_patch is None:
+            ap.error("--patch-only needs --concept-patch or --cnn-concept-patch")
+        if a.concept_patch is not None:
+            print(patch_bundle(PACKAGE_DIR / "musicnn-gtzan", a.concept_patch))
+        if a.cnn_concept_patch is not None:
+            print(patch_bundle(PACKAGE_DIR / "cnn-synth", a.cnn_concept_patch))
         return
     if a.musicnn_gtzan:
         print(package("musicnn-gtzan", a.musicnn_gtzan, patch=a.concept_patch))
     if a.cnn:
-        print(package("cnn-synth", a.cnn, a.data))
+        print(package("cnn-synth", a.cnn, a.data, patch=a.cnn_concept_patch))
     if a.svm_gtzan:
         print(package("svm-gtzan", a.svm_gtzan))
 

@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from audioconcept.data.audio import Window
-from audioconcept.runtime.concept_probes import confidence_text, validation_of
+from audioconcept.runtime.concept_probes import confidence_text, status_of, validation_of
 from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.opposites import Groups, groups_from_manifest, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
@@ -80,7 +80,10 @@ class SongSettings:
         )
 
     def may_be_present(self, k: int) -> bool:
-        return self.tags is None or self.tags.may_be_present(k)
+        """False for a concept that failed its validation, whatever the bundle's concepts are (tags or CAVs)."""
+        if self.tags is not None:
+            return self.tags.may_be_present(k)
+        return status_of(self.validation, self.concept_names[k]) != "failed" if self.validation else True
 
     @cached_property
     def allowed(self) -> np.ndarray:

@@ -282,11 +282,10 @@ def render_table(r: SongResult, console) -> None:
             if win.explanation:
                 row.append(_shown(describe_contributions(win.explanation, 3, status)))
             elif r.concepts:
-                present = set(r.concepts_present) if r.tags else None
+                # a tagger's present concepts; a CAV model's, where strong in this window (never a failed one)
+                present = set(r.concepts_present)
                 ranked = sorted(win.concepts.items(), key=lambda kv: -kv[1])
-                row.append(
-                    _shown(", ".join(c for c, s in ranked if (c in present if present is not None else s >= 0.5)))
-                )
+                row.append(_shown(", ".join(c for c, s in ranked if c in present and (r.tags or s >= 0.5))))
             w.add_row(*row)
         if len(r.windows) > 40:
             w.add_row("…", "", f"{len(r.windows) - 40} more", "")

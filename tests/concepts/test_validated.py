@@ -19,6 +19,23 @@ def test_the_tag_stays_only_where_it_beats_the_probe_on_real_recordings():
     assert choose("bass", {"probe": probe}) == "probe"
 
 
+def test_a_candidate_that_passes_is_kept_over_one_that_fails():
+    # piano as measured: the tag wins on the one real piano but fails the held-out renders; the probe passes both
+    tag = Candidate("tag", dict(GOOD, auc=0.78), {"auc": 0.80})
+    probe = Candidate("probe", dict(GOOD, auc=0.87), {"auc": 0.75})
+    assert choose("piano", {"tag": tag, "probe": probe}) == "tag"  # without the checks: real recordings decide
+    assert choose("piano", {"tag": tag, "probe": probe}, CFG) == "probe"
+    # both fail, or both pass: the real recordings decide as before
+    probe.render["auc"] = 0.7
+    assert choose("piano", {"tag": tag, "probe": probe}, CFG) == "tag"
+    tag.render["auc"], probe.render["auc"] = 0.9, 0.9
+    assert choose("piano", {"tag": tag, "probe": probe}, CFG) == "tag"
+    # sitar: the GTZAN absence check counts as a check
+    tag = Candidate("tag", {}, {"auc": 0.9}, gtzan_present=20)
+    probe = Candidate("probe", {}, {"auc": 0.8}, gtzan_present=1)
+    assert choose("sitar", {"tag": tag, "probe": probe}, CFG, absent=True) == "probe"
+
+
 def test_verdicts():
     assert judge(Candidate("probe", GOOD, {"auc": 0.9}), CFG, False) == ("validated", [])
     status, why = judge(Candidate("probe", dict(GOOD, precision=0.4)), CFG, False)

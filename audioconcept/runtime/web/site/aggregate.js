@@ -198,7 +198,12 @@ export class SongAggregator {
     this.allowed = this.names.map((_, k) => this.mayBePresent(k));  // not failed: derived once, read per window
   }
 
-  mayBePresent(k) { return !this.tags || this.tags.mayBePresent(k); }
+  // false for a concept that failed its validation, whatever the bundle's concepts are (tags or CAVs)
+  mayBePresent(k) {
+    if (this.tags) return this.tags.mayBePresent(k);
+    const v = this.validation[this.names[k]];
+    return !(v && v.status === "failed");
+  }
 
   // K rows of N moments -> present (SongSettings.present_at)
   presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.allowed); }
