@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import multiprocessing
 import os
 import resource
 import time
@@ -482,7 +483,8 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
                     records += r
                     bar.advance(task)
             else:
-                with ProcessPoolExecutor(cfg.workers) as pool:
+                # spawn, never fork: a fork of a threaded process can hang on a lock another thread held
+                with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                     for r in pool.map(_job_star, args, chunksize=1):
                         records += r
                         bar.advance(task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -90,7 +91,8 @@ def _run(
                 results.append(r)
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(n_workers) as pool:
+            # spawn, never fork: a fork of a process whose other threads hold locks (BLAS, onnxruntime) can hang
+            with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for r in pool.map(_job, jobs, chunksize=2):
                     results.append(r)
                     bar.advance(task)
