@@ -81,9 +81,7 @@ class SongSettings:
 
     def may_be_present(self, k: int) -> bool:
         """False for a concept that failed its validation, whatever the bundle's concepts are (tags or CAVs)."""
-        if self.tags is not None:
-            return self.tags.may_be_present(k)
-        return status_of(self.validation, self.concept_names[k]) != "failed" if self.validation else True
+        return status_of(self.validation, self.concept_names[k]) != "failed"
 
     @cached_property
     def allowed(self) -> np.ndarray:

@@ -199,11 +199,7 @@ export class SongAggregator {
   }
 
   // false for a concept that failed its validation, whatever the bundle's concepts are (tags or CAVs)
-  mayBePresent(k) {
-    if (this.tags) return this.tags.mayBePresent(k);
-    const v = this.validation[this.names[k]];
-    return !(v && v.status === "failed");
-  }
+  mayBePresent(k) { return statusOf(this.validation, this.names[k]) !== "failed"; }
 
   // K rows of N moments -> present (SongSettings.present_at)
   presentAt(values) { return presentMask(values, this.thresholds, this.exclusive, this.allowed); }
