@@ -16,7 +16,6 @@ Memory does not grow with the stream: the framer holds a ring of one window plus
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import deque
@@ -271,10 +270,6 @@ class _Producer(threading.Thread):
             self.cond.notify()
 
     def run(self) -> None:
-        # Ctrl-C belongs to the consumer: were SIGINT delivered to this thread, a read blocked in C (libsndfile on a
-        # pipe) would return short on EINTR and the stream would end as if the input had, not as interrupted
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for chunk in self.chunks:
                 self._put(self.framer.push(chunk, time.perf_counter()))
