@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,6 +221,27 @@ def live_options(args: argparse.Namespace) -> LiveOptions:
     )  # fmt: skip
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill PID` (SIGTERM) ends a live run as Ctrl-C does: with the summary. A run started in the background by a
+    shell without job control (`cmd &` in a script) ignores SIGINT, as Unix asks, so SIGTERM is how it is stopped."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):  # noqa: ARG001 - the signal handler's signature
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run_live(opts: RunOptions, lo: LiveOptions) -> int:
     """Analyse a live source until it ends or Ctrl-C; the song-level summary last; -> 0."""
     from audioconcept.runtime.live_sources import list_devices, open_source
@@ -247,8 +270,9 @@ def run_live(opts: RunOptions, lo: LiveOptions) -> int:
         view = LiveView(sys.stdout, "jsonl" if opts.fmt == "jsonl" else "table", detector)
         interrupted = False
         try:
-            for w in stream.windows():
-                view.window(w)
+            with _sigterm_as_interrupt():
+                for w in stream.windows():
+                    view.window(w)
         except KeyboardInterrupt:
             interrupted = True
         if stream.agg.count == 0:
