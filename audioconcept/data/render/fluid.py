@@ -26,8 +26,11 @@ SOUNDFONT_PLACES: dict[str, tuple[Path, ...]] = {
     "fluidr3_gm": (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),),  # Debian fluid-soundfont-gm, MIT
     "musescore_general_lite": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),),  # Debian, MIT
     "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),),  # pretty_midi ships it too (GPL-2)
+    # Debian csound-soundfont: csound's GM bank, public domain; other samples again, so that a probe learns the
+    # instrument rather than two soundfonts' recordings of it
+    "csound_gm": (Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), Path("/usr/share/samples/sf_GMbank.sf2")),
 }
-TRAIN_SOUNDFONTS = ("fluidr3_gm", "musescore_general_lite")
+TRAIN_SOUNDFONTS = ("fluidr3_gm", "musescore_general_lite", "csound_gm")
 HELDOUT_SOUNDFONTS = ("timgm6mb",)
 DRUM_CHANNEL = 9
 DRUM_BANK = 128
