@@ -17,7 +17,7 @@ from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.opposites import Groups, groups_from_manifest, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
-from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid
+from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid, spans_from_windows
 
 
 def concept_confidence(record: dict | None) -> dict:
@@ -106,6 +106,8 @@ class SongAggregator:
     embeddings: list[np.ndarray] = field(default_factory=list)  # window embeddings, for the distance to training
     duration: float = 0.0
     present_any: np.ndarray | None = None  # (K,) present in at least one window, by that window's rule
+    # per window: start, end, present (K,), value (K,); for the spans of concepts whose frames make none
+    window_on: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)
     last_present: np.ndarray | None = None  # (K,) present in the last window added
 
     def add(
@@ -133,6 +135,8 @@ class SongAggregator:
             on = s.present_at(np.asarray(concepts, dtype=np.float64).T)  # (K, windows)
             self.present_any = on.any(axis=1) | (False if self.present_any is None else self.present_any)
             self.last_present = on[:, -1]
+            for i, w in enumerate(batch):
+                self.window_on.append((w.start, w.end, on[:, i], np.asarray(concepts[i], dtype=np.float64)))
         for i, w in enumerate(batch):
             p = probabilities[i]
             j = int(np.argmax(p))
@@ -202,23 +206,33 @@ class SongAggregator:
         )
 
     def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
-        if not self.frames:
-            return []
+        """Where each present concept sounds: from the frames (finer than a window) where the bundle has them; a
+        present concept whose frames never make a span (a window-level tag, or a short or weak presence) gets
+        the windows it is present in, so that every present concept has a place in time."""
         s = self.settings
-        res = self.frame_resolution()
-        centres, probs = self.concept_grid(res)
-        spans = spans_from_grid(
-            list(s.concept_names),
-            centres,
-            probs,
-            res,
-            list(s.concept_thresholds),
-            min_len=max(2 * res, s.span_min_s),
-            max_gap=max(res, s.span_max_gap_s),
-            duration=self.duration,
-            on=s.present_at(probs),
-        )
-        return [sp for sp in spans if sp.concept in present]
+        names = list(s.concept_names)
+        spans: list[ConceptSpan] = []
+        if self.frames:
+            res = self.frame_resolution()
+            centres, probs = self.concept_grid(res)
+            spans = spans_from_grid(
+                names,
+                centres,
+                probs,
+                res,
+                list(s.concept_thresholds),
+                min_len=max(2 * res, s.span_min_s),
+                max_gap=max(res, s.span_max_gap_s),
+                duration=self.duration,
+                on=s.present_at(probs),
+            )
+            spans = [sp for sp in spans if sp.concept in present]
+        placed = {sp.concept for sp in spans}
+        missing = [n for n in present if n not in placed]
+        if missing and self.window_on:
+            spans += spans_from_windows(names, self.window_on, missing, s.span_max_gap_s, self.duration)
+        rank = {n: k for k, n in enumerate(names)}
+        return sorted(spans, key=lambda sp: (rank.get(sp.concept, len(rank)), sp.start))
 
     def result(
         self, path: str, model: str, arch: str, trained_on: str, backend: str, device: str, top_k: int = 3

@@ -110,6 +110,7 @@ class BoundedAggregator(SongAggregator):
             raise ValueError("history must be at least 1 window")
         self.windows = deque(maxlen=self.history)  # type: ignore[assignment]
         self.frames = deque(maxlen=self.history)  # type: ignore[assignment]
+        self.window_on = deque(maxlen=self.history)  # type: ignore[assignment]
 
     def _fold(self, name: str, rows: list[np.ndarray]) -> None:
         if rows:
@@ -151,11 +152,12 @@ class BoundedAggregator(SongAggregator):
 
     def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
         """Spans over the kept windows only: the grid starts at the first kept window, not at 0."""
-        if not self.frames:
+        if not self.frames and not self.window_on:
             return []
-        t0 = self.frames[0][0]
+        t0 = self.frames[0][0] if self.frames else self.window_on[0][0]
         shifted = [(a - t0, b - t0, f) for a, b, f in self.frames]
-        kept = SongAggregator(self.settings, frames=shifted, duration=self.duration - t0)
+        on = [(a - t0, b - t0, o, v) for a, b, o, v in self.window_on]
+        kept = SongAggregator(self.settings, frames=shifted, duration=self.duration - t0, window_on=on)
         return [
             ConceptSpan(sp.concept, round(sp.start + t0, 3), round(sp.end + t0, 3), sp.strength)
             for sp in kept.concept_spans(present)

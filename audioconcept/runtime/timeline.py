@@ -97,3 +97,31 @@ def spans_from_grid(
                     )
                 )
     return out
+
+
+def spans_from_windows(
+    names: list[str],
+    windows: list[tuple[float, float, np.ndarray, np.ndarray]],
+    wanted: list[str],
+    max_gap: float = 0.0,
+    duration: float | None = None,
+) -> list[ConceptSpan]:
+    """Spans at window resolution for the concepts in `wanted`: the windows (start, end, present (K,), strength (K,))
+    where each is present, merged where they overlap or lie within `max_gap` s. For a concept present in a window
+    whose frames never cross its threshold (a window-level tag): it is present, so it is somewhere."""
+    out: list[ConceptSpan] = []
+    for k, name in enumerate(names):
+        if name not in wanted:
+            continue
+        runs: list[list] = []
+        for start, end, _on, value in sorted((w for w in windows if w[2][k]), key=lambda w: w[0]):
+            if runs and start <= runs[-1][1] + max_gap + 1e-9:
+                runs[-1][1] = max(runs[-1][1], end)
+                runs[-1][2].append(float(value[k]))
+            else:
+                runs.append([start, end, [float(value[k])]])
+        for start, end, values in runs:
+            end = min(end, duration) if duration is not None else end
+            strength = round(float(np.mean(values)), 4)
+            out.append(ConceptSpan(name, round(float(start), 3), round(float(end), 3), strength))
+    return out

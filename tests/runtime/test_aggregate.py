@@ -53,3 +53,24 @@ def test_frames_of_a_looped_short_song_stay_on_the_window_timescale():
     agg.add([w], np.zeros((1, 2)), np.full((1, 2), 0.5), np.array([[1.0]]), frames)
     centres, probs = agg.concept_grid(1.0)
     assert centres.max() < 4.0 and np.nanmin(probs) > 0.99
+
+
+def test_a_present_concept_always_has_a_place_in_time():
+    """Present by its window's value, but its frames never cross the threshold (a window-level tag): the spans
+    fall back to the windows it is present in, merged; a concept that makes frame spans keeps them."""
+    from audioconcept.runtime.stream import BoundedAggregator
+
+    s = SongSettings(("a", "b"), 10.0, ("voice", "drums"), (0.3, 0.3))
+    frames = np.zeros((3, 2, 20))
+    frames[:, 1, :] = 0.9  # drums: frame spans
+    frames[:, 0, :] = 0.1  # voice: frames always under its threshold
+    concepts = np.array([[0.4, 0.9], [0.5, 0.9], [0.1, 0.9]])  # voice present in the first two windows only
+    wins = [_window(i, 10.0 * i, 10) for i in range(3)]
+    for agg in (SongAggregator(s), BoundedAggregator(s, history=10)):
+        agg.add(wins, np.zeros((3, 2)), np.full((3, 2), 0.5), concepts, frames)
+        r = agg.result("x.wav", "m", "cnn", "", "onnx", "cpu") if not isinstance(agg, BoundedAggregator) else None
+        spans = r.concept_spans if r is not None else agg.concept_spans(["voice", "drums"])
+        voice = [(sp.start, sp.end, sp.strength) for sp in spans if sp.concept == "voice"]
+        assert voice == [(0.0, 20.0, 0.45)]
+        assert [(sp.start, sp.end) for sp in spans if sp.concept == "drums"] == [(0.0, 30.0)]
+        assert [sp.concept for sp in spans] == ["voice", "drums"]  # the bundle's concept order

@@ -178,6 +178,24 @@ export function spansFromGrid(names, centres, probs, res, thresholds, minLen, ma
   return out;
 }
 
+// timeline.py: spans_from_windows (present concepts whose frames make no span: the windows they are present in)
+export function spansFromWindows(names, windows, wanted, maxGap, duration) {
+  const out = [];
+  names.forEach((name, k) => {
+    if (!wanted.includes(name)) return;
+    const runs = [];
+    for (const [start, end, on, value] of windows.filter(w => w[2][k]).sort((a, b) => a[0] - b[0])) {
+      const last = runs[runs.length - 1];
+      if (last && start <= last[1] + maxGap + 1e-9) { last[1] = Math.max(last[1], end); last[2].push(value[k]); }
+      else runs.push([start, end, [value[k]]]);
+    }
+    for (const [start, end, vals] of runs) {
+      out.push({ concept: name, start: round(start, 3), end: round(Math.min(end, duration), 3), strength: round(vals.reduce((x, y) => x + y, 0) / vals.length, 4) });
+    }
+  });
+  return out;
+}
+
 export class SongAggregator {
   constructor(m, rt) {
     const c = m.concepts || {};
@@ -194,7 +212,7 @@ export class SongAggregator {
     this.embeddings = [];
     this.duration = 0;
     this.exclusive = exclusiveGroups(this.names, c.exclusive);
-    this.presentAny = null; this.lastPresent = null;
+    this.presentAny = null; this.lastPresent = null; this.windowOn = [];
     this.allowed = this.names.map((_, k) => this.mayBePresent(k));  // not failed: derived once, read per window
   }
 
@@ -227,6 +245,7 @@ export class SongAggregator {
       const on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0]);
       this.presentAny = this.presentAny ? this.presentAny.map((x, k) => x || on[k]) : on;
       this.lastPresent = on;
+      this.windowOn.push([w.start, w.end, on, Array.from(concepts)]);
       this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
       this.windowConcepts.push(concepts);
       if (frames) this.frames.push([w.start, w.start + this.windowS, frames]);
@@ -251,12 +270,20 @@ export class SongAggregator {
   frameResolution() { return this.frames.length ? Math.min(1.0, this.windowS / this.frames[0][2][0].length) : 1.0; }
 
   conceptSpans(present) {
-    if (!this.frames.length) return [];
-    const res = this.frameResolution(), rt = this.rt;
-    const [centres, raw] = framesToGrid(this.frames, this.duration, res);
-    const probs = smoothGrid(raw, res, rt.smooth_s);
-    return spansFromGrid(this.names, centres, probs, res, this.thresholds, Math.max(2 * res, rt.span_min_s),
-      Math.max(res, rt.span_max_gap_s), this.duration, this.presentAt(probs)).filter(s => present.includes(s.concept));
+    const rt = this.rt;
+    let spans = [];
+    if (this.frames.length) {
+      const res = this.frameResolution();
+      const [centres, raw] = framesToGrid(this.frames, this.duration, res);
+      const probs = smoothGrid(raw, res, rt.smooth_s);
+      spans = spansFromGrid(this.names, centres, probs, res, this.thresholds, Math.max(2 * res, rt.span_min_s),
+        Math.max(res, rt.span_max_gap_s), this.duration, this.presentAt(probs)).filter(s => present.includes(s.concept));
+    }
+    const placed = new Set(spans.map(s => s.concept));
+    const missing = present.filter(n => !placed.has(n));
+    if (missing.length && this.windowOn.length) spans = spans.concat(spansFromWindows(this.names, this.windowOn, missing, rt.span_max_gap_s, this.duration));
+    const rank = new Map(this.names.map((n, k) => [n, k]));
+    return spans.sort((a, b) => (rank.get(a.concept) - rank.get(b.concept)) || (a.start - b.start));
   }
 
   // the JSON of `audioconcept-run --format json` (result.schema.json)
