@@ -212,6 +212,7 @@ def train_probes(
             "n_train_positive": int(ytr.sum()),
             "n_test": int(len(te)),
             "n_test_positive": int(yte.sum()),
+            "n_predicted": int((s_te >= logit_thr).sum()),  # held-out windows called present at the threshold
             "data": data,
         }
         log.info("%s: held-out AUC %s, precision %s, recall %s", name, auc, prec, rec)

@@ -173,6 +173,7 @@ def candidate(name: str, k: int, threshold: float, S, truth, recs, R) -> Candida
                 "threshold": _r(threshold),
                 "n_test": int(known.sum()),
                 "n_test_positive": int(t.sum()),
+                "n_predicted": int((s >= threshold).sum()),
                 "data": RENDER_DATA,
             }
     real = {}

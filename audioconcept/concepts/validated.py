@@ -54,6 +54,9 @@ class ValidateConfig:
     min_auc: float = 0.8  # on the held-out renders
     min_precision: float = 0.7  # on the held-out renders, at the threshold chosen for target_precision
     min_real_auc: float = 0.7  # over the real recordings, where some recording has the concept
+    # held-out windows called present at the threshold: under this many, the precision is a count of one or two
+    # windows (1 of 1 is "1.00"), not a measurement, and the concept is not validated on it
+    min_predicted: int = 10
     C: float = 0.1
     head_C: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     cv_repeats: int = 10
@@ -103,6 +106,7 @@ def tag_candidates(rw, split: Split, vocab: dict, target: float) -> dict[str, di
             "auc": _r(roc_auc(s[te], truth)),
             "precision": _r((pred & truth).sum() / pred.sum()) if pred.any() else None,
             "recall": _r((pred & truth).sum() / truth.sum()),
+            "n_predicted": int(pred.sum()),
             "threshold": _r(thr),
             "target_precision": target,
             "calibration_precision": _r(cprec),
@@ -186,6 +190,12 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
             why.append(f"held-out render AUC {r.get('auc')} < {cfg.min_auc}")
         if r.get("precision") is None or r["precision"] < cfg.min_precision:
             why.append(f"held-out render precision {r.get('precision')} < {cfg.min_precision}")
+        elif r.get("n_predicted") is not None and r["n_predicted"] < cfg.min_predicted:
+            why.append(
+                f"held-out render precision {r['precision']} rests on {r['n_predicted']} "
+                f"window{'' if r['n_predicted'] == 1 else 's'} called present "
+                f"(< {cfg.min_predicted}): not a measurement"
+            )
     if c.real.get("auc") is not None and c.real["auc"] < cfg.min_real_auc:
         why.append(f"real-recording AUC {c.real['auc']} < {cfg.min_real_auc}")
     if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:

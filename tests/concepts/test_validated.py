@@ -40,6 +40,12 @@ def test_verdicts():
     assert judge(Candidate("probe", GOOD, {"auc": 0.9}), CFG, False) == ("validated", [])
     status, why = judge(Candidate("probe", dict(GOOD, precision=0.4)), CFG, False)
     assert status == "failed" and "precision" in why[0]
+    # a precision of 1 of 1 window is not a measurement: too few windows called present to judge it
+    status, why = judge(Candidate("probe", dict(GOOD, precision=1.0, n_predicted=1), {"auc": 0.9}), CFG, False)
+    assert status == "failed" and "rests on 1 window called" in why[0]
+    assert judge(Candidate("probe", dict(GOOD, n_predicted=CFG.min_predicted), {"auc": 0.9}), CFG, False)[0] == (
+        "validated"
+    )
     status, why = judge(Candidate("probe", GOOD, {"auc": 0.5}), CFG, False)
     assert status == "failed" and "real-recording AUC" in why[0]
     # sitar: no truth but its absence from all 50 GTZAN clips
