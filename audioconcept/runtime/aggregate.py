@@ -17,7 +17,7 @@ from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.opposites import Groups, groups_from_manifest, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
-from audioconcept.runtime.timeline import frames_to_grid, smooth_grid, spans_from_grid, spans_from_windows
+from audioconcept.runtime.timeline import clip_span, frames_to_grid, smooth_grid, spans_from_grid, spans_from_windows
 
 
 def concept_confidence(record: dict | None) -> dict:
@@ -230,7 +230,12 @@ class SongAggregator:
         placed = {sp.concept for sp in spans}
         missing = [n for n in present if n not in placed]
         if missing and self.window_on:
-            spans += spans_from_windows(names, self.window_on, missing, s.span_max_gap_s, self.duration)
+            # a window-level span never overlaps a span of an opposite concept (opposites: one side at a moment)
+            opposite = {names[k]: {names[j] for a, b in s.exclusive for j in (b if k in a else a if k in b else ())}
+                        for k in range(len(names))}  # fmt: skip
+            grid = list(spans)
+            for sp in spans_from_windows(names, self.window_on, missing, s.span_max_gap_s, self.duration):
+                spans += clip_span(sp, [o for o in grid if o.concept in opposite[sp.concept]])
         rank = {n: k for k, n in enumerate(names)}
         return sorted(spans, key=lambda sp: (rank.get(sp.concept, len(rank)), sp.start))
 

@@ -125,3 +125,11 @@ def spans_from_windows(
             strength = round(float(np.mean(values)), 4)
             out.append(ConceptSpan(name, round(float(start), 3), round(float(end), 3), strength))
     return out
+
+
+def clip_span(span: ConceptSpan, others: list[ConceptSpan]) -> list[ConceptSpan]:
+    """`span` less the time the `others` cover (0, 1 or more pieces, in order; slivers under 10 ms dropped)."""
+    pieces = [(span.start, span.end)]
+    for o in others:
+        pieces = [p for a, b in pieces for p in ((a, min(b, o.start)), (max(a, o.end), b)) if p[1] - p[0] > 0.01]
+    return [ConceptSpan(span.concept, round(a, 3), round(b, 3), span.strength) for a, b in sorted(pieces)]

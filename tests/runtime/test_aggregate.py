@@ -74,3 +74,23 @@ def test_a_present_concept_always_has_a_place_in_time():
         assert voice == [(0.0, 20.0, 0.45)]
         assert [(sp.start, sp.end) for sp in spans if sp.concept == "drums"] == [(0.0, 30.0)]
         assert [sp.concept for sp in spans] == ["voice", "drums"]  # the bundle's concept order
+
+
+def test_a_window_level_span_never_overlaps_an_opposite():
+    """quiet is present in the last window only by that window's value; loud's frame span reaches into that
+    window: quiet's span starts where loud's ends (opposites are never present at one moment)."""
+    s = SongSettings(("a", "b"), 10.0, ("loud", "quiet"), (0.5, 0.5), exclusive=(((0,), (1,)),))
+    frames = np.zeros((3, 2, 20))
+    frames[:2, 0, :] = 0.9
+    frames[2, 0, :10] = 0.9  # loud in the first half of the last window
+    frames[:, 1, :] = 0.1  # quiet's frames never cross its threshold
+    concepts = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.6]])
+    wins = [_window(0, 0.0, 10), _window(1, 10.0, 10), _window(2, 15.0, 10)]
+    agg = SongAggregator(s)
+    agg.add(wins, np.zeros((3, 2)), np.full((3, 2), 0.5), concepts, frames)
+    r = agg.result("x.wav", "m", "cnn", "", "onnx", "cpu")
+    loud = [(sp.start, sp.end) for sp in r.concept_spans if sp.concept == "loud"]
+    quiet = [(sp.start, sp.end) for sp in r.concept_spans if sp.concept == "quiet"]
+    assert r.concepts_present == ["loud", "quiet"] and loud and quiet
+    assert all(qe <= ls or qs >= le for qs, qe in quiet for ls, le in loud)
+    assert quiet[-1][1] == 25.0

@@ -196,6 +196,15 @@ export function spansFromWindows(names, windows, wanted, maxGap, duration) {
   return out;
 }
 
+// timeline.py: clip_span (a span less the time the others cover; slivers under 10 ms dropped)
+export function clipSpan(span, others) {
+  let pieces = [[span.start, span.end]];
+  for (const o of others) {
+    pieces = pieces.flatMap(([a, b]) => [[a, Math.min(b, o.start)], [Math.max(a, o.end), b]]).filter(([a, b]) => b - a > 0.01);
+  }
+  return pieces.sort((x, y) => x[0] - y[0]).map(([a, b]) => ({ concept: span.concept, start: round(a, 3), end: round(b, 3), strength: span.strength }));
+}
+
 export class SongAggregator {
   constructor(m, rt) {
     const c = m.concepts || {};
@@ -281,7 +290,14 @@ export class SongAggregator {
     }
     const placed = new Set(spans.map(s => s.concept));
     const missing = present.filter(n => !placed.has(n));
-    if (missing.length && this.windowOn.length) spans = spans.concat(spansFromWindows(this.names, this.windowOn, missing, rt.span_max_gap_s, this.duration));
+    if (missing.length && this.windowOn.length) {
+      // a window-level span never overlaps a span of an opposite concept (opposites: one side at a moment)
+      const opposite = this.names.map((_, k) => new Set(this.exclusive.flatMap(([a, b]) => (a.includes(k) ? b : b.includes(k) ? a : [])).map(j => this.names[j])));
+      const grid = spans.slice();
+      for (const sp of spansFromWindows(this.names, this.windowOn, missing, rt.span_max_gap_s, this.duration)) {
+        spans = spans.concat(clipSpan(sp, grid.filter(o => opposite[this.names.indexOf(sp.concept)].has(o.concept))));
+      }
+    }
     const rank = new Map(this.names.map((n, k) => [n, k]));
     return spans.sort((a, b) => (rank.get(a.concept) - rank.get(b.concept)) || (a.start - b.start));
   }
