@@ -173,7 +173,6 @@ def test_without_the_live_extra_a_sound_card_is_a_one_line_error(tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-@pytest.mark.slow
 def default_sigint() -> None:
     """In the child: SIGINT back to its default. A shell without job control (`make test &` in a script, as some CI
     runners start jobs) starts its children with SIGINT ignored, and Python then installs no Ctrl-C handler: the
@@ -181,6 +180,7 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_ctrl_c_or_kill_prints_the_summary_and_exits_0(song, sig):
     # 40 s of audio: on a loaded machine the first line may come late, and the signal must still come mid-stream
