@@ -14,7 +14,7 @@ import numpy as np
 from audioconcept.data.audio import Window
 from audioconcept.runtime.concept_probes import confidence_text, status_of, validation_of
 from audioconcept.runtime.ood import OTHER, DistanceToTraining
-from audioconcept.runtime.opposites import Groups, groups_from_manifest, present_mask
+from audioconcept.runtime.opposites import Groups, groups_from_manifest, opposites_of, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
 from audioconcept.runtime.timeline import clip_span, frames_to_grid, smooth_grid, spans_from_grid, spans_from_windows
@@ -231,13 +231,12 @@ class SongAggregator:
         missing = [n for n in present if n not in placed]
         if missing and self.window_on:
             # a window-level span never overlaps a span of an opposite concept (opposites: one side at a moment)
-            opposite = {names[k]: {names[j] for a, b in s.exclusive for j in (b if k in a else a if k in b else ())}
-                        for k in range(len(names))}  # fmt: skip
             grid = list(spans)
             for sp in spans_from_windows(names, self.window_on, missing, s.span_max_gap_s, self.duration):
-                spans += clip_span(sp, [o for o in grid if o.concept in opposite[sp.concept]])
+                opposite = {names[j] for j in opposites_of(names.index(sp.concept), s.exclusive)}
+                spans += clip_span(sp, [o for o in grid if o.concept in opposite])
         rank = {n: k for k, n in enumerate(names)}
-        return sorted(spans, key=lambda sp: (rank.get(sp.concept, len(rank)), sp.start))
+        return sorted(spans, key=lambda sp: (rank[sp.concept], sp.start))
 
     def result(
         self, path: str, model: str, arch: str, trained_on: str, backend: str, device: str, top_k: int = 3

@@ -56,6 +56,11 @@ def groups_from_manifest(m: dict) -> Groups:
     return exclusive_groups(names, given if given is not None else None)
 
 
+def opposites_of(k: int, groups: Groups) -> tuple[int, ...]:
+    """The concepts on the other side of every pair that concept `k` is on."""
+    return tuple(j for a, b in groups for j in (b if k in a else a if k in b else ()))
+
+
 def groups_as_names(names: list[str] | tuple[str, ...], groups: Groups) -> list[list[list[str]]]:
     """The pairs as the manifest writes them (`concepts.exclusive`): [[side A names], [side B names]], ..."""
     return [[[names[i] for i in a], [names[i] for i in b]] for a, b in groups]

@@ -104,3 +104,10 @@ def test_a_malformed_pair_list_is_a_one_line_manifest_error():
     m["concepts"]["exclusive"] = [["loud", "quiet"]]  # names, not sides
     with pytest.raises(AudioConceptError, match=r"concepts\.exclusive\[0\]\[0\]: expected array"):
         validate_manifest(m, root, "bad")
+
+
+def test_opposites_of_reads_both_sides_of_every_pair():
+    from audioconcept.runtime.opposites import opposites_of
+
+    groups = (((0, 1), (2,)), ((3,), (0,)))
+    assert opposites_of(0, groups) == (2, 3) and opposites_of(2, groups) == (0, 1) and opposites_of(4, groups) == ()

@@ -17,7 +17,7 @@ from audioconcept.runtime.bundle import read_manifest
 from audioconcept.runtime.concept_probes import ConceptProbes
 from audioconcept.runtime.frontend import NumpyMelFrontEnd
 from audioconcept.runtime.model import append_probes
-from audioconcept.runtime.opposites import groups_from_manifest
+from audioconcept.runtime.opposites import groups_from_manifest, opposites_of
 from audioconcept.runtime.outputs import Outputs
 from audioconcept.runtime.registry import resolve_bundle
 from audioconcept.runtime.site import runtime_settings, write_model
@@ -178,10 +178,7 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
     # opposite's span covers all of it (opposites are never present at one moment)
     placed = {sp["concept"] for sp in want["concept_spans"]}
     names = m["concepts"]["names"]
-    opposite = {
-        names[k]: {names[j] for a, b in groups_from_manifest(m) for j in (b if k in a else a if k in b else ())}
-        for k in range(len(names))
-    }
+    opposite = {n: {names[j] for j in opposites_of(k, groups_from_manifest(m))} for k, n in enumerate(names)}
     assert all(n in placed or opposite[n] & placed for n in want["concepts_present"])
     assert got["tags"] == want["tags"]
     for a, b in zip(got["windows"], want["windows"], strict=True):

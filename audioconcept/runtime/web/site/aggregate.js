@@ -143,6 +143,9 @@ export function exclusiveGroups(names, pairs) {
   return (pairs || []).map(([a, b]) => [side(a), side(b)]).filter(([a, b]) => a.length && b.length && !a.some(i => b.includes(i)));
 }
 
+// opposites.py: opposites_of (the concepts on the other side of every pair that concept k is on)
+export function oppositesOf(k, groups) { return groups.flatMap(([a, b]) => (a.includes(k) ? b : b.includes(k) ? a : [])); }
+
 // values: K rows of N moments -> K rows of N booleans (present_mask)
 export function presentMask(values, thresholds, groups, allowed) {
   const on = values.map((row, k) => Array.from(row, v => Number.isFinite(v) && v >= thresholds[k] && (!allowed || allowed[k])));
@@ -292,10 +295,10 @@ export class SongAggregator {
     const missing = present.filter(n => !placed.has(n));
     if (missing.length && this.windowOn.length) {
       // a window-level span never overlaps a span of an opposite concept (opposites: one side at a moment)
-      const opposite = this.names.map((_, k) => new Set(this.exclusive.flatMap(([a, b]) => (a.includes(k) ? b : b.includes(k) ? a : [])).map(j => this.names[j])));
       const grid = spans.slice();
       for (const sp of spansFromWindows(this.names, this.windowOn, missing, rt.span_max_gap_s, this.duration)) {
-        spans = spans.concat(clipSpan(sp, grid.filter(o => opposite[this.names.indexOf(sp.concept)].has(o.concept))));
+        const opposite = new Set(oppositesOf(this.names.indexOf(sp.concept), this.exclusive).map(j => this.names[j]));
+        spans = spans.concat(clipSpan(sp, grid.filter(o => opposite.has(o.concept))));
       }
     }
     const rank = new Map(this.names.map((n, k) => [n, k]));
