@@ -31,10 +31,10 @@ def top_segments(result: SongResult, k: int = 3, length: float = 4.0) -> list[tu
 
 def plot_timeline(result: SongResult, path: Path, manifest: dict | None = None) -> None:
     """The timeline PNG: each genre's probability at the centre of what each window hears, in the genre's one
-    colour (the HTML report's too), and the concept lanes below; a present concept that has no span shows the
-    windows where it is above its threshold, hatched."""
+    colour (the HTML report's too), and the concept lanes below (every present concept has a span: the song's
+    aggregation places each one)."""
     from audioconcept.concepts.figures import pyplot
-    from audioconcept.runtime.view import brief_marks, genre_colours, window_cells
+    from audioconcept.runtime.view import genre_colours, window_cells
 
     plt = pyplot("the timeline PNG")
     manifest = manifest or {}
@@ -65,27 +65,17 @@ def plot_timeline(result: SongResult, path: Path, manifest: dict | None = None) 
         pad=18,
     )
     cmap = plt.cm.viridis
-    brief = brief_marks(result, manifest)
     for i, name in enumerate(names):
         for sp in result.concept_spans:
             if sp.concept == name:
                 ax2.broken_barh([(sp.start, sp.end - sp.start)], (i - 0.4, 0.8), color=cmap(sp.strength))
-        for b in brief:
-            if b["concept"] == name:
-                ax2.broken_barh(
-                    [(b["start"], b["end"] - b["start"])],
-                    (i - 0.4, 0.8),
-                    facecolor=cmap(b["strength"]),
-                    edgecolor="#333",
-                    hatch="////",
-                )
     ax2.set_yticks(range(len(names)), names, fontsize=7)
     ax2.set_ylim(-0.6, n - 0.4)
     ax2.invert_yaxis()  # strongest first, at the top, as in the HTML report
     ax2.set_xlim(0, result.duration_s)
     ax2.set_xlabel("time (s)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-    fig.colorbar(sm, ax=[ax1, ax2], fraction=0.015, pad=0.01, label="concept strength (hatched: one window only)")
+    fig.colorbar(sm, ax=[ax1, ax2], fraction=0.015, pad=0.01, label="concept strength")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

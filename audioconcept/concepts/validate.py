@@ -47,8 +47,8 @@ def validate_bundle(
         for batch, out in model.run_windows(iter_windows(t.path, model.window_s, min(model.window_s, 5.0))):
             agg.add(batch, out.logits, out.probabilities, out.concepts, out.concept_frames)
         dur = truth[rel]["duration"]
-        centres, grid = agg.concept_grid(resolution, duration=dur)
-        on = agg.settings.present_at(grid)  # the runtime's rule: threshold, validation, opposite concepts
+        # the runtime's rule: threshold, validation and opposite concepts per cell, then the timeline's vote
+        centres, _, on = agg.concept_presence(resolution, duration=dur)
         strength = agg.concept_strengths()
         for k, n in enumerate(names):
             scores[n].append(float(strength[k]))

@@ -17,7 +17,14 @@ from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.opposites import Groups, groups_from_manifest, opposites_of, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
-from audioconcept.runtime.timeline import clip_span, frames_to_grid, smooth_grid, spans_from_grid, spans_from_windows
+from audioconcept.runtime.timeline import (
+    clip_span,
+    frames_to_grid,
+    smoothing_s,
+    spans_from_grid,
+    spans_from_windows,
+    vote_grid,
+)
 
 
 def concept_confidence(record: dict | None) -> dict:
@@ -185,14 +192,26 @@ class SongAggregator:
         """The mean window tags (a song's logits are the mean of its windows', so are its contributions)."""
         return np.mean(self.window_tags, axis=0)
 
-    def frame_resolution(self) -> float:
-        return min(1.0, self.settings.window_s / self.frames[0][2].shape[-1]) if self.frames else 1.0
+    def frame_s(self) -> float:
+        """How long one concept frame lasts: the window over its frames (a whole window for musicnn)."""
+        return self.settings.window_s / self.frames[0][2].shape[-1] if self.frames else self.settings.window_s
 
-    def concept_grid(self, resolution: float | None = None, duration: float | None = None):
-        """(grid centres (G,), smoothed frame probabilities (K, G)) over the song; NaN where nothing covers."""
+    def frame_resolution(self) -> float:
+        return min(1.0, self.frame_s())
+
+    def smooth_s(self) -> float:
+        """The timeline's smoothing: settings.smooth_s, or none where one frame already lasts most of it."""
+        return smoothing_s(self.frame_s(), self.settings.smooth_s)
+
+    def concept_presence(self, resolution: float | None = None, duration: float | None = None):
+        """(grid centres (G,), frame probabilities (K, G), present (K, G)): the song's rule (threshold, validation,
+        opposites) on each cell's own value, then a majority vote over the smoothing window (timeline.vote_grid)."""
         res = resolution or self.frame_resolution()
         centres, probs = frames_to_grid(self.frames, duration or self.duration, res)
-        return centres, smooth_grid(probs, res, self.settings.smooth_s)
+        if probs.size == 0:
+            return centres, probs, probs.astype(bool)
+        on = vote_grid(self.settings.present_at(probs), np.isfinite(probs).any(axis=0), res, self.smooth_s())
+        return centres, probs, on
 
     def window_present(self, genre_named: bool = False) -> tuple[str, ...]:
         """The concepts present in the last window added, by the song's rule; as a song's `concepts_present`, those
@@ -214,7 +233,7 @@ class SongAggregator:
         spans: list[ConceptSpan] = []
         if self.frames:
             res = self.frame_resolution()
-            centres, probs = self.concept_grid(res)
+            centres, probs, on = self.concept_presence(res)
             spans = spans_from_grid(
                 names,
                 centres,
@@ -224,7 +243,7 @@ class SongAggregator:
                 min_len=max(2 * res, s.span_min_s),
                 max_gap=max(res, s.span_max_gap_s),
                 duration=self.duration,
-                on=s.present_at(probs),
+                on=on,
             )
             spans = [sp for sp in spans if sp.concept in present]
         placed = {sp.concept for sp in spans}
@@ -258,9 +277,13 @@ class SongAggregator:
         if self.window_concepts:
             strength = self.concept_strengths()
             res.concepts = {n: round(float(v), 4) for n, v in zip(s.concept_names, strength, strict=True)}
-            # present: in at least one window, by that window's rule (an opposite stronger there silences it)
-            res.concepts_present = [n for n, o in zip(s.concept_names, self.present_any, strict=True) if o]
-            res.concept_spans = self.concept_spans(res.concepts_present)
+            # present: in at least one window, by that window's rule (an opposite stronger there silences it), and
+            # somewhere on the timeline: a concept whose every moment an opposite holds there is not present (one
+            # rule for the song and its timeline: never "loud" over the whole song and "quiet" in its list)
+            present = [n for n, o in zip(s.concept_names, self.present_any, strict=True) if o]
+            res.concept_spans = self.concept_spans(present)
+            placed = {sp.concept for sp in res.concept_spans}
+            res.concepts_present = [n for n in present if n in placed]
             named = dict(zip(s.tags.names, s.tags.genre_named, strict=True)) if s.tags is not None else {}
             if s.validation:
                 res.concept_validation = {

@@ -36,7 +36,7 @@ def frames_to_grid(
 
 def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> np.ndarray:
     """Moving average over `seconds` along time (NaN-aware): frame-level CAV scores are noisy,
-    concepts in music last for bars, not frames."""
+    concepts in music last for bars, not frames. NaN cells stay NaN and count for nothing."""
     k = max(1, int(round(seconds / resolution)))
     if k == 1 or probs.size == 0:
         return probs
@@ -57,6 +57,27 @@ def smooth_grid(probs: np.ndarray, resolution: float, seconds: float = 4.0) -> n
         out = num / den
     out[~valid] = np.nan
     return out
+
+
+def smoothing_s(frame_s: float, seconds: float) -> float:
+    """How long the timeline smooths over: `seconds`, where that spans 1.5 frames or more (a frame lasts a window's
+    length over its frames); 0 (none) for a bundle whose one frame per window lasts most of `seconds` (musicnn: one
+    3 s value per window), which is already as smooth as a window."""
+    return 0.0 if seconds / max(frame_s, 1e-9) < 1.5 else seconds
+
+
+def vote_grid(on: np.ndarray, valid: np.ndarray, resolution: float, seconds: float) -> np.ndarray:
+    """(K, G) presence per grid cell -> (K, G) presence that holds in more than half of the covered cells of the
+    `seconds` around each cell (smooth_grid's window).
+
+    The rule is applied to each cell's own value first and smoothed afterwards: a threshold chosen on window values
+    (0.02 for one probe, 0.999 for another) does not carry over to a moving average of them, which would spread a
+    low-threshold concept over its neighbours and erase a high-threshold one. A strict majority keeps opposite
+    concepts apart: two concepts never present in the same cell can never both hold more than half of a window."""
+    if on.size == 0:
+        return on.astype(bool)
+    x = np.where(np.asarray(valid, dtype=bool)[None, :], np.asarray(on, dtype=float), np.nan)
+    return np.nan_to_num(smooth_grid(x, resolution, seconds), nan=0.0) > 0.5
 
 
 def spans_from_grid(

@@ -128,30 +128,6 @@ def window_cells(result: SongResult, manifest: dict) -> list[dict]:
     return out
 
 
-def brief_marks(result: SongResult, manifest: dict) -> list[dict]:
-    """Concepts present (their strongest window is at or above the threshold) that have no span on the timeline
-    (spans need the smoothed frame scores above the threshold for at least 1.5 s): the windows where they are at
-    or above it, so a present concept never shows an empty lane."""
-    c = manifest.get("concepts") or {}
-    names = list(c.get("names") or ())
-    thr = list(c.get("thresholds") or ())
-    if len(thr) != len(names):
-        thr = [0.5] * len(names)
-    threshold = dict(zip(names, (float(t) for t in thr), strict=True))
-    spanned = {sp.concept for sp in result.concept_spans}
-    used = heard_s(manifest)
-    marks = []
-    for n in result.concepts_present:
-        if n in spanned or n not in threshold:
-            continue
-        for w in result.windows:
-            v = w.concepts.get(n)
-            if v is not None and v >= threshold[n]:
-                end = min(w.end, w.start + used) if used > 0 else w.end
-                marks.append({"concept": n, "start": w.start, "end": round(end, 3), "strength": round(v, 3)})
-    return marks
-
-
 def build_view(
     result: SongResult,
     manifest: dict,
@@ -206,7 +182,6 @@ def build_view(
             {"concept": s.concept, "start": s.start, "end": s.end, "strength": round(s.strength, 3)}
             for s in result.concept_spans
         ],
-        "brief": brief_marks(result, manifest),
         "tcav": tcav_rows(manifest, bundle_root),
         "audio": link(audio) if audio is not None else None,
         "images": {},

@@ -51,7 +51,7 @@ def test_frames_of_a_looped_short_song_stay_on_the_window_timescale():
     frames = np.zeros((1, 1, 10))
     frames[0, 0, :4] = 1.0  # on for the first 4 s of the window = the whole song
     agg.add([w], np.zeros((1, 2)), np.full((1, 2), 0.5), np.array([[1.0]]), frames)
-    centres, probs = agg.concept_grid(1.0)
+    centres, probs, _ = agg.concept_presence(1.0)
     assert centres.max() < 4.0 and np.nanmin(probs) > 0.99
 
 
@@ -94,3 +94,57 @@ def test_a_window_level_span_never_overlaps_an_opposite():
     assert r.concepts_present == ["loud", "quiet"] and loud and quiet
     assert all(qe <= ls or qs >= le for qs, qe in quiet for ls, le in loud)
     assert quiet[-1][1] == 25.0
+
+
+def test_a_concept_whose_every_moment_an_opposite_holds_is_not_present():
+    """quiet is over its threshold in the last window's value, but that window's frames are loud throughout and
+    loud's span covers all of it: the song is not "loud and quiet", its list and its timeline agree."""
+    s = SongSettings(("a", "b"), 10.0, ("loud", "quiet"), (0.5, 0.5), exclusive=(((0,), (1,)),))
+    frames = np.zeros((2, 2, 20))
+    frames[:, 0, :] = 0.9  # loud in every frame
+    frames[:, 1, :] = 0.1
+    concepts = np.array([[0.9, 0.1], [0.2, 0.6]])  # the last window's value says quiet
+    agg = SongAggregator(s)
+    agg.add([_window(0, 0.0, 10), _window(1, 10.0, 10)], np.zeros((2, 2)), np.full((2, 2), 0.5), concepts, frames)
+    r = agg.result("x.wav", "m", "cnn", "", "onnx", "cpu")
+    assert r.concepts_present == ["loud"]
+    assert [(sp.concept, sp.start, sp.end) for sp in r.concept_spans] == [("loud", 0.0, 20.0)]
+
+
+def test_timeline_presence_is_the_rule_on_each_moment_not_on_a_moving_average():
+    """One value per 3 s window (musicnn): a probe whose threshold is 0.02 does not spread over its quiet
+    neighbours, nor does one whose threshold is 0.99 vanish; the timeline says what the windows say."""
+    s = SongSettings(("a", "b"), 3.0, ("loud", "quiet", "piano"), (0.02, 0.4, 0.99), exclusive=(((0,), (1,)),))
+    loud = [0.9, 0.01, 0.01, 0.9]
+    quiet = [0.0, 0.6, 0.7, 0.0]
+    piano = [0.995, 0.996, 0.5, 0.5]
+    concepts = np.array([loud, quiet, piano]).T
+    agg = SongAggregator(s)
+    wins = [_window(i, 3.0 * i, 3) for i in range(4)]
+    agg.add(wins, np.zeros((4, 2)), np.full((4, 2), 0.5), concepts, concepts[:, :, None])
+    assert agg.smooth_s() == 0.0  # one frame per 3 s window: nothing to smooth
+    r = agg.result("x.wav", "m", "musicnn", "", "onnx", "cpu")
+    spans = [(sp.concept, sp.start, sp.end) for sp in r.concept_spans]
+    assert spans == [("loud", 0.0, 3.0), ("loud", 9.0, 12.0), ("quiet", 3.0, 9.0), ("piano", 0.0, 6.0)]
+    assert r.concepts_present == ["loud", "quiet", "piano"]
+
+
+def test_the_vote_bridges_frame_noise_and_keeps_opposites_apart():
+    """Frame-level scores (a CNN's CAVs) flicker: the rule per frame, then a strict majority over the smoothing
+    window, gives one loud span and one quiet span that never overlap."""
+    from audioconcept.runtime.timeline import vote_grid
+
+    res = 0.25
+    g = 120  # 30 s
+    loud = np.zeros(g, bool)
+    loud[:60] = True
+    loud[::5] = False  # flicker
+    quiet = ~loud
+    quiet[:60] = False
+    quiet[60::7] = False
+    on = vote_grid(np.array([loud, quiet]), np.ones(g, bool), res, 4.0)
+    assert not (on[0] & on[1]).any()
+    runs = [np.flatnonzero(np.diff(np.r_[0, r.astype(int), 0])).reshape(-1, 2) * res for r in on]
+    assert len(runs[0]) == 1 and len(runs[1]) == 1  # one span each: the flicker is bridged
+    np.testing.assert_allclose(runs[0][0], [0.0, 15.0], atol=1.0)
+    np.testing.assert_allclose(runs[1][0], [15.0, 30.0], atol=1.0)

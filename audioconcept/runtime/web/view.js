@@ -61,7 +61,6 @@ function renderTimeline(view, player) {
   const H = top + rows.length * rowH + 24;
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline", role: "img", "aria-label": "concept timeline" });
   const x = t => left + (W - left - right) * t / dur;
-  const brief = view.brief || [];
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     const absent = r.kind === "concept" && present.size && !present.has(r.name);
@@ -77,15 +76,14 @@ function renderTimeline(view, player) {
       });
     } else {
       segs = view.spans.filter(s => s.concept === r.name).map(s => ({ start: s.start, end: s.end, fill: "#3b7", opacity: 0.35 + 0.65 * s.strength, title: `${s.concept} ${fmt(s.strength)} (${fmt(s.start, 1)}-${fmt(s.end, 1)} s)` }));
-      segs.push(...brief.filter(b => b.concept === r.name).map(b => ({ start: b.start, end: b.end, brief: true, title: `${b.concept} ${fmt(b.strength)} in the window ${fmt(b.start, 1)}-${fmt(b.end, 1)} s only (too brief to be a span once smoothed)` })));
     }
     for (const s of segs) {
       const [a, b] = s.play || [s.start, s.end];
       const attrs = {
         x: x(s.start), y: y + 3, width: Math.max(2, x(s.end) - x(s.start) - 1), height: rowH - 6,
-        class: "segment" + (s.brief ? " brief" : ""), "data-start": a, "data-end": b, "data-row": r.name, tabindex: 0,
+        class: "segment", "data-start": a, "data-end": b, "data-row": r.name, tabindex: 0,
+        fill: s.fill, "fill-opacity": s.opacity || 0.9,
       };
-      if (!s.brief) Object.assign(attrs, { fill: s.fill, "fill-opacity": s.opacity || 0.9 });
       const rect = svgEl("rect", attrs);
       const t = svgEl("title", {}); t.textContent = s.title + ": click to play"; rect.append(t);
       rect.addEventListener("click", () => playSegment(player, a, b));
@@ -118,10 +116,9 @@ function renderLegend(view) {
   for (const g of view.labels.filter(l => seen.has(l)))
     genres.append(el("span", { class: "legend-item" }, swatch("", `background:${genreColour(view, g)}`), g));
   box.append(genres);
-  if (view.spans.length || (view.brief || []).length) {
+  if (view.spans.length) {
     box.append(el("span", { class: "legend-group" },
-      el("span", { class: "legend-item" }, swatch("concept"), "concept heard there (darker: stronger)"),
-      (view.brief || []).length ? el("span", { class: "legend-item" }, swatch("brief"), "above its threshold in one window only") : null));
+      el("span", { class: "legend-item" }, swatch("concept"), "concept heard there (darker: stronger)")));
   }
   const w = view.windows[0];
   if (w && w.heard) {

@@ -132,6 +132,15 @@ export function smoothGrid(probs, res, seconds) {
   });
 }
 
+// timeline.py: smoothing_s (none where one frame per window already lasts most of the smoothing window)
+export function smoothingS(frameS, seconds) { return seconds / Math.max(frameS, 1e-9) < 1.5 ? 0 : seconds; }
+
+// timeline.py: vote_grid (presence in more than half of the covered cells of the smoothing window around each cell)
+export function voteGrid(on, valid, res, seconds) {
+  const x = on.map(row => row.map((v, j) => (valid[j] ? (v ? 1 : 0) : NaN)));
+  return smoothGrid(x, res, seconds).map(row => row.map(v => Number.isFinite(v) && v > 0.5));
+}
+
 // opposites.py: at one moment only the side of a pair of opposite concepts further above its threshold (in log-odds)
 // is present; `groups` are index pairs [[side A], [side B]] (exclusiveGroups), read from the manifest's
 // concepts.exclusive, which the site writes from runtime/opposites.py
@@ -279,17 +288,22 @@ export class SongAggregator {
 
   genreProbabilities() { return this.multiLabel ? mean(this.probs) : softmax(mean(this.logits)); }
 
-  frameResolution() { return this.frames.length ? Math.min(1.0, this.windowS / this.frames[0][2][0].length) : 1.0; }
+  // SongAggregator.frame_s, frame_resolution, smooth_s
+  frameS() { return this.frames.length ? this.windowS / this.frames[0][2][0].length : this.windowS; }
+  frameResolution() { return Math.min(1.0, this.frameS()); }
+  smoothS() { return smoothingS(this.frameS(), this.rt.smooth_s); }
 
   conceptSpans(present) {
     const rt = this.rt;
     let spans = [];
     if (this.frames.length) {
       const res = this.frameResolution();
-      const [centres, raw] = framesToGrid(this.frames, this.duration, res);
-      const probs = smoothGrid(raw, res, rt.smooth_s);
+      // SongAggregator.concept_presence: the rule on each cell's own value, then the vote
+      const [centres, probs] = framesToGrid(this.frames, this.duration, res);
+      const valid = centres.map((_, j) => probs.some(row => Number.isFinite(row[j])));
+      const on = voteGrid(this.presentAt(probs), valid, res, this.smoothS());
       spans = spansFromGrid(this.names, centres, probs, res, this.thresholds, Math.max(2 * res, rt.span_min_s),
-        Math.max(res, rt.span_max_gap_s), this.duration, this.presentAt(probs)).filter(s => present.includes(s.concept));
+        Math.max(res, rt.span_max_gap_s), this.duration, on).filter(s => present.includes(s.concept));
     }
     const placed = new Set(spans.map(s => s.concept));
     const missing = present.filter(n => !placed.has(n));
@@ -317,9 +331,10 @@ export class SongAggregator {
     if (this.windowConcepts.length) {
       const strength = colMax(this.windowConcepts);
       this.names.forEach((n, k) => { res.concepts[n] = round(strength[k], 4); });
-      // present: in at least one window, by that window's rule (an opposite stronger there silences it)
-      res.concepts_present = this.names.filter((n, k) => this.presentAny[k]);
-      res.concept_spans = this.conceptSpans(res.concepts_present);
+      // present: in at least one window, by that window's rule, and somewhere on the timeline (SongAggregator.result)
+      res.concept_spans = this.conceptSpans(this.names.filter((n, k) => this.presentAny[k]));
+      const placed = new Set(res.concept_spans.map(sp => sp.concept));
+      res.concepts_present = this.names.filter((n, k) => this.presentAny[k] && placed.has(n));
       const named = {};
       if (this.tags) this.tags.names.forEach((n, k) => { named[n] = this.tags.genreNamed[k]; });
       if (Object.keys(this.validation).length) {
