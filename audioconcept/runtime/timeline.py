@@ -74,8 +74,6 @@ def vote_grid(on: np.ndarray, valid: np.ndarray, resolution: float, seconds: flo
     (0.02 for one probe, 0.999 for another) does not carry over to a moving average of them, which would spread a
     low-threshold concept over its neighbours and erase a high-threshold one. A strict majority keeps opposite
     concepts apart: two concepts never present in the same cell can never both hold more than half of a window."""
-    if on.size == 0:
-        return on.astype(bool)
     x = np.where(np.asarray(valid, dtype=bool)[None, :], np.asarray(on, dtype=float), np.nan)
     return np.nan_to_num(smooth_grid(x, resolution, seconds), nan=0.0) > 0.5
 
