@@ -4,9 +4,9 @@
 and real game music from a Debian package, and returns:
 - per instrument solo: is its labelled concept present? what is present on rain and on the sea?
 - how many of the 50 GTZAN clips show sitar or indian (none contains either);
-- the top-5 musical reasons of the default head for the metal and classical clips;
+- the top-5 musical reasons (the bundle's reasons head) for the metal and classical clips;
 - the distance-to-training (OOD) answer on the game music, the solos and the non-music recordings;
-- per genre, the strongest reasons of the default head (mean contribution over the genre's clips).
+- per genre, the strongest reasons of the reasons head (mean contribution over the genre's clips).
 
 `write_reports` writes them (json plus generated Markdown) into reports/real_music/, beside the concept validation
 table of `concepts validate-probes`. Real guitar solos and real out-of-GTZAN genre clips are not on this machine.
@@ -110,8 +110,8 @@ def real_music_figures(
                         "value": round(c["value"], 3),
                         "status": (validation.get(c["concept"]) or {}).get("status", "not validated"),
                     }
-                    for c in ex[label]["contributions"][:5]
-                ]
+                    for c in [c for c in ex[label]["contributions"] if c.get("present", True) and c["value"] > 0][:5]
+                ]  # its reasons: concepts present in the clip that speak for its genre
             per_clip[f"{label}/{p.name}"] = {"genre": r.genre, "ood": r.ood.get("outside") if r.ood else None}
         out["gtzan"] = {
             "clips": len(paths),
@@ -142,7 +142,7 @@ def real_music_figures(
 
 def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> dict:
     """Per genre: the mean contribution of each concept to its logit over its clips, for every head; one figure
-    per genre (concepts.tag_study.plot_genre); the three strongest reasons of the default head."""
+    per genre (concepts.tag_study.plot_genre); the three strongest reasons of the reasons head."""
     from types import SimpleNamespace
 
     from audioconcept.concepts.tag_study import head_contributions, plot_genre
@@ -160,7 +160,8 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
         feats.embedding.append(o.embedding)
     ck = SimpleNamespace(labels=manifest["labels"], concepts=patch["concepts"], genre_heads=patch["genre_heads"])
     contributions = head_contributions(ck, feats)
-    default = patch["genre_heads"].get("default", "validated")
+    gh = patch["genre_heads"]
+    default = gh.get("reasons") or gh.get("default", "validated")  # the head that gives the product's reasons
     order = [default] + [h for h in ("all-tags", "musical") if h in contributions and h != default]
     contributions = {h: contributions[h] for h in order if h in contributions}
     from audioconcept.runtime.tag_concepts import GenreHead
@@ -168,14 +169,14 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
     head = GenreHead.from_manifest({"name": "study", **ck.__dict__}, default)
     names = list(head.vocabulary.names)
     labels = np.asarray(feats.labels)
-    song = feats.pooled("tags")
+    song = np.stack([head.inputs(t, song=True) for t in feats.tags])  # each track's head input
     top3, failed3 = {}, {}
     failed = {n for k, n in enumerate(names) if not head.vocabulary.may_be_present(k)}
     status = dict(zip(names, head.vocabulary.statuses, strict=True)) if head.vocabulary.statuses else {}
     for genre in manifest["labels"]:
         plot_genre(genre, contributions, [], out_dir / "figures" / f"{genre}.png")
         g = contributions[default].get(genre, {"contributions": []})
-        dev = head.deviations(song[labels == genre]).mean(0)  # more or less of it than the average training song
+        dev = head.deviations_of(song[labels == genre]).mean(0)  # more or less of it than the average training song
         named = dict(zip(names, head.vocabulary.genre_named, strict=True))
         # reasons are musical: a genre-, style- or era-named tag is "similar to", never one of the three; nor is a
         # concept that failed its validation (it weighs in the head all the same: shown apart)
@@ -276,9 +277,11 @@ def heads_markdown(report: dict) -> str:
             f"Gap (the price of honest reasons): {a['cv']['accuracy'] - v['cv']['accuracy']:+.3f}. "
             f"{h['note']}; validated head accuracy by C: {v['cv_by_C']}.",
             "",
-            f"The default is the validated head only where its accuracy reaches "
-            f"{report.get('default_head_min_accuracy')}; below, the default stays all-tags and `--head validated` "
-            "ships beside it.",
+            f"The default (the head that chooses the genres) is the validated head only where its accuracy "
+            f"reaches {report.get('default_head_min_accuracy')}; below, the default stays all-tags. Either way the "
+            "validated head gives the reasons (`genre_heads.reasons`): its weights are non-negative, so each reason "
+            "is a concept the song has more of than the average training song, and a song's explanation says "
+            "whether this head alone would choose the same genre.",
             "",
         ]
     )
@@ -321,7 +324,8 @@ def figures_markdown(f: dict) -> str:
             f"Genre right on {g['fit_accuracy']:.0%} ({g['fit_note']}); "
             f"called out of distribution: {g['ood_outside']}.",
             "",
-            "| clip | top-5 musical reasons of its genre (contribution to the logit; ? never validated) |",
+            "| clip | top-5 musical reasons of its genre: concepts present that speak for it (contribution to the "
+            "logit; ? never validated) |",
             "|---|---|",
         ]
         for clip, rs in g["top5_reasons"].items():

@@ -71,24 +71,26 @@ def head_contributions(ck, feats) -> dict:
     """head -> genre -> {concept: (mean, std) over the genre's tracks of its contribution to that genre's logit},
     plus the share of the (absolute) contributions that genre-named concepts make."""
     out: dict = {}
-    tags = feats.pooled("tags")
     labels = np.asarray(feats.labels)
     for name, head in _heads(ck).items():
         names = head.vocabulary.names
         named = np.asarray(head.vocabulary.genre_named)
+        # each track's head input: the mean of its windows' (a song's logits are the mean of its windows')
+        x = np.stack([head.inputs(t, song=True) for t in feats.tags])
         per_genre = {}
         for g, genre in enumerate(ck.labels):
-            rows = tags[labels == genre]
+            rows = x[labels == genre]
             if not len(rows):
                 continue
-            c = head.contributions(rows)[:, g, :]  # (n_tracks, n_concepts)
+            c = head.contributions_of(rows)[:, g, :]  # (n_tracks, n_concepts)
             mean, std = c.mean(0), c.std(0)
             order = [int(k) for k in np.argsort(-np.abs(mean)) if mean[k] != 0.0]
-            pred = np.asarray(ck.labels)[head.logits(rows).argmax(1)]
+            logits = rows @ head.weights.T + head.bias
+            pred = np.asarray(ck.labels)[logits.argmax(1)]
             per_genre[genre] = {
                 "tracks": int(len(rows)),
                 "intercept": float(head.intercept[g]),
-                "mean_logit": float(head.logits(rows)[:, g].mean()),
+                "mean_logit": float(logits[:, g].mean()),
                 "fit_accuracy": float(np.mean(pred == genre)),
                 "genre_named_share": float(np.abs(c[:, named]).sum() / max(np.abs(c).sum(), 1e-12)),
                 "contributions": [

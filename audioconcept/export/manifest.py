@@ -259,4 +259,12 @@ def genre_heads_card(gh: dict | None) -> list[str]:
             f"| embedding (reference) | pooled embedding | {acc(gh['embedding']['accuracy'])} | "
             f"{'yes' if gh.get('in_graph') == 'embedding' else 'no'} |"
         )
+    chooses = gh.get("default") or gh.get("in_graph")
+    if gh.get("reasons") and gh["reasons"] != chooses:
+        lines += [
+            "",
+            f"The genres come from `{chooses}`; the reasons come from `{gh['reasons']}` (its weights are "
+            "non-negative where it says so: every reason is a concept the song has more of than the average training "
+            "song), and each song's explanation says whether that head alone would choose the same genre.",
+        ]
     return lines

@@ -56,7 +56,8 @@ class SongSettings:
     concept_thresholds: tuple[float, ...] = ()
     smooth_s: float = 4.0  # frame-level concept scores are noisy; concepts last bars, not frames
     tags: TagVocabulary | None = None  # a tagger's concept outputs are source tags, merged into concepts
-    head: GenreHead | None = None  # a linear genre head on the tags: explanations, or logits (--head)
+    head: GenreHead | None = None  # a linear genre head on the tags: its logits where the graph has not (--head)
+    reasons: GenreHead | None = None  # the head whose contributions explain the genres (the bundle's reasons head)
     multi_label: bool = False  # labels are independent tags (a bare tagger), not one softmax
     top_contributions: int = 5  # per window
     span_min_s: float = 1.5  # a concept span lasts at least this long (and at least two grid cells)
@@ -73,13 +74,17 @@ class SongSettings:
         if len(thr) != len(names):
             thr = (0.5,) * len(names)
         tags = TagVocabulary.from_manifest(m)
+        genre_head = GenreHead.from_manifest(m, head)
+        # the reasons: the head the bundle names for them, unless --head chose one (then that head's own)
+        reasons = genre_head if head else (GenreHead.reasons_from_manifest(m) or genre_head)
         return cls(
             tuple(m["labels"]),
             float(m["window_s"]),
             names,
             thr,
             tags=tags,
-            head=GenreHead.from_manifest(m, head),
+            head=genre_head,
+            reasons=reasons,
             multi_label=bool(m.get("multi_label")),
             ood=DistanceToTraining.from_manifest(m),
             validation=validation_of(m),
@@ -138,6 +143,7 @@ class SongAggregator:
             if s.head is not None and not s.head.in_graph:  # --head: a head the graph does not compute
                 logits = s.head.logits(tags)
                 probabilities = softmax(logits)
+        on = None  # (K, windows) each window's present concepts
         if concepts is not None and s.concept_names and len(batch):
             on = s.present_at(np.asarray(concepts, dtype=np.float64).T)  # (K, windows)
             self.present_any = on.any(axis=1) | (False if self.present_any is None else self.present_any)
@@ -166,8 +172,10 @@ class SongAggregator:
             if tags is not None:
                 self.window_tags.append(tags[i])
                 wr.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, tags[i], strict=True)}
-                if s.head is not None:
-                    wr.explanation = s.head.explain(tags[i], s.labels[j], s.top_contributions)["contributions"]
+                if s.reasons is not None:
+                    here = on[:, i] if on is not None else None  # a window's reasons: concepts present in it
+                    e = s.reasons.explain(tags[i], s.labels[j], s.top_contributions, present=here)
+                    wr.explanation = e["contributions"]
             self.windows.append(wr)
             self.logits.append(np.asarray(logits[i], dtype=np.float64))
             self.probabilities.append(np.asarray(p, dtype=np.float64))
@@ -188,9 +196,10 @@ class SongAggregator:
         """Song-level strength per source tag: the strongest window."""
         return np.max(self.window_tags, axis=0)
 
-    def mean_tags(self) -> np.ndarray:
-        """The mean window tags (a song's logits are the mean of its windows', so are its contributions)."""
-        return np.mean(self.window_tags, axis=0)
+    def reason_inputs(self) -> np.ndarray:
+        """The reasons head's input for the song: the mean of its windows' (a song's logits are the mean of its
+        windows', and so are its contributions)."""
+        return self.settings.reasons.inputs(np.stack(self.window_tags), song=True)
 
     def frame_s(self) -> float:
         """How long one concept frame lasts: the window over its frames (a whole window for musicnn)."""
@@ -301,15 +310,33 @@ class SongAggregator:
                 res.ood["answer"] = OTHER
         if self.window_tags:
             res.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, self.tag_strengths(), strict=True)}
-            if s.head is not None:
-                # a song's logits are the mean of its windows', so its contributions are those of the mean tags
-                mean_tags = self.mean_tags()
-                res.explanation = {
-                    "head": s.head.name,
-                    "genres": [s.head.explain(mean_tags, s.labels[i]) for i in order],
-                    "note": "logit = intercept + the sum of the contributions, of similar_to and of failed; a "
-                    "contribution is weight x (strength - the training mean) summed over the concept's sources; the "
-                    "reasons (contributions) are musical concepts; concepts named after a genre, style or era are "
-                    "kept apart in similar_to, and those that failed their validation in failed",
-                }
+            if s.reasons is not None:
+                shown = set(res.concepts_present) | set(res.similar_to)
+                present = np.array([n in shown for n in s.reasons.vocabulary.names])
+                res.explanation = explanation(s, self.reason_inputs(), order, present)
         return res
+
+
+EXPLANATION_NOTE = (
+    "logit = intercept + the sum of the contributions, of similar_to and of failed; a contribution is weight x (input "
+    "- the training mean) summed over the concept's sources; the reasons are the musical concepts present in the "
+    "song that speak for the genre (present and value > 0), strongest first, and the other contributions follow; "
+    "concepts named after a genre, style or era are kept apart in similar_to, and those that failed their "
+    "validation in failed"
+)
+
+
+def explanation(s: SongSettings, x: np.ndarray, order: list[int], present: np.ndarray) -> dict:
+    """A song's genres (in `order`) split into named contributions by the reasons head, from its input `x`, the
+    concepts `present` in the song first where they speak for the genre (its reasons). Where that head is not the
+    one that chose the genres, say which did, how right the reasons head is on its own (cross-validated) and
+    whether it would choose the same top genre."""
+    r = s.reasons
+    out: dict = {"head": r.name, "genres": [r.explain_inputs(x, s.labels[i], None, present) for i in order]}
+    if s.head is not None and s.head.name != r.name:
+        own = s.labels[int(np.argmax(r.contributions_of(x).sum(-1) + r.intercept))]
+        out |= {"genres_from": s.head.name, "reasons_genre": own, "agrees": own == s.labels[order[0]]}
+        if r.accuracy is not None:
+            out["reasons_accuracy"] = r.accuracy
+    out["note"] = EXPLANATION_NOTE
+    return out

@@ -246,7 +246,7 @@ def render_table(r: SongResult, console) -> None:
     t.add_column("genre")
     t.add_column("probability", justify="right")
     if r.explanation:
-        t.add_column(f"why (head {r.explanation['head']}: largest named contributions to the logit)")
+        t.add_column(f"why (head {r.explanation['head']}: concepts present that speak for the genre)")
     why = {e["genre"]: e for e in (r.explanation or {}).get("genres", [])}
     status = {n: v.get("status", "") for n, v in (r.concept_validation or {}).items()}
     for g, p in r.genres:
@@ -260,6 +260,15 @@ def render_table(r: SongResult, console) -> None:
             f"[bold]{r.ood.get('answer', 'other / none of these')}[/]: this song is far from the music the genre "
             f"head was trained on (distance {r.ood['distance']:.2f} > {r.ood['threshold']:.2f}); the genres above are "
             "only the nearest",
+            highlight=False,
+        )
+    ex = r.explanation or {}
+    if ex.get("genres_from"):
+        acc = f", {ex['reasons_accuracy']:.2f} cross-validated" if ex.get("reasons_accuracy") is not None else ""
+        verdict = "chooses the same genre" if ex.get("agrees") else f"alone would choose {_shown(ex['reasons_genre'])}"
+        console.print(
+            f"genres from head {_shown(ex['genres_from'])}; reasons from head {_shown(ex['head'])} (validated musical "
+            f"concepts only{acc}), which {verdict}",
             highlight=False,
         )
     if r.similar_to:
@@ -280,7 +289,7 @@ def render_table(r: SongResult, console) -> None:
         for win in r.windows[:40]:
             row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.genre), f"{win.probability:.2f}"]
             if win.explanation:
-                row.append(_shown(describe_contributions(win.explanation, 3, status)))
+                row.append(_shown(describe_contributions(win.explanation, 3, status, reasons=True)))
             elif r.concepts:
                 # a tagger's present concepts; a CAV model's, where strong in this window (never a failed one)
                 present = set(r.concepts_present)

@@ -106,6 +106,7 @@ def unsupported_reason(m: dict) -> str | None:
 
 def runtime_settings() -> dict:
     """The runtime's constants that are not in a manifest, from their one definition in Python."""
+    from audioconcept.runtime.aggregate import EXPLANATION_NOTE
     from audioconcept.runtime.model import Model
 
     defaults = {f.name: f.default for f in fields(SongSettings) if isinstance(f.default, (int, float))}
@@ -114,6 +115,7 @@ def runtime_settings() -> dict:
         **defaults,
         "min_seconds": MIN_SECONDS,
         "top_k": inspect.signature(Model.predict).parameters["top_k"].default,
+        "explanation_note": EXPLANATION_NOTE,
     }
 
 

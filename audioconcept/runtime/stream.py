@@ -135,6 +135,8 @@ class BoundedAggregator(SongAggregator):
         if self.window_tags:
             t = np.max(self.window_tags, axis=0)
             self._tag_max = t if self._tag_max is None else np.maximum(self._tag_max, t)
+            if self.settings.reasons is not None:
+                self._fold("reason_inputs", [self.settings.reasons.inputs(t) for t in self.window_tags])
             self._fold("tags", self.window_tags)
         if self._tag_max is not None:
             self.window_tags.append(self._tag_max)  # non-empty: the song has tags
@@ -147,8 +149,8 @@ class BoundedAggregator(SongAggregator):
     def tag_strengths(self) -> np.ndarray:
         return self._tag_max
 
-    def mean_tags(self) -> np.ndarray:
-        return self._sums["tags"] / self.count
+    def reason_inputs(self) -> np.ndarray:
+        return self._sums["reason_inputs"] / self.count
 
     def concept_spans(self, present: list[str]) -> list[ConceptSpan]:
         """Spans over the kept windows only: the grid starts at the first kept window, not at 0."""

@@ -5,10 +5,16 @@ Everything here reads the manifest (`concepts` of kind "tags", `genre_heads`); t
 - `TagVocabulary` turns the graph's concept output (one probability per source tag, e.g. "MSD:female
   vocalists", "MTT:woman") into clean concepts ("female voice"): a concept's strength is its strongest
   source tag.
-- `GenreHead` is one linear head on the tags: logits = W p + b = intercept + W (p - reference). Its
-  `contributions` split every genre logit exactly into one term per clean concept (the sum of its source
-  tags' terms), so "jazz: jazz +1.3, piano +0.6 ..." adds up, with the intercept, to the jazz logit. A
-  song's logits are the mean of its windows', and so are its contributions.
+- `GenreHead` is one linear head on the tags: logits = W x + b = intercept + W (x - reference), where x is
+  the head's input: the tag probabilities p themselves, or their log-odds log(p / (1 - p)) for a head fitted
+  on them (`"transform": "logodds"`: a probability near 0 or 1 still moves it). Its `contributions` split
+  every genre logit exactly into one term per clean concept (the sum of its source tags' terms), so "jazz:
+  piano +0.6, trumpet +0.4 ..." adds up, with the intercept, to the jazz logit. A song's input is the mean
+  of its windows' inputs (`song=True`), so a song's logits are the mean of its windows', and so are its
+  contributions.
+- A bundle may name a second head for the reasons (`genre_heads.reasons`): the concept bottleneck on the
+  validated musical concepts, with non-negative weights, so that every reason is "more of a concept the
+  genre has", while the genres come from the more accurate default head (`SongSettings.reasons`).
 """
 
 from __future__ import annotations
@@ -84,6 +90,19 @@ class GenreHead:
     concept: np.ndarray  # (F,) the clean concept index of each feature
     vocabulary: TagVocabulary
     in_graph: bool
+    transform: str = "identity"  # identity | logodds: what the head reads of each tag probability
+    accuracy: float | None = None  # its cross-validated genre accuracy, where the manifest has it
+
+    @classmethod
+    def reasons_from_manifest(cls, m: dict) -> GenreHead | None:
+        """The head a bundle names for its reasons (`genre_heads.reasons`), or None."""
+        gh = m.get("genre_heads") or {}
+        name = gh.get("reasons")
+        if not name:
+            return None
+        if name not in (gh.get("heads") or {}):
+            raise AudioConceptError(f"{m.get('name')}: genre_heads.reasons names {name!r}, not one of its heads")
+        return cls.from_manifest(m, name)
 
     @classmethod
     def from_manifest(cls, m: dict, name: str | None = None) -> GenreHead | None:
@@ -106,6 +125,10 @@ class GenreHead:
         if missing:
             raise AudioConceptError(f"genre head {name}: features not among the tags ({', '.join(missing[:3])})")
         features = np.array([index[f] for f in h["features"]], dtype=int)
+        transform = h.get("transform", "identity")
+        if transform not in TRANSFORMS:
+            raise AudioConceptError(f"genre head {name}: unknown transform {transform!r} ({', '.join(TRANSFORMS)})")
+        cv = ((h.get("accuracy") or {}).get("cv") or {}).get("accuracy")
         return cls(
             name,
             tuple(m["labels"]),
@@ -117,40 +140,77 @@ class GenreHead:
             vocab.concept_of_outputs()[features],
             vocab,
             gh.get("in_graph") == name,
+            transform,
+            float(cv) if cv is not None else None,
         )
 
-    def logits(self, tag_probs: np.ndarray) -> np.ndarray:
-        """(..., n_tags) -> (..., G)."""
-        return np.asarray(tag_probs, dtype=np.float64)[..., self.features] @ self.weights.T + self.bias
+    def inputs(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
+        """(..., n_tags) -> (..., F) what the head reads; with `song`, (windows, n_tags) -> (F,) the mean of the
+        windows' inputs (a song's logits are the mean of its windows')."""
+        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features]
+        if self.transform == "logodds":
+            x = logodds(x)
+        return x.mean(axis=0) if song else x
 
-    def contributions(self, tag_probs: np.ndarray) -> np.ndarray:
+    def logits(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
+        """(..., n_tags) -> (..., G)."""
+        return self.inputs(tag_probs, song) @ self.weights.T + self.bias
+
+    def contributions(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
         """(..., n_tags) -> (..., G, n_concepts): logit_g = intercept_g + the sum over concepts."""
-        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features] - self.reference  # (..., F)
-        per_feature = x[..., None, :] * self.weights  # (..., G, F)
+        return self.contributions_of(self.inputs(tag_probs, song))
+
+    def contributions_of(self, x: np.ndarray) -> np.ndarray:
+        """(..., F) head inputs -> (..., G, n_concepts)."""
+        per_feature = (np.asarray(x) - self.reference)[..., None, :] * self.weights  # (..., G, F)
         out = np.zeros((*per_feature.shape[:-1], len(self.vocabulary.names)))
         for f, k in enumerate(self.concept):
             out[..., k] += per_feature[..., f]
         return out
 
-    def deviations(self, tag_probs: np.ndarray) -> np.ndarray:
+    def deviations(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
         """(..., n_tags) -> (..., n_concepts): how much more (> 0) or less (< 0) of each concept than the average
-        training song (the sum over its features of strength - reference)."""
-        x = np.asarray(tag_probs, dtype=np.float64)[..., self.features] - self.reference
+        training song (the sum over its features of input - reference)."""
+        return self.deviations_of(self.inputs(tag_probs, song))
+
+    def deviations_of(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x) - self.reference
         out = np.zeros((*x.shape[:-1], len(self.vocabulary.names)))
         for f, k in enumerate(self.concept):
             out[..., k] += x[..., f]
         return out
 
-    def explain(self, tag_probs: np.ndarray, genre: str, top: int | None = None) -> dict:
-        """One genre's logit split into named contributions (largest magnitude first; zeros left out). Musical
-        concepts are the reasons (`contributions`); concepts named after a genre, style or era are kept apart
+    def explain(
+        self,
+        tag_probs: np.ndarray,
+        genre: str,
+        top: int | None = None,
+        song: bool = False,
+        present: np.ndarray | None = None,
+    ) -> dict:
+        """One genre's logit split into named contributions, the strongest support first (a concept that pushes
+        the genre up is a reason for it; one that pushes it down comes last); zeros left out. Musical concepts
+        are the reasons (`contributions`); concepts named after a genre, style or era are kept apart
         (`similar_to`), and so are those that failed their check against audio with known content (`failed`: a
         "sitar" that fires on music with none is no reason for jazz). Neither is ever given as a reason; both weigh
-        in the head all the same: logit = intercept + the three sums."""
+        in the head all the same: logit = intercept + the three sums. With `song`, `tag_probs` are one song's
+        windows. With `present` ((n_concepts,) bool: which concepts the song or window has), each row says whether
+        its concept is present, and the concepts that are present and speak for the genre come first: those are
+        its reasons ("metal because loud"); a concept the song does not have is no reason, even where the song has
+        a little more of it than the average training song."""
+        return self.explain_inputs(self.inputs(tag_probs, song), genre, top, present)
+
+    def explain_inputs(
+        self, x: np.ndarray, genre: str, top: int | None = None, present: np.ndarray | None = None
+    ) -> dict:
+        """`explain` on the head's inputs (F,) (a song's: the mean of its windows')."""
         g = self.labels.index(genre)
-        c = self.contributions(tag_probs)[g]
-        dev = self.deviations(tag_probs)
-        order = [int(k) for k in np.argsort(-np.abs(c)) if c[k] != 0.0]
+        c = self.contributions_of(x)[g]
+        dev = self.deviations_of(x)
+        order = [int(k) for k in np.argsort(-c, kind="stable") if c[k] != 0.0]
+        if present is not None:
+            reason = [bool(present[k]) and c[k] > 0 for k in range(len(c))]
+            order = [k for k in order if reason[k]] + [k for k in order if not reason[k]]
         named = self.vocabulary.genre_named
         failed = [not self.vocabulary.may_be_present(k) for k in range(len(named))]
 
@@ -161,6 +221,7 @@ class GenreHead:
                     "value": round(float(c[k]), 6),
                     "genre_named": named[k],
                     "direction": "more" if dev[k] >= 0 else "less",
+                    **({} if present is None else {"present": bool(present[k])}),
                 }
                 for k in ks[:top]
             ]
@@ -175,23 +236,40 @@ class GenreHead:
         }
 
 
+TRANSFORMS = ("identity", "logodds")
+LOGODDS_EPS = 1e-4  # probabilities are clipped to [eps, 1 - eps] before the log-odds (at most +-9.2)
+
+
+def logodds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, LOGODDS_EPS, 1.0 - LOGODDS_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
 GENRE_NAMED_MARK = "†"
 
 
 VALIDATION_MARKS = {"failed": "✗", "not validated": "?"}  # a reason whose concept did not pass its validation
 
 
-def describe_contributions(contributions: list[dict], n: int = 4, status: dict[str, str] | None = None) -> str:
+def describe_contributions(
+    contributions: list[dict], n: int = 4, status: dict[str, str] | None = None, reasons: bool = False
+) -> str:
     """'jazz† +1.30, piano +0.61, less quiet +0.40, sitar✗ +0.10 ...' († marks concepts named after a genre, style or
     era; "less" a concept the song has less of than the average training song, which pushes the genre up or down all
     the same; with `status` (concept -> validation status), ✗ a concept that failed validation and ? one that was not
-    validated: they weigh in the head all the same, but are not evidence a listener can check)."""
+    validated: they weigh in the head all the same, but are not evidence a listener can check). With `reasons`, and
+    rows that say whether their concept is present, only the reasons: concepts present that speak for the genre."""
     status = status or {}
 
     def mark(c: dict) -> str:
         return (GENRE_NAMED_MARK if c["genre_named"] else "") + VALIDATION_MARKS.get(status.get(c["concept"], ""), "")
 
-    return ", ".join(f"{reason_name(c)}{mark(c)} {c['value']:+.2f}" for c in contributions[:n])
+    shown = contributions
+    if reasons and any("present" in c for c in contributions):
+        shown = [c for c in contributions if c.get("present") and c["value"] > 0]
+        if not shown:
+            return "no concept present speaks for it"
+    return ", ".join(f"{reason_name(c)}{mark(c)} {c['value']:+.2f}" for c in shown[:n])
 
 
 def reason_name(c: dict) -> str:
@@ -200,4 +278,4 @@ def reason_name(c: dict) -> str:
 
 def describe(e: dict, n: int = 4, status: dict[str, str] | None = None) -> str:
     """'jazz: jazz† +1.30, piano +0.61, ...'"""
-    return f"{e['genre']}: " + describe_contributions(e["contributions"], n, status)
+    return f"{e['genre']}: " + describe_contributions(e["contributions"], n, status, reasons=True)

@@ -168,23 +168,30 @@ def extract_features(model, ck, context: int, tracks, max_windows: int | None = 
 
 
 # ---------------------------------------------------------------- linear heads
-def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float) -> dict:
+def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, nonnegative: bool = False) -> dict:
     """Standardised multinomial logistic regression, the scaler folded in: logits = W x + b
-    = intercept + W (x - reference)."""
-    from sklearn.linear_model import LogisticRegression
-
+    = intercept + W (x - reference). With `nonnegative`, every weight is >= 0 (a positive-evidence head: a
+    concept can only speak for a genre, by the song having more of it than the average training song)."""
     X = np.asarray(X, dtype=np.float64)
-    mu, sd = X.mean(0), X.std(0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=10_000).fit((X - mu) / sd, y)
-    order = [list(clf.classes_).index(lab) for lab in labels if lab in clf.classes_]
-    if len(order) != len(labels):
-        missing = sorted(set(labels) - set(clf.classes_))
+    y = np.asarray(y)
+    missing = sorted(set(labels) - set(y.tolist()))
+    if missing:
         raise AudioConceptError(f"no training tracks for {', '.join(missing)}")
-    coef, icpt = clf.coef_, clf.intercept_
-    if coef.shape[0] == 1:  # two classes: sklearn keeps one row; split it so that the softmax gives the same p
-        coef, icpt = np.vstack([-coef / 2, coef / 2]), np.r_[-icpt / 2, icpt / 2]
-    W = coef[order] / sd
-    intercept = icpt[order]
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    Z = (X - mu) / sd
+    if nonnegative:
+        coef, icpt = _nonnegative_softmax(Z, np.array([labels.index(v) for v in y]), len(labels), C)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=C, max_iter=10_000).fit(Z, y)
+        order = [list(clf.classes_).index(lab) for lab in labels]
+        coef, icpt = clf.coef_, clf.intercept_
+        if coef.shape[0] == 1:  # two classes: sklearn keeps one row; split it so that the softmax gives the same p
+            coef, icpt = np.vstack([-coef / 2, coef / 2]), np.r_[-icpt / 2, icpt / 2]
+        coef, icpt = coef[order], icpt[order]
+    W = coef / sd
+    intercept = icpt
     return {
         "weights": W.tolist(),
         "bias": (intercept - W @ mu).tolist(),
@@ -194,11 +201,37 @@ def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float) -> dict:
     }
 
 
+def _nonnegative_softmax(Z: np.ndarray, y: np.ndarray, n_classes: int, C: float) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression with weights >= 0 (free intercepts), sklearn's objective
+    C * sum(log-loss) + |W|^2 / 2, by L-BFGS-B. -> (W (G, F), b (G,))."""
+    from scipy.optimize import minimize
+
+    n, f = Z.shape
+    Y = np.eye(n_classes)[y]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = theta[: n_classes * f].reshape(n_classes, f), theta[n_classes * f :]
+        L = Z @ W.T + b
+        L = L - L.max(axis=1, keepdims=True)
+        logp = L - np.log(np.exp(L).sum(axis=1, keepdims=True))
+        g = (np.exp(logp) - Y) * C
+        value = -C * float((Y * logp).sum()) + 0.5 * float((W**2).sum())
+        return value, np.r_[(g.T @ Z + W).ravel(), g.sum(axis=0)]
+
+    bounds = [(0.0, None)] * (n_classes * f) + [(None, None)] * n_classes
+    r = minimize(
+        loss, np.zeros(n_classes * (f + 1)), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 10_000}
+    )
+    return r.x[: n_classes * f].reshape(n_classes, f), r.x[n_classes * f :]
+
+
 def head_logits(head: dict, X: np.ndarray) -> np.ndarray:
     return np.asarray(X) @ np.asarray(head["weights"]).T + np.asarray(head["bias"])
 
 
-def cv_accuracy(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, folds: int, repeats: int) -> dict:
+def cv_accuracy(
+    X: np.ndarray, y: np.ndarray, labels: list[str], C: float, folds: int, repeats: int, nonnegative: bool = False
+) -> dict:
     """Repeated stratified k-fold accuracy (one row per track, so no track is in train and test)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -210,7 +243,7 @@ def cv_accuracy(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, folds
     for r in range(repeats):
         pred = np.empty(len(y), dtype=object)
         for tr, te in StratifiedKFold(k, shuffle=True, random_state=r).split(X, y):
-            h = fit_head(X[tr], y[tr], labels, C)
+            h = fit_head(X[tr], y[tr], labels, C, nonnegative)
             pred[te] = np.asarray(labels)[head_logits(h, X[te]).argmax(1)]
         accs.append(float(np.mean(pred == y)))
     return {

@@ -86,3 +86,47 @@ def test_missing_renders_is_one_line(tmp_path):
     empty.mkdir()
     proc = run_cli("concepts", "validate-probes", "--renders", str(empty), "--clips", str(tmp_path))
     assert_one_line_error(proc, 2, "windows.csv")
+
+
+def test_the_honest_head_reads_log_odds_speaks_only_for_genres_and_gives_the_reasons():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from audioconcept.concepts.validated import fit_validated_head
+    from audioconcept.runtime.tag_concepts import GenreHead
+
+    concepts = {
+        "outputs": ["MTT:loud", "MTT:quiet", "MTT:piano", "MSD:metal"],
+        "names": ["loud", "quiet", "piano", "metal"],
+        "members": [[0], [1], [2], [3]],
+        "categories": ["loudness", "loudness", "instrument", "genre"],
+        "genre_named": [False, False, False, True],
+        "probes": {"names": []},
+        "validation": {n: {"status": "validated"} for n in ("loud", "quiet", "piano", "metal")},
+    }
+    rng = np.random.default_rng(0)
+    clips = {}
+    for genre, on in (("metal", 0), ("classical", 1), ("jazz", 2)):
+        for i in range(5):
+            tags = rng.uniform(0.001, 0.05, (4, 4))  # windows x tags
+            tags[:, on] = rng.uniform(0.9, 0.999, 4)  # metal loud, classical quiet, jazz piano
+            tags[:, 3] = 0.99 if genre == "metal" else 0.01  # the genre-named tag never enters the honest head
+            clips[f"{genre}/{genre}.{i}.flac"] = SimpleNamespace(tags=tags, embedding=np.zeros((4, 2)))
+    manifest = {"labels": ["classical", "jazz", "metal"]}
+    head, acc = fit_validated_head(concepts, manifest, clips, ValidateConfig(renders=".", cv_repeats=2))
+    assert head["transform"] == "logodds" and head["nonnegative"] and head["features"] == concepts["outputs"][:3]
+    assert np.min(head["weights"]) >= 0.0
+    assert acc["validated"]["cv"]["accuracy"] == 1.0 and "all-tags" in acc
+    m = {
+        "name": "t",
+        "labels": manifest["labels"],
+        "concepts": {**concepts, "kind": "tags", "thresholds": [0.5] * 4},
+        "genre_heads": {"in_graph": "validated", "reasons": "validated", "heads": {"validated": head}},
+    }
+    g = GenreHead.from_manifest(m)
+    e = g.explain(clips["metal/metal.0.flac"].tags, "metal", song=True)
+    assert e["contributions"][0]["concept"] == "loud" and e["contributions"][0]["direction"] == "more"
+    # non-negative weights: a concept speaks for the genre exactly where the song has more of it than average
+    assert all((c["value"] > 0) == (c["direction"] == "more") for c in e["contributions"])
+    assert "metal" not in {c["concept"] for c in e["contributions"] + e["similar_to"]}

@@ -90,6 +90,15 @@ def test_streamed_rows_equal_predicts(song, model, hop):
     assert s.concepts == ref.concepts and s.concepts_present == ref.concepts_present
     assert s.concept_spans == ref.concept_spans
     assert s.tags == ref.tags
+    # the song's reasons: from running sums of the reasons head's inputs, as predict's from all of them
+    assert bool(s.explanation) == bool(ref.explanation)
+    if ref.explanation:
+        assert {k: v for k, v in s.explanation.items() if k != "genres"} == {
+            k: v for k, v in ref.explanation.items() if k != "genres"
+        }
+        for a, b in zip(s.explanation["genres"], ref.explanation["genres"], strict=True):
+            assert a["genre"] == b["genre"] and a["logit"] == pytest.approx(b["logit"], abs=1e-5)
+            assert [c["concept"] for c in a["contributions"][:5]] == [c["concept"] for c in b["contributions"][:5]]
     assert summary.windows == len(rows) and summary.skipped == 0
     assert summary.heard_s == pytest.approx(len(stereo) / 44100, abs=1e-3)
 

@@ -130,3 +130,104 @@ def test_a_bare_tagger_ranks_tags_by_mean_probability():
     r = agg.result("s.wav", "t", "musicnn-ensemble", "", "onnx", "cpu", top_k=2)
     assert [g for g, _ in r.genres] == [TAG_LABELS[3], TAG_LABELS[7]]
     assert r.genres[0][1] == pytest.approx(p[:, 3].mean())
+
+
+def _nonnegative_logodds_head(rng, features: list[str]) -> dict:
+    h = _head(rng, features)
+    w = np.abs(np.asarray(h["weights"]))
+    ref = rng.normal(-3, 1, len(features))  # log-odds of small probabilities
+    intercept = np.asarray(h["intercept"])
+    return {
+        **h,
+        "weights": w.tolist(),
+        "bias": (intercept - w @ ref).tolist(),
+        "reference": ref.tolist(),
+        "transform": "logodds",
+        "nonnegative": True,
+        "accuracy": {"cv": {"accuracy": 0.78, "std": 0.02}},
+    }
+
+
+@pytest.fixture
+def reasons_manifest(manifest):
+    rng = np.random.default_rng(5)
+    musical = [t for t in TAG_LABELS if not TAGS[t].genre_named][:20]
+    gh = manifest["genre_heads"]
+    return {
+        **manifest,
+        "genre_heads": {
+            **gh,
+            "reasons": "validated",
+            "heads": {**gh["heads"], "validated": _nonnegative_logodds_head(rng, musical)},
+        },
+    }
+
+
+def test_a_logodds_head_reads_log_odds_and_a_song_is_the_mean_of_its_windows(reasons_manifest):
+    rng = np.random.default_rng(6)
+    head = GenreHead.from_manifest(reasons_manifest, "validated")
+    assert head.transform == "logodds" and head.accuracy == pytest.approx(0.78)
+    tags = rng.uniform(0, 1, (5, 100))
+    tags[0, head.features[0]] = 1.0  # clipped, not infinite
+    x = head.inputs(tags)
+    p = np.clip(tags[:, head.features], 1e-4, 1 - 1e-4)
+    np.testing.assert_allclose(x, np.log(p / (1 - p)), atol=1e-9)
+    logits = head.logits(tags)
+    assert np.isfinite(logits).all()
+    np.testing.assert_allclose(head.intercept + head.contributions(tags).sum(-1), logits, atol=1e-9)
+    # a song: the mean of its windows' inputs, so its logits are the mean of its windows' logits, exactly
+    np.testing.assert_allclose(head.logits(tags, song=True), logits.mean(0), atol=1e-9)
+    e = head.explain(tags, "metal", song=True)
+    assert e["logit"] == pytest.approx(logits.mean(0)[1], abs=1e-5)
+    # the strongest support first; with non-negative weights a reason is always "more" of a concept
+    values = [c["value"] for c in e["contributions"]]
+    assert values == sorted(values, reverse=True)
+    assert all(c["direction"] == "more" for c in e["contributions"] if c["value"] > 0)
+
+
+def test_the_reasons_head_explains_the_genres_that_the_default_head_chose(reasons_manifest):
+    rng = np.random.default_rng(7)
+    s = SongSettings.from_manifest(reasons_manifest)
+    assert s.head.name == "all-tags" and s.reasons.name == "validated"
+    tags = rng.uniform(0, 0.3, (4, 100))
+    logits = s.head.logits(tags)
+    agg = SongAggregator(s)
+    agg.add(_windows(4), logits, softmax(logits), tags, tags[..., None])
+    r = agg.result("song.wav", "m", "musicnn-probe", "", "onnx", "cpu", top_k=3)
+    ex = r.explanation
+    assert ex["head"] == "validated" and ex["genres_from"] == "all-tags" and ex["reasons_accuracy"] == 0.78
+    assert [g["genre"] for g in ex["genres"]] == [g for g, _ in r.genres]  # the chosen genres, in their order
+    own = GENRES[int(np.argmax(s.reasons.logits(tags).mean(0)))]
+    assert ex["reasons_genre"] == own and ex["agrees"] == (own == r.genres[0][0])
+    for g in ex["genres"]:  # the reasons head's own logits, split exactly
+        assert g["logit"] == pytest.approx(s.reasons.logits(tags).mean(0)[GENRES.index(g["genre"])], abs=1e-5)
+    # every window's reasons are the reasons head's too
+    here = s.present_at(s.tags.merge(tags).T)[:, 0]  # the concepts present in the first window
+    w0 = s.reasons.explain(tags[0], r.windows[0].genre, s.top_contributions, present=here)["contributions"]
+    assert r.windows[0].explanation == w0 and all("present" in c for c in w0)
+    # --head chooses the head of both the genres and the reasons
+    s2 = SongSettings.from_manifest(reasons_manifest, head="musical")
+    assert s2.head.name == s2.reasons.name == "musical"
+    bad = {**reasons_manifest, "genre_heads": {**reasons_manifest["genre_heads"], "reasons": "nope"}}
+    with pytest.raises(AudioConceptError, match="genre_heads.reasons names 'nope', not one"):
+        SongSettings.from_manifest(bad)
+
+
+def test_a_reason_is_a_concept_present_that_speaks_for_the_genre(reasons_manifest):
+    rng = np.random.default_rng(8)
+    head = GenreHead.from_manifest(reasons_manifest, "validated")
+    tags = rng.uniform(0, 1, (3, 100))
+    names = head.vocabulary.names
+    full = head.explain(tags, "metal", song=True)
+    support = [c["concept"] for c in full["contributions"] if c["value"] > 0]
+    assert len(support) >= 3
+    # the strongest supporter is absent from the song, the third one present: the present one leads
+    present = np.array([n == support[2] for n in names])
+    e = head.explain(tags, "metal", song=True, present=present)
+    assert e["contributions"][0]["concept"] == support[2] and e["contributions"][0]["present"]
+    assert sorted(c["concept"] for c in e["contributions"]) == sorted(c["concept"] for c in full["contributions"])
+    assert e["logit"] == full["logit"]  # the same split, in another order
+    assert describe(e, 5).split(": ", 1)[1].startswith(f"{support[2]} +")
+    assert "," not in describe(e, 5)  # only the one reason: the others are not present
+    nothing = head.explain(tags, "metal", song=True, present=np.zeros(len(names), bool))
+    assert describe(nothing) == "metal: no concept present speaks for it"

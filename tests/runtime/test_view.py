@@ -141,6 +141,8 @@ document.body.dataset.probe = JSON.stringify({
   visibleWindowRows: [...document.querySelectorAll('tr.window-row')]
     .filter(r => { const d = r.closest('details'); return !d || d.open; }).length,
   windowRows: document.querySelectorAll('tr.window-row').length,
+  reasonsHead: (document.querySelector('p.reasons-head') || {}).textContent || '',
+  reasonLabels: [...document.querySelectorAll('.explanation .contrib .bar-label')].map(e => e.textContent),
 });
 </script>
 """
@@ -154,6 +156,22 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     m = _manifest(2.976, 2.992, used=2.976)
     sections = ["metal", "classical", "jazz", "hiphop", "disco"]
     r = _result(290.0, 2.976, 2.992, lambda s: sections[min(int(s // 60), 4)])
+    row = {"genre_named": False, "direction": "more"}
+    r.explanation = {  # genres from one head, reasons from another that would choose the same genre
+        "head": "validated",
+        "genres_from": "all-tags",
+        "reasons_genre": "metal",
+        "agrees": True,
+        "reasons_accuracy": 0.78,
+        "genres": [
+            {
+                "genre": "metal",
+                "logit": 2.0,
+                "intercept": 0.5,
+                "contributions": [{"concept": "drums", "value": 1.0, **row}, {"concept": "piano", "value": 0.5, **row}],
+            }
+        ],
+    }
     page = tmp_path / "r.html"
     page.write_text(render_report(build_view(r, m, str)).replace("</body>", PROBE + "</body>"))
     dom = subprocess.run(
@@ -171,3 +189,6 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     assert probe["present"].index("drums") < probe["present"].index("flute") < probe["present"].index("piano")
     assert probe["runRows"] == len(sections) and probe["windowRows"] == 97 and probe["visibleWindowRows"] == 0
     np.testing.assert_equal(probe["lanes"]["genre (per window)"], 97)
+    assert 'Genres from head "all-tags"; reasons from head "validated"' in probe["reasonsHead"]
+    assert "0.78 cross-validated" in probe["reasonsHead"] and "chooses the same genre" in probe["reasonsHead"]
+    assert probe["reasonLabels"][:2] == ["drums", "piano"]

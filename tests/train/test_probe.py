@@ -103,3 +103,22 @@ def test_the_split_protocol_chooses_C_on_valid_and_reports_test():
         assert set(acc["valid_by_C"]) == {"0.03", "0.1", "0.3", "1.0", "3.0", "10.0"}
         assert acc["test"] >= 0.8, (name, acc)
     assert len(heads["musical"]["weights"][0]) == 51
+
+
+def test_a_nonnegative_head_keeps_every_weight_at_or_above_zero_and_still_separates():
+    rng = np.random.default_rng(0)
+    y = np.repeat(["a", "b", "c"], 20)
+    X = rng.normal(0, 1, (60, 4))
+    for k, lab in enumerate("abc"):
+        X[y == lab, k] += 3.0  # feature k speaks for class k
+    X[:, 3] = -X[:, 0]  # "less of a" speaks for a too: a non-negative head may not use it
+    free = fit_head(X, y, ["a", "b", "c"], C=1.0)
+    h = fit_head(X, y, ["a", "b", "c"], C=1.0, nonnegative=True)
+    W = np.asarray(h["weights"])
+    assert W.min() >= 0.0 and np.asarray(free["weights"]).min() < 0.0
+    assert W[0, 0] > 0 and W[1, 1] > 0 and W[2, 2] > 0
+    pred = np.asarray(["a", "b", "c"])[head_logits(h, X).argmax(1)]
+    assert np.mean(pred == y) > 0.9
+    # the scaler is folded in: intercept + W (x - reference) = W x + bias
+    np.testing.assert_allclose(head_logits(h, X), np.asarray(h["intercept"]) + (X - h["reference"]) @ W.T, atol=1e-9)
+    assert cv_accuracy(X, y, ["a", "b", "c"], 1.0, 5, 2, nonnegative=True)["accuracy"] > 0.9

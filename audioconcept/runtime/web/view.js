@@ -146,7 +146,7 @@ function windowTable(view, player, windows) {
   const head = el("tr", {}, el("th", { text: "window" }));
   for (const lab of view.labels) head.append(el("th", { text: lab }));
   const why = windows.some(w => w.explanation && w.explanation.length);
-  if (why) head.append(el("th", { text: "why (top named contributions)" }));
+  if (why) head.append(el("th", { text: "why (concepts present that speak for the genre)" }));
   table.append(el("thead", {}, head));
   const body = el("tbody");
   for (const w of windows) {
@@ -157,7 +157,7 @@ function windowTable(view, player, windows) {
       tr.append(el("td", { style: `background:rgba(78,121,167,${p.toFixed(3)})`, text: fmt(p) }));
     }
     if (why) {
-      const text = contributionText(w.explanation || []);
+      const text = contributionText(w.explanation || [], true);
       tr.append(el("td", { class: "why", title: text, text }));
     }
     body.append(tr);
@@ -191,7 +191,7 @@ function renderWindowTable(view, player) {
   for (const r of runs) {
     const best = r.windows.reduce((a, b) => (b.p > a.p ? b : a));
     const mean = r.windows.reduce((a, w) => a + w.p, 0) / r.windows.length;
-    const text = contributionText(best.explanation || []);
+    const text = contributionText(best.explanation || [], true);
     body.append(el("tr", { class: "run-row", "data-start": r.heardStart, onclick: () => playSegment(player, r.heardStart, r.heardEnd) },
       el("td", { text: `${fmt(r.start, 1)}-${fmt(r.end, 1)} s` }),
       el("td", { class: "genre-cell" }, swatch("", `background:${genreColour(view, r.genre)}`), r.genre),
@@ -237,7 +237,13 @@ function renderConfidence(view) {
 }
 
 // A genre's logit split into named concepts: one bar per contribution; genre-named concepts hatched.
-function contributionText(cs) {
+// with rows that say whether their concept is present and `reasons`: only the reasons (present, speaking for the
+// genre), as the CLI's why column (tag_concepts.py's describe_contributions)
+function contributionText(cs, reasons = false) {
+  if (reasons && cs.some(c => "present" in c)) {
+    cs = cs.filter(c => c.present && c.value > 0);
+    if (!cs.length) return "no concept present speaks for it";
+  }
   return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
 }
 
@@ -252,7 +258,12 @@ function validationMark(view, concept) {
 function renderExplanation(view) {
   const ex = view.explanation;
   const box = el("div", { class: "explanation" });
-  box.append(el("p", { class: "muted", text: `Head "${ex.head}": a genre's logit is its intercept plus one contribution per named concept (weight × how much more the song has of it than the average training song). † and hatched bars: concepts named after a genre, style or era, which make an explanation partly circular. ✗: the concept failed its check against audio with known content; ?: it was never checked.` }));
+  box.append(el("p", { class: "muted", text: `Head "${ex.head}": a genre's logit is its intercept plus one contribution per named concept (weight × how much more the song has of it than the average training song). The reasons come first: the concepts present in the song that speak for the genre; the other contributions follow, marked "not present" where the song does not have the concept. † and hatched bars: concepts named after a genre, style or era, which make an explanation partly circular. ✗: the concept failed its check against audio with known content; ?: it was never checked.` }));
+  if (ex.genres_from) {
+    const acc = ex.reasons_accuracy !== undefined && ex.reasons_accuracy !== null ? `, ${fmt(ex.reasons_accuracy)} cross-validated` : "";
+    const verdict = ex.agrees ? "chooses the same genre" : `alone would choose ${ex.reasons_genre}`;
+    box.append(el("p", { class: "reasons-head", text: `Genres from head "${ex.genres_from}"; reasons from head "${ex.head}" (validated musical concepts only, non-negative weights${acc}), which ${verdict}.` }));
+  }
   for (const g of ex.genres) {
     const shown = g.contributions.slice(0, 8);
     const scale = Math.max(...shown.map(c => Math.abs(c.value)), 1e-6);
@@ -260,7 +271,7 @@ function renderExplanation(view) {
     for (const c of shown) {
       const w = (100 * Math.abs(c.value) / scale).toFixed(1);
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
-        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) }),
+        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) + (c.present === false ? " (not present)" : "") }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
         el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
     }

@@ -46,45 +46,66 @@ export class TagVocabulary {
   conceptOfOutputs() { const of = new Array(this.outputs.length).fill(-1); this.members.forEach((mem, k) => mem.forEach(i => { of[i] = k; })); return of; }
 }
 
+const LOGODDS_EPS = 1e-4;  // tag_concepts.py's LOGODDS_EPS
+function logodds(p) { const q = Math.min(Math.max(p, LOGODDS_EPS), 1 - LOGODDS_EPS); return Math.log(q) - Math.log1p(-q); }
+
 export class GenreHead {
-  // the manifest's default head, else the one the graph computes (tag_concepts.py's GenreHead.from_manifest)
-  static fromManifest(m) {
+  // the head `name` (default: the manifest's default head, else the one the graph computes; tag_concepts.py's
+  // GenreHead.from_manifest)
+  static fromManifest(m, name) {
     const gh = m.genre_heads || {}, vocab = TagVocabulary.fromManifest(m), heads = gh.heads || {};
-    const name = gh.default || gh.in_graph;
+    name = name || gh.default || gh.in_graph;
     if (!vocab || !heads[name]) return null;
     const h = heads[name], index = Object.fromEntries(vocab.outputs.map((t, i) => [t, i]));
     const missing = h.features.filter(f => !(f in index));
     if (missing.length) throw new Error(`genre head ${name}: features not among the tags (${missing.slice(0, 3).join(", ")})`);
+    const transform = h.transform || "identity";
+    if (!["identity", "logodds"].includes(transform)) throw new Error(`genre head ${name}: unknown transform ${transform}`);
+    const cv = ((h.accuracy || {}).cv || {}).accuracy;
     const head = new GenreHead();
     Object.assign(head, {
       name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, bias: h.bias, intercept: h.intercept,
-      reference: h.reference, vocab, inGraph: gh.in_graph === name,
+      reference: h.reference, vocab, inGraph: gh.in_graph === name, transform, accuracy: cv === undefined ? null : cv,
     });
     const of = vocab.conceptOfOutputs();
     head.concept = head.features.map(f => of[f]);
     return head;
   }
-  contributions(tags, g) {
+  // the head the manifest names for its reasons (genre_heads.reasons), or null
+  static reasonsFromManifest(m) {
+    const name = (m.genre_heads || {}).reasons;
+    return name ? GenreHead.fromManifest(m, name) : null;
+  }
+  // what the head reads of one window's tags (GenreHead.inputs)
+  inputs(tags) { return this.features.map(f => this.transform === "logodds" ? logodds(tags[f]) : tags[f]); }
+  // a song's input: the mean of its windows'
+  songInputs(windowTags) { return mean(windowTags.map(t => this.inputs(t))); }
+  contributionsOf(x, g) {
     const out = new Array(this.vocab.names.length).fill(0), w = this.weights[g];
-    this.features.forEach((f, i) => { out[this.concept[i]] += (tags[f] - this.reference[i]) * w[i]; });
+    this.features.forEach((f, i) => { out[this.concept[i]] += (x[i] - this.reference[i]) * w[i]; });
     return out;
   }
   // a head the graph does not compute: its logits on the tags
-  logits(tags) { return this.weights.map((w, g) => this.features.reduce((s, f, i) => s + tags[f] * w[i], 0) + this.bias[g]); }
+  logits(tags) { const x = this.inputs(tags); return this.weights.map((w, g) => x.reduce((s, v, i) => s + v * w[i], 0) + this.bias[g]); }
   // per concept: how much more (> 0) or less (< 0) of it than the average training song
-  deviations(tags) {
+  deviationsOf(x) {
     const out = new Array(this.vocab.names.length).fill(0);
-    this.features.forEach((f, i) => { out[this.concept[i]] += tags[f] - this.reference[i]; });
+    this.features.forEach((f, i) => { out[this.concept[i]] += x[i] - this.reference[i]; });
     return out;
   }
-  // musical concepts are the reasons (contributions); genre-named ones are kept apart (similar_to), and so are those
-  // that failed validation (failed)
-  explain(tags, genre, top) {
-    const g = this.labels.indexOf(genre), c = this.contributions(tags, g), dev = this.deviations(tags);
-    const ord = order(c.map(Math.abs)).filter(k => c[k] !== 0), named = this.vocab.genreNamed;
+  explain(tags, genre, top, present) { return this.explainInputs(this.inputs(tags), genre, top, present); }
+  // the strongest support first, and with `present` (a bool per concept) the concepts present that speak for the
+  // genre before all others; musical concepts are the reasons (contributions); genre-named ones are kept apart
+  // (similar_to), and so are those that failed validation (failed)
+  explainInputs(x, genre, top, present) {
+    const g = this.labels.indexOf(genre), c = this.contributionsOf(x, g), dev = this.deviationsOf(x);
+    let ord = order(c).filter(k => c[k] !== 0);
+    if (present) { const reason = k => !!present[k] && c[k] > 0; ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))]; }
+    const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
       concept: this.vocab.names[k], value: round(c[k], 6), genre_named: named[k], direction: dev[k] >= 0 ? "more" : "less",
+      ...(present ? { present: !!present[k] } : {}),
     }));
     return {
       genre, logit: round(this.intercept[g] + c.reduce((a, b) => a + b, 0), 6), intercept: round(this.intercept[g], 6),
@@ -227,6 +248,7 @@ export class SongAggregator {
     this.thresholds = thr.length === this.names.length ? thr.map(Number) : this.names.map(() => 0.5);
     this.tags = TagVocabulary.fromManifest(m);
     this.head = GenreHead.fromManifest(m);
+    this.reasons = GenreHead.reasonsFromManifest(m) || this.head;  // the head whose contributions explain the genres
     this.multiLabel = !!m.multi_label;
     this.ood = DistanceToTraining.fromManifest(m); this.validation = validationOf(m);
     this.windows = []; this.logits = []; this.probs = []; this.windowConcepts = []; this.frames = []; this.windowTags = [];
@@ -262,8 +284,9 @@ export class SongAggregator {
     }
     const j = argmax(p), label = this.labels[j];
     const wc = {};
+    let on = null;  // this window's present concepts
     if (concepts && this.names.length) {
-      const on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0]);
+      on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0]);
       this.presentAny = this.presentAny ? this.presentAny.map((x, k) => x || on[k]) : on;
       this.lastPresent = on;
       this.windowOn.push([w.start, w.end, on, Array.from(concepts)]);
@@ -278,7 +301,7 @@ export class SongAggregator {
     if (tags) {
       this.windowTags.push(tags);
       wr.tags = Object.fromEntries(this.tags.outputs.map((t, k) => [t, round(tags[k], 4)]));
-      if (this.head) wr.explanation = this.head.explain(tags, label, this.rt.top_contributions).contributions;
+      if (this.reasons) wr.explanation = this.reasons.explain(tags, label, this.rt.top_contributions, on).contributions;
     }
     this.windows.push(wr);
     this.logits.push(logits); this.probs.push(p);
@@ -353,15 +376,24 @@ export class SongAggregator {
     if (this.windowTags.length) {
       const mx = colMax(this.windowTags);
       this.tags.outputs.forEach((t, k) => { res.tags[t] = round(mx[k], 4); });
-      if (this.head) {
-        const meanTags = mean(this.windowTags);
-        res.explanation = {
-          head: this.head.name,
-          genres: ord.map(i => this.head.explain(meanTags, this.labels[i])),
-          note: "logit = intercept + the sum of the contributions, of similar_to and of failed; a contribution is weight x (strength - the training mean) summed over the concept's sources; the reasons (contributions) are musical concepts; concepts named after a genre, style or era are kept apart in similar_to, and those that failed their validation in failed",
-        };
+      if (this.reasons) {
+        const shown = new Set([...res.concepts_present, ...(res.similar_to || [])]);
+        res.explanation = this.explanation(this.reasons.songInputs(this.windowTags), ord, this.reasons.vocab.names.map(n => shown.has(n)));
       }
     }
     return res;
+  }
+
+  // aggregate.py's explanation
+  explanation(x, ord, present) {
+    const r = this.reasons, out = { head: r.name, genres: ord.map(i => r.explainInputs(x, this.labels[i], undefined, present)) };
+    if (this.head && this.head.name !== r.name) {
+      const logits = this.labels.map((_, g) => r.intercept[g] + r.contributionsOf(x, g).reduce((a, b) => a + b, 0));
+      const own = this.labels[argmax(logits)];
+      Object.assign(out, { genres_from: this.head.name, reasons_genre: own, agrees: own === this.labels[ord[0]] });
+      if (r.accuracy !== null) out.reasons_accuracy = r.accuracy;
+    }
+    out.note = this.rt.explanation_note;
+    return out;
   }
 }
