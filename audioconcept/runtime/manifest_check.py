@@ -297,6 +297,11 @@ def check_consistency(m: dict, where: str) -> None:
     if ws is not None and abs(ws - m["window_s"] * m["sample_rate"]) > 1:
         raise BundleError(f"{where}: window_samples {ws} does not equal window_s x sample_rate")
     _check_concepts(m, where)
+    gh = m.get("genre_heads") or {}
+    for role in ("default", "reasons"):  # the heads a bundle names for a job are among its heads
+        name = gh.get(role)
+        if name is not None and name not in (gh.get("heads") or {}) and name != "embedding":
+            raise BundleError(f"{where}: genre_heads.{role} names {_show(name)}, not one of its heads")
     uses_mel = ("onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy") or (
         "executorch" in m["artifacts"]
     )

@@ -43,6 +43,7 @@ def _patch(m: dict, rng) -> dict:
     ood = DistanceToTraining.fit(rng.normal(size=(12, dim))).to_section()
     gh = json.loads(json.dumps(m["genre_heads"]))
     gh.pop("default", None)
+    gh.pop("reasons", None)  # the heads it names are left out below
     gh["heads"] = {k: v for k, v in gh["heads"].items() if k in ("all-tags", "musical")}  # heads on the tags only
     return {"concepts": c, "ood": ood, "genre_heads": gh}
 

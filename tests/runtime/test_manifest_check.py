@@ -156,6 +156,12 @@ def test_cnn_manifest_mutations(tmp_path, change, match):
     _refused(_edit(_copy(CNN, tmp_path / "b"), change), match)
 
 
+@pytest.mark.parametrize("role", ["default", "reasons"])
+def test_a_genre_head_named_for_a_job_must_exist(tmp_path, role):
+    tagger = packaged_bundles()["musicnn-gtzan"]
+    _refused(_edit(_copy(tagger, tmp_path / "b"), _set(f"genre_heads.{role}", "nope")), f"genre_heads.{role} names")
+
+
 def test_artifact_paths_stay_inside_the_bundle(tmp_path, spy):
     outside = tmp_path / "outside.onnx"
     shutil.copy(SVM / "model.onnx", outside)
@@ -262,7 +268,18 @@ def _paths(node, prefix=()):
             yield from _paths(v, (*prefix, i))
 
 
-BASES = {n: json.loads((p / "manifest.json").read_text()) for n, p in packaged_bundles().items()}
+def _slim(x, keep: int = 8):
+    """Every list cut to its first `keep` items: the schema says nothing about how long an array of weights is (the
+    lengths are checked across fields, after it), so the mutations reach every kind of node while each check reads
+    kilobytes instead of the default bundle's 0.4 MB of head and probe weights."""
+    if isinstance(x, list):
+        return [_slim(v, keep) for v in x[:keep]]
+    if isinstance(x, dict):
+        return {k: _slim(v, keep) for k, v in x.items()}
+    return x
+
+
+BASES = {n: _slim(json.loads((p / "manifest.json").read_text())) for n, p in packaged_bundles().items()}
 PATHS = [(n, p) for n, m in BASES.items() for p in _paths(m) if p]
 
 
@@ -302,7 +319,7 @@ def test_validator_agrees_with_jsonschema_on_random_mutations():
         max_leaves=6,
     )
 
-    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(st.sampled_from(PATHS), values, st.booleans())
     def check(target, value, delete):
         name, path = target
