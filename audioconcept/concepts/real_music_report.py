@@ -54,7 +54,7 @@ def real_music_figures(
 ) -> dict:
     from audioconcept.concepts.real_validation import NO_MUSIC, SOLO_CHECKS, read_labels
     from audioconcept.runtime.model import load
-    from audioconcept.runtime.tag_concepts import reason_name
+    from audioconcept.runtime.tag_concepts import reason_name, reasons_of
 
     model = load(bundle)
     validation = (model.m.get("concepts") or {}).get("validation") or {}
@@ -110,7 +110,7 @@ def real_music_figures(
                         "value": round(c["value"], 3),
                         "status": (validation.get(c["concept"]) or {}).get("status", "not validated"),
                     }
-                    for c in [c for c in ex[label]["contributions"] if c.get("present", True) and c["value"] > 0][:5]
+                    for c in reasons_of(ex[label]["contributions"])[:5]
                 ]  # its reasons: concepts present in the clip that speak for its genre
             per_clip[f"{label}/{p.name}"] = {"genre": r.genre, "ood": r.ood.get("outside") if r.ood else None}
         out["gtzan"] = {

@@ -85,7 +85,7 @@ def head_contributions(ck, feats) -> dict:
             c = head.contributions_of(rows)[:, g, :]  # (n_tracks, n_concepts)
             mean, std = c.mean(0), c.std(0)
             order = [int(k) for k in np.argsort(-np.abs(mean)) if mean[k] != 0.0]
-            logits = rows @ head.weights.T + head.bias
+            logits = head.logits_of(rows)
             pred = np.asarray(ck.labels)[logits.argmax(1)]
             per_genre[genre] = {
                 "tracks": int(len(rows)),

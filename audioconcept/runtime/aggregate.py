@@ -334,7 +334,7 @@ def explanation(s: SongSettings, x: np.ndarray, order: list[int], present: np.nd
     r = s.reasons
     out: dict = {"head": r.name, "genres": [r.explain_inputs(x, s.labels[i], None, present) for i in order]}
     if s.head is not None and s.head.name != r.name:
-        own = s.labels[int(np.argmax(r.contributions_of(x).sum(-1) + r.intercept))]
+        own = s.labels[int(np.argmax(r.logits_of(x)))]
         out |= {"genres_from": s.head.name, "reasons_genre": own, "agrees": own == s.labels[order[0]]}
         if r.accuracy is not None:
             out["reasons_accuracy"] = r.accuracy

@@ -137,7 +137,7 @@ class BoundedAggregator(SongAggregator):
             self._tag_max = t if self._tag_max is None else np.maximum(self._tag_max, t)
             if self.settings.reasons is not None:
                 self._fold("reason_inputs", [self.settings.reasons.inputs(t) for t in self.window_tags])
-            self._fold("tags", self.window_tags)
+            self.window_tags.clear()  # folded into the running maximum and the reasons head's sums
         if self._tag_max is not None:
             self.window_tags.append(self._tag_max)  # non-empty: the song has tags
 

@@ -154,7 +154,11 @@ class GenreHead:
 
     def logits(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
         """(..., n_tags) -> (..., G)."""
-        return self.inputs(tag_probs, song) @ self.weights.T + self.bias
+        return self.logits_of(self.inputs(tag_probs, song))
+
+    def logits_of(self, x: np.ndarray) -> np.ndarray:
+        """(..., F) head inputs -> (..., G)."""
+        return np.asarray(x) @ self.weights.T + self.bias
 
     def contributions(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
         """(..., n_tags) -> (..., G, n_concepts): logit_g = intercept_g + the sum over concepts."""
@@ -264,12 +268,18 @@ def describe_contributions(
     def mark(c: dict) -> str:
         return (GENRE_NAMED_MARK if c["genre_named"] else "") + VALIDATION_MARKS.get(status.get(c["concept"], ""), "")
 
-    shown = contributions
-    if reasons and any("present" in c for c in contributions):
-        shown = [c for c in contributions if c.get("present") and c["value"] > 0]
-        if not shown:
-            return "no concept present speaks for it"
+    shown = reasons_of(contributions) if reasons else contributions
+    if reasons and contributions and not shown:
+        return "no concept present speaks for it"
     return ", ".join(f"{reason_name(c)}{mark(c)} {c['value']:+.2f}" for c in shown[:n])
+
+
+def reasons_of(contributions: list[dict]) -> list[dict]:
+    """A genre's reasons among its contribution rows: the concepts present that speak for it (rows that say whether
+    their concept is present); rows that do not say are returned as they are."""
+    if not any("present" in c for c in contributions):
+        return contributions
+    return [c for c in contributions if c.get("present") and c["value"] > 0]
 
 
 def reason_name(c: dict) -> str:
