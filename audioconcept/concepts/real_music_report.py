@@ -283,8 +283,45 @@ def heads_markdown(report: dict) -> str:
             "is a concept the song has more of than the average training song, and a song's explanation says "
             "whether this head alone would choose the same genre.",
             "",
+            *evidence_lines(v),
         ]
     )
+
+
+def evidence_lines(v: dict) -> list[str]:
+    """The evidence test of the validated head: its price, and what each genre's songs have more of."""
+    e = v.get("evidence")
+    if not e:
+        return []
+    free = v.get("cv_without_evidence_test") or {}
+    lines = [
+        f"**Evidence test.** A concept may speak for a genre only where the genre's training songs have "
+        f"significantly more of it than the other songs (one-sided Mann-Whitney U, p < {e['alpha']}, the test "
+        f"on the head's clips redone inside every cross-validation fold): {e['allowed']} of {e['of']} weights "
+        "may be non-zero. "
+        + (
+            f"The same head with every non-negative weight free: {free['accuracy']:.3f} ± {free['std']:.3f}; "
+            f"the test costs {free['accuracy'] - v['cv']['accuracy']:+.3f} of accuracy and removes reasons that "
+            'rest on no difference between the genre\'s songs and the rest ("metal because piano").'
+            if free
+            else ""
+        ),
+        *(
+            ["", f"Measured concepts: {e['table']}; the others on the head's own 50 training clips.", ""]
+            if e.get("table")
+            else [""]
+        ),
+        "| genre | concepts its songs have significantly more of (p) |",
+        "|---|---|",
+    ]
+    for genre, cs in e["by_genre"].items():
+        cell = ", ".join(f"{c} ({_p(p)})" for c, p in cs.items()) or "none: its reasons come from no concept"
+        lines.append(f"| {genre} | {cell} |")
+    return lines + [""]
+
+
+def _p(p: float) -> str:
+    return "< 1e-6" if p < 1e-6 else f"{p:.0e}"
 
 
 def figures_markdown(f: dict) -> str:

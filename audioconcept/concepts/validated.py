@@ -63,6 +63,12 @@ class ValidateConfig:
     min_predicted: int = 10
     C: float = 0.1
     head_C: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    # a concept may speak for a genre only where the genre's songs have significantly more of it (train.probe.
+    # evidence_mask); None: every non-negative weight may live
+    evidence_alpha: float | None = 0.05
+    # the measured concepts' evidence: real GTZAN tracks of the training split (concepts.genre_evidence); None or
+    # missing: tested on the head's training songs like every other concept
+    features_table: Path | None = Path("../shared/gtzan/features_30_sec.csv")
     cv_repeats: int = 10
     max_renders: int | None = None
 
@@ -322,15 +328,33 @@ def build_concepts(
 
 def head_inputs(concepts: dict) -> list[str]:
     """Source outputs of the validated musical concepts (no mood, nothing genre-named): the honest head's features."""
+    return [f for f, _ in _head_sources(concepts)]
+
+
+def _head_sources(concepts: dict) -> list[tuple[str, str]]:
+    """(source output, its concept) for every input of the honest head, in head_inputs' order."""
     from audioconcept.models.musicnn_tags import MUSICAL_FIRST
 
     outputs = list(concepts["outputs"]) + [PROBE_PREFIX + n for n in concepts["probes"]["names"]]
-    feats = []
+    out = []
     for k, n in enumerate(concepts["names"]):
         v = concepts["validation"].get(n) or {}
         if v.get("status") == "validated" and concepts["categories"][k] in MUSICAL_FIRST:
-            feats += [outputs[i] for i in concepts["members"][k]]
-    return feats
+            out += [(outputs[i], n) for i in concepts["members"][k]]
+    return out
+
+
+def evidence_by_genre(p: np.ndarray, alpha: float, labels: list[str], concepts_of: list[str]) -> dict[str, dict]:
+    """genre -> {concept: p} for the concepts its songs have significantly more of (a concept's p: the smallest
+    over its sources), strongest evidence first: what each genre may be explained by."""
+    out = {}
+    for g, lab in enumerate(labels):
+        best: dict[str, float] = {}
+        for f, c in enumerate(concepts_of):
+            if p[g, f] < alpha:
+                best[c] = min(best.get(c, 1.0), float(p[g, f]))
+        out[lab] = {c: round(v, 6) for c, v in sorted(best.items(), key=lambda t: t[1])}
+    return out
 
 
 def song_vectors(
@@ -369,7 +393,7 @@ def default_head(head_acc: dict, genre_heads: dict) -> str:
 
 def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: ValidateConfig) -> tuple[dict, dict]:
     """-> (the `validated` head for genre_heads.heads, accuracies of validated / all-tags heads on the same clips)."""
-    from audioconcept.train.probe import cv_accuracy, fit_head
+    from audioconcept.train.probe import EVIDENCE_TEST, cv_accuracy, evidence_mask, fit_head
 
     probes = ConceptProbes.from_section(concepts["probes"])
     X, _, y = song_vectors(clips, probes)  # the all-tags head reads probabilities
@@ -381,9 +405,20 @@ def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: Validat
         raise AudioConceptError("no validated musical concept: nothing to fit an honest head on")
     cols = [outputs.index(f) for f in feats]
     y = np.asarray(y)
-    by_C = {C: cv_accuracy(L[:, cols], y, labels, C, 5, cfg.cv_repeats, nonnegative=True) for C in cfg.head_C}
+    alpha = cfg.evidence_alpha
+    concepts_of = [c for _, c in _head_sources(concepts)]
+    fixed, table_tracks = None, 0
+    if alpha and cfg.features_table is not None and Path(cfg.features_table).is_file():
+        from audioconcept.concepts.genre_evidence import fixed_p, table_evidence
+
+        table_p, table_tracks = table_evidence(cfg.features_table, labels)
+        fixed = fixed_p(concepts_of, labels, table_p)
+    elif alpha:
+        log.warning("%s: no features table; the measured concepts are tested on the head's songs", cfg.features_table)
+    by_C = {C: cv_accuracy(L[:, cols], y, labels, C, 5, cfg.cv_repeats, True, alpha, fixed) for C in cfg.head_C}
     best = max(cfg.head_C, key=lambda C: (by_C[C]["accuracy"], -abs(np.log(C))))
-    h = fit_head(L[:, cols], y, labels, best, nonnegative=True)
+    allowed, p = evidence_mask(L[:, cols], y, labels, alpha, fixed) if alpha else (None, None)
+    h = fit_head(L[:, cols], y, labels, best, nonnegative=True, allowed=allowed)
     all_cols = list(range(len(concepts["outputs"])))
     acc = {
         "validated": {"cv": by_C[best], "C": best, "cv_by_C": {str(C): by_C[C]["accuracy"] for C in cfg.head_C}},
@@ -391,17 +426,46 @@ def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: Validat
         "n_features": {"validated": len(cols), "all-tags": len(all_cols)},
         "note": "C of the validated head chosen by the same cross-validation that reports it (mildly optimistic)",
     }
+    if alpha:
+        # the price of the evidence test: the same head, every non-negative weight free, at the same C
+        acc["validated"]["cv_without_evidence_test"] = cv_accuracy(L[:, cols], y, labels, best, 5, cfg.cv_repeats, True)
+        acc["validated"]["evidence"] = {
+            "alpha": alpha,
+            "allowed": int(allowed.sum()),
+            "of": int(allowed.size),
+            "by_genre": evidence_by_genre(p, alpha, labels, concepts_of),
+            "table": _table_note(fixed, concepts_of, table_tracks),
+        }
     head = {
         "input": "tags",
         "features": feats,
         "description": "validated musical concepts only (instruments, voices, rhythm, tempo, loudness, timbre, mode), "
-        "on their log-odds, with non-negative weights (every reason is more of a concept)",
+        "on their log-odds, with non-negative weights (every reason is more of a concept)"
+        + (", each where the genre's training songs have significantly more of the concept" if alpha else ""),
         "transform": HEAD_TRANSFORM,
         "nonnegative": True,
         **{k: h[k] for k in ("weights", "bias", "intercept", "reference", "C")},
         "accuracy": {"cv": by_C[best]},
     }
+    if alpha:
+        head["evidence"] = {
+            "test": EVIDENCE_TEST,
+            "alpha": alpha,
+            "trained_on": f"{len(y)} shared GTZAN clips"
+            + (f"; {_table_note(fixed, concepts_of, table_tracks)}" if table_tracks else ""),
+            "p": np.round(p, 6).tolist(),  # (genres, features): a weight may be non-zero only where p < alpha
+        }
     return head, acc
+
+
+def _table_note(fixed: np.ndarray | None, concepts_of: list[str], tracks: int) -> str:
+    if fixed is None or not tracks:
+        return ""
+    measured = sorted({c for f, c in enumerate(concepts_of) if not np.isnan(fixed[0, f])})
+    return (
+        f"{', '.join(measured)} tested on the GTZAN features table's {tracks} training-split tracks "
+        "(RMS, spectral centroid, tempo, harmonic/percussive energy)"
+    )
 
 
 def fit_ood(clips: dict, probes: ConceptProbes) -> dict:

@@ -302,11 +302,28 @@ def check_consistency(m: dict, where: str) -> None:
         name = gh.get(role)
         if name is not None and name not in (gh.get("heads") or {}) and name != "embedding":
             raise BundleError(f"{where}: genre_heads.{role} names {_show(name)}, not one of its heads")
+    for name, h in (gh.get("heads") or {}).items():
+        _check_evidence(h, f"{where}: genre_heads.heads.{name}")
     uses_mel = ("onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy") or (
         "executorch" in m["artifacts"]
     )
     if uses_mel and not isinstance(m.get("frontend"), dict):
         raise BundleError(f"{where}: the bundle runs a numpy front end but its manifest has no frontend settings")
+
+
+def _check_evidence(h: dict, where: str) -> None:
+    """A head that says its weights passed an evidence test has one p-value per weight, and a non-zero weight only
+    where p < alpha: a reason the data does not support cannot ride in on a manifest edit."""
+    e = h.get("evidence")
+    if not isinstance(e, dict):
+        return
+    w, pv = h["weights"], e["p"]
+    if len(pv) != len(w) or any(len(a) != len(b) for a, b in zip(pv, w, strict=False)):
+        raise BundleError(f"{where}: evidence.p must have the shape of the weights")
+    for a, b in zip(pv, w, strict=False):
+        for pk, wk in zip(a, b, strict=False):
+            if wk != 0 and pk >= e["alpha"]:
+                raise BundleError(f"{where}: weight {_show(wk)} where its evidence test gave p {_show(pk)} >= alpha")
 
 
 def check_concept_thresholds(m: dict, where: str) -> None:

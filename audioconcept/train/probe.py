@@ -168,10 +168,18 @@ def extract_features(model, ck, context: int, tracks, max_windows: int | None = 
 
 
 # ---------------------------------------------------------------- linear heads
-def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, nonnegative: bool = False) -> dict:
+def fit_head(
+    X: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    C: float,
+    nonnegative: bool = False,
+    allowed: np.ndarray | None = None,
+) -> dict:
     """Standardised multinomial logistic regression, the scaler folded in: logits = W x + b
     = intercept + W (x - reference). With `nonnegative`, every weight is >= 0 (a positive-evidence head: a
-    concept can only speak for a genre, by the song having more of it than the average training song)."""
+    concept can only speak for a genre, by the song having more of it than the average training song). `allowed`
+    ((G, F) bool, with `nonnegative`): the weights that may be non-zero at all (`evidence_mask`); the others are 0."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     missing = sorted(set(labels) - set(y.tolist()))
@@ -180,7 +188,7 @@ def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, nonnegat
     mu, sd = X.mean(0), X.std(0) + 1e-6
     Z = (X - mu) / sd
     if nonnegative:
-        coef, icpt = _nonnegative_softmax(Z, np.array([labels.index(v) for v in y]), len(labels), C)
+        coef, icpt = _nonnegative_softmax(Z, np.array([labels.index(v) for v in y]), len(labels), C, allowed)
     else:
         from sklearn.linear_model import LogisticRegression
 
@@ -201,9 +209,12 @@ def fit_head(X: np.ndarray, y: np.ndarray, labels: list[str], C: float, nonnegat
     }
 
 
-def _nonnegative_softmax(Z: np.ndarray, y: np.ndarray, n_classes: int, C: float) -> tuple[np.ndarray, np.ndarray]:
+def _nonnegative_softmax(
+    Z: np.ndarray, y: np.ndarray, n_classes: int, C: float, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression with weights >= 0 (free intercepts), sklearn's objective
-    C * sum(log-loss) + |W|^2 / 2, by L-BFGS-B. -> (W (G, F), b (G,))."""
+    C * sum(log-loss) + |W|^2 / 2, by L-BFGS-B; where `allowed` (G, F) is False the weight is held at 0.
+    -> (W (G, F), b (G,))."""
     from scipy.optimize import minimize
 
     n, f = Z.shape
@@ -218,11 +229,42 @@ def _nonnegative_softmax(Z: np.ndarray, y: np.ndarray, n_classes: int, C: float)
         value = -C * float((Y * logp).sum()) + 0.5 * float((W**2).sum())
         return value, np.r_[(g.T @ Z + W).ravel(), g.sum(axis=0)]
 
-    bounds = [(0.0, None)] * (n_classes * f) + [(None, None)] * n_classes
+    free = np.ones((n_classes, f), bool) if allowed is None else np.asarray(allowed, bool).reshape(n_classes, f)
+    bounds = [(0.0, None) if ok else (0.0, 0.0) for ok in free.ravel()] + [(None, None)] * n_classes
     r = minimize(
         loss, np.zeros(n_classes * (f + 1)), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 10_000}
     )
     return r.x[: n_classes * f].reshape(n_classes, f), r.x[n_classes * f :]
+
+
+EVIDENCE_TEST = (
+    "one-sided Mann-Whitney U test, the genre's training songs against all the others: a concept may speak for a "
+    "genre only where the genre's songs have significantly more of it (p < alpha)"
+)
+
+
+def evidence_mask(
+    X: np.ndarray, y: np.ndarray, labels: list[str], alpha: float, fixed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which (genre, feature) weights the data supports -> (allowed (G, F) bool, p-values (G, F)): for each genre
+    and feature, a one-sided Mann-Whitney U test of "the genre's songs have more of it than the other songs"
+    (rank-based: no assumption on how the values spread). A non-negative head fitted with this mask
+    says "metal because loud" only where the metal songs it learned from are louder than the rest, never because
+    a weight found a use for a concept in 5 songs. `fixed` (G, F): p-values from elsewhere (NaN: test here), e.g.
+    the measured concepts on the GTZAN features table (concepts.genre_evidence)."""
+    from scipy.stats import mannwhitneyu
+
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    p = np.ones((len(labels), X.shape[1]))
+    for g, lab in enumerate(labels):
+        inside, outside = X[y == lab], X[y != lab]
+        if len(inside) and len(outside):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pg = mannwhitneyu(inside, outside, alternative="greater", axis=0).pvalue
+            p[g] = np.where(np.isfinite(pg), pg, 1.0)
+    if fixed is not None:
+        p = np.where(np.isnan(fixed), p, fixed)
+    return p < alpha, p
 
 
 def head_logits(head: dict, X: np.ndarray) -> np.ndarray:
@@ -230,9 +272,19 @@ def head_logits(head: dict, X: np.ndarray) -> np.ndarray:
 
 
 def cv_accuracy(
-    X: np.ndarray, y: np.ndarray, labels: list[str], C: float, folds: int, repeats: int, nonnegative: bool = False
+    X: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    C: float,
+    folds: int,
+    repeats: int,
+    nonnegative: bool = False,
+    evidence_alpha: float | None = None,
+    evidence_fixed: np.ndarray | None = None,
 ) -> dict:
-    """Repeated stratified k-fold accuracy (one row per track, so no track is in train and test)."""
+    """Repeated stratified k-fold accuracy (one row per track, so no track is in train and test). With
+    `evidence_alpha` (and `nonnegative`), each fold's head is fitted under the evidence mask of that fold's training
+    tracks only, so the test tracks never choose which weights may live."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(y)
@@ -243,7 +295,8 @@ def cv_accuracy(
     for r in range(repeats):
         pred = np.empty(len(y), dtype=object)
         for tr, te in StratifiedKFold(k, shuffle=True, random_state=r).split(X, y):
-            h = fit_head(X[tr], y[tr], labels, C, nonnegative)
+            allowed = evidence_mask(X[tr], y[tr], labels, evidence_alpha, evidence_fixed)[0] if evidence_alpha else None
+            h = fit_head(X[tr], y[tr], labels, C, nonnegative, allowed)
             pred[te] = np.asarray(labels)[head_logits(h, X[te]).argmax(1)]
         accs.append(float(np.mean(pred == y)))
     return {

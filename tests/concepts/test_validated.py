@@ -114,9 +114,19 @@ def test_the_honest_head_reads_log_odds_speaks_only_for_genres_and_gives_the_rea
             tags[:, 3] = 0.99 if genre == "metal" else 0.01  # the genre-named tag never enters the honest head
             clips[f"{genre}/{genre}.{i}.flac"] = SimpleNamespace(tags=tags, embedding=np.zeros((4, 2)))
     manifest = {"labels": ["classical", "jazz", "metal"]}
-    head, acc = fit_validated_head(concepts, manifest, clips, ValidateConfig(renders=".", cv_repeats=2))
+    cfg = ValidateConfig(renders=".", cv_repeats=2, features_table=None)
+    head, acc = fit_validated_head(concepts, manifest, clips, cfg)
     assert head["transform"] == "logodds" and head["nonnegative"] and head["features"] == concepts["outputs"][:3]
     assert np.min(head["weights"]) >= 0.0
+    # the evidence test: each genre may be explained only by what its songs have more of than the others
+    W, pv = np.asarray(head["weights"]), np.asarray(head["evidence"]["p"])
+    assert pv.shape == W.shape and np.all(W[pv >= head["evidence"]["alpha"]] == 0.0)
+    lab, feat = manifest["labels"], head["features"]
+    assert W[lab.index("metal"), feat.index("MTT:loud")] > 0 and W[lab.index("metal"), feat.index("MTT:piano")] == 0
+    assert W[lab.index("jazz"), feat.index("MTT:piano")] > 0 and W[lab.index("jazz"), feat.index("MTT:quiet")] == 0
+    by_genre = acc["validated"]["evidence"]["by_genre"]
+    assert by_genre["classical"]["quiet"] < 0.001 and "loud" not in by_genre["classical"]
+    assert "cv_without_evidence_test" in acc["validated"]
     assert acc["validated"]["cv"]["accuracy"] == 1.0 and "all-tags" in acc
     m = {
         "name": "t",
@@ -130,3 +140,30 @@ def test_the_honest_head_reads_log_odds_speaks_only_for_genres_and_gives_the_rea
     # non-negative weights: a concept speaks for the genre exactly where the song has more of it than average
     assert all((c["value"] > 0) == (c["direction"] == "more") for c in e["contributions"])
     assert "metal" not in {c["concept"] for c in e["contributions"] + e["similar_to"]}
+
+
+def test_without_the_evidence_test_every_nonnegative_weight_may_live():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from audioconcept.concepts.validated import fit_validated_head
+
+    concepts = {
+        "outputs": ["MTT:loud", "MTT:piano"],
+        "names": ["loud", "piano"],
+        "members": [[0], [1]],
+        "categories": ["loudness", "instrument"],
+        "genre_named": [False, False],
+        "probes": {"names": []},
+        "validation": {n: {"status": "validated"} for n in ("loud", "piano")},
+    }
+    rng = np.random.default_rng(1)
+    clips = {
+        f"{g}/{g}.{i}.flac": SimpleNamespace(tags=rng.uniform(0.01, 0.99, (3, 2)), embedding=np.zeros((3, 2)))
+        for g in ("metal", "jazz")
+        for i in range(5)
+    }
+    cfg = ValidateConfig(renders=".", cv_repeats=1, features_table=None, evidence_alpha=None)
+    head, acc = fit_validated_head(concepts, {"labels": ["jazz", "metal"]}, clips, cfg)
+    assert "evidence" not in head and "evidence" not in acc["validated"]

@@ -346,3 +346,29 @@ def test_cli_refuses_bad_manifests_in_one_line(tmp_path):
     deep = _copy(SVM, tmp_path / "deep")
     (deep / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
     assert_one_line_error(run_cli("run", str(song), "--model", str(deep)), contains="nested too deeply")
+
+
+def _lift_a_weight_the_evidence_refused(m):
+    h = m["genre_heads"]["heads"]["validated"]
+    g, f = next(
+        (g, f) for g, row in enumerate(h["evidence"]["p"]) for f, p in enumerate(row) if p >= h["evidence"]["alpha"]
+    )
+    h["weights"][g][f] = 0.5
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (_lift_a_weight_the_evidence_refused, "where its evidence test gave p"),
+        (lambda m: m["genre_heads"]["heads"]["validated"]["evidence"]["p"].pop(), "shape of the weights"),
+        (_set("genre_heads.heads.validated.evidence.alpha", 0), "alpha"),
+    ],
+)
+def test_a_reason_the_evidence_refused_cannot_ride_in_on_a_manifest_edit(tmp_path, change, match):
+    tagger = packaged_bundles()["musicnn-gtzan"]
+    m = json.loads((tagger / "manifest.json").read_text())
+    h = m["genre_heads"]["heads"]["validated"]
+    W, pv = np.asarray(h["weights"]), np.asarray(h["evidence"]["p"])
+    alpha = h["evidence"]["alpha"]
+    assert np.all(W[pv >= alpha] == 0.0) and (W > 0).any()  # the packaged head keeps its evidence
+    _refused(_edit(_copy(tagger, tmp_path / "b"), change), match)

@@ -1,0 +1,91 @@
+"""Which musical concepts each genre's songs have more of: the evidence that the validated head's reasons rest on.
+
+A reason says "metal because loud": the genre's songs have more of the concept than other songs. Each (genre,
+concept) pair is tested before its weight may live (train.probe.evidence_mask), by a one-sided Mann-Whitney U test
+of "the genre's songs have more of it than all the other songs", on one of two sources:
+
+- the measured concepts (loud, quiet, bright, dark, percussive, harmonic, fast, slow) on the GTZAN features table,
+  over the tracks of the training split only (443 real GTZAN tracks, about 44 a genre; never the test split): its
+  librosa RMS, spectral centroid, tempo and harmonic/percussive energies measure these concepts on real music,
+  with nine times the songs of the shared clips;
+- every other concept (instruments, voices) on the head's own training songs, the 50 shared clips, where the
+  concept's detector gives its strength.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# concept -> (the table's measure, +1: more of the measure is more of the concept; -1: less is)
+TABLE_MEASURES: dict[str, tuple[str, int]] = {
+    "loud": ("rms_mean", 1),
+    "quiet": ("rms_mean", -1),
+    "bright": ("spectral_centroid_mean", 1),
+    "dark": ("spectral_centroid_mean", -1),
+    "fast": ("tempo", 1),
+    "slow": ("tempo", -1),
+    "percussive": ("percussive_share", 1),
+    "harmonic": ("percussive_share", -1),
+}
+TABLE_SPLIT = "train"
+TAG_SUFFIX = " (musicnn tag)"
+
+
+def base_concept(name: str) -> str:
+    """ "loud (musicnn tag)" -> "loud": a displaced tag names the same concept as its probe."""
+    return name[: -len(TAG_SUFFIX)] if name.endswith(TAG_SUFFIX) else name
+
+
+def table_measures(table) -> dict[str, np.ndarray]:
+    """The table's columns a concept reads, plus the percussive share of the harmonic/percussive energies (the
+    variance of each separated signal: its power), as models.measured_concepts.percussive_share defines it."""
+    from audioconcept.data.features_csv import FEATURE_NAMES
+
+    col = {n: table.X[:, i] for i, n in enumerate(FEATURE_NAMES)}
+    h, p = col["harmony_var"], col["perceptr_var"]
+    share = np.divide(p, h + p, out=np.zeros_like(p), where=(h + p) > 0)
+    return {**{m: col[m] for m, _ in TABLE_MEASURES.values() if m in col}, "percussive_share": share}
+
+
+def table_evidence(path: str | Path, labels: list[str], split: str = TABLE_SPLIT) -> tuple[dict[str, np.ndarray], int]:
+    """concept -> (genres,) one-sided p-values on the table's `split` tracks, and how many tracks that is."""
+    from scipy.stats import mannwhitneyu
+
+    from audioconcept.data.features_csv import read_features_csv
+    from audioconcept.data.gtzan import split_list
+
+    table = read_features_csv(path)
+    keep_names = {Path(s).name for s in split_list(split)}
+    keep = np.array([Path(f).name in keep_names for f in table.filenames])
+    if not keep.any():
+        from audioconcept.errors import DataSpecError
+
+        raise DataSpecError(f"{path}: no track of the {split} split")
+    measures = {k: v[keep] for k, v in table_measures(table).items()}
+    y = table.labels[keep]
+    out = {}
+    for concept, (measure, sign) in TABLE_MEASURES.items():
+        x = sign * measures[measure]
+        p = np.ones(len(labels))
+        for g, lab in enumerate(labels):
+            inside, outside = x[y == lab], x[y != lab]
+            if len(inside) and len(outside):
+                p[g] = float(mannwhitneyu(inside, outside, alternative="greater").pvalue)
+        out[concept] = p
+    return out, int(keep.sum())
+
+
+def fixed_p(concepts_of: list[str], labels: list[str], table_p: dict[str, np.ndarray]) -> np.ndarray:
+    """(genres, features): the table's p-value where a feature's concept is measured there, NaN elsewhere (those
+    are tested on the head's own training songs)."""
+    out = np.full((len(labels), len(concepts_of)), np.nan)
+    for f, c in enumerate(concepts_of):
+        p = table_p.get(base_concept(c))
+        if p is not None:
+            out[:, f] = p
+    return out
