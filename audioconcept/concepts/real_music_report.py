@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.runtime.tag_concepts import VALIDATION_MARKS
+from audioconcept.runtime.tag_concepts import VALIDATION_MARKS, signed
 from audioconcept.utils import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
 
 # ---------------------------------------------------------------- Markdown
 def _contrib(concept: str, value: float) -> str:
-    return f"{concept} {value:+.2f}"
+    return f"{concept} {signed(value)}"
 
 
 def _marked(r: dict) -> str:

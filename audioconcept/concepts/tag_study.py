@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.errors import AudioConceptError
+from audioconcept.runtime.tag_concepts import signed
 from audioconcept.utils import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ def _table_contributions(contributions: dict, genre: str, n: int = 6) -> str:
             cells.append("")
             continue
         top = ", ".join(
-            f"{c['concept']}{'†' if c['genre_named'] else ''} {c['mean']:+.2f}" for c in g["contributions"][:n]
+            f"{c['concept']}{'†' if c['genre_named'] else ''} {signed(c['mean'])}" for c in g["contributions"][:n]
         )
         cells.append(f"{top} ({g['genre_named_share']:.0%} genre-named)")
     return " | ".join(cells)

@@ -271,7 +271,13 @@ def describe_contributions(
     shown = reasons_of(contributions) if reasons else contributions
     if reasons and contributions and not shown:
         return "no concept present speaks for it"
-    return ", ".join(f"{reason_name(c)}{mark(c)} {c['value']:+.2f}" for c in shown[:n])
+    return ", ".join(f"{reason_name(c)}{mark(c)} {signed(c['value'])}" for c in shown[:n])
+
+
+def signed(value: float) -> str:
+    """A contribution with its sign, "+0.61" or "-0.40"; one that rounds to nothing is "0.00", never "-0.00"."""
+    text = f"{value:+.2f}"
+    return "0.00" if float(text) == 0 else text
 
 
 def reasons_of(contributions: list[dict]) -> list[dict]:

@@ -231,3 +231,11 @@ def test_a_reason_is_a_concept_present_that_speaks_for_the_genre(reasons_manifes
     assert "," not in describe(e, 5)  # only the one reason: the others are not present
     nothing = head.explain(tags, "metal", song=True, present=np.zeros(len(names), bool))
     assert describe(nothing) == "metal: no concept present speaks for it"
+
+
+def test_a_contribution_that_rounds_to_nothing_is_never_minus_zero():
+    from audioconcept.runtime.tag_concepts import describe_contributions, signed
+
+    assert [signed(v) for v in (0.613, -0.4, -0.001, 0.004, 0.0)] == ["+0.61", "-0.40", "0.00", "0.00", "0.00"]
+    rows = [{"concept": "guitar", "value": -0.003, "genre_named": False, "direction": "less"}]
+    assert describe_contributions(rows) == "less guitar 0.00"

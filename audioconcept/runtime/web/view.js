@@ -22,6 +22,8 @@ function svgEl(tag, attrs) {
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 
 function fmt(x, d = 2) { return (x === null || x === undefined) ? "n/a" : Number(x).toFixed(d); }
+// a contribution with its sign: "+0.61", "-0.40", and "0.00" for one that rounds to nothing (never "-0.00")
+function signed(x) { const t = fmt(x); return Number(t) === 0 ? fmt(0) : (x > 0 ? "+" : "") + t; }
 
 // Play [start, end) of the song in the main player.
 function playSegment(player, start, end) {
@@ -244,7 +246,7 @@ function contributionText(cs, reasons = false) {
     cs = cs.filter(c => c.present && c.value > 0);
     if (!cs.length) return "no concept present speaks for it";
   }
-  return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${c.value >= 0 ? "+" : ""}${fmt(c.value)}`).join(", ");
+  return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${signed(c.value)}`).join(", ");
 }
 
 // ✗ a concept that failed its check against audio with known content, ? one never checked (as the CLI's table marks
@@ -273,7 +275,7 @@ function renderExplanation(view) {
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
         el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) + (c.present === false ? " (not present)" : "") }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
-        el("span", { class: "bar-value", text: (c.value >= 0 ? "+" : "") + fmt(c.value) })));
+        el("span", { class: "bar-value", text: signed(c.value) })));
     }
     box.append(el("h3", { text: `${g.genre}: logit ${fmt(g.logit)} = intercept ${fmt(g.intercept)} + contributions` }), rows);
     if (g.similar_to && g.similar_to.length)
