@@ -33,12 +33,6 @@ TABLE_MEASURES: dict[str, tuple[str, int]] = {
     "harmonic": ("percussive_share", -1),
 }
 TABLE_SPLIT = "train"
-TAG_SUFFIX = " (musicnn tag)"
-
-
-def base_concept(name: str) -> str:
-    """ "loud (musicnn tag)" -> "loud": a displaced tag names the same concept as its probe."""
-    return name[: -len(TAG_SUFFIX)] if name.endswith(TAG_SUFFIX) else name
 
 
 def table_measures(table) -> dict[str, np.ndarray]:
@@ -54,10 +48,9 @@ def table_measures(table) -> dict[str, np.ndarray]:
 
 def table_evidence(path: str | Path, labels: list[str], split: str = TABLE_SPLIT) -> tuple[dict[str, np.ndarray], int]:
     """concept -> (genres,) one-sided p-values on the table's `split` tracks, and how many tracks that is."""
-    from scipy.stats import mannwhitneyu
-
     from audioconcept.data.features_csv import read_features_csv
     from audioconcept.data.gtzan import split_list
+    from audioconcept.train.probe import one_sided_p
 
     table = read_features_csv(path)
     keep_names = {Path(s).name for s in split_list(split)}
@@ -66,23 +59,17 @@ def table_evidence(path: str | Path, labels: list[str], split: str = TABLE_SPLIT
         from audioconcept.errors import DataSpecError
 
         raise DataSpecError(f"{path}: no track of the {split} split")
-    measures = {k: v[keep] for k, v in table_measures(table).items()}
-    y = table.labels[keep]
-    out = {}
-    for concept, (measure, sign) in TABLE_MEASURES.items():
-        x = sign * measures[measure]
-        p = np.ones(len(labels))
-        for g, lab in enumerate(labels):
-            inside, outside = x[y == lab], x[y != lab]
-            if len(inside) and len(outside):
-                p[g] = float(mannwhitneyu(inside, outside, alternative="greater").pvalue)
-        out[concept] = p
-    return out, int(keep.sum())
+    measures = table_measures(table)
+    X = np.column_stack([sign * measures[m][keep] for m, sign in TABLE_MEASURES.values()])
+    p = one_sided_p(X, table.labels[keep], labels)
+    return {concept: p[:, j] for j, concept in enumerate(TABLE_MEASURES)}, int(keep.sum())
 
 
 def fixed_p(concepts_of: list[str], labels: list[str], table_p: dict[str, np.ndarray]) -> np.ndarray:
     """(genres, features): the table's p-value where a feature's concept is measured there, NaN elsewhere (those
     are tested on the head's own training songs)."""
+    from audioconcept.models.tag_concepts import base_concept
+
     out = np.full((len(labels), len(concepts_of)), np.nan)
     for f, c in enumerate(concepts_of):
         p = table_p.get(base_concept(c))

@@ -32,6 +32,7 @@ import numpy as np
 
 from audioconcept.concepts.probes import ProbeSettings, Split, roc_auc, threshold_for_precision, train_probes
 from audioconcept.errors import AudioConceptError
+from audioconcept.models.tag_concepts import TAG_SUFFIX
 from audioconcept.runtime.concept_probes import PROBE_PREFIX, ConceptProbes
 from audioconcept.utils import atomic_write_json
 
@@ -240,7 +241,6 @@ def record(c: Candidate, status: str, why: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------- the patch: vocabulary, probes, heads, ood
-TAG_SUFFIX = " (musicnn tag)"
 
 
 def base_concepts(c: dict) -> dict:

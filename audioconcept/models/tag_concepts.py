@@ -28,6 +28,13 @@ MERGE = "max"
 DEFAULT_QUANTILE = 0.9
 DEFAULT_FLOOR = 0.05
 DEFAULT_MIN_F1 = 0.5
+# a concept that moved to a probe leaves its musicnn tags behind under "<name> (musicnn tag)" (concepts.validated)
+TAG_SUFFIX = " (musicnn tag)"
+
+
+def base_concept(name: str) -> str:
+    """ "loud (musicnn tag)" -> "loud": a displaced tag names the same concept as its probe."""
+    return name[: -len(TAG_SUFFIX)] if name.endswith(TAG_SUFFIX) else name
 
 
 def tag_labels(label_info: Sequence[dict], labels: Sequence[str]) -> list[str]:

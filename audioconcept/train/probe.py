@@ -252,6 +252,15 @@ def evidence_mask(
     says "metal because loud" only where the metal songs it learned from are louder than the rest, never because
     a weight found a use for a concept in 5 songs. `fixed` (G, F): p-values from elsewhere (NaN: test here), e.g.
     the measured concepts on the GTZAN features table (concepts.genre_evidence)."""
+    p = one_sided_p(X, y, labels)
+    if fixed is not None:
+        p = np.where(np.isnan(fixed), p, fixed)
+    return p < alpha, p
+
+
+def one_sided_p(X: np.ndarray, y: np.ndarray, labels: list[str]) -> np.ndarray:
+    """(G, F) p-values of the one-sided Mann-Whitney U test "the genre's rows have more of the feature than all the
+    other rows"; 1 where a genre has no row or the test is undefined."""
     from scipy.stats import mannwhitneyu
 
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
@@ -262,9 +271,7 @@ def evidence_mask(
             with np.errstate(invalid="ignore", divide="ignore"):
                 pg = mannwhitneyu(inside, outside, alternative="greater", axis=0).pvalue
             p[g] = np.where(np.isfinite(pg), pg, 1.0)
-    if fixed is not None:
-        p = np.where(np.isnan(fixed), p, fixed)
-    return p < alpha, p
+    return p
 
 
 def head_logits(head: dict, X: np.ndarray) -> np.ndarray:

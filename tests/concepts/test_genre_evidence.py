@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audioconcept import GTZAN_GENRES
-from audioconcept.concepts.genre_evidence import TABLE_MEASURES, base_concept, fixed_p, table_evidence
+from audioconcept.concepts.genre_evidence import TABLE_MEASURES, fixed_p, table_evidence
+from audioconcept.models.tag_concepts import base_concept
 from tests.conftest import SHARED_GTZAN
 
 TABLE = SHARED_GTZAN / "features_30_sec.csv"
