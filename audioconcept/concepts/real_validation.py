@@ -50,6 +50,9 @@ SOLO_CHECKS: dict[str, tuple[str, str]] = {
     "frame drum (drums)": ("bendir.wav", "drums"),
 }
 NO_MUSIC = ("rain.wav", "ocean.wav")
+# labels of a recording that is a voice and nothing else the labels know of (sung or spoken; carnatic.wav, "voice"
+# alone, may carry an unlabelled accompaniment and is not one)
+VOICE_LABELS = ("female voice", "male voice", "speech")
 ABSENT_FROM_GTZAN = ("sitar", "indian")
 
 
@@ -70,3 +73,8 @@ def read_labels(folder: Path) -> list[Recording]:
 
 def truth_of(rec: Recording) -> set[str]:
     return {c for lab in rec.labels for c in LABEL_CONCEPTS.get(lab, ())}
+
+
+def is_voice_recording(rec: Recording) -> bool:
+    """A solo voice: no instrument sounds in it, so an instrument detector present on it is wrong."""
+    return any(lab in VOICE_LABELS for lab in rec.labels)

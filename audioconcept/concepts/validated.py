@@ -6,7 +6,8 @@
    its threshold chosen the same way. Both are measured on the `test` renders: other pieces AND a soundfont no
    training render used.
 2. Real recordings. Both candidates are run on ../shared/instruments (validation only: never trained on, never
-   used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian).
+   used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian). No
+   render holds a voice, so an instrument's probe must also be absent from the real solo voices there.
 3. Choice. A candidate that passes every check (below) is kept over one that fails one. Between two that both pass
    or both fail: where the tag beats the probe on the real recordings (ROC-AUC over them; on the held-out renders
    when no recording has the concept), the tag stays; otherwise the probe replaces it. Then the concept is `validated`
@@ -158,15 +159,23 @@ def _strength_fn(source: str, k_tag: list[int] | None, probe: tuple[np.ndarray, 
     return lambda tags, emb: 1 / (1 + np.exp(-(emb @ w + b)))
 
 
-def real_figures(recs, inst: dict, clips: dict, name: str, fn, threshold: float) -> tuple[dict, int]:
-    from audioconcept.concepts.real_validation import truth_of
+def real_figures(
+    recs, inst: dict, clips: dict, name: str, fn, threshold: float, instrument: bool = False
+) -> tuple[dict, int]:
+    """The candidate on the real recordings (ROC-AUC, found, falsely present) and the GTZAN clips it is present on.
+    For an `instrument`, also the real voice recordings (sung or spoken) it is present on: none of them holds it."""
+    from audioconcept.concepts.real_validation import is_voice_recording, truth_of
 
     song = {n: float(np.max(fn(o.tags, o.embedding))) for n, o in inst.items()}
-    real = {}
+    real: dict = {}
+    if instrument:
+        real["on_voices"] = [
+            r.name for r in recs if is_voice_recording(r) and name not in truth_of(r) and song[r.name] >= threshold
+        ]
     truth = np.array([name in truth_of(r) for r in recs])
     if truth.any():
         s = np.array([song[r.name] for r in recs])
-        real = {
+        real |= {
             "auc": _r(roc_auc(s, truth)),
             "positives": [r.name for r, t in zip(recs, truth, strict=True) if t],
             "found": [r.name for r, t, v in zip(recs, truth, s, strict=True) if t and v >= threshold],
@@ -209,6 +218,11 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
             )
     if c.real.get("auc") is not None and c.real["auc"] < cfg.min_real_auc:
         why.append(f"real-recording AUC {c.real['auc']} < {cfg.min_real_auc}")
+    if c.source == "probe" and c.real.get("on_voices"):
+        why.append(
+            f"present on {', '.join(c.real['on_voices'])}: real voice recording(s) without it "
+            "(no render holds a voice, so only these can show a voice taken for the instrument)"
+        )
     if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:
         why.append(f"present on {c.gtzan_present} of the 50 GTZAN clips, none of which contains it")
     if not r and c.real.get("auc") is None and not (absent_from_gtzan and c.gtzan_present is not None):
@@ -480,6 +494,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
     from audioconcept.concepts.embed import open_tag_bundle
     from audioconcept.concepts.real_validation import ABSENT_FROM_GTZAN
     from audioconcept.concepts.render_data import load_render_windows
+    from audioconcept.models.musicnn_tags import PROBE_CONCEPTS
 
     model = open_tag_bundle(cfg.bundle)
     m = model.m
@@ -511,7 +526,8 @@ def validate_probes(cfg: ValidateConfig) -> dict:
     for j, name in enumerate(probes.names):
         f = probe_fig[name]
         fn = _strength_fn("probe", None, (probes.weights[j], probes.bias[j]))
-        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"])
+        category = c["categories"][vocab["names"].index(name)] if name in vocab["names"] else PROBE_CONCEPTS.get(name)
+        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], instrument=category == "instrument")
         cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
 
     chosen, records, displaced = {}, {}, {}

@@ -61,6 +61,52 @@ def test_verdicts():
     assert judge(Candidate("probe", no_test, {}), CFG, False)[0] == "not validated"
 
 
+def test_an_instrument_probe_present_on_a_real_voice_fails():
+    """No render holds a voice: a probe that takes a singer for a flute is not a flute detector on real music."""
+    probe = Candidate("probe", GOOD, {"auc": 1.0, "on_voices": ["singing-female.wav"]})
+    status, why = judge(probe, CFG, False)
+    assert status == "failed" and "singing-female.wav" in why[0] and "voice" in why[0]
+    assert judge(Candidate("probe", GOOD, {"auc": 1.0, "on_voices": []}), CFG, False)[0] == "validated"
+    # a musicnn tag was trained on real music with voices in it: the rule is the renders' blind spot, not the tag's
+    assert judge(Candidate("tag", GOOD, {"auc": 1.0, "on_voices": ["singing-female.wav"]}), CFG, False)[0] == (
+        "validated"
+    )
+
+
+def test_real_figures_find_the_instruments_present_on_solo_voices():
+    import numpy as np
+
+    from audioconcept.concepts.real_validation import Recording
+    from audioconcept.concepts.validated import real_figures
+
+    class Out:
+        def __init__(self, v):
+            self.tags, self.embedding = np.array([[v], [v / 2]]), np.zeros((2, 1))
+
+    recs = [
+        Recording("flute-A4.wav", ("flute", "woodwind"), ""),
+        Recording("singing-female.wav", ("voice", "female voice"), ""),
+        Recording("speech-male.wav", ("speech", "male voice"), ""),
+        Recording("carnatic.wav", ("voice", "indian"), ""),  # may hold an unlabelled accompaniment: not a solo voice
+        Recording("piano.wav", ("piano",), ""),
+    ]
+    inst = {
+        "flute-A4.wav": Out(0.99),
+        "singing-female.wav": Out(0.95),
+        "speech-male.wav": Out(0.1),
+        "carnatic.wav": Out(0.97),
+        "piano.wav": Out(0.9),
+    }
+    fn = lambda tags, emb: tags[:, 0]  # noqa: E731
+    real, _ = real_figures(recs, inst, {}, "flute", fn, 0.9, instrument=True)
+    assert real["on_voices"] == ["singing-female.wav"] and real["found"] == ["flute-A4.wav"]
+    assert real["false_present"] == ["singing-female.wav", "carnatic.wav", "piano.wav"]
+    # no recording holds the instrument: no AUC, but the voices still speak
+    real, _ = real_figures(recs, inst, {}, "acoustic guitar", fn, 0.9, instrument=True)
+    assert "auc" not in real and real["on_voices"] == ["singing-female.wav"]
+    assert "on_voices" not in real_figures(recs, inst, {}, "flute", fn, 0.9)[0]  # not an instrument: not asked
+
+
 def test_honest_head_reads_only_validated_musical_concepts():
     concepts = {
         "outputs": ["MTT:piano", "MSD:happy", "MSD:jazz", "MTT:drums"],
