@@ -11,6 +11,8 @@ CONCEPT_DATA := data/concepts
 CK := models/checkpoints
 CLIPS ?= 20
 CNN_EPOCHS ?= 35
+# pytest-xdist workers for `make test` (one file per worker at a time; the session's models are built once and shared)
+TEST_WORKERS ?= 2
 VGG_EPOCHS ?= 40
 # a real recording for the demo: a shared GTZAN clip when ../shared is beside the checkout, else the test fixture
 SHARED_CLIPS ?= ../shared/gtzan/clips
@@ -108,7 +110,7 @@ bench-browser: $(STAMP) web-deps ## the page against audioconcept-run, threads o
 	$(AC) bench browser --out reports/browser --screenshot docs/browser.png
 
 test: $(STAMP) web-deps ## run the test suite, then build the docs site strictly (what CI runs)
-	$(BIN)/python -m pytest -q --durations=25  # the slowest 25: CI must stay under 20 minutes
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25  # the slowest 25: CI must stay under 20 minutes
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test-fast: $(STAMP) web-deps ## the tests without the slow ones

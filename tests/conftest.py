@@ -4,16 +4,39 @@ with the reason when neither works), and the real clips come from ../shared when
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from filelock import FileLock
 
 from audioconcept import SAMPLE_RATE
 
 SHARED_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
 REAL_EXCERPT = Path(__file__).resolve().parent / "fixtures" / "reggae.00006.excerpt.flac"
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """A session artifact built once per test run. Under pytest-xdist (`make test` runs two workers) the workers
+    share it: the first to ask builds it under a file lock, the others wait for it and read it. `build` gets a
+    fresh folder to write into and returns the artifact's path."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    root = base / "built-once"
+    root.mkdir(exist_ok=True)
+    done = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.exists():
+            return Path(json.loads(done.read_text()))
+        out = build(root / name)
+        done.write_text(json.dumps(str(out)))
+        return out
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +88,11 @@ def tiny_synth(tmp_path_factory):
     """10 genres x 6 clips x 30 s of synthetic music, GTZAN layout, with ground truth."""
     from audioconcept.data.synth.generate import SynthConfig, generate_genres
 
-    root = tmp_path_factory.mktemp("synth")
-    generate_genres(SynthConfig(root, clips_per_genre=6, seconds=30.0, seed=3, workers=2))
-    return root
+    def build(root: Path) -> Path:
+        generate_genres(SynthConfig(root, clips_per_genre=6, seconds=30.0, seed=3, workers=2))
+        return root
+
+    return built_once(tmp_path_factory, "synth", build)
 
 
 def _checkpoint(root, tiny_synth, arch: str, **arch_config):
@@ -96,15 +121,18 @@ def _checkpoint(root, tiny_synth, arch: str, **arch_config):
 @pytest.fixture(scope="session")
 def cnn_checkpoint(tmp_path_factory, tiny_synth):
     """An untrained CNN checkpoint whose 'training data' is the tiny synthetic set."""
-    return _checkpoint(tmp_path_factory.mktemp("ck") / "cnn", tiny_synth, "cnn")
+    return built_once(tmp_path_factory, "cnn-checkpoint", lambda d: _checkpoint(d / "cnn", tiny_synth, "cnn"))
 
 
 @pytest.fixture(scope="session")
 def cnn_bundle(tmp_path_factory, cnn_checkpoint):
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
 
-    out = tmp_path_factory.mktemp("bundles") / "cnn"
-    return export_checkpoint(ExportConfig(cnn_checkpoint, out, ("onnx", "torchscript", "pt2")))
+    return built_once(
+        tmp_path_factory,
+        "cnn-bundle",
+        lambda d: export_checkpoint(ExportConfig(cnn_checkpoint, d / "cnn", ("onnx", "torchscript", "pt2"))),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -136,9 +164,11 @@ def svm_bundle(tmp_path_factory, svm_features_csv):
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
     from audioconcept.train.svm_train import train_svm
 
-    root = tmp_path_factory.mktemp("svm")
-    ck, _ = train_svm(f"features-csv:{svm_features_csv}", root / "ck", grid=False)
-    return export_checkpoint(ExportConfig(ck, root / "bundle"))
+    def build(root: Path) -> Path:
+        ck, _ = train_svm(f"features-csv:{svm_features_csv}", root / "ck", grid=False)
+        return export_checkpoint(ExportConfig(ck, root / "bundle"))
+
+    return built_once(tmp_path_factory, "svm-bundle", build)
 
 
 # ---------------------------------------------------------------- musicnn and real music
@@ -158,9 +188,11 @@ def musicnn_checkpoints(tmp_path_factory, musicnn_wheel) -> Path:
     """MSD_musicnn, MTT_musicnn, MSD_vgg, MTT_vgg and MSD_MTT_musicnn, converted (about 3 s)."""
     from audioconcept.models.pretrained import import_musicnn
 
-    root = tmp_path_factory.mktemp("pretrained")
-    import_musicnn(root, musicnn_wheel)
-    return root
+    def build(root: Path) -> Path:
+        import_musicnn(root, musicnn_wheel)
+        return root
+
+    return built_once(tmp_path_factory, "pretrained", build)
 
 
 @pytest.fixture(scope="session")
@@ -183,11 +215,17 @@ def real_probe(tmp_path_factory, musicnn_checkpoints, shared_clips_dir) -> Path:
     and the genre heads."""
     from audioconcept.train.probe import ProbeTrainConfig, train_probe
 
-    out = tmp_path_factory.mktemp("probe") / "musicnn-gtzan"
-    cfg = ProbeTrainConfig(
-        str(musicnn_checkpoints / "MSD_MTT_musicnn"), f"folder:{shared_clips_dir}", out, max_windows=1, cv_repeats=3
-    )
-    return train_probe(cfg)[0]
+    def build(root: Path) -> Path:
+        cfg = ProbeTrainConfig(
+            str(musicnn_checkpoints / "MSD_MTT_musicnn"),
+            f"folder:{shared_clips_dir}",
+            root / "musicnn-gtzan",
+            max_windows=1,
+            cv_repeats=3,
+        )
+        return train_probe(cfg)[0]
+
+    return built_once(tmp_path_factory, "probe", build)
 
 
 @pytest.fixture(scope="session")
@@ -195,9 +233,9 @@ def real_probe_bundle(tmp_path_factory, real_probe, shared_clips_dir) -> Path:
     """The probe exported through the ONNX, TorchScript and pt2 rows, each through the parity gate on real clips."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
 
-    out = tmp_path_factory.mktemp("bundles") / "musicnn-gtzan"
-    return export_checkpoint(
-        ExportConfig(real_probe, out, ("onnx", "torchscript", "pt2"), data=f"folder:{shared_clips_dir}", n_parity=8)
+    cfg = partial(ExportConfig, real_probe, formats=("onnx", "torchscript", "pt2"), data=f"folder:{shared_clips_dir}")
+    return built_once(
+        tmp_path_factory, "probe-bundle", lambda d: export_checkpoint(cfg(out=d / "musicnn-gtzan", n_parity=8))
     )
 
 
@@ -217,8 +255,11 @@ def cnn_pte_bundle(tmp_path_factory, cnn_checkpoint, executorch_installed) -> Pa
     """The small untrained CNN through the ONNX and ExecuTorch rows, each through its parity gate."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
 
-    out = tmp_path_factory.mktemp("bundles") / "cnn-pte"
-    return export_checkpoint(ExportConfig(cnn_checkpoint, out, ("onnx", "executorch"), n_parity=4))
+    return built_once(
+        tmp_path_factory,
+        "cnn-pte-bundle",
+        lambda d: export_checkpoint(ExportConfig(cnn_checkpoint, d / "cnn-pte", ("onnx", "executorch"), n_parity=4)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -226,7 +267,7 @@ def real_probe_pte_bundle(tmp_path_factory, real_probe, shared_clips_dir, execut
     """The musicnn probe through the ExecuTorch row, its gate on real clips, concept outputs included."""
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
 
-    out = tmp_path_factory.mktemp("bundles") / "musicnn-gtzan-pte"
-    return export_checkpoint(
-        ExportConfig(real_probe, out, ("executorch",), data=f"folder:{shared_clips_dir}", n_parity=8)
+    cfg = partial(ExportConfig, real_probe, formats=("executorch",), data=f"folder:{shared_clips_dir}", n_parity=8)
+    return built_once(
+        tmp_path_factory, "probe-pte-bundle", lambda d: export_checkpoint(cfg(out=d / "musicnn-gtzan-pte"))
     )

@@ -8,6 +8,7 @@ librosa, scikit-learn, scipy or numba, not even through another audioconcept mod
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+@functools.cache  # parsed once per session: every parametrized case reads the same sources
 def graph() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
     return {module_name(p): imports(p) for p in ROOT.rglob("*.py")}
 

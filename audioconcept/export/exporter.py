@@ -67,6 +67,7 @@ class ExportConfig:
     n_calibration: int = 32
     n_int8_eval: int = 400
     n_int8_select: int = 400  # clips (valid, then train) that choose which layers stay fp32
+    n_tag_calibration: int = N_TAG_CALIBRATION  # windows that calibrate a bare tagger's concept thresholds
     int8_policy: str = "auto"  # auto: only where faster end to end here and agreeing; always; never
     force: bool = False  # replace an --out folder that is neither empty nor a bundle
     extra_checks: dict = field(default_factory=dict)
@@ -247,7 +248,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
     wave_stft = WaveformOutputs(frontend, body_out).eval()
     reference = run_torch(wave_stft, parity_x)
     if body_out.native_concepts:
-        concepts_meta = _tag_concepts(ck, wave_stft, windows)
+        concepts_meta = _tag_concepts(ck, wave_stft, windows, cfg.n_tag_calibration)
     example = torch.from_numpy(parity_x[:2].copy())
     core = _core_manifest(cfg, ck, model, mel_cfg, head, concepts_meta, reference, n_frames, context)
     if dead:
@@ -282,7 +283,7 @@ def prepare_neural(cfg: ExportConfig, ck, tmp: Path):
     )
 
 
-def _tag_concepts(ck, wave_stft, windows) -> dict:
+def _tag_concepts(ck, wave_stft, windows, n_windows: int = N_TAG_CALIBRATION) -> dict:
     """The manifest's `concepts` of a tagger: the probe's calibrated vocabulary, or, for a bare tagger,
     thresholds calibrated (without labels) on windows of the export's real audio."""
     from audioconcept.export.context import run_torch
@@ -298,7 +299,7 @@ def _tag_concepts(ck, wave_stft, windows) -> dict:
     if ck.concepts:
         return ck.concepts
     labels = tag_labels(ck.label_info, ck.labels)
-    x = windows("all", n_chunks=ck.eval_chunks, max_windows=N_TAG_CALIBRATION)
+    x = windows("all", n_chunks=ck.eval_chunks, max_windows=n_windows)
     vocab = vocabulary(labels)
     strengths = merge_tags(run_torch(wave_stft, x)[3], vocab["members"])
     thresholds, evidence = calibrate_thresholds(strengths, vocab["names"])

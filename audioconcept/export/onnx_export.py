@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,7 +29,7 @@ def write_onnx(
 
     module = module.eval()
     batch = torch.export.Dim("batch", min=1, max=1024)
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _torchlib_registry_reused():
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
             module,
@@ -50,6 +52,41 @@ def write_onnx(
     buf = io.BytesIO(model.SerializeToString())
     path.write_bytes(buf.getvalue())
     return path
+
+
+_REGISTRIES: dict = {}  # opset -> torch.onnx's registry of torchlib functions, built once per process
+
+
+@contextlib.contextmanager
+def _torchlib_registry_reused() -> Iterator[None]:
+    """torch.onnx.export rebuilds its registry of ONNX functions from torchlib on every call (about 2000
+    onnxscript functions: seconds each time), and one bundle writes up to six graphs. Inside our exports (which
+    never pass a custom translation table, the only thing that changes a registry) the registry is built once
+    per opset and reused; outside them torch's own method is back. Where torch's internals differ, nothing is
+    patched."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:
+        yield
+        return
+    cls = _registration.ONNXRegistry
+    original = cls.__dict__.get("from_torchlib")
+    if not isinstance(original, classmethod):
+        yield
+        return
+
+    def from_torchlib(klass, opset_version=None):
+        args = () if opset_version is None else (opset_version,)
+        key = (klass, opset_version)
+        if key not in _REGISTRIES:
+            _REGISTRIES[key] = original.__func__(klass, *args)
+        return _REGISTRIES[key]
+
+    cls.from_torchlib = classmethod(from_torchlib)
+    try:
+        yield
+    finally:
+        cls.from_torchlib = original
 
 
 def set_metadata(model, metadata: dict) -> None:

@@ -192,7 +192,9 @@ def read_wandb_offline(run_dir: Path) -> dict:
         r = pb.Record()
         r.ParseFromString(raw)
         kind = r.WhichOneof("record_type")
-        if kind == "config":
+        if kind == "run":  # a config set before the run started travels inside its run record
+            out["config"].update({k: v for k, v in items(r.run.config.update).items() if not k.startswith("_")})
+        elif kind == "config":
             out["config"].update(items(r.config.update))
         elif kind == "history":
             out["history"].append(items(r.history.item))

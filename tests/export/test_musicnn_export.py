@@ -50,7 +50,13 @@ def test_a_bare_tagger_exports_with_sigmoid_tags(tmp_path, musicnn_checkpoints, 
     from audioconcept.runtime.model import load
 
     out = export_checkpoint(
-        ExportConfig(musicnn_checkpoints / "MSD_vgg", tmp_path / "vgg", ("onnx",), data=f"folder:{shared_clips_dir}")
+        ExportConfig(
+            musicnn_checkpoints / "MSD_vgg",
+            tmp_path / "vgg",
+            ("onnx",),
+            data=f"folder:{shared_clips_dir}",
+            n_tag_calibration=50,  # one window per shared clip: the calibration's path, not its precision
+        )
     )
     m = json.loads((out / "manifest.json").read_text())
     jsonschema.validate(m, _schema())

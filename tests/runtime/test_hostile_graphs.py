@@ -167,7 +167,11 @@ def test_every_export_format_uses_only_listed_ops(cnn_checkpoint, tmp_path, monk
     from audioconcept.export.exporter import ExportConfig, export_checkpoint
 
     monkeypatch.setattr(formats, "int8_decision", lambda *a, **k: (True, None))
-    b = export_checkpoint(ExportConfig(cnn_checkpoint, tmp_path / "cnn", ("onnx", "int8")))
+    # few calibration and agreement clips: the ops written are what is checked, not the int8 parity
+    cfg = ExportConfig(
+        cnn_checkpoint, tmp_path / "cnn", ("onnx", "int8"), n_calibration=4, n_int8_eval=8, n_int8_select=8
+    )
+    b = export_checkpoint(cfg)
     files = sorted(b.glob("*.onnx"))
     assert {f.name for f in files} >= {"model.onnx", "model.body.onnx", "model.coreml.onnx", "model.int8.onnx"}
     for f in files:

@@ -1,6 +1,9 @@
 """Experiment tracking: a run logged to an offline W&B folder and to a local MLflow store, read back."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +61,14 @@ def test_wandb_offline_folder_read_back(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("WANDB_SILENT", "true")
-    _log(make_tracker(TrackConfig("wandb", "ac-test", "run1", tmp_path), "cnn"), _checkpoint(tmp_path))
+    # a fresh interpreter, as `audioconcept train --track wandb` has: wandb keeps process-wide state (its service,
+    # settings, the current run) that tests run earlier in the same pytest worker may have touched
+    ck = _checkpoint(tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path; import test_tracking as t; "
+        "t._log(t.make_tracker(t.TrackConfig('wandb', 'ac-test', 'run1', Path(sys.argv[1])), 'cnn'), Path(sys.argv[2]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), str(ck), str(Path(__file__).parent)], check=True)
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((tmp_path / "wandb").iterdir())
     got = read_wandb_offline(runs[0])
