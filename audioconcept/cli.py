@@ -881,7 +881,7 @@ def bench(
     import glob
 
     from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
-    from audioconcept.benchmarks.report import headline
+    from audioconcept.benchmarks.report import headline, host_label
     from audioconcept.runtime.registry import local_bundles, resolve_bundle
 
     roots: list[Path] = []
@@ -910,7 +910,9 @@ def bench(
     from rich.console import Console
     from rich.markdown import Markdown
 
-    Console().print(Markdown("\n".join(headline([res]))))
+    console = Console()
+    console.print(f"host: {host_label(res)}")
+    console.print(Markdown("\n".join(headline([res], host_column=False))))
     if out:
         typer.echo(f"results: {out}")
     if min_agreement is not None:

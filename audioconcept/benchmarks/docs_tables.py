@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from audioconcept.benchmarks.batch_bench import BATCH_RESULTS_KIND, markdown
-from audioconcept.benchmarks.report import _host_label
+from audioconcept.benchmarks.report import host_label
 from audioconcept.runtime.formats import FORMATS
 from audioconcept.runtime.registry import packaged_bundles
 from audioconcept.utils import atomic_write_text
@@ -94,7 +94,7 @@ def _results(results_dir: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Pat
         kind = "batch" if d.get("kind") == BATCH_RESULTS_KIND else "rows" if "rows" in d else None
         if kind is None:
             continue
-        key = (kind, _host_label(d))
+        key = (kind, host_label(d))
         if key not in newest or d["created"] > newest[key][1]["created"]:
             newest[key] = (p, d)
     ordered = sorted(newest.items(), key=lambda kv: (kv[1][1]["host"]["cores"], kv[0][1]))

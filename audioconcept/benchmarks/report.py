@@ -11,7 +11,7 @@ from audioconcept.train.plots import save_figure
 from audioconcept.utils import atomic_write_text
 
 
-def _host_label(res: dict) -> str:
+def host_label(res: dict) -> str:
     h = res["host"]
     gpu = f", {h['gpu']['name']}" if h.get("gpu") else ""
     return f"{h['hostname']} ({h['cpu'][:40]}, {h['cores']} cores{gpu})"
@@ -25,7 +25,7 @@ def merge(results: list[dict]) -> dict:
     """model -> (backend, device, precision, threads, batch) -> host -> row."""
     table: dict = defaultdict(lambda: defaultdict(dict))
     for res in results:
-        host = _host_label(res)
+        host = host_label(res)
         for r in res["rows"]:
             key = (r["backend"], r["device"], r.get("precision", ""), r.get("threads", "-"), r.get("batch", "-"))
             table[r["model"]][key][host] = r
@@ -39,7 +39,7 @@ def _plots(results: list[dict], out_dir: Path, stem: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     names = []
-    rows = [(_host_label(res), r) for res in results for r in res["rows"] if "p50_ms" in r and r.get("batch") == 1]
+    rows = [(host_label(res), r) for res in results for r in res["rows"] if "p50_ms" in r and r.get("batch") == 1]
     if not rows:
         return names
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.5))
@@ -86,7 +86,7 @@ def thread_scaling_plots(results: list[dict], out_dir: Path, stem: str) -> list[
 
     curves: dict = defaultdict(lambda: defaultdict(list))  # model -> (backend, host) -> [(threads, p50)]
     for res in results:
-        host = _host_label(res).split(" ")[0]
+        host = host_label(res).split(" ")[0]
         for r in res["rows"]:
             if r.get("device") == "cpu" and r.get("batch") == 1 and "p50_ms" in r and r.get("threads"):
                 curves[r["model"]][(r["backend"], host)].append((r["threads"], r["p50_ms"]))
@@ -110,28 +110,30 @@ def thread_scaling_plots(results: list[dict], out_dir: Path, stem: str) -> list[
     return names
 
 
-def headline(results: list[dict]) -> list[str]:
-    lines = [
-        "| host | model | backend | device | threads | p50 ms/clip | x fastest | x real time | speed-up | agreement | "
-        "cold start s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+def headline(results: list[dict], host_column: bool = True) -> list[str]:
+    """One row per batch-1 timing. `host_column=False` for one host's results printed under their host's name
+    (a terminal's 80 columns hold eleven columns, not twelve)."""
+    cols = ["host"] * host_column + [
+        "model", "backend", "device", "threads", "p50 ms/clip", "x fastest", "x real time", "speed-up", "agreement",
+        "cold start s", "peak RSS MB",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for res in results:
         host = (
-            _host_label(res).split(" (")[1].split(",")[0]
+            host_label(res).split(" (")[1].split(",")[0]
             + f", {res['host']['cores']} cores"
             + (f", {res['host']['gpu']['name']}" if res["host"].get("gpu") else "")
         )
         for r in res["rows"]:
             if r.get("batch") == 1 and "p50_ms" in r and r["backend"] != "baseline-eager-pickle":
                 speedup = r.get("speedup_vs_baseline", r.get("speedup_vs_librosa"))  # SVM features: vs librosa
-                lines.append(
-                    f"| {host} | {r['model']} | {r['backend']} | {r['device']} | {r['threads']} | {r['p50_ms']:.2f} | "
-                    f"{_fmt(r.get('x_fastest'), '.2f')} | {_fmt(r.get('x_realtime'), '.0f')} | "
-                    f"{_fmt(speedup, '.1f')} | "
-                    f"{_fmt(r.get('top1_agreement'), '.3f')} | {_fmt(r.get('cold_start_s'))} | "
-                    f"{_fmt(r.get('peak_rss_mb'), '.0f')} |"
-                )
+                cells = [host] * host_column + [
+                    r["model"], r["backend"], r["device"], r["threads"], f"{r['p50_ms']:.2f}",
+                    _fmt(r.get("x_fastest"), ".2f"), _fmt(r.get("x_realtime"), ".0f"), _fmt(speedup, ".1f"),
+                    _fmt(r.get("top1_agreement"), ".3f"), _fmt(r.get("cold_start_s")),
+                    _fmt(r.get("peak_rss_mb"), ".0f"),
+                ]  # fmt: skip
+                lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines
 
 
@@ -145,7 +147,7 @@ def onnx_ratio_table(results: list[dict]) -> list[str]:
     ]
     n = len(lines)
     for res in results:
-        host = _host_label(res).split(" (")[0] + f", {res['host']['cores']} cores"
+        host = host_label(res).split(" (")[0] + f", {res['host']['cores']} cores"
         onnx = {(r["model"], r.get("threads"), r.get("batch")): r for r in res["rows"] if r.get("backend") == "onnx"}
         for r in res["rows"]:
             v = r.get("vs_onnx")
@@ -217,12 +219,12 @@ def write_report(paths: list[Path], out: Path) -> Path:
     batch, live = split_live_results(batch)
     results = load_results(paths)
     table = merge(results)
-    hosts = [_host_label(r) for r in results]
+    hosts = [host_label(r) for r in results]
     lines = ["# AudioConcept benchmarks", "", f"Merged from {len(results)} result file(s).", "", "## Hosts", ""]
     for res in results:
         h = res["host"]
         lines.append(
-            f"- **{_host_label(res)}**: {h['os']}, {h['machine']}, ISA {' '.join(h['isa']) or '-'}, "
+            f"- **{host_label(res)}**: {h['os']}, {h['machine']}, ISA {' '.join(h['isa']) or '-'}, "
             f"RAM {h['ram_gb']} GB, measured peak {h['peak_gflops_fp32']} GFLOP/s fp32, "
             f"Python {h['python']}, {', '.join(f'{k} {v}' for k, v in h['versions'].items())}, "
             f"commit {h.get('commit')}, {res['created']}; warm-up {res['settings']['warmup']}, "

@@ -112,3 +112,23 @@ def test_report_without_matplotlib_keeps_its_tables(tmp_path, monkeypatch, caplo
     out = write_report(_results(tmp_path), tmp_path / "R.md")
     assert "x fastest" in out.read_text() and not list(tmp_path.glob("*.png"))
     assert "audioconcept[plots]" in caplog.text
+
+
+def test_one_hosts_headline_leaves_the_host_column_out():
+    from audioconcept.benchmarks.report import headline
+
+    res = json.loads(_results_json())
+    full, bare = headline([res]), headline([res], host_column=False)
+    assert len(full) == len(bare) == 2 + 4  # header, rule, one row per batch-1 timing
+    for a, b in zip(full, bare, strict=True):
+        assert a.count("|") == b.count("|") + 1
+    assert bare[0].startswith("| model |") and bare[2].startswith("| cnn | onnx | cpu | 1 | 10.00 | 1.00 |")
+    assert full[2].endswith(bare[2][1:]) and full[2].count(", ") >= 1  # "| <cpu>, <n> cores | cnn | onnx ..."
+
+
+def _results_json() -> str:
+    from audioconcept.benchmarks.hostinfo import host_info
+
+    rows = [_row(b, t, p) for b, t, p in [("onnx", 1, 10.0), ("onnx", 2, 6.0), ("torch", 1, 20.0), ("torch", 2, 11.0)]]
+    add_ratios(rows)
+    return json.dumps({"schema_version": RESULTS_SCHEMA_VERSION, "host": host_info(), "rows": rows})
