@@ -110,7 +110,7 @@ bench-browser: $(STAMP) web-deps ## the page against audioconcept-run, threads o
 	$(AC) bench browser --out reports/browser --screenshot docs/browser.png
 
 test: $(STAMP) web-deps ## run the test suite, then build the docs site strictly (what CI runs)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25  # the slowest 25: CI must stay under 20 minutes
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --durations=25  # the slowest 25: CI must stay under 20 minutes
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test-fast: $(STAMP) web-deps ## the tests without the slow ones
