@@ -114,7 +114,7 @@ test: $(STAMP) web-deps ## run the test suite, then build the docs site strictly
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 
 test-fast: $(STAMP) web-deps ## the tests without the slow ones
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check audioconcept tests
