@@ -54,7 +54,7 @@ def write_onnx(
     return path
 
 
-_REGISTRIES: dict = {}  # opset -> torch.onnx's registry of torchlib functions, built once per process
+_REGISTRIES: dict = {}  # (registry class, opset) -> torch.onnx's registry of torchlib functions, built once per process
 
 
 @contextlib.contextmanager

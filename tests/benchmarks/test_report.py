@@ -37,18 +37,23 @@ def test_ratios_are_to_the_fastest_validated_cpu_row_of_the_same_setting():
     assert [r.get("x_fastest") for r in rows] == [1.0, 2.0, 0.5, 2.0, 1.0, None]
 
 
-def _results(tmp_path):
+def _result() -> dict:
+    """One host's results: onnx and torch at 1 and 2 threads, batch 1, with their ratios."""
     from audioconcept.benchmarks.hostinfo import host_info
 
     rows = [_row(b, t, p) for b, t, p in [("onnx", 1, 10.0), ("onnx", 2, 6.0), ("torch", 1, 20.0), ("torch", 2, 11.0)]]
     add_ratios(rows)
-    res = {
+    return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "host": host_info(),
         "created": "now",
         "settings": {"warmup": 1, "repeats": 2, "threads": [1, 2], "batches": [1]},
         "rows": rows,
     }
+
+
+def _results(tmp_path):
+    res = _result()
     (tmp_path / "a.json").write_text(json.dumps(res))
     other = copy.deepcopy(res)
     other["host"]["hostname"] = "big-host"
@@ -117,18 +122,10 @@ def test_report_without_matplotlib_keeps_its_tables(tmp_path, monkeypatch, caplo
 def test_one_hosts_headline_leaves_the_host_column_out():
     from audioconcept.benchmarks.report import headline
 
-    res = json.loads(_results_json())
+    res = _result()
     full, bare = headline([res]), headline([res], host_column=False)
     assert len(full) == len(bare) == 2 + 4  # header, rule, one row per batch-1 timing
     for a, b in zip(full, bare, strict=True):
         assert a.count("|") == b.count("|") + 1
     assert bare[0].startswith("| model |") and bare[2].startswith("| cnn | onnx | cpu | 1 | 10.00 | 1.00 |")
     assert full[2].endswith(bare[2][1:]) and full[2].count(", ") >= 1  # "| <cpu>, <n> cores | cnn | onnx ..."
-
-
-def _results_json() -> str:
-    from audioconcept.benchmarks.hostinfo import host_info
-
-    rows = [_row(b, t, p) for b, t, p in [("onnx", 1, 10.0), ("onnx", 2, 6.0), ("torch", 1, 20.0), ("torch", 2, 11.0)]]
-    add_ratios(rows)
-    return json.dumps({"schema_version": RESULTS_SCHEMA_VERSION, "host": host_info(), "rows": rows})

@@ -10,16 +10,14 @@ import pytest
 
 from audioconcept.runtime.backends import unavailable_reason
 from audioconcept.runtime.bundle import open_bundle
-from audioconcept.runtime.formats import FORMATS
+from audioconcept.runtime.formats import get_format
 from audioconcept.runtime.registry import resolve_bundle
-
-ROW = {f.backend: f for f in FORMATS}
 
 
 def _runs_here(backend: str, device: str, name: str):
     """A skip mark with the runtime's reason when this host cannot run the row (decided at collection, so a
     skipped test builds none of its fixtures)."""
-    why = unavailable_reason(ROW[backend], device, open_bundle(resolve_bundle(name)))
+    why = unavailable_reason(get_format(backend), device, open_bundle(resolve_bundle(name)))
     return pytest.mark.skipif(bool(why), reason=f"--backend {backend} --device {device}: {why}")
 
 
