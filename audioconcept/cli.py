@@ -167,11 +167,14 @@ def data_render_concepts(
     report: Annotated[
         Path | None, typer.Option(help="Also write summary.json and SUMMARY.md here (reports/concept_data)")
     ] = None,
+    voices: Annotated[
+        bool, typer.Option(help="Add festival's voices (singing, speech) as training negatives, where installed")
+    ] = True,
 ) -> None:
     """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
     from audioconcept.train.concept_renders import RenderConfig, build
 
-    summary = build(RenderConfig(out, pieces, seed, workers), report)
+    summary = build(RenderConfig(out, pieces, seed, workers, voices=voices), report)
     typer.echo(
         f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"
         f" in {summary['build_wall_s']:.0f} s"

@@ -94,7 +94,7 @@ def real_music_figures(
     # ---- the 50 GTZAN clips
     paths = sorted(Path(clips).glob("*/*.flac"))
     if paths:
-        per_clip, sitar, reasons = {}, {}, {}
+        per_clip, sitar, reasons, every_reason = {}, {}, {}, {}
         correct = 0
         for p in paths:
             r = _predict(model, p)
@@ -103,15 +103,17 @@ def real_music_figures(
             shown = set(r.concepts_present) | set(r.similar_to)
             sitar[p.name] = sorted(shown & {"sitar", "indian"})
             ex = {e["genre"]: e for e in r.explanation.get("genres", [])}
-            if label in ("metal", "classical") and label in ex:
-                reasons[p.name] = [
+            if label in ex:  # its reasons: concepts present in the clip that speak for its genre
+                every_reason[f"{label}/{p.name}"] = [
                     {
                         "concept": reason_name(c),
                         "value": round(c["value"], 3),
                         "status": (validation.get(c["concept"]) or {}).get("status", "not validated"),
                     }
-                    for c in reasons_of(ex[label]["contributions"])[:5]
-                ]  # its reasons: concepts present in the clip that speak for its genre
+                    for c in reasons_of(ex[label]["contributions"])
+                ]
+                if label in ("metal", "classical"):
+                    reasons[p.name] = every_reason[f"{label}/{p.name}"][:5]
             per_clip[f"{label}/{p.name}"] = {"genre": r.genre, "ood": r.ood.get("outside") if r.ood else None}
         out["gtzan"] = {
             "clips": len(paths),
@@ -120,6 +122,7 @@ def real_music_figures(
             "sitar_or_indian_clips": sum(bool(v) for v in sitar.values()),
             "sitar_or_indian": {k: v for k, v in sitar.items() if v},
             "top5_reasons": reasons,
+            "reasons_by_clip": every_reason,
             "ood_outside": sum(bool(v["ood"]) for v in per_clip.values()),
         }
     # ---- game music outside GTZAN
@@ -140,9 +143,39 @@ def real_music_figures(
     return out
 
 
-def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> dict:
+def reasons_by_genre(clip_reasons: dict[str, list[dict]], labels: list[str], top: int = 3) -> dict[str, list[dict]]:
+    """Per genre, its strongest reasons as `audioconcept-run` gives them, over the genre's clips: a concept counts
+    for a clip only where it is present there and speaks for the genre (`runtime.tag_concepts.reasons_of`), so a
+    concept no clip has is never a genre's reason, whatever its weight. `mean`: its contribution summed over the
+    genre's clips where it is a reason, divided by all of them; `clips`: in how many it is one."""
+    out = {}
+    for genre in labels:
+        rows = {k: v for k, v in clip_reasons.items() if k.split("/")[0] == genre}
+        n = max(len(rows), 1)
+        total: dict[str, float] = {}
+        count: dict[str, int] = {}
+        status: dict[str, str] = {}
+        for rs in rows.values():
+            for r in rs:
+                total[r["concept"]] = total.get(r["concept"], 0.0) + r["value"]
+                count[r["concept"]] = count.get(r["concept"], 0) + 1
+                status[r["concept"]] = r.get("status", "not validated")
+        ranked = sorted(total, key=lambda c: (-total[c], c))[:top]
+        out[genre] = [
+            {"concept": c, "mean": round(total[c] / n, 4), "clips": count[c], "of": len(rows), "status": status[c]}
+            for c in ranked
+        ]
+    return out
+
+
+def genre_reasons(
+    patch: dict, manifest: dict, clips: dict, out_dir: Path, clip_reasons: dict[str, list[dict]] | None = None
+) -> dict:
     """Per genre: the mean contribution of each concept to its logit over its clips, for every head; one figure
-    per genre (concepts.tag_study.plot_genre); the three strongest reasons of the reasons head."""
+    per genre (concepts.tag_study.plot_genre); the three strongest reasons of the reasons head. With
+    `clip_reasons` (each clip's reasons through the runtime: `real_music_figures`' gtzan.reasons_by_clip), those
+    three are the concepts present that speak for the genre (`reasons_by_genre`), as the product gives them;
+    without, the strongest mean contributions, present or not."""
     from types import SimpleNamespace
 
     from audioconcept.concepts.tag_study import head_contributions, plot_genre
@@ -195,7 +228,12 @@ def genre_reasons(patch: dict, manifest: dict, clips: dict, out_dir: Path) -> di
 
         top3[genre] = rows([c for c in pos if c["concept"] not in failed])
         failed3[genre] = rows([c for c in pos if c["concept"] in failed])
-    return {"contributions": contributions, "top3": top3, "failed_top3": failed3, "default_head": default}
+    out = {"contributions": contributions, "top3": top3, "failed_top3": failed3, "default_head": default}
+    if clip_reasons:
+        out["weights_top3"] = top3  # the strongest mean contributions, present or not (the figures show them)
+        out["top3"] = reasons_by_genre(clip_reasons, list(manifest["labels"]))
+        out["basis"] = "present"
+    return out
 
 
 # ---------------------------------------------------------------- Markdown
@@ -392,16 +430,28 @@ def figures_markdown(f: dict) -> str:
 
 
 def reasons_markdown(reasons: dict) -> str:
+    present = reasons.get("basis") == "present"
+    what = (
+        "concepts present in a clip that speak for its genre, as `audioconcept-run` gives them: the mean of their "
+        "contribution to the genre's logit over its clips, 0 where absent; in how many clips"
+        if present
+        else "mean contribution to the genre's logit over its clips"
+    )
     lines = [
         "<!-- generated by `audioconcept concepts validate-probes`; do not edit -->",
-        f"| genre | three strongest reasons (head {reasons['default_head']}: mean contribution to the genre's logit "
-        "over its 5 clips; ? never validated) | failed its validation: weighs in the head, not a reason | figure |",
+        f"| genre | three strongest reasons (head {reasons['default_head']}: {what}; ? never validated) | failed its "
+        "validation: weighs in the head, not a reason | figure |",
         "|---|---|---|---|",
     ]
     failed = reasons.get("failed_top3") or {}
+
+    def shown(r: dict) -> str:
+        text = _contrib(_marked(r), r["mean"])
+        return f"{text} ({r['clips']} of {r['of']})" if "clips" in r else text
+
     for g, rs in reasons["top3"].items():
         lines.append(
-            f"| {g} | {', '.join(_contrib(_marked(r), r['mean']) for r in rs) or 'none positive'} | "
+            f"| {g} | {', '.join(shown(r) for r in rs) or ('none present' if present else 'none positive')} | "
             f"{', '.join(_contrib(r['concept'], r['mean']) for r in failed.get(g, [])) or '–'} | "
             f"[{g}](figures/{g}.png) |"
         )

@@ -610,6 +610,7 @@ def run_all(cfg: ValidateConfig, before: bool = True) -> dict:
     from audioconcept.concepts.embed import open_tag_bundle
 
     _, _, clips = real_outputs(open_tag_bundle(cfg.bundle), cfg)
-    reasons = genre_reasons(patch, manifest, clips, Path(cfg.out))
+    clip_reasons = (after.get("gtzan") or {}).get("reasons_by_clip")
+    reasons = genre_reasons(patch, manifest, clips, Path(cfg.out), clip_reasons)
     write_reports(Path(cfg.out), report, after, prior, reasons)
     return {"report": report, "after": after, "before": prior, "reasons": reasons}

@@ -56,6 +56,7 @@ class RenderConfig:
     seconds: tuple[float, float] = (24.0, 42.0)
     p_second_soundfont: float = 0.25  # train/val arrangements also rendered through the other training soundfont
     p_background: float = 0.12
+    voices: bool = True  # festival's voices singing and speaking, as training negatives (data.render.voices)
 
 
 def split_of(key: str) -> str:
@@ -257,6 +258,82 @@ def _job_star(args):
     return render_job(*args)
 
 
+VOICE_SOUNDFONT = "festival"  # the voice clips' soundfont_id: a source of its own, in training only
+VOICE_ACTIVE_DB = -30.0  # a window within this many dB of the clip's loudest window holds the voice
+
+
+def render_voice(job, out: str) -> dict:
+    """One festival voice clip (data.render.voices): every instrument concept absent, the measured concepts
+    measured; its record is read back when its files exist. Always the `train` split: validation and test keep
+    to other pieces and soundfonts, and the real voices of ../shared/instruments stay a validation set."""
+    from audioconcept.data.audio import prepare_waveform, write_audio
+    from audioconcept.data.render.effects import db
+    from audioconcept.data.render.voices import synthesize
+    from audioconcept.models.measured_concepts import measure, states
+
+    out_p = Path(out)
+    meta_path = out_p / "notes" / f"{job.clip_id}.json"
+    audio_path = out_p / "audio" / f"{job.clip_id}.flac"
+    if meta_path.is_file() and audio_path.is_file():
+        return {**json.loads(meta_path.read_text()), "resumed": True}
+    t = time.process_time()
+    y, sr, bpm = synthesize(job)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak <= 0:
+        raise AudioConceptError(f"{job.clip_id}: festival wrote silence")
+    y = (0.5 * y / peak).astype(np.float32)
+    y16 = prepare_waveform(y, sr, MODEL_SR)
+    spans = model_windows(y16.size)
+    rms = [float(np.sqrt(np.mean(np.square(y16[s : s + MODEL_WINDOW], dtype=np.float64)))) for s, _, _ in spans]
+    top = max(rms)
+    rows = []
+    for w, ((s16, t0, t1), r) in enumerate(zip(spans, rms, strict=True)):
+        row: dict = {"window": w, "start_s": round(t0, 4), "end_s": round(t1, 4)}
+        for c in INSTRUMENT_CONCEPTS:
+            row[c], row[f"cover_{c}"], row[f"db_{c}"] = ABSENT, 0.0, float("-inf")
+        values = measure(y16[s16 : s16 + MODEL_WINDOW], MODEL_SR)
+        if bpm is not None:
+            values["tempo_bpm"] = bpm
+        row.update(values)
+        row.update(states(values))
+        row.setdefault("fast", UNCERTAIN)
+        row.setdefault("slow", UNCERTAIN)
+        row["minor"] = row["major"] = UNCERTAIN
+        row["voice_active"] = bool(r > 0 and db(r / top) >= VOICE_ACTIVE_DB)
+        rows.append(row)
+    write_audio(audio_path, prepare_waveform(y, sr, STORE_SR), STORE_SR, subtype="PCM_16")
+    record = {
+        "render_id": job.clip_id,
+        "piece_id": job.clip_id,
+        "group": "festival",
+        "source": job.source,
+        "soundfont_id": VOICE_SOUNDFONT,
+        "arrangement_id": job.clip_id,
+        "split": "train",
+        "style": "voice",
+        "seconds": round(y.size / sr, 3),
+        "offset_s": 0.0,
+        "tempo_changes": [[0.0, bpm]] if bpm is not None else [],
+        "target_lufs": None,
+        "master": [],
+        "background": None,
+        "tonic": None,
+        "mode": None,
+        "key_source": None,
+        "key_r": None,
+        "mode_state": False,
+        "voice": {"name": job.voice.name, "sex": job.voice.sex, "language": job.voice.language, "mode": job.mode},
+        "semitones": job.semitones,
+        "audio": f"audio/{job.clip_id}.flac",
+        "sample_rate": STORE_SR,
+        "stems": [],
+        "windows": rows,
+        "cpu_s": round(time.process_time() - t, 2),
+    }
+    atomic_write_json(meta_path, record)
+    return {**record, "resumed": False}
+
+
 # ---------------------------------------------------------------- the whole build
 def _csv(rows: list[dict], columns: list[str]) -> str:
     buf = io.StringIO()
@@ -428,6 +505,33 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _voice_records(cfg: RenderConfig, out: Path, bar) -> list[dict]:
+    from audioconcept.data.render.voices import festival_voices, jobs
+
+    if not cfg.voices:
+        return []
+    have = festival_voices()
+    if not have:
+        log.warning(
+            "no festival voices (Debian: festival festvox-kallpc16k festvox-italp16k): the concept audio holds no "
+            "voice, and a probe may take a real voice for an instrument"
+        )
+        return []
+    todo = jobs(have)
+    task = bar.add_task("festival voices", total=len(todo))
+    records, failed = [], []
+    for job in todo:
+        try:
+            records.append(render_voice(job, str(out)))
+        except AudioConceptError as e:  # one clip festival cannot make leaves the others
+            failed.append(job.clip_id)
+            log.warning("%s", e)
+        bar.advance(task)
+    if failed:
+        log.warning("%d of %d voice clips failed: %s", len(failed), len(todo), ", ".join(failed))
+    return records
+
+
 def build(cfg: RenderConfig, report: Path | None = None) -> dict:
     """Render the dataset into cfg.out (resuming), write its tables and return the summary."""
     from rich.progress import (
@@ -488,6 +592,7 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
                     for r in pool.map(_job_star, args, chunksize=1):
                         records += r
                         bar.advance(task)
+            records += _voice_records(cfg, out, bar)
         for r in records:  # states from the stored values, so that new thresholds need no new render
             for row in r["windows"]:
                 kept = {c: row[c] for c in ("fast", "slow") if row.get(c) == UNCERTAIN and r["background"]}
