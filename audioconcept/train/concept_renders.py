@@ -289,8 +289,8 @@ def render_voice(job, out: str) -> dict:
     rows = []
     for w, ((s16, t0, t1), r) in enumerate(zip(spans, rms, strict=True)):
         row: dict = {"window": w, "start_s": round(t0, 4), "end_s": round(t1, 4)}
-        for c in INSTRUMENT_CONCEPTS:
-            row[c], row[f"cover_{c}"], row[f"db_{c}"] = ABSENT, 0.0, float("-inf")
+        for c, (st, cov) in instrument_states([], False, t0, t1).items():  # no stem: every instrument absent
+            row[c], row[f"cover_{c}"], row[f"db_{c}"] = st, cov, float("-inf")
         values = measure(y16[s16 : s16 + MODEL_WINDOW], MODEL_SR)
         if bpm is not None:
             values["tempo_bpm"] = bpm

@@ -57,9 +57,6 @@ TEXTS = {
     ),
 }
 NOTE = re.compile(r'NOTE="([^"]*)"')
-PITCH = re.compile(r"^([A-Ga-g])([#b]?)(-?\d+)$")
-NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-STEP = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 BPM = re.compile(r'BPM="([\d.]+)"')
 
 
@@ -101,10 +98,13 @@ def jobs(voices: tuple[Voice, ...] | None = None) -> list[VoiceJob]:
 
 
 def midi_of(note: str) -> int:
-    m = PITCH.match(note.strip())
-    if m is None:
-        raise AudioConceptError(f"not a note name: {note!r}")
-    return 12 * (int(m.group(3)) + 1) + STEP[m.group(1).upper()] + {"#": 1, "b": -1, "": 0}[m.group(2)]
+    """'Bb3' -> 58 (pretty_midi's reading of a note name)."""
+    import pretty_midi
+
+    try:
+        return int(pretty_midi.note_name_to_number(note.strip()))
+    except ValueError:
+        raise AudioConceptError(f"not a note name: {note!r}") from None
 
 
 def song_median_pitch(xml: str) -> float | None:
@@ -123,8 +123,9 @@ def transposition_for(median_notated: float, sung_target: int) -> int:
 
 def transpose_pitch(note: str, semitones: int) -> str:
     """'Bb3' + 2 -> 'C4' (sharps in the result)."""
-    midi = midi_of(note) + semitones
-    return f"{NAMES[midi % 12]}{midi // 12 - 1}"
+    import pretty_midi
+
+    return str(pretty_midi.note_number_to_name(midi_of(note) + semitones))
 
 
 def transpose_song(xml: str, semitones: int) -> str:
@@ -155,9 +156,6 @@ def synthesize(job: VoiceJob) -> tuple[np.ndarray, int, float | None]:
             bpm = song_bpm(xml)
             src = Path(tmp) / job.source
             src.write_text(transpose_song(xml, job.semitones))
-            # the DTD sits beside the songs; relative to the song file, festival looks for it there
-            for dtd in SONGS_DIR.glob("*.dtd"):
-                shutil.copy(dtd, tmp)
             cmd = ["text2wave", "-mode", "singing", str(src), "-o", str(wav)]
         else:
             src = Path(tmp) / "text.txt"
