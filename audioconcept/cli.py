@@ -170,11 +170,14 @@ def data_render_concepts(
     voices: Annotated[
         bool, typer.Option(help="Add festival's voices (singing, speech) as training negatives, where installed")
     ] = True,
+    textures: Annotated[
+        int, typer.Option(min=0, help="Clips of each non-music sound (rain, surf, applause ...), training negatives")
+    ] = 6,
 ) -> None:
     """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
     from audioconcept.train.concept_renders import RenderConfig, build
 
-    summary = build(RenderConfig(out, pieces, seed, workers, voices=voices), report)
+    summary = build(RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures), report)
     typer.echo(
         f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"
         f" in {summary['build_wall_s']:.0f} s"
@@ -884,7 +887,7 @@ def bench(
     import glob
 
     from audioconcept.benchmarks.harness import BenchConfig, check_agreement, run_bench
-    from audioconcept.benchmarks.report import headline, host_label
+    from audioconcept.benchmarks.report import headline, host_label, terminal_table
     from audioconcept.runtime.registry import local_bundles, resolve_bundle
 
     roots: list[Path] = []
@@ -911,11 +914,10 @@ def bench(
     )
     res = run_bench(cfg)
     from rich.console import Console
-    from rich.markdown import Markdown
 
     console = Console()
     console.print(f"host: {host_label(res)}")
-    console.print(Markdown("\n".join(headline([res], host_column=False))))
+    console.print(terminal_table(headline([res], host_column=False)))
     if out:
         typer.echo(f"results: {out}")
     if min_agreement is not None:

@@ -137,6 +137,46 @@ def headline(results: list[dict], host_column: bool = True) -> list[str]:
     return lines
 
 
+# the headline's headers, short enough for a terminal's 80 columns; the table's caption says what they mean
+TERMINAL_HEADERS = {
+    "device": "dev",
+    "threads": "thr",
+    "p50 ms/clip": "p50 ms",
+    "x fastest": "xfast",
+    "x real time": "xRT",
+    "speed-up": "speedup",
+    "agreement": "agree",
+    "cold start s": "cold s",
+    "peak RSS MB": "RSS",
+}
+
+
+def terminal_table(lines: list[str]):
+    """A markdown table (as `headline` writes it) as a rich Table for a terminal: short headers, no cell cut or
+    wrapped (a squeezed markdown table printed "cnn-…" for the model), and a caption with the headers' meaning."""
+    from rich.table import Table
+
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines if not ln.startswith("|---")]
+    head, body = rows[0], rows[1:]
+    short = [h for h in head if h in TERMINAL_HEADERS]
+    caption = "; ".join(f"{TERMINAL_HEADERS[h]} = {h}" for h in short)
+    t = Table(
+        box=None,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+        header_style="bold underline",
+        caption=caption or None,
+        caption_justify="left",
+    )
+    for j, name in enumerate(head):
+        numeric = all(r[j] in ("", "-") or r[j].replace(".", "", 1).lstrip("-").isdigit() for r in body)
+        t.add_column(TERMINAL_HEADERS.get(name, name), no_wrap=True, justify="right" if numeric else "left")
+    for r in body:
+        t.add_row(*r)
+    return t
+
+
 def onnx_ratio_table(results: list[dict]) -> list[str]:
     """Backends against onnx measured in the same run: ratios (1.00 = as onnx; lower is better). Noisy timing:
     either latency's IQR was over 25 % of its median (a loaded host)."""

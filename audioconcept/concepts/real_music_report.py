@@ -289,8 +289,9 @@ def validation_markdown(report: dict) -> str:
         "each a recording's strongest window; they are validation only, never training. A concept is validated when "
         f"its held-out render AUC is at least {report['criteria']['min_auc']}, its precision there at least "
         f"{report['criteria']['min_precision']}, its real-recording AUC (where a recording has it) at least "
-        f"{report['criteria']['min_real_auc']}, an instrument's probe is present on none of the real solo voices "
-        "(sung or spoken: no render holds a voice, so only they can show a voice taken for an instrument), and, "
+        f"{report['criteria']['min_real_auc']}, a detector of an instrument or a voice (tag or probe) is present "
+        "on none of the real recordings that certainly lack it (a solo of another family, a solo voice, rain and "
+        "the sea; for the orchestra, what no orchestra plays), and, "
         f"for sitar and indian, it is present on at most "
         f"{report['criteria']['gtzan_absent_max']} of the 50 GTZAN clips. {n_not} more concepts (moods, and those "
         "named after a genre, style or era) have no truth here: they are marked not validated.",

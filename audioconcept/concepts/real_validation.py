@@ -54,6 +54,19 @@ NO_MUSIC = ("rain.wav", "ocean.wav")
 # alone, may carry an unlabelled accompaniment and is not one)
 VOICE_LABELS = ("female voice", "male voice", "speech")
 ABSENT_FROM_GTZAN = ("sitar", "indian")
+# sound sources by family: a label or concept of a family (its own name when in none)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "strings": ("strings", "violin", "cello", "orchestra"),
+    "woodwind": ("woodwind", "flute", "oboe", "saxophone"),
+    "brass": ("brass", "trumpet"),
+    "guitar": ("guitar", "acoustic guitar", "electric guitar", "distorted guitar"),
+    "voice": ("voice", "female voice", "male voice", "vocals", "choir", "speech"),
+    "drums": ("drums", "percussion"),
+}
+# what no orchestral excerpt holds (its other instruments, percussion included, are left open)
+ORCHESTRA_LACKS = ("synth", "guitar", "acoustic guitar", "electric guitar", "distorted guitar", "saxophone", "sitar")
+# concepts of the instrument and voice categories that name no sound source
+NOT_SOURCES = ("acoustic", "solo", "instrumental")
 
 
 @dataclass(frozen=True)
@@ -78,3 +91,22 @@ def truth_of(rec: Recording) -> set[str]:
 def is_voice_recording(rec: Recording) -> bool:
     """A solo voice: no instrument sounds in it, so an instrument detector present on it is wrong."""
     return any(lab in VOICE_LABELS for lab in rec.labels)
+
+
+def family(name: str) -> str:
+    """The family of a sound-source concept or a label (itself when it belongs to none)."""
+    return next((f for f, members in FAMILIES.items() if name in members), name)
+
+
+def known_absent(rec: Recording, concept: str) -> bool:
+    """True when `rec` certainly does not hold the sound source `concept`.
+
+    A recording holds what its labels name and nothing else (a solo, a voice, a non-music sound), except an
+    orchestra (only what no orchestra plays is known absent: ORCHESTRA_LACKS) and a voice labelled "voice" alone,
+    without a gendered voice (carnatic.wav: it may carry an unlabelled accompaniment). A concept of the labels' own
+    family (violin on a cello, choir on a singer) is a confusion the figures report, never a known absence."""
+    if "orchestra" in rec.labels:
+        return concept in ORCHESTRA_LACKS
+    if "voice" in rec.labels and not is_voice_recording(rec):
+        return False
+    return family(concept) not in {family(lab) for lab in rec.labels}

@@ -6,8 +6,9 @@
    its threshold chosen the same way. Both are measured on the `test` renders: other pieces AND a soundfont no
    training render used.
 2. Real recordings. Both candidates are run on ../shared/instruments (validation only: never trained on, never
-   used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian). No
-   render holds a voice, so an instrument's probe must also be absent from the real solo voices there.
+   used to choose a threshold) and on the 50 shared GTZAN clips (none contains a sitar or anything Indian). A
+   detector of a sound source (an instrument, a voice) must also be absent from every recording there that
+   certainly does not hold it: a solo of another family, a solo voice, rain (real_validation.known_absent).
 3. Choice. A candidate that passes every check (below) is kept over one that fails one. Between two that both pass
    or both fail: where the tag beats the probe on the real recordings (ROC-AUC over them; on the held-out renders
    when no recording has the concept), the tag stays; otherwise the probe replaces it. Then the concept is `validated`
@@ -160,18 +161,17 @@ def _strength_fn(source: str, k_tag: list[int] | None, probe: tuple[np.ndarray, 
 
 
 def real_figures(
-    recs, inst: dict, clips: dict, name: str, fn, threshold: float, instrument: bool = False
+    recs, inst: dict, clips: dict, name: str, fn, threshold: float, sound_source: bool = False
 ) -> tuple[dict, int]:
     """The candidate on the real recordings (ROC-AUC, found, falsely present) and the GTZAN clips it is present on.
-    For an `instrument`, also the real voice recordings (sung or spoken) it is present on: none of them holds it."""
-    from audioconcept.concepts.real_validation import is_voice_recording, truth_of
+    For a `sound_source` (an instrument or a voice), also `on_absent`: the recordings it is present on that
+    certainly do not hold it (real_validation.known_absent: a solo of another family, a voice, rain)."""
+    from audioconcept.concepts.real_validation import known_absent, truth_of
 
     song = {n: float(np.max(fn(o.tags, o.embedding))) for n, o in inst.items()}
     real: dict = {}
-    if instrument:
-        real["on_voices"] = [
-            r.name for r in recs if is_voice_recording(r) and name not in truth_of(r) and song[r.name] >= threshold
-        ]
+    if sound_source:
+        real["on_absent"] = [r.name for r in recs if known_absent(r, name) and song[r.name] >= threshold]
     truth = np.array([name in truth_of(r) for r in recs])
     if truth.any():
         s = np.array([song[r.name] for r in recs])
@@ -183,6 +183,12 @@ def real_figures(
         }
     on_clips = sum(float(np.max(fn(o.tags, o.embedding))) >= threshold for o in clips.values())
     return real, int(on_clips)
+
+
+def is_sound_source(name: str, category: str | None) -> bool:
+    from audioconcept.concepts.real_validation import NOT_SOURCES
+
+    return category in ("instrument", "voice") and name not in NOT_SOURCES
 
 
 # ---------------------------------------------------------------- choice and status
@@ -218,11 +224,8 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
             )
     if c.real.get("auc") is not None and c.real["auc"] < cfg.min_real_auc:
         why.append(f"real-recording AUC {c.real['auc']} < {cfg.min_real_auc}")
-    if c.source == "probe" and c.real.get("on_voices"):
-        why.append(
-            f"present on {', '.join(c.real['on_voices'])}: real voice recording(s) without it "
-            "(no render holds a voice, so only these can show a voice taken for the instrument)"
-        )
+    if c.real.get("on_absent"):
+        why.append(f"present on {', '.join(c.real['on_absent'])}: real recording(s) that do not hold it")
     if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:
         why.append(f"present on {c.gtzan_present} of the 50 GTZAN clips, none of which contains it")
     if not r and c.real.get("auc") is None and not (absent_from_gtzan and c.gtzan_present is not None):
@@ -521,13 +524,13 @@ def validate_probes(cfg: ValidateConfig) -> dict:
             continue
         thr = tag_fig.get(name, {}).get("threshold", c["thresholds"][k])
         fn = _strength_fn("tag", vocab["members"][k], None)
-        real, on = real_figures(recs, inst, clips, name, fn, thr)
+        real, on = real_figures(recs, inst, clips, name, fn, thr, is_sound_source(name, c["categories"][k]))
         cands.setdefault(name, {})["tag"] = Candidate("tag", tag_fig.get(name, {}), real, on)
     for j, name in enumerate(probes.names):
         f = probe_fig[name]
         fn = _strength_fn("probe", None, (probes.weights[j], probes.bias[j]))
         category = c["categories"][vocab["names"].index(name)] if name in vocab["names"] else PROBE_CONCEPTS.get(name)
-        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], instrument=category == "instrument")
+        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], is_sound_source(name, category))
         cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
 
     chosen, records, displaced = {}, {}, {}

@@ -57,6 +57,7 @@ class RenderConfig:
     p_second_soundfont: float = 0.25  # train/val arrangements also rendered through the other training soundfont
     p_background: float = 0.12
     voices: bool = True  # festival's voices singing and speaking, as training negatives (data.render.voices)
+    textures: int = 6  # clips of each non-music sound (rain, surf, wind ...), training negatives; 0: none
 
 
 def split_of(key: str) -> str:
@@ -262,6 +263,28 @@ VOICE_SOUNDFONT = "festival"  # the voice clips' soundfont_id: a source of its o
 VOICE_ACTIVE_DB = -30.0  # a window within this many dB of the clip's loudest window holds the voice
 
 
+def _rows_without_instruments(y16: np.ndarray, bpm: float | None) -> list[dict]:
+    """The window rows of a clip that holds no instrument (a voice, a non-music sound): every instrument concept
+    absent, the measured concepts measured, fast/slow from `bpm` (uncertain without one), no mode."""
+    from audioconcept.models.measured_concepts import measure, states
+
+    rows = []
+    for w, (s16, t0, t1) in enumerate(model_windows(y16.size)):
+        row: dict = {"window": w, "start_s": round(t0, 4), "end_s": round(t1, 4)}
+        for c, (st, cov) in instrument_states([], False, t0, t1).items():  # no stem: every instrument absent
+            row[c], row[f"cover_{c}"], row[f"db_{c}"] = st, cov, float("-inf")
+        values = measure(y16[s16 : s16 + MODEL_WINDOW], MODEL_SR)
+        if bpm is not None:
+            values["tempo_bpm"] = bpm
+        row.update(values)
+        row.update(states(values))
+        row.setdefault("fast", UNCERTAIN)
+        row.setdefault("slow", UNCERTAIN)
+        row["minor"] = row["major"] = UNCERTAIN
+        rows.append(row)
+    return rows
+
+
 def render_voice(job, out: str) -> dict:
     """One festival voice clip (data.render.voices): every instrument concept absent, the measured concepts
     measured; its record is read back when its files exist. Always the `train` split: validation and test keep
@@ -269,7 +292,6 @@ def render_voice(job, out: str) -> dict:
     from audioconcept.data.audio import prepare_waveform, write_audio
     from audioconcept.data.render.effects import db
     from audioconcept.data.render.voices import synthesize
-    from audioconcept.models.measured_concepts import measure, states
 
     out_p = Path(out)
     meta_path = out_p / "notes" / f"{job.clip_id}.json"
@@ -283,24 +305,14 @@ def render_voice(job, out: str) -> dict:
         raise AudioConceptError(f"{job.clip_id}: festival wrote silence")
     y = (0.5 * y / peak).astype(np.float32)
     y16 = prepare_waveform(y, sr, MODEL_SR)
-    spans = model_windows(y16.size)
-    rms = [float(np.sqrt(np.mean(np.square(y16[s : s + MODEL_WINDOW], dtype=np.float64)))) for s, _, _ in spans]
+    rows = _rows_without_instruments(y16, bpm)
+    rms = [
+        float(np.sqrt(np.mean(np.square(y16[s : s + MODEL_WINDOW], dtype=np.float64))))
+        for s, _, _ in model_windows(y16.size)
+    ]
     top = max(rms)
-    rows = []
-    for w, ((s16, t0, t1), r) in enumerate(zip(spans, rms, strict=True)):
-        row: dict = {"window": w, "start_s": round(t0, 4), "end_s": round(t1, 4)}
-        for c, (st, cov) in instrument_states([], False, t0, t1).items():  # no stem: every instrument absent
-            row[c], row[f"cover_{c}"], row[f"db_{c}"] = st, cov, float("-inf")
-        values = measure(y16[s16 : s16 + MODEL_WINDOW], MODEL_SR)
-        if bpm is not None:
-            values["tempo_bpm"] = bpm
-        row.update(values)
-        row.update(states(values))
-        row.setdefault("fast", UNCERTAIN)
-        row.setdefault("slow", UNCERTAIN)
-        row["minor"] = row["major"] = UNCERTAIN
+    for row, r in zip(rows, rms, strict=True):
         row["voice_active"] = bool(r > 0 and db(r / top) >= VOICE_ACTIVE_DB)
-        rows.append(row)
     write_audio(audio_path, prepare_waveform(y, sr, STORE_SR), STORE_SR, subtype="PCM_16")
     record = {
         "render_id": job.clip_id,
@@ -324,6 +336,67 @@ def render_voice(job, out: str) -> dict:
         "mode_state": False,
         "voice": {"name": job.voice.name, "sex": job.voice.sex, "language": job.voice.language, "mode": job.mode},
         "semitones": job.semitones,
+        "audio": f"audio/{job.clip_id}.flac",
+        "sample_rate": STORE_SR,
+        "stems": [],
+        "windows": rows,
+        "cpu_s": round(time.process_time() - t, 2),
+    }
+    atomic_write_json(meta_path, record)
+    return {**record, "resumed": False}
+
+
+TEXTURE_SOUNDFONT = "texture"  # the non-music clips' soundfont_id: a source of its own, in training only
+
+
+def render_texture(job, out: str) -> dict:
+    """One non-music clip (data.render.textures): every instrument concept absent, the measured concepts measured,
+    no tempo and no mode; at a loudness drawn like a render's. Always the `train` split (rain.wav and ocean.wav of
+    ../shared/instruments stay a validation set); read back when its files exist."""
+    from audioconcept.data.audio import prepare_waveform, write_audio
+    from audioconcept.data.render import effects
+    from audioconcept.data.render.textures import synthesize
+
+    out_p = Path(out)
+    meta_path = out_p / "notes" / f"{job.clip_id}.json"
+    audio_path = out_p / "audio" / f"{job.clip_id}.flac"
+    if meta_path.is_file() and audio_path.is_file():
+        return {**json.loads(meta_path.read_text()), "resumed": True}
+    t = time.process_time()
+    rng = np.random.default_rng(job.seed)
+    y = synthesize(job, STORE_SR)
+    master: list[tuple[str, dict]] = []
+    if rng.random() < 0.4:
+        master.append(
+            ("reverb", {"room": float(rng.uniform(0.1, 0.8)), "damping": 0.5, "wet": float(rng.uniform(0.05, 0.3))})
+        )
+    if rng.random() < 0.4:
+        master.append(("high_shelf", {"hz": float(rng.uniform(2500, 6000)), "gain_db": float(rng.uniform(-9, 6))}))
+    target = float(rng.uniform(-34, -10))
+    y, _ = effects.to_loudness(effects.apply(y, STORE_SR, master), STORE_SR, target)
+    rows = _rows_without_instruments(prepare_waveform(y, STORE_SR, MODEL_SR), None)
+    write_audio(audio_path, y, STORE_SR, subtype="PCM_16")
+    record = {
+        "render_id": job.clip_id,
+        "piece_id": job.clip_id,
+        "group": "texture",
+        "source": job.kind,
+        "soundfont_id": TEXTURE_SOUNDFONT,
+        "arrangement_id": job.clip_id,
+        "split": "train",
+        "style": "texture",
+        "seconds": round(y.size / STORE_SR, 3),
+        "offset_s": 0.0,
+        "tempo_changes": [],
+        "target_lufs": round(target, 2),
+        "master": [list(e) for e in master],
+        "background": None,
+        "tonic": None,
+        "mode": None,
+        "key_source": None,
+        "key_r": None,
+        "mode_state": False,
+        "texture": {"kind": job.kind, "seed": job.seed},
         "audio": f"audio/{job.clip_id}.flac",
         "sample_rate": STORE_SR,
         "stems": [],
@@ -532,6 +605,20 @@ def _voice_records(cfg: RenderConfig, out: Path, bar) -> list[dict]:
     return records
 
 
+def _texture_records(cfg: RenderConfig, out: Path, bar) -> list[dict]:
+    from audioconcept.data.render.textures import jobs
+
+    if cfg.textures <= 0:
+        return []
+    todo = jobs(cfg.seed, cfg.textures)
+    task = bar.add_task("non-music textures", total=len(todo))
+    records = []
+    for job in todo:
+        records.append(render_texture(job, str(out)))
+        bar.advance(task)
+    return records
+
+
 def build(cfg: RenderConfig, report: Path | None = None) -> dict:
     """Render the dataset into cfg.out (resuming), write its tables and return the summary."""
     from rich.progress import (
@@ -593,6 +680,7 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
                         records += r
                         bar.advance(task)
             records += _voice_records(cfg, out, bar)
+            records += _texture_records(cfg, out, bar)
         for r in records:  # states from the stored values, so that new thresholds need no new render
             for row in r["windows"]:
                 kept = {c: row[c] for c in ("fast", "slow") if row.get(c) == UNCERTAIN and r["background"]}

@@ -129,3 +129,25 @@ def test_one_hosts_headline_leaves_the_host_column_out():
         assert a.count("|") == b.count("|") + 1
     assert bare[0].startswith("| model |") and bare[2].startswith("| cnn | onnx | cpu | 1 | 10.00 | 1.00 |")
     assert full[2].endswith(bare[2][1:]) and full[2].count(", ") >= 1  # "| <cpu>, <n> cores | cnn | onnx ..."
+
+
+def test_the_terminal_table_shows_every_cell_whole_in_80_columns():
+    """A markdown table squeezed into 80 columns printed "cnn-…" for the model and "p5…" for its latency."""
+    import io
+
+    from rich.console import Console
+
+    from audioconcept.benchmarks.report import TERMINAL_HEADERS, headline, terminal_table
+
+    res = _result()
+    row = res["rows"][0]
+    res["rows"].append(
+        {**row, "model": "musicnn-gtzan", "backend": "torchscript", "p50_ms": 773.07, "peak_rss_mb": 1197}
+    )
+    buf = io.StringIO()
+    Console(file=buf, width=80).print(terminal_table(headline([res], host_column=False)))
+    text = buf.getvalue()
+    assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    for cell in ("musicnn-gtzan", "torchscript", "773.07", "1197", "10.00"):
+        assert cell in text
+    assert all(f"{short} = {long}" in " ".join(text.split()) for long, short in TERMINAL_HEADERS.items())

@@ -53,6 +53,22 @@ def test_threshold_for_precision_is_the_lowest_reaching_the_target():
     assert precision_recall(scores, truth, 0.6) == (0.75, 1.0)
 
 
+def test_a_clean_separation_puts_the_threshold_away_from_the_negatives():
+    """100 positives spread over 0.5..0.99, negatives all under 0.1: the lowest threshold of the target precision
+    sits in the negatives' tail (it may let 11 in); the chosen one keeps 98 % of the recall, 2 positives up."""
+    pos = np.linspace(0.5, 0.99, 100)
+    neg = np.linspace(0.0, 0.1, 300)
+    scores, truth = np.r_[pos, neg], np.r_[np.ones(100, bool), np.zeros(300, bool)]
+    thr, prec, rec = threshold_for_precision(scores, truth, 0.9)
+    assert thr == pytest.approx(pos[2]) and prec == 1.0 and rec == 0.98
+    assert threshold_for_precision(scores, truth, 0.9, keep_recall=1.0)[:2] == (
+        0.5,
+        1.0,
+    )  # all of it: the lowest positive
+    # a steep recall curve moves it one cut at most: 0.98 of 1 positive in 1 is that positive
+    assert threshold_for_precision(np.array([0.9, 0.2, 0.1]), np.array([1, 0, 0], bool), 0.9)[0] == 0.9
+
+
 def test_threshold_never_cuts_between_equal_scores():
     thr, prec, _ = threshold_for_precision(np.array([0.5, 0.5, 0.1]), np.array([1, 0, 0], bool), 0.9)
     assert thr == 0.5 and prec == 0.5  # both 0.5s are in or out together; 1.0 is not reachable

@@ -61,19 +61,20 @@ def test_verdicts():
     assert judge(Candidate("probe", no_test, {}), CFG, False)[0] == "not validated"
 
 
-def test_an_instrument_probe_present_on_a_real_voice_fails():
-    """No render holds a voice: a probe that takes a singer for a flute is not a flute detector on real music."""
-    probe = Candidate("probe", GOOD, {"auc": 1.0, "on_voices": ["singing-female.wav"]})
+def test_a_detector_present_on_a_recording_that_lacks_it_fails_tag_or_probe():
+    """A probe that takes a singer for a flute, or a tag that hears drums in the rain, is wrong on real audio."""
+    probe = Candidate("probe", GOOD, {"auc": 1.0, "on_absent": ["singing-female.wav"]})
     status, why = judge(probe, CFG, False)
-    assert status == "failed" and "singing-female.wav" in why[0] and "voice" in why[0]
-    assert judge(Candidate("probe", GOOD, {"auc": 1.0, "on_voices": []}), CFG, False)[0] == "validated"
-    # a musicnn tag was trained on real music with voices in it: the rule is the renders' blind spot, not the tag's
-    assert judge(Candidate("tag", GOOD, {"auc": 1.0, "on_voices": ["singing-female.wav"]}), CFG, False)[0] == (
-        "validated"
+    assert status == "failed" and "singing-female.wav" in why[0] and "do not hold it" in why[0]
+    assert judge(Candidate("probe", GOOD, {"auc": 1.0, "on_absent": []}), CFG, False)[0] == "validated"
+    tag = Candidate("tag", GOOD, {"auc": 1.0, "on_absent": ["rain.wav", "ocean.wav"]})
+    assert judge(tag, CFG, False) == (
+        "failed",
+        ["present on rain.wav, ocean.wav: real recording(s) that do not hold it"],
     )
 
 
-def test_real_figures_find_the_instruments_present_on_solo_voices():
+def test_real_figures_find_the_recordings_a_source_is_wrongly_present_on():
     import numpy as np
 
     from audioconcept.concepts.real_validation import Recording
@@ -85,26 +86,42 @@ def test_real_figures_find_the_instruments_present_on_solo_voices():
 
     recs = [
         Recording("flute-A4.wav", ("flute", "woodwind"), ""),
+        Recording("oboe-A4.wav", ("oboe", "woodwind"), ""),  # its family: a confusion, not a known absence
         Recording("singing-female.wav", ("voice", "female voice"), ""),
         Recording("speech-male.wav", ("speech", "male voice"), ""),
-        Recording("carnatic.wav", ("voice", "indian"), ""),  # may hold an unlabelled accompaniment: not a solo voice
+        Recording("carnatic.wav", ("voice", "indian"), ""),  # may hold an unlabelled accompaniment
         Recording("piano.wav", ("piano",), ""),
+        Recording("rain.wav", ("no-music",), ""),
+        Recording("orchestra.wav", ("orchestra", "strings"), ""),  # flute may play in it
     ]
     inst = {
         "flute-A4.wav": Out(0.99),
+        "oboe-A4.wav": Out(0.95),
         "singing-female.wav": Out(0.95),
         "speech-male.wav": Out(0.1),
         "carnatic.wav": Out(0.97),
         "piano.wav": Out(0.9),
+        "rain.wav": Out(0.93),
+        "orchestra.wav": Out(0.99),
     }
     fn = lambda tags, emb: tags[:, 0]  # noqa: E731
-    real, _ = real_figures(recs, inst, {}, "flute", fn, 0.9, instrument=True)
-    assert real["on_voices"] == ["singing-female.wav"] and real["found"] == ["flute-A4.wav"]
-    assert real["false_present"] == ["singing-female.wav", "carnatic.wav", "piano.wav"]
-    # no recording holds the instrument: no AUC, but the voices still speak
-    real, _ = real_figures(recs, inst, {}, "acoustic guitar", fn, 0.9, instrument=True)
-    assert "auc" not in real and real["on_voices"] == ["singing-female.wav"]
-    assert "on_voices" not in real_figures(recs, inst, {}, "flute", fn, 0.9)[0]  # not an instrument: not asked
+    real, _ = real_figures(recs, inst, {}, "flute", fn, 0.9, sound_source=True)
+    assert real["on_absent"] == ["singing-female.wav", "piano.wav", "rain.wav"] and real["found"] == ["flute-A4.wav"]
+    assert real["false_present"] == [
+        "oboe-A4.wav",
+        "singing-female.wav",
+        "carnatic.wav",
+        "piano.wav",
+        "rain.wav",
+        "orchestra.wav",
+    ]
+    # no recording holds the source: no AUC, but the recordings that lack it still speak; an orchestra lacks a synth
+    real, _ = real_figures(recs, inst, {}, "synth", fn, 0.9, sound_source=True)
+    assert "auc" not in real and "orchestra.wav" in real["on_absent"] and "carnatic.wav" not in real["on_absent"]
+    # a voice concept: absent from the solos and the rain, open on every voice
+    real, _ = real_figures(recs, inst, {}, "female voice", fn, 0.9, sound_source=True)
+    assert real["on_absent"] == ["flute-A4.wav", "oboe-A4.wav", "piano.wav", "rain.wav"]
+    assert "on_absent" not in real_figures(recs, inst, {}, "bright", fn, 0.9)[0]  # not a sound source: not asked
 
 
 def test_honest_head_reads_only_validated_musical_concepts():

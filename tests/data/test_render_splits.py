@@ -56,6 +56,7 @@ def test_plan_is_fixed_by_the_seed_and_extends():
 @pytest.mark.slow
 def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_path):
     from audioconcept.data.render.fluid import available_soundfonts, fluidsynth_available
+    from audioconcept.data.render.textures import KINDS
     from audioconcept.train.concept_renders import build
 
     ok, why = fluidsynth_available()
@@ -67,10 +68,11 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half")
-    summary = build(RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0)), report=tmp_path / "rep")
+    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1)
+    summary = build(cfg, report=tmp_path / "rep")
     assert not stale.exists()
     assert summary["builds"][-1]["rendered"] == summary["renders"]
-    again = build(RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0)))
+    again = build(cfg)
     assert [b["read_back"] for b in again["builds"]] == [0, summary["renders"]]
     with open(tmp_path / "out" / "windows.csv") as f:
         rows = list(csv.DictReader(f))
@@ -82,6 +84,8 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
         assert (r["soundfont_id"] in HELDOUT_SOUNDFONTS) == (r["split"] == "test")
         assert {r[c] for c in ("piano", "drums", "minor", "loud")} <= {"1", "0", "-1"}
     assert summary["renders"] == len({r["render_id"] for r in rows})
+    textures = {r["render_id"] for r in rows if r["soundfont_id"] == "texture"}
+    assert len(textures) == len(KINDS) and {r["split"] for r in rows if r["render_id"] in textures} == {"train"}
     assert (tmp_path / "rep" / "SUMMARY.md").read_text().count("| piano |") == 1
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
 
