@@ -122,6 +122,17 @@ def threshold_for_precision(
     return float(s_sorted[i]), float(prec[i]), float(rec[i])
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95 % at z 1.96): how firm a precision measured on n windows is
+    (19 of 20 is 0.76-0.99; 1 of 1 is 0.21-1.00). None for n 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def precision_recall(scores: np.ndarray, truth: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
     pred = np.asarray(scores) >= threshold
     truth = np.asarray(truth, bool)

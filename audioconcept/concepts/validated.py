@@ -32,7 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.concepts.probes import ProbeSettings, Split, roc_auc, threshold_for_precision, train_probes
+from audioconcept.concepts.probes import (
+    ProbeSettings,
+    Split,
+    roc_auc,
+    threshold_for_precision,
+    train_probes,
+    wilson_interval,
+)
 from audioconcept.errors import AudioConceptError
 from audioconcept.models.tag_concepts import TAG_SUFFIX
 from audioconcept.runtime.concept_probes import PROBE_PREFIX, ConceptProbes
@@ -250,6 +257,10 @@ def record(c: Candidate, status: str, why: list[str]) -> dict:
         "real_auc": c.real.get("auc"),
         "data": data,
     }
+    if r and r.get("precision") is not None and r.get("n_predicted"):
+        n = int(r["n_predicted"])
+        ci = wilson_interval(int(round(r["precision"] * n)), n)
+        out["n_predicted"], out["precision_ci95"] = n, [_r(ci[0]), _r(ci[1])]
     if c.real.get("auc") is not None and r:
         out["real_data"] = REAL_DATA
     if why:

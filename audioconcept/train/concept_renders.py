@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.data.render.gm import INSTRUMENT_CONCEPTS, NO_REAL_SOURCE
+from audioconcept.data.render.gm import INSTRUMENT_CONCEPTS, NO_REAL_SOURCE, stem_truth
 from audioconcept.data.render.truth import (
     ABSENT,
     MODEL_HOP,
@@ -681,11 +681,15 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
                         bar.advance(task)
             records += _voice_records(cfg, out, bar)
             records += _texture_records(cfg, out, bar)
-        for r in records:  # states from the stored values, so that new thresholds need no new render
+        for r in records:  # states from the stored values and notes: new thresholds or concepts need no new render
+            stems = [stem_truth(st) for st in r["stems"]]
             for row in r["windows"]:
                 kept = {c: row[c] for c in ("fast", "slow") if row.get(c) == UNCERTAIN and r["background"]}
                 row.update(states(row))
                 row.update(kept)
+                held = instrument_states(stems, r["background"] is not None, row["start_s"], row["end_s"])
+                for c, (st, cov) in held.items():
+                    row[c], row[f"cover_{c}"] = st, round(cov, 4)
             r["background_id"] = Path(r["background"]["path"]).stem if r["background"] else None
             r["n_windows"] = len(r["windows"])
         rows = [{**{k: r[k] for k in KEY_COLUMNS if k in r}, **w} for r in records for w in r["windows"]]

@@ -126,3 +126,15 @@ def test_probes_on_tiny_renders_find_the_instruments_on_held_out_pieces_and_soun
     # the threshold was chosen on val (other pieces); on test (other pieces, another soundfont) precision holds
     precisions = [fig[n]["precision"] for n in probes.names if fig[n]["precision"] is not None]
     assert precisions and np.mean(precisions) >= 0.7, fig
+
+
+def test_wilson_interval_says_how_firm_a_precision_is():
+    from audioconcept.concepts.probes import wilson_interval
+
+    lo, hi = wilson_interval(19, 20)
+    assert lo == pytest.approx(0.7639, abs=1e-3) and hi == pytest.approx(0.9911, abs=1e-3)
+    lo, hi = wilson_interval(1, 1)
+    assert lo == pytest.approx(0.2065, abs=1e-3) and hi == 1.0  # "1 of 1" is no measurement
+    assert wilson_interval(0, 0) is None
+    a, b = wilson_interval(90, 100), wilson_interval(9, 10)
+    assert b[0] < a[0] < 0.9 < a[1] < b[1]  # the same share, firmer on more windows

@@ -51,3 +51,36 @@ def test_a_genre_reason_is_a_concept_its_clips_have():
     pop = next(line for line in md.splitlines() if line.startswith("| pop |"))
     assert "none present" in pop
     assert "as `audioconcept-run` gives them" in md
+
+
+def test_validation_table_shows_how_firm_each_precision_is():
+    """A precision of 0.71 on 7 windows and one of 0.88 on 327 read alike; the interval column tells them apart."""
+    from audioconcept.concepts.probes import wilson_interval
+    from audioconcept.concepts.real_music_report import validation_markdown
+    from audioconcept.concepts.validated import Candidate, record
+
+    def probe(prec, n):
+        return Candidate("probe", {"auc": 0.9, "precision": prec, "recall": 0.3, "threshold": 0.9, "n_predicted": n})
+
+    report = {
+        "validation": {
+            "violin": record(probe(5 / 7, 7), "failed", ["few"]),
+            "drums": record(probe(0.88, 327), "validated", []),
+        },
+        "candidates": {},
+        "target_precision": 0.9,
+        "test_soundfonts": ["timgm6mb"],
+        "render_windows": {"test": 993},
+        "criteria": {"min_auc": 0.8, "min_precision": 0.7, "min_real_auc": 0.7, "gtzan_absent_max": 2},
+    }
+    md = validation_markdown(report)
+    rows = {
+        ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[1:-1]]
+        for ln in md.splitlines()[3:]
+        if ln.startswith("| ")
+    }
+    lo, hi = wilson_interval(5, 7)
+    assert rows["violin"][5] == f"{lo:.2f}–{hi:.2f} (7)" and lo < 0.7 < hi  # straddles the floor: a knife edge
+    lo, hi = wilson_interval(round(0.88 * 327), 327)
+    assert rows["drums"][5] == f"{lo:.2f}–{hi:.2f} (327)" and lo > 0.8
+    assert "knife edge" in md

@@ -79,7 +79,27 @@ def test_gm_families_name_the_concepts():
     assert concepts_of(27, distorted=True) == ("distorted_guitar",)
     assert concepts_of(0, is_drum=True) == ("drums",)
     assert concepts_of(11) == ()  # vibraphone: none of the concepts
+    assert concepts_of(42) == ("strings", "cello") and concepts_of(43) == ("strings",)  # a contrabass is no cello
     assert set(FAMILIES) <= set(INSTRUMENT_CONCEPTS)
+
+
+def test_a_stored_stem_gets_the_concepts_of_the_current_tables():
+    """Truth for a concept added after a render (cello) comes from the stem's stored program and notes."""
+    from audioconcept.data.render.gm import stem_truth
+    from audioconcept.data.render.truth import instrument_states
+
+    old = {"program": 42, "is_drum": False, "concepts": ["strings"], "uncertain": [], "intervals": [[0.5, 2.0]]}
+    st = stem_truth(old)
+    assert st["concepts"] == ("strings", "cello") and st["intervals"] == old["intervals"]
+    states = instrument_states([st], False, 0.0, 3.0)
+    assert states["cello"] == (1, 1.5) and states["violin"] == (0, 0.0)
+    dist = {"program": 27, "is_drum": False, "concepts": ["distorted_guitar"], "uncertain": [], "intervals": []}
+    assert stem_truth(dist)["concepts"] == ("distorted_guitar",)  # the effect it was rendered with stays
+    assert stem_truth({**dist, "concepts": ["electric_guitar"]})["concepts"] == ("electric_guitar",)
+    assert stem_truth({"program": 48, "is_drum": False, "concepts": [], "intervals": []})["uncertain"] == (
+        "violin",
+        "cello",
+    )
 
 
 def test_state_has_an_uncertain_band():

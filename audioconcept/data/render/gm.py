@@ -18,7 +18,7 @@ FAMILIES: dict[str, tuple[int, ...]] = {
     "choir": (52, 53),
 }
 # concepts that are a subset of a family
-SUBSETS: dict[str, tuple[int, ...]] = {"violin": (40,), "trumpet": (56, 59), "flute": (72, 73)}
+SUBSETS: dict[str, tuple[int, ...]] = {"violin": (40,), "cello": (42,), "trumpet": (56, 59), "flute": (72, 73)}
 INSTRUMENT_CONCEPTS: tuple[str, ...] = (
     "piano",
     "organ",
@@ -29,6 +29,7 @@ INSTRUMENT_CONCEPTS: tuple[str, ...] = (
     "drums",
     "strings",
     "violin",
+    "cello",
     "brass",
     "trumpet",
     "saxophone",
@@ -62,11 +63,17 @@ AMBIGUOUS: dict[int, tuple[str, ...]] = {
     22: ("organ", "woodwinds"),  # harmonica
     23: ("organ",),  # tango accordion
     31: ("electric_guitar",),  # guitar harmonics
-    45: ("strings",),  # pizzicato strings
+    # a section patch holds its section's instruments: violins and celli play in a string ensemble, trumpets in
+    # a brass section, though no note says which
+    44: ("violin", "cello"),  # tremolo strings
+    45: ("strings", "violin", "cello"),  # pizzicato strings
+    48: ("violin", "cello"),  # string ensemble 1
+    49: ("violin", "cello"),  # string ensemble 2
     50: ("strings", "synth"),
     51: ("strings", "synth"),
     54: ("choir", "synth"),  # synth voice
     55: ("strings", "synth"),  # orchestra hit
+    61: ("trumpet",),  # brass section
     62: ("brass", "synth"),
     63: ("brass", "synth"),
     76: ("woodwinds", "flute"),  # blown bottle
@@ -80,6 +87,20 @@ AMBIGUOUS: dict[int, tuple[str, ...]] = {
 
 def uncertain_concepts_of(program: int, is_drum: bool = False) -> tuple[str, ...]:
     return () if is_drum else AMBIGUOUS.get(program, ())
+
+
+def stem_truth(stem: dict) -> dict:
+    """A stored stem ({"program", "is_drum", "concepts", "intervals"}: a render's notes/*.json) with its concepts
+    and uncertain concepts as the current tables give them, so a concept added later (cello) needs no re-render.
+    The distortion effect is read from the concepts stored with it; a stem without a program keeps its own."""
+    if "program" not in stem:
+        return stem
+    distorted = "distorted_guitar" in stem.get("concepts", ()) and stem["program"] in DISTORTABLE
+    return {
+        **stem,
+        "concepts": concepts_of(stem["program"], stem["is_drum"], distorted),
+        "uncertain": uncertain_concepts_of(stem["program"], stem["is_drum"]),
+    }
 
 
 def family_of(program: int) -> str | None:

@@ -88,13 +88,16 @@ def instrument_states(stems: list[dict], has_background: bool, t0: float, t1: fl
 def record_windows(record: dict, window_s: float, hop_s: float, sr: int = 22050) -> list[dict]:
     """Instrument truth of a render (its notes/*.json) on other windows, e.g. the CNN's 29.1 s at 22 050 Hz:
     [{"start_s", "end_s", concept: state, "cover_<concept>": seconds}, ...], windows cut like the runtime's."""
+    from audioconcept.data.render.gm import stem_truth
+
     n = int(round(record["seconds"] * sr))
     window, hop = int(round(window_s * sr)), int(round(hop_s * sr))
     rows = []
     for s in window_starts(n, window, hop):
         t0, t1 = s / sr, (s + window) / sr
         row: dict = {"start_s": round(t0, 4), "end_s": round(t1, 4)}
-        for c, (st, cov) in instrument_states(record["stems"], record.get("background") is not None, t0, t1).items():
+        stems = [stem_truth(st) for st in record["stems"]]
+        for c, (st, cov) in instrument_states(stems, record.get("background") is not None, t0, t1).items():
             row[c] = st
             row[f"cover_{c}"] = round(cov, 4)
         rows.append(row)
