@@ -280,8 +280,8 @@ def validation_markdown(report: dict) -> str:
         firm = "–" if not ci else f"{_fmt(ci[0])}–{_fmt(ci[1])} ({r['n_predicted']})"
         lines.append(
             f"| {n} | {r['status']} | {r.get('source') or '–'} | {render_auc} "
-            f"| {pr} | {firm} | {_fmt(r.get('threshold'), 3)} | {_fmt(r.get('real_auc'))} | {both('tag')} | {both('probe')} "
-            f"| {r.get('why', '')} |"
+            f"| {pr} | {firm} | {_fmt(r.get('threshold'), 3)} | {_fmt(r.get('real_auc'))} "
+            f"| {both('tag')} | {both('probe')} | {r.get('why', '')} |"
         )
     n_not = sum(1 for n, r in v.items() if r["status"] == "not validated" and n not in cands)
     lines += [
