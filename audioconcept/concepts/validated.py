@@ -236,6 +236,8 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
     if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:
         why.append(f"present on {c.gtzan_present} of the 50 GTZAN clips, none of which contains it")
     if not r and c.real.get("auc") is None and not (absent_from_gtzan and c.gtzan_present is not None):
+        if c.real.get("on_absent"):  # nothing here shows it right, but a recording shows it wrong
+            return "failed", why
         return "not validated", ["no truth here: neither a render nor a real recording has it"]
     if not r and c.real.get("auc") is None:
         # only the GTZAN check: passing it alone proves no detection

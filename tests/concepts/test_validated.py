@@ -72,6 +72,10 @@ def test_a_detector_present_on_a_recording_that_lacks_it_fails_tag_or_probe():
         "failed",
         ["present on rain.wav, ocean.wav: real recording(s) that do not hold it"],
     )
+    # no render and no recording holds a harp, but a saxophone solo shows the harp tag wrong: failed, not unknown
+    harp = Candidate("tag", {}, {"on_absent": ["sax-phrase.wav"]})
+    assert judge(harp, CFG, False)[0] == "failed"
+    assert judge(Candidate("tag", {}, {"on_absent": []}), CFG, False)[0] == "not validated"
 
 
 def test_real_figures_find_the_recordings_a_source_is_wrongly_present_on():
