@@ -55,7 +55,7 @@ NO_MUSIC = ("rain.wav", "ocean.wav")
 VOICE_LABELS = ("female voice", "male voice", "speech")
 ABSENT_FROM_GTZAN = ("sitar", "indian")
 # sound sources by family: a label or concept of a family (its own name when in none)
-FAMILIES: dict[str, tuple[str, ...]] = {
+SOURCE_FAMILIES: dict[str, tuple[str, ...]] = {
     "strings": ("strings", "violin", "cello", "orchestra"),
     "woodwind": ("woodwind", "flute", "oboe", "saxophone"),
     "brass": ("brass", "trumpet"),
@@ -95,7 +95,7 @@ def is_voice_recording(rec: Recording) -> bool:
 
 def family(name: str) -> str:
     """The family of a sound-source concept or a label (itself when it belongs to none)."""
-    return next((f for f, members in FAMILIES.items() if name in members), name)
+    return next((f for f, members in SOURCE_FAMILIES.items() if name in members), name)
 
 
 def known_absent(rec: Recording, concept: str) -> bool:

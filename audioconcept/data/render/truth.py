@@ -92,11 +92,11 @@ def record_windows(record: dict, window_s: float, hop_s: float, sr: int = 22050)
 
     n = int(round(record["seconds"] * sr))
     window, hop = int(round(window_s * sr)), int(round(hop_s * sr))
+    stems = [stem_truth(st) for st in record["stems"]]
     rows = []
     for s in window_starts(n, window, hop):
         t0, t1 = s / sr, (s + window) / sr
         row: dict = {"start_s": round(t0, 4), "end_s": round(t1, 4)}
-        stems = [stem_truth(st) for st in record["stems"]]
         for c, (st, cov) in instrument_states(stems, record.get("background") is not None, t0, t1).items():
             row[c] = st
             row[f"cover_{c}"] = round(cov, 4)
