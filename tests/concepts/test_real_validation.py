@@ -50,3 +50,25 @@ def test_rain_and_the_sea_are_not_music_the_head_knows(results):
     _, _, res = results
     for n in NO_MUSIC:
         assert res[n].ood["outside"], (n, res[n].ood)
+
+
+def test_no_concept_the_runtime_shows_present_is_one_the_recording_certainly_lacks(results):
+    """Through the shipped bundle and the runtime, as a user runs it: on every recording, a sound source shown as
+    present (validated or never checked) is never one the recording certainly lacks (no drums in the rain, no
+    synth in the orchestra, no flute on the singer). Failed concepts are never present."""
+    from audioconcept.concepts.real_validation import known_absent
+    from audioconcept.concepts.validated import is_sound_source
+
+    m, recs, res = results
+    c = m.m["concepts"]
+    category = dict(zip(c["names"], c["categories"], strict=True))
+    wrong, shown = [], 0
+    for r in recs:
+        present = res[r.name].concepts_present
+        shown += len(present)
+        for name in present:
+            base = name.removesuffix(TAG_SUFFIX)
+            assert c["validation"].get(name, {}).get("status") != "failed", (r.name, name)
+            if is_sound_source(base, category.get(name)) and known_absent(r, base):
+                wrong.append((r.name, name))
+    assert shown > len(recs) and not wrong, wrong
