@@ -285,6 +285,56 @@ def _rows_without_instruments(y16: np.ndarray, bpm: float | None) -> list[dict]:
     return rows
 
 
+def _clip_paths(out: str, clip_id: str) -> tuple[Path, Path]:
+    """(notes json, audio) of a clip without stems; both exist once it is done (the json is written last)."""
+    return Path(out) / "notes" / f"{clip_id}.json", Path(out) / "audio" / f"{clip_id}.flac"
+
+
+def _write_clip_record(
+    meta_path: Path,
+    clip_id: str,
+    group: str,
+    source: str,
+    soundfont_id: str,
+    style: str,
+    seconds: float,
+    rows: list[dict],
+    t0: float,
+    **fields,
+) -> dict:
+    """The record of a clip without stems (a voice, a non-music sound): no piece, no key, no background, always in
+    `train`; `fields` add to or replace the common ones. Written atomically, last."""
+    record = {
+        "render_id": clip_id,
+        "piece_id": clip_id,
+        "group": group,
+        "source": source,
+        "soundfont_id": soundfont_id,
+        "arrangement_id": clip_id,
+        "split": "train",
+        "style": style,
+        "seconds": round(seconds, 3),
+        "offset_s": 0.0,
+        "tempo_changes": [],
+        "target_lufs": None,
+        "master": [],
+        "background": None,
+        "tonic": None,
+        "mode": None,
+        "key_source": None,
+        "key_r": None,
+        "mode_state": False,
+        **fields,
+        "audio": f"audio/{clip_id}.flac",
+        "sample_rate": STORE_SR,
+        "stems": [],
+        "windows": rows,
+        "cpu_s": round(time.process_time() - t0, 2),
+    }
+    atomic_write_json(meta_path, record)
+    return {**record, "resumed": False}
+
+
 def render_voice(job, out: str) -> dict:
     """One festival voice clip (data.render.voices): every instrument concept absent, the measured concepts
     measured; its record is read back when its files exist. Always the `train` split: validation and test keep
@@ -293,9 +343,7 @@ def render_voice(job, out: str) -> dict:
     from audioconcept.data.render.effects import db
     from audioconcept.data.render.voices import synthesize
 
-    out_p = Path(out)
-    meta_path = out_p / "notes" / f"{job.clip_id}.json"
-    audio_path = out_p / "audio" / f"{job.clip_id}.flac"
+    meta_path, audio_path = _clip_paths(out, job.clip_id)
     if meta_path.is_file() and audio_path.is_file():
         return {**json.loads(meta_path.read_text()), "resumed": True}
     t = time.process_time()
@@ -314,36 +362,20 @@ def render_voice(job, out: str) -> dict:
     for row, r in zip(rows, rms, strict=True):
         row["voice_active"] = bool(r > 0 and db(r / top) >= VOICE_ACTIVE_DB)
     write_audio(audio_path, prepare_waveform(y, sr, STORE_SR), STORE_SR, subtype="PCM_16")
-    record = {
-        "render_id": job.clip_id,
-        "piece_id": job.clip_id,
-        "group": "festival",
-        "source": job.source,
-        "soundfont_id": VOICE_SOUNDFONT,
-        "arrangement_id": job.clip_id,
-        "split": "train",
-        "style": "voice",
-        "seconds": round(y.size / sr, 3),
-        "offset_s": 0.0,
-        "tempo_changes": [[0.0, bpm]] if bpm is not None else [],
-        "target_lufs": None,
-        "master": [],
-        "background": None,
-        "tonic": None,
-        "mode": None,
-        "key_source": None,
-        "key_r": None,
-        "mode_state": False,
-        "voice": {"name": job.voice.name, "sex": job.voice.sex, "language": job.voice.language, "mode": job.mode},
-        "semitones": job.semitones,
-        "audio": f"audio/{job.clip_id}.flac",
-        "sample_rate": STORE_SR,
-        "stems": [],
-        "windows": rows,
-        "cpu_s": round(time.process_time() - t, 2),
-    }
-    atomic_write_json(meta_path, record)
-    return {**record, "resumed": False}
+    return _write_clip_record(
+        meta_path,
+        job.clip_id,
+        "festival",
+        job.source,
+        VOICE_SOUNDFONT,
+        "voice",
+        y.size / sr,
+        rows,
+        t,
+        tempo_changes=[[0.0, bpm]] if bpm is not None else [],
+        voice={"name": job.voice.name, "sex": job.voice.sex, "language": job.voice.language, "mode": job.mode},
+        semitones=job.semitones,
+    )
 
 
 TEXTURE_SOUNDFONT = "texture"  # the non-music clips' soundfont_id: a source of its own, in training only
@@ -357,9 +389,7 @@ def render_texture(job, out: str) -> dict:
     from audioconcept.data.render import effects
     from audioconcept.data.render.textures import synthesize
 
-    out_p = Path(out)
-    meta_path = out_p / "notes" / f"{job.clip_id}.json"
-    audio_path = out_p / "audio" / f"{job.clip_id}.flac"
+    meta_path, audio_path = _clip_paths(out, job.clip_id)
     if meta_path.is_file() and audio_path.is_file():
         return {**json.loads(meta_path.read_text()), "resumed": True}
     t = time.process_time()
@@ -376,35 +406,20 @@ def render_texture(job, out: str) -> dict:
     y, _ = effects.to_loudness(effects.apply(y, STORE_SR, master), STORE_SR, target)
     rows = _rows_without_instruments(prepare_waveform(y, STORE_SR, MODEL_SR), None)
     write_audio(audio_path, y, STORE_SR, subtype="PCM_16")
-    record = {
-        "render_id": job.clip_id,
-        "piece_id": job.clip_id,
-        "group": "texture",
-        "source": job.kind,
-        "soundfont_id": TEXTURE_SOUNDFONT,
-        "arrangement_id": job.clip_id,
-        "split": "train",
-        "style": "texture",
-        "seconds": round(y.size / STORE_SR, 3),
-        "offset_s": 0.0,
-        "tempo_changes": [],
-        "target_lufs": round(target, 2),
-        "master": [list(e) for e in master],
-        "background": None,
-        "tonic": None,
-        "mode": None,
-        "key_source": None,
-        "key_r": None,
-        "mode_state": False,
-        "texture": {"kind": job.kind, "seed": job.seed},
-        "audio": f"audio/{job.clip_id}.flac",
-        "sample_rate": STORE_SR,
-        "stems": [],
-        "windows": rows,
-        "cpu_s": round(time.process_time() - t, 2),
-    }
-    atomic_write_json(meta_path, record)
-    return {**record, "resumed": False}
+    return _write_clip_record(
+        meta_path,
+        job.clip_id,
+        "texture",
+        job.kind,
+        TEXTURE_SOUNDFONT,
+        "texture",
+        y.size / STORE_SR,
+        rows,
+        t,
+        target_lufs=round(target, 2),
+        master=[list(e) for e in master],
+        texture={"kind": job.kind, "seed": job.seed},
+    )
 
 
 # ---------------------------------------------------------------- the whole build
