@@ -92,7 +92,8 @@ def test_a_stored_stem_gets_the_concepts_of_the_current_tables():
     st = stem_truth(old)
     assert st["concepts"] == ("strings", "cello") and st["intervals"] == old["intervals"]
     states = instrument_states([st], False, 0.0, 3.0)
-    assert states["cello"] == (1, 1.5) and states["violin"] == (0, 0.0)
+    assert states["cello"] == (1, 1.5) and states["violin"] == (-1, 0.0)  # another bowed string: uncertain
+    assert states["piano"] == (0, 0.0) and states["trumpet"] == (0, 0.0)
     dist = {"program": 27, "is_drum": False, "concepts": ["distorted_guitar"], "uncertain": [], "intervals": []}
     assert stem_truth(dist)["concepts"] == ("distorted_guitar",)  # the effect it was rendered with stays
     assert stem_truth({**dist, "concepts": ["electric_guitar"]})["concepts"] == ("electric_guitar",)
@@ -154,3 +155,26 @@ def test_record_windows_derive_other_window_lengths():
     rows = record_windows(record, 29.1, 29.1, sr=22050)  # the CNN's window: [0, 29.1) and [10.9, 40)
     assert [(r["start_s"], r["piano"]) for r in rows] == [(0.0, 0), (10.9, 1)]
     assert rows[1]["cover_piano"] == pytest.approx(2.0)
+
+
+def test_bowed_strings_are_uncertain_for_each_others_concept_not_absent():
+    """A viola or a contrabass is strings, and neither a violin nor a cello for certain: the members differ
+    mainly in register, like a violin heard on a real cello (a same-family confusion)."""
+    from audioconcept.data.render.gm import concepts_of, uncertain_concepts_of
+    from audioconcept.data.render.truth import instrument_states
+
+    for prog, own in ((40, "violin"), (41, None), (42, "cello"), (43, None)):
+        assert "strings" in concepts_of(prog)
+        for other in {"violin", "cello"} - {own}:
+            assert other in uncertain_concepts_of(prog), (prog, other)
+    viola = {
+        "program": 41,
+        "is_drum": False,
+        "concepts": ["strings"],
+        "uncertain": uncertain_concepts_of(41),
+        "intervals": [[0.0, 2.0]],
+    }
+    st = instrument_states([viola], False, 0.0, 3.0)
+    assert st["strings"][0] == 1 and st["violin"][0] == -1 and st["cello"][0] == -1 and st["flute"][0] == 0
+    # a window where the viola rests is certain again
+    assert instrument_states([viola], False, 3.0, 6.0)["violin"] == (0, 0.0)
