@@ -173,11 +173,15 @@ def data_render_concepts(
     textures: Annotated[
         int, typer.Option(min=0, help="Clips of each non-music sound (rain, surf, applause ...), training negatives")
     ] = 6,
+    orchestral: Annotated[
+        int, typer.Option(min=0, help="Extra arrangements of many-part scores for an orchestra (strings, winds, brass)")
+    ] = 150,
 ) -> None:
     """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
     from audioconcept.train.concept_renders import RenderConfig, build
 
-    summary = build(RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures), report)
+    cfg = RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures, orchestral=orchestral)
+    summary = build(cfg, report)
     typer.echo(
         f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"
         f" in {summary['build_wall_s']:.0f} s"

@@ -58,6 +58,9 @@ class RenderConfig:
     p_background: float = 0.12
     voices: bool = True  # festival's voices singing and speaking, as training negatives (data.render.voices)
     textures: int = 6  # clips of each non-music sound (rain, surf, wind ...), training negatives; 0: none
+    # extra arrangements of many-part scores for an orchestra (arrange.ORCHESTRA_KINDS), drawn after the `pieces`
+    # with their own generator, so the other arrangements stay as they were; 0: none
+    orchestral: int = 150
 
 
 def split_of(key: str) -> str:
@@ -110,6 +113,26 @@ def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
         g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
         jobs.append({"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62))})
+    return jobs + plan_orchestral(cfg, cands)
+
+
+ORCHESTRAL_GROUPS = ("chorale", "quartet", "renaissance")  # scores of four or more parts
+
+
+def plan_orchestral(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
+    """The orchestral jobs (arrangement ids o00000 ...): many-part scores, arranged for an orchestra; a generator of
+    their own (seed, 1), so adding them or changing their number leaves every other arrangement as it was."""
+    groups = [g for g in ORCHESTRAL_GROUPS if cands.get(g)]
+    if not groups or cfg.orchestral <= 0:
+        return []
+    rng = np.random.default_rng([cfg.seed, 1])
+    jobs = []
+    for k in range(cfg.orchestral):
+        g = groups[int(rng.integers(len(groups)))]
+        ref = cands[g][int(rng.integers(len(cands[g])))]
+        jobs.append(
+            {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "style": "orchestra", "prefix": "o"}
+        )
     return jobs
 
 
@@ -198,8 +221,8 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
     split = split_of(piece.piece_id)
     sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
     bgs = tuple(b for b, bg_split in background_splits().items() if (bg_split == "test") == (split == "test"))
-    arrangement_id = f"a{job['index']:05d}"
-    arr = arrange.draw(piece, rng, arrangement_id, seconds, bgs, p_background)
+    arrangement_id = f"{job.get('prefix', 'a')}{job['index']:05d}"
+    arr = arrange.draw(piece, rng, arrangement_id, seconds, bgs, p_background, style=job.get("style"))
     if arr is None or not sfs:
         return []
     key = _key_of(piece, arr)

@@ -50,7 +50,19 @@ def test_plan_is_fixed_by_the_seed_and_extends():
     a = plan(RenderConfig(out=None, pieces=20, seed=3), cands)
     assert a == plan(RenderConfig(out=None, pieces=20, seed=3), cands)
     assert a != plan(RenderConfig(out=None, pieces=20, seed=4), cands)
-    assert plan(RenderConfig(out=None, pieces=40, seed=3), cands)[:20] == a  # a larger build resumes a smaller one
+    assert plan(RenderConfig(out=None, pieces=40, seed=3), cands)[:20] == a[:20]  # a larger build resumes a smaller
+
+
+def test_orchestral_jobs_are_extra_and_leave_the_other_arrangements_as_they_were():
+    cands = {"chorale": [f"bach/bwv{k}.mxl" for k in range(50)], "midi": [f"/m/{k}.mid" for k in range(5)]}
+    without = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=0), cands)
+    with_orch = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=7), cands)
+    assert len(without) == 20 and with_orch[:20] == without
+    extra = with_orch[20:]
+    assert len(extra) == 7 and {j["style"] for j in extra} == {"orchestra"} and {j["prefix"] for j in extra} == {"o"}
+    assert {j["group"] for j in extra} == {"chorale"}  # many-part scores only: no MIDI file, no folk tune
+    assert plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=12), cands)[20:27] == extra  # it extends too
+    assert plan(RenderConfig(out=None, pieces=20, seed=3), {"midi": cands["midi"]})[20:] == []  # no score: none
 
 
 @pytest.mark.slow
@@ -68,7 +80,7 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half")
-    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1)
+    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1, orchestral=1)
     summary = build(cfg, report=tmp_path / "rep")
     assert not stale.exists()
     assert summary["builds"][-1]["rendered"] == summary["renders"]

@@ -56,6 +56,13 @@ ENSEMBLES = {  # top part first; the last program is repeated for further parts
     "woodwinds": (73, 68, 71, 70),
     "choir": (52, 52, 52, 52),
 }
+# an orchestra by register: each part a string section (top: violins, inner: violins or violas, lowest: celli
+# with contrabasses an octave below), doubled by winds of the same register; or a string orchestra alone; or a
+# wind and brass band with no strings (orchestral texture that is not strings)
+ORCHESTRA_STRINGS = {"top": (40, 40, 48, 49), "inner": (40, 41, 41, 48), "low": (42,)}
+ORCHESTRA_WINDS = {"top": (73, 68, 71, 56), "inner": (71, 68, 60, 57), "low": (70, 58, 60)}
+ORCHESTRA_KINDS = ("full", "full", "strings", "winds")
+MIN_ORCHESTRA_PARTS = 3
 DRUM_GENRES = ("rock", "pop", "disco", "hiphop", "country", "reggae", "blues", "jazz", "metal")
 DRUM_KITS = (0, 0, 0, 8, 16, 24, 25, 32, 40)
 
@@ -76,7 +83,7 @@ class Stem:
 class Arrangement:
     arrangement_id: str
     piece_id: str
-    style: str  # solo | ensemble | mixed | original
+    style: str  # solo | ensemble | mixed | original | orchestra
     seconds: float
     offset_s: float  # the excerpt's start in the piece (the piece's own time)
     tempo_changes: np.ndarray  # (k, 2): render time s, quarter notes per minute
@@ -188,6 +195,35 @@ def _drums(
     return arr[arr[:, 1] - arr[:, 0] >= 0.01]
 
 
+def _register(i: int, n: int) -> str:
+    return "top" if i == 0 else "low" if i == n - 1 else "inner"
+
+
+def _orchestra(melodic: list[Part], clip: dict, rng: np.random.Generator) -> list[Stem]:
+    """The parts of a score (highest first) given to an orchestra's sections by register (ORCHESTRA_KINDS)."""
+    kind = _pick(rng, ORCHESTRA_KINDS)
+    n = len(melodic)
+    doubled = rng.random(n) < (0.5 if kind == "full" else 0.0)
+    if kind == "full" and not doubled.any():
+        doubled[int(rng.integers(n))] = True
+    stems: list[Stem] = []
+    for i, p in enumerate(melodic):
+        reg = _register(i, n)
+        notes = clip[id(p)]
+        if reg == "low":
+            notes = _fit_register(notes, 40, 55)
+        if kind in ("full", "strings"):
+            stems.append(_stem(p.name, notes, _pick(rng, ORCHESTRA_STRINGS[reg]), False, rng, rng.normal(0, 2)))
+            if reg == "low" and rng.random() < 0.6 and len(notes):
+                basses = notes.copy()
+                basses[:, 2] = np.clip(basses[:, 2] - 12, 28, 127)
+                stems.append(_stem(f"{p.name} (contrabass)", basses, 43, False, rng, rng.normal(-3, 2)))
+        if kind == "winds" or doubled[i]:
+            gain = rng.normal(0, 2) if kind == "winds" else rng.normal(-4, 2)
+            stems.append(_stem(f"{p.name} (winds)", notes, _pick(rng, ORCHESTRA_WINDS[reg]), False, rng, gain))
+    return stems
+
+
 def draw(
     piece: Piece,
     rng: np.random.Generator,
@@ -195,8 +231,17 @@ def draw(
     seconds_range: tuple[float, float] = (24.0, 42.0),
     backgrounds: tuple[str, ...] = (),
     p_background: float = 0.12,
+    style: str | None = None,
 ) -> Arrangement | None:
-    """One arrangement of an excerpt of `piece`; None when the piece is too short or has no notes."""
+    """One arrangement of an excerpt of `piece`; None when the piece is too short or has no notes, or cannot take
+    the `style` asked for ("orchestra": a score of at least MIN_ORCHESTRA_PARTS parts). Without `style`, the
+    arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own parts)."""
+    if style not in (None, "orchestra"):
+        raise ValueError(f"unknown arrangement style {style!r}")
+    if style == "orchestra" and (
+        not piece.from_score or sum(1 for p in piece.parts if len(p.notes) and not p.is_drum) < MIN_ORCHESTRA_PARTS
+    ):
+        return None
     if piece.from_score:
         qpm = float(np.exp(rng.uniform(np.log(56), np.log(190))))
         scale = qpm / 60.0  # score time is in quarter notes (60 per minute)
@@ -223,11 +268,15 @@ def draw(
     clip = {id(p): _excerpt(p.notes, scale, offset, seconds) for p in parts}
     stems: list[Stem] = []
 
-    if piece.from_score:
+    if style is not None:
+        pass
+    elif piece.from_score:
         style = _pick(rng, ("solo", "solo", "ensemble", "mixed", "mixed", "mixed")) if len(melodic) > 1 else "solo"
     else:
         style = "original"
-    if style == "solo":
+    if style == "orchestra":
+        stems += _orchestra(melodic, clip, rng)
+    elif style == "solo":
         fam = _pick(rng, SOLO_FAMILIES)
         prog = _pick(rng, LEAD_PROGRAMS[fam])
         if fam in POLYPHONIC:
@@ -272,7 +321,8 @@ def draw(
             if len(parts) > 2 and rng.random() < 0.15:
                 notes = _span(notes, seconds, rng)
             stems.append(_stem(p.name, notes, prog, False, rng, rng.normal(0, 3)))
-    if piece.from_score and style != "solo" and piece.bar_quarters in (2.0, 4.0) and rng.random() < 0.4:
+    drummable = piece.from_score and style not in ("solo", "orchestra") and piece.bar_quarters in (2.0, 4.0)
+    if drummable and rng.random() < 0.4:
         drums = _drums(piece, float(base_changes[0, 1]), offset, scale, seconds, rng)
         if rng.random() < 0.3:
             drums = _span(drums, seconds, rng)

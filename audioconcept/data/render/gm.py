@@ -63,13 +63,12 @@ AMBIGUOUS: dict[int, tuple[str, ...]] = {
     22: ("organ", "woodwinds"),  # harmonica
     23: ("organ",),  # tango accordion
     31: ("electric_guitar",),  # guitar harmonics
-    # the bowed strings are one family whose members differ mainly in register (a soundfont's viola is often its
-    # violin sample played lower): another member is uncertain for the violin and the cello, not absent, as a
-    # violin heard on a real cello is a same-family confusion (concepts.real_validation), reported, not failed
-    40: ("cello",),  # violin
+    # a viola sits between the violin and the cello (a soundfont's viola is often its violin sample played lower),
+    # and a contrabass's bowed low notes overlap the cello's: while one plays, those concepts are uncertain, not
+    # absent. A violin and a cello stay negatives for each other: their registers tell them apart, and a fiddle
+    # called "cello" is a reason a musician rejects
     41: ("violin", "cello"),  # viola
-    42: ("violin",),  # cello
-    43: ("violin", "cello"),  # contrabass
+    43: ("cello",),  # contrabass
     # a section patch holds its section's instruments: violins and celli play in a string ensemble, trumpets in
     # a brass section, though no note says which
     44: ("violin", "cello"),  # tremolo strings

@@ -1,0 +1,66 @@
+"""Orchestral arrangements: a many-part score given to an orchestra's sections by register, with exact truth."""
+
+import numpy as np
+import pytest
+
+from audioconcept.data.render.arrange import MIN_ORCHESTRA_PARTS, ORCHESTRA_STRINGS, ORCHESTRA_WINDS, draw
+from audioconcept.data.render.pieces import Part, Piece
+
+
+def _piece(n_parts: int, from_score: bool = True) -> Piece:
+    """A chorale-like score: n parts of quarter notes for 40 quarters, the highest first, a fifth apart."""
+    parts = []
+    for i in range(n_parts):
+        t = np.arange(40, dtype=float)
+        pitch = 72 - 7 * i + (np.arange(40) % 3)
+        parts.append(Part(f"part{i}", np.column_stack([t, t + 0.9, pitch, np.full(40, 80.0)])))
+    return Piece("m21:test/chorale", "chorale", tuple(parts), np.array([[0.0, 60.0]]), from_score=from_score)
+
+
+def _draws(n: int = 40):
+    return [draw(_piece(4), np.random.default_rng(s), f"o{s:05d}", (12.0, 16.0), style="orchestra") for s in range(n)]
+
+
+def test_orchestra_sections_follow_the_register():
+    for arr in _draws():
+        assert arr.style == "orchestra"
+        assert not any(st.is_drum for st in arr.stems)  # no drum kit under an orchestra
+        by_part = {}
+        for st in arr.stems:
+            by_part.setdefault(st.name.split(" ")[0], []).append(st)
+        assert set(by_part) == {"part0", "part1", "part2", "part3"}
+        for st in arr.stems:
+            part = st.name.split(" ")[0]
+            reg = "top" if part == "part0" else "low" if part == "part3" else "inner"
+            if "(contrabass)" in st.name:
+                cello = next(x for x in by_part[part] if x.program == 42)
+                assert st.program == 43 and np.allclose(st.notes[:, 2], np.clip(cello.notes[:, 2] - 12, 28, 127))
+            elif "(winds)" in st.name:
+                assert st.program in ORCHESTRA_WINDS[reg]
+            else:
+                assert st.program in ORCHESTRA_STRINGS[reg]
+        low = [st for st in by_part["part3"] if "(" not in st.name]
+        if low:  # the celli play the lowest part in the celli's register
+            assert 40 <= low[0].notes[:, 2].mean() <= 55 and "cello" in low[0].concepts
+
+
+def test_the_three_kinds_of_orchestra_and_their_truth():
+    kinds = set()
+    for arr in _draws(60):
+        strings = any("strings" in st.concepts for st in arr.stems)
+        winds = any(st.concepts and st.concepts[0] in ("brass", "woodwinds", "trumpet", "flute") for st in arr.stems)
+        kinds.add((strings, winds))
+        if strings and not winds:
+            assert all("strings" in st.concepts for st in arr.stems)  # a string orchestra holds nothing else
+    # full orchestra (strings doubled by winds), string orchestra, wind and brass band: every kind is drawn
+    assert kinds == {(True, True), (True, False), (False, True)}
+
+
+def test_an_orchestra_needs_a_score_of_enough_parts():
+    rng = np.random.default_rng(0)
+    assert draw(_piece(MIN_ORCHESTRA_PARTS - 1), rng, "o1", style="orchestra") is None
+    assert draw(_piece(4, from_score=False), rng, "o2", style="orchestra") is None
+    with pytest.raises(ValueError, match="unknown arrangement style"):
+        draw(_piece(4), rng, "o3", style="polka")
+    # without a style the arrangement draws its own, as before
+    assert draw(_piece(4), np.random.default_rng(1), "a1").style in ("solo", "ensemble", "mixed")
