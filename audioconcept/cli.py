@@ -176,11 +176,14 @@ def data_render_concepts(
     orchestral: Annotated[
         int, typer.Option(min=0, help="Extra arrangements of many-part scores for an orchestra (strings, winds, brass)")
     ] = 150,
+    band: Annotated[
+        int, typer.Option(min=0, help="Extra arrangements of many-part scores for a band (lead, chords, bass, drums)")
+    ] = 150,
 ) -> None:
     """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
     from audioconcept.train.concept_renders import RenderConfig, build
 
-    cfg = RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures, orchestral=orchestral)
+    cfg = RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures, orchestral=orchestral, band=band)
     summary = build(cfg, report)
     typer.echo(
         f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"

@@ -61,6 +61,7 @@ class RenderConfig:
     # extra arrangements of many-part scores for an orchestra (arrange.ORCHESTRA_KINDS), drawn after the `pieces`
     # with their own generator, so the other arrangements stay as they were; 0: none
     orchestral: int = 150
+    band: int = 150  # extra arrangements of many-part scores for a band with drums (arrange.BAND_LEADS ...); 0: none
 
 
 def split_of(key: str) -> str:
@@ -113,25 +114,30 @@ def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
         g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
         jobs.append({"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62))})
-    return jobs + plan_orchestral(cfg, cands)
+    return jobs + plan_styled(cfg, cands, "orchestra") + plan_styled(cfg, cands, "band")
 
 
-ORCHESTRAL_GROUPS = ("chorale", "quartet", "renaissance")  # scores of four or more parts
+MANY_PART_GROUPS = ("chorale", "quartet", "renaissance")  # scores of four or more parts
+# style -> (job id prefix, generator stream, the config field that counts its jobs)
+STYLED_JOBS = {"orchestra": ("o", 1, "orchestral"), "band": ("b", 2, "band")}
 
 
-def plan_orchestral(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
-    """The orchestral jobs (arrangement ids o00000 ...): many-part scores, arranged for an orchestra; a generator of
-    their own (seed, 1), so adding them or changing their number leaves every other arrangement as it was."""
-    groups = [g for g in ORCHESTRAL_GROUPS if cands.get(g)]
-    if not groups or cfg.orchestral <= 0:
+def plan_styled(cfg: RenderConfig, cands: dict[str, list[str]], style: str) -> list[dict]:
+    """The extra jobs of one arrangement style (ids o00000 ... for an orchestra, b00000 ... for a band): many-part
+    scores; a generator of their own (seed, stream), so adding them or changing their number leaves every other
+    arrangement as it was."""
+    prefix, stream, field_name = STYLED_JOBS[style]
+    count = getattr(cfg, field_name)
+    groups = [g for g in MANY_PART_GROUPS if cands.get(g)]
+    if not groups or count <= 0:
         return []
-    rng = np.random.default_rng([cfg.seed, 1])
+    rng = np.random.default_rng([cfg.seed, stream])
     jobs = []
-    for k in range(cfg.orchestral):
+    for k in range(count):
         g = groups[int(rng.integers(len(groups)))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
         jobs.append(
-            {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "style": "orchestra", "prefix": "o"}
+            {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "style": style, "prefix": prefix}
         )
     return jobs
 

@@ -1,9 +1,18 @@
-"""Orchestral arrangements: a many-part score given to an orchestra's sections by register, with exact truth."""
+"""Orchestral and band arrangements: a many-part score given to an orchestra's sections by register, or to a band
+(lead, chords, bass, drums), with exact truth."""
 
 import numpy as np
 import pytest
 
-from audioconcept.data.render.arrange import MIN_ORCHESTRA_PARTS, ORCHESTRA_STRINGS, ORCHESTRA_WINDS, draw
+from audioconcept.data.render.arrange import (
+    BAND_BASS,
+    BAND_LEADS,
+    BAND_RHYTHM,
+    MIN_ORCHESTRA_PARTS,
+    ORCHESTRA_STRINGS,
+    ORCHESTRA_WINDS,
+    draw,
+)
 from audioconcept.data.render.pieces import Part, Piece
 
 
@@ -56,11 +65,47 @@ def test_the_three_kinds_of_orchestra_and_their_truth():
     assert kinds == {(True, True), (True, False), (False, True)}
 
 
-def test_an_orchestra_needs_a_score_of_enough_parts():
+@pytest.mark.parametrize("style", ["orchestra", "band"])
+def test_an_orchestra_or_a_band_needs_a_score_of_enough_parts(style):
     rng = np.random.default_rng(0)
-    assert draw(_piece(MIN_ORCHESTRA_PARTS - 1), rng, "o1", style="orchestra") is None
-    assert draw(_piece(4, from_score=False), rng, "o2", style="orchestra") is None
+    assert draw(_piece(MIN_ORCHESTRA_PARTS - 1), rng, "o1", style=style) is None
+    assert draw(_piece(4, from_score=False), rng, "o2", style=style) is None
     with pytest.raises(ValueError, match="unknown arrangement style"):
         draw(_piece(4), rng, "o3", style="polka")
     # without a style the arrangement draws its own, as before
     assert draw(_piece(4), np.random.default_rng(1), "a1").style in ("solo", "ensemble", "mixed")
+
+
+def test_a_band_has_a_lead_chords_a_bass_in_its_register_and_drums_throughout():
+    leads, rhythms = set(), set()
+    for seed in range(40):
+        arr = draw(_piece(4), np.random.default_rng(seed), f"b{seed:05d}", (12.0, 16.0), style="band")
+        assert arr.style == "band"
+        by_role = {}
+        for st in arr.stems:
+            role = "drums" if st.is_drum else st.name.split("(")[-1].rstrip(")").split(" ")[0]
+            by_role.setdefault(role, []).append(st)
+        lead = next(st for st in arr.stems if st.name.endswith("(lead)"))
+        assert any(lead.program in progs for progs in BAND_LEADS.values())
+        leads.add(lead.program)
+        chords = [st for st in arr.stems if st.name.startswith("chords")]
+        assert 1 <= len(chords) <= 2
+        for st in chords:
+            fam = st.name[len("chords (") : -1]
+            assert st.program in BAND_RHYTHM[fam] and fam not in lead.name
+            # the inner parts sound together as chords
+            assert len(st.notes) == 2 * len(lead.notes) and 50 <= st.notes[:, 2].mean() <= 67
+            rhythms.add(st.program)
+        bass = next(st for st in arr.stems if st.name.endswith("(bass)"))
+        assert bass.program in BAND_BASS and 31 <= bass.notes[:, 2].mean() <= 45 and "bass" in bass.concepts
+        drums = [st for st in arr.stems if st.is_drum]
+        assert len(drums) == 1 and drums[0].concepts == ("drums",) and drums[0].notes[:, 0].max() > 8.0
+    assert len(leads) >= 6 and len(rhythms) >= 6  # the draw covers the families
+    # a clean electric guitar sometimes plays through a distortion, and is then a distorted guitar
+    distorted = [
+        st
+        for seed in range(60)
+        for st in draw(_piece(4), np.random.default_rng(seed), "b", (12.0, 16.0), style="band").stems
+        if st.program in (26, 27) and "distorted_guitar" in st.concepts
+    ]
+    assert distorted

@@ -53,16 +53,22 @@ def test_plan_is_fixed_by_the_seed_and_extends():
     assert plan(RenderConfig(out=None, pieces=40, seed=3), cands)[:20] == a[:20]  # a larger build resumes a smaller
 
 
-def test_orchestral_jobs_are_extra_and_leave_the_other_arrangements_as_they_were():
+@pytest.mark.parametrize("style, field, prefix", [("orchestra", "orchestral", "o"), ("band", "band", "b")])
+def test_styled_jobs_are_extra_and_leave_the_other_arrangements_as_they_were(style, field, prefix):
     cands = {"chorale": [f"bach/bwv{k}.mxl" for k in range(50)], "midi": [f"/m/{k}.mid" for k in range(5)]}
-    without = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=0), cands)
-    with_orch = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=7), cands)
-    assert len(without) == 20 and with_orch[:20] == without
-    extra = with_orch[20:]
-    assert len(extra) == 7 and {j["style"] for j in extra} == {"orchestra"} and {j["prefix"] for j in extra} == {"o"}
+    none = {"orchestral": 0, "band": 0}
+    without = plan(RenderConfig(out=None, pieces=20, seed=3, **none), cands)
+    with_style = plan(RenderConfig(out=None, pieces=20, seed=3, **{**none, field: 7}), cands)
+    assert len(without) == 20 and with_style[:20] == without
+    extra = with_style[20:]
+    assert len(extra) == 7 and {j["style"] for j in extra} == {style} and {j["prefix"] for j in extra} == {prefix}
     assert {j["group"] for j in extra} == {"chorale"}  # many-part scores only: no MIDI file, no folk tune
-    assert plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=12), cands)[20:27] == extra  # it extends too
+    more = plan(RenderConfig(out=None, pieces=20, seed=3, **{**none, field: 12}), cands)
+    assert more[20:27] == extra  # it extends too
     assert plan(RenderConfig(out=None, pieces=20, seed=3), {"midi": cands["midi"]})[20:] == []  # no score: none
+    # both styles at once: each keeps its own jobs, in a fixed order (orchestras, then bands)
+    both = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=7, band=7), cands)
+    assert [j for j in both[20:] if j["style"] == style] == extra
 
 
 @pytest.mark.slow
@@ -80,7 +86,7 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half")
-    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1, orchestral=1)
+    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1, orchestral=1, band=1)
     summary = build(cfg, report=tmp_path / "rep")
     assert not stale.exists()
     assert summary["builds"][-1]["rendered"] == summary["renders"]

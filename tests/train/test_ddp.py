@@ -1,6 +1,7 @@
 """Data-parallel training: the context, the launch checks, and a 2-process gloo run end to end."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -143,7 +144,8 @@ def test_a_failing_worker_is_one_line_and_exit_code_2(tmp_path, capsys):
         _train(tmp_path / "ck", tmp_path / "data", "--nproc", "2")
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "error: data-parallel training failed: rank 0:" in err and "need tracks in both" in err
+    # every rank fails on the same data; which one the launcher reports first depends on timing (rank 1 under load)
+    assert re.search(r"error: data-parallel training failed: rank \d+:", err) and "need tracks in both" in err
     assert "Traceback" not in err and not (tmp_path / "ck").exists()
 
 

@@ -63,6 +63,27 @@ ORCHESTRA_STRINGS = {"top": (40, 40, 48, 49), "inner": (40, 41, 41, 48), "low": 
 ORCHESTRA_WINDS = {"top": (73, 68, 71, 56), "inner": (71, 68, 60, 57), "low": (70, 58, 60)}
 ORCHESTRA_KINDS = ("full", "full", "strings", "winds")
 MIN_ORCHESTRA_PARTS = 3
+# a band: the top part a lead, the inner parts as chords on one or two rhythm instruments, the lowest on a bass,
+# and a drum kit throughout (the textures of rock, pop, country and jazz that `mixed` lacks)
+BAND_LEADS = {
+    "distorted_guitar": (29, 30),
+    "electric_guitar": (26, 27),
+    "saxophone": (65, 66),
+    "trumpet": (56,),
+    "synth": (80, 81),
+    "piano": (0, 1),
+    "organ": (16, 17),
+    "flute": (73,),
+}
+BAND_RHYTHM = {
+    "acoustic_guitar": (24, 25),
+    "electric_guitar": (26, 27),
+    "distorted_guitar": (29, 30),
+    "piano": (0, 1, 4),
+    "organ": (16, 17),
+    "synth": (88, 89),
+}
+BAND_BASS = (33, 33, 34, 32, 35, 38)
 DRUM_GENRES = ("rock", "pop", "disco", "hiphop", "country", "reggae", "blues", "jazz", "metal")
 DRUM_KITS = (0, 0, 0, 8, 16, 24, 25, 32, 40)
 
@@ -83,7 +104,7 @@ class Stem:
 class Arrangement:
     arrangement_id: str
     piece_id: str
-    style: str  # solo | ensemble | mixed | original | orchestra
+    style: str  # solo | ensemble | mixed | original | orchestra | band
     seconds: float
     offset_s: float  # the excerpt's start in the piece (the piece's own time)
     tempo_changes: np.ndarray  # (k, 2): render time s, quarter notes per minute
@@ -224,6 +245,30 @@ def _orchestra(melodic: list[Part], clip: dict, rng: np.random.Generator) -> lis
     return stems
 
 
+def _band(melodic: list[Part], clip: dict, rng: np.random.Generator) -> list[Stem]:
+    """The parts of a score (highest first) given to a band: a lead on the top part, the inner parts as chords on
+    one rhythm instrument (sometimes two), the lowest on a bass guitar in its register; the drums come from draw()."""
+    lead_fam = _pick(rng, tuple(BAND_LEADS))
+    stems = [
+        _stem(
+            f"{melodic[0].name} (lead)",
+            _fit_register(clip[id(melodic[0])], 60, 79),
+            _pick(rng, BAND_LEADS[lead_fam]),
+            False,
+            rng,
+            rng.normal(1.0, 2),
+        )
+    ]
+    inner = [clip[id(p)] for p in melodic[1:-1]]
+    chords = _fit_register(np.concatenate(inner), 50, 67) if inner else np.zeros((0, 4))
+    rhythm = [f for f in BAND_RHYTHM if f != lead_fam]
+    for fam in [_pick(rng, rhythm)] + ([_pick(rng, rhythm)] if rng.random() < 0.35 else []):
+        stems.append(_stem(f"chords ({fam})", chords, _pick(rng, BAND_RHYTHM[fam]), False, rng, rng.normal(-1, 2)))
+    bass = _fit_register(clip[id(melodic[-1])], 31, 45)
+    stems.append(_stem(f"{melodic[-1].name} (bass)", bass, _pick(rng, BAND_BASS), False, rng, rng.normal(0, 2)))
+    return stems
+
+
 def draw(
     piece: Piece,
     rng: np.random.Generator,
@@ -234,11 +279,11 @@ def draw(
     style: str | None = None,
 ) -> Arrangement | None:
     """One arrangement of an excerpt of `piece`; None when the piece is too short or has no notes, or cannot take
-    the `style` asked for ("orchestra": a score of at least MIN_ORCHESTRA_PARTS parts). Without `style`, the
+    the `style` asked for ("orchestra", "band": a score of at least MIN_ORCHESTRA_PARTS parts). Without `style`, the
     arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own parts)."""
-    if style not in (None, "orchestra"):
+    if style not in (None, "orchestra", "band"):
         raise ValueError(f"unknown arrangement style {style!r}")
-    if style == "orchestra" and (
+    if style is not None and (
         not piece.from_score or sum(1 for p in piece.parts if len(p.notes) and not p.is_drum) < MIN_ORCHESTRA_PARTS
     ):
         return None
@@ -276,6 +321,10 @@ def draw(
         style = "original"
     if style == "orchestra":
         stems += _orchestra(melodic, clip, rng)
+    elif style == "band":
+        stems += _band(melodic, clip, rng)
+        kit = _drums(piece, float(base_changes[0, 1]), offset, scale, seconds, rng)
+        stems.append(_stem("drums", kit, _pick(rng, DRUM_KITS), True, rng, rng.normal(0, 2)))
     elif style == "solo":
         fam = _pick(rng, SOLO_FAMILIES)
         prog = _pick(rng, LEAD_PROGRAMS[fam])
@@ -321,7 +370,7 @@ def draw(
             if len(parts) > 2 and rng.random() < 0.15:
                 notes = _span(notes, seconds, rng)
             stems.append(_stem(p.name, notes, prog, False, rng, rng.normal(0, 3)))
-    drummable = piece.from_score and style not in ("solo", "orchestra") and piece.bar_quarters in (2.0, 4.0)
+    drummable = piece.from_score and style not in ("solo", "orchestra", "band") and piece.bar_quarters in (2.0, 4.0)
     if drummable and rng.random() < 0.4:
         drums = _drums(piece, float(base_changes[0, 1]), offset, scale, seconds, rng)
         if rng.random() < 0.3:
