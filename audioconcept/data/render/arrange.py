@@ -62,7 +62,7 @@ ENSEMBLES = {  # top part first; the last program is repeated for further parts
 ORCHESTRA_STRINGS = {"top": (40, 40, 48, 49), "inner": (40, 41, 41, 48), "low": (42,)}
 ORCHESTRA_WINDS = {"top": (73, 68, 71, 56), "inner": (71, 68, 60, 57), "low": (70, 58, 60)}
 ORCHESTRA_KINDS = ("full", "full", "strings", "winds")
-MIN_ORCHESTRA_PARTS = 3
+MIN_STYLED_PARTS = 3  # parts a score needs for an orchestra or a band
 # a band: the top part a lead, the inner parts as chords on one or two rhythm instruments, the lowest on a bass,
 # and a drum kit throughout (the textures of rock, pop, country and jazz that `mixed` lacks)
 BAND_LEADS = {
@@ -279,12 +279,12 @@ def draw(
     style: str | None = None,
 ) -> Arrangement | None:
     """One arrangement of an excerpt of `piece`; None when the piece is too short or has no notes, or cannot take
-    the `style` asked for ("orchestra", "band": a score of at least MIN_ORCHESTRA_PARTS parts). Without `style`, the
+    the `style` asked for ("orchestra", "band": a score of at least MIN_STYLED_PARTS parts). Without `style`, the
     arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own parts)."""
     if style not in (None, "orchestra", "band"):
         raise ValueError(f"unknown arrangement style {style!r}")
     if style is not None and (
-        not piece.from_score or sum(1 for p in piece.parts if len(p.notes) and not p.is_drum) < MIN_ORCHESTRA_PARTS
+        not piece.from_score or sum(1 for p in piece.parts if len(p.notes) and not p.is_drum) < MIN_STYLED_PARTS
     ):
         return None
     if piece.from_score:
@@ -313,11 +313,9 @@ def draw(
     clip = {id(p): _excerpt(p.notes, scale, offset, seconds) for p in parts}
     stems: list[Stem] = []
 
-    if style is not None:
-        pass
-    elif piece.from_score:
+    if style is None and piece.from_score:
         style = _pick(rng, ("solo", "solo", "ensemble", "mixed", "mixed", "mixed")) if len(melodic) > 1 else "solo"
-    else:
+    elif style is None:
         style = "original"
     if style == "orchestra":
         stems += _orchestra(melodic, clip, rng)

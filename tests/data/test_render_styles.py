@@ -8,7 +8,7 @@ from audioconcept.data.render.arrange import (
     BAND_BASS,
     BAND_LEADS,
     BAND_RHYTHM,
-    MIN_ORCHESTRA_PARTS,
+    MIN_STYLED_PARTS,
     ORCHESTRA_STRINGS,
     ORCHESTRA_WINDS,
     draw,
@@ -68,7 +68,7 @@ def test_the_three_kinds_of_orchestra_and_their_truth():
 @pytest.mark.parametrize("style", ["orchestra", "band"])
 def test_an_orchestra_or_a_band_needs_a_score_of_enough_parts(style):
     rng = np.random.default_rng(0)
-    assert draw(_piece(MIN_ORCHESTRA_PARTS - 1), rng, "o1", style=style) is None
+    assert draw(_piece(MIN_STYLED_PARTS - 1), rng, "o1", style=style) is None
     assert draw(_piece(4, from_score=False), rng, "o2", style=style) is None
     with pytest.raises(ValueError, match="unknown arrangement style"):
         draw(_piece(4), rng, "o3", style="polka")
@@ -81,10 +81,6 @@ def test_a_band_has_a_lead_chords_a_bass_in_its_register_and_drums_throughout():
     for seed in range(40):
         arr = draw(_piece(4), np.random.default_rng(seed), f"b{seed:05d}", (12.0, 16.0), style="band")
         assert arr.style == "band"
-        by_role = {}
-        for st in arr.stems:
-            role = "drums" if st.is_drum else st.name.split("(")[-1].rstrip(")").split(" ")[0]
-            by_role.setdefault(role, []).append(st)
         lead = next(st for st in arr.stems if st.name.endswith("(lead)"))
         assert any(lead.program in progs for progs in BAND_LEADS.values())
         leads.add(lead.program)
