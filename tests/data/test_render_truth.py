@@ -187,3 +187,23 @@ def test_a_viola_or_a_contrabass_is_uncertain_for_violin_and_cello_not_absent():
         "intervals": [[0, 2]],
     }
     assert instrument_states([violin], False, 0.0, 3.0)["cello"] == (0, 0.0)
+
+
+def test_an_electric_piano_is_uncertain_for_piano_not_present():
+    """A Rhodes or an FM piano is keys a musician does not call "piano" for certain: while one plays, piano is
+    uncertain; an acoustic piano stays present. The program stays in the piano family for drawing arrangements."""
+    from audioconcept.data.render.gm import FAMILIES, concepts_of, uncertain_concepts_of
+    from audioconcept.data.render.truth import instrument_states
+
+    assert 4 in FAMILIES["piano"] and 5 in FAMILIES["piano"]
+    for prog in (4, 5):
+        assert "piano" not in concepts_of(prog) and uncertain_concepts_of(prog) == ("piano",)
+    assert concepts_of(0) == ("piano",) and concepts_of(1) == ("piano",)
+    rhodes = {
+        "program": 4,
+        "is_drum": False,
+        "concepts": concepts_of(4),
+        "uncertain": uncertain_concepts_of(4),
+        "intervals": [[0.0, 2.0]],
+    }
+    assert instrument_states([rhodes], False, 0.0, 3.0)["piano"] == (-1, 0.0)

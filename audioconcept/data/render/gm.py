@@ -51,12 +51,17 @@ def concepts_of(program: int, is_drum: bool = False, distorted: bool = False) ->
         return ("distorted_guitar",)
     out = [c for c, progs in FAMILIES.items() if program in progs]
     out += [c for c, progs in SUBSETS.items() if program in progs]
-    return tuple(c for c in INSTRUMENT_CONCEPTS if c in out)
+    unsure = AMBIGUOUS.get(program, ())  # a program between concepts is no certain member of them
+    return tuple(c for c in INSTRUMENT_CONCEPTS if c in out and c not in unsure)
 
 
 # programs whose sound sits between concepts: while such a stem plays, these concepts are uncertain (-1)
 # rather than absent (a pizzicato section is strings; synth strings are strings or synth; ...)
 AMBIGUOUS: dict[int, tuple[str, ...]] = {
+    # electric pianos (a Rhodes, an FM piano) are keys that a musician does not call "piano" for certain; they stay
+    # in FAMILIES["piano"] for drawing programs, and this table takes precedence in the truth (concepts_of)
+    4: ("piano",),  # electric piano 1
+    5: ("piano",),  # electric piano 2
     6: ("piano",),  # harpsichord
     7: ("piano",),  # clavinet
     21: ("organ",),  # accordion
