@@ -283,9 +283,9 @@ def draw(
     arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own parts)."""
     if style not in (None, "orchestra", "band"):
         raise ValueError(f"unknown arrangement style {style!r}")
-    if style is not None and (
-        not piece.from_score or sum(1 for p in piece.parts if len(p.notes) and not p.is_drum) < MIN_STYLED_PARTS
-    ):
+    parts = [p for p in piece.parts if len(p.notes)]
+    melodic = sorted((p for p in parts if not p.is_drum), key=_mean_pitch, reverse=True)
+    if style is not None and (not piece.from_score or len(melodic) < MIN_STYLED_PARTS):
         return None
     if piece.from_score:
         qpm = float(np.exp(rng.uniform(np.log(56), np.log(190))))
@@ -308,8 +308,6 @@ def draw(
     tempo_changes = tempo_changes[first:]
     tempo_changes[0, 0] = 0.0
     tempo_changes = tempo_changes[tempo_changes[:, 0] < seconds]
-    parts = [p for p in piece.parts if len(p.notes)]
-    melodic = sorted((p for p in parts if not p.is_drum), key=_mean_pitch, reverse=True)
     clip = {id(p): _excerpt(p.notes, scale, offset, seconds) for p in parts}
     stems: list[Stem] = []
 
