@@ -19,7 +19,7 @@ SHARED_CLIPS ?= ../shared/gtzan/clips
 REAL_SONG ?= $(firstword $(wildcard ../shared/gtzan/clips/jazz/jazz.00005.flac) $(wildcard tests/fixtures/*.flac))
 export AUDIOCONCEPT_CACHE ?= $(CURDIR)/data/.cache
 
-.PHONY: help install demo reproduce test test-fast lint docs data concept-audio concept-probes cnn-concept-validation train export concepts bench bundles real-bundle app clean web-deps site bench-browser
+.PHONY: help install demo reproduce test test-fast lint docs data concept-samples concept-audio concept-probes cnn-concept-validation train export concepts bench bundles real-bundle app clean web-deps site bench-browser
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,13 @@ data: $(DATA)/ground_truth.json $(CONCEPT_DATA)/ground_truth.json ## render the 
 
 CONCEPT_AUDIO ?= data/concept_renders
 CONCEPT_PIECES ?= 600
+SAMPLES_STAMP := tools/samples/node_modules/.package-lock.json
+$(SAMPLES_STAMP): tools/samples/package.json tools/samples/package-lock.json
+	@if command -v npm >/dev/null; then cd tools/samples && npm ci --no-audit --no-fund --ignore-scripts; \
+	else echo "warning: no npm: the concept audio is rendered without its recorded notes (data.render.samples)" >&2; fi
+
+concept-samples: $(SAMPLES_STAMP) ## recorded notes (npm tonejs-instrument-*-mp3, pinned) for --sampled renders (off)
+
 concept-audio: | $(STAMP) ## real scores through soundfonts with exact concept truth (extra render; docs/concept-data.md)
 	$(AC) data render-concepts --out $(CONCEPT_AUDIO) --pieces $(CONCEPT_PIECES) --seed 0 --workers 2 \
 		--report reports/concept_data

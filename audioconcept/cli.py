@@ -179,11 +179,31 @@ def data_render_concepts(
     band: Annotated[
         int, typer.Option(min=0, help="Extra arrangements of many-part scores for a band (lead, chords, bass, drums)")
     ] = 150,
+    mallets: Annotated[
+        int, typer.Option(min=0, help="Extra solos on tuned percussion (vibraphone, marimba ...): instrument negatives")
+    ] = 60,
+    sampled: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Extra arrangements played by real recorded notes (make concept-samples), train and val only"
+        ),
+    ] = 0,
 ) -> None:
     """Render real scores through soundfonts with exact per-window concept truth (docs/concept-data.md)."""
     from audioconcept.train.concept_renders import RenderConfig, build
 
-    cfg = RenderConfig(out, pieces, seed, workers, voices=voices, textures=textures, orchestral=orchestral, band=band)
+    cfg = RenderConfig(
+        out,
+        pieces,
+        seed,
+        workers,
+        voices=voices,
+        textures=textures,
+        orchestral=orchestral,
+        band=band,
+        mallets=mallets,
+        sampled=sampled,
+    )
     summary = build(cfg, report)
     typer.echo(
         f"wrote {summary['renders']} renders, {sum(summary['windows_per_split'].values())} windows to {out}"

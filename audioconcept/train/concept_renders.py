@@ -62,6 +62,13 @@ class RenderConfig:
     # with their own generator, so the other arrangements stay as they were; 0: none
     orchestral: int = 150
     band: int = 150  # extra arrangements of many-part scores for a band with drums (arrange.BAND_LEADS ...); 0: none
+    # extra solos of a score's top line on tuned percussion (vibraphone, marimba, xylophone, glockenspiel, celesta):
+    # none of the instrument concepts, so negatives that no other render has; 0: none
+    mallets: int = 60
+    # extra arrangements (half of them solos) played by real recorded notes (data.render.samples), for the train and
+    # val pieces only; their own generator, like the styled ones. Off: measured, they made the probes worse on the
+    # real solos (reports/notes/probe-experiments.md)
+    sampled: int = 0
 
 
 def split_of(key: str) -> str:
@@ -114,21 +121,27 @@ def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
         g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
         jobs.append({"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62))})
-    return jobs + plan_styled(cfg, cands, "orchestra") + plan_styled(cfg, cands, "band")
+    return jobs + [j for kind in STYLED_JOBS for j in plan_styled(cfg, cands, kind)] + plan_sampled(cfg, cands)
 
 
 MANY_PART_GROUPS = ("chorale", "quartet", "renaissance")  # scores of four or more parts
-# style -> (job id prefix, generator stream, the config field that counts its jobs)
-STYLED_JOBS = {"orchestra": ("o", 1, "orchestral"), "band": ("b", 2, "band")}
+SCORE_GROUPS = ("chorale", "renaissance", "quartet", "piano", "song", "folk")  # every group that is a score
+# kind -> (job id prefix, generator stream, the config field that counts its jobs, the groups drawn from, draw's
+# arguments)
+STYLED_JOBS = {
+    "orchestra": ("o", 1, "orchestral", MANY_PART_GROUPS, {"style": "orchestra"}),
+    "band": ("b", 2, "band", MANY_PART_GROUPS, {"style": "band"}),
+    "mallets": ("m", 4, "mallets", SCORE_GROUPS, {"style": "solo", "solo_family": "mallets"}),
+}
 
 
-def plan_styled(cfg: RenderConfig, cands: dict[str, list[str]], style: str) -> list[dict]:
-    """The extra jobs of one arrangement style (ids o00000 ... for an orchestra, b00000 ... for a band): many-part
-    scores; a generator of their own (seed, stream), so adding them or changing their number leaves every other
-    arrangement as it was."""
-    prefix, stream, field_name = STYLED_JOBS[style]
+def plan_styled(cfg: RenderConfig, cands: dict[str, list[str]], kind: str) -> list[dict]:
+    """The extra jobs of one kind (ids o00000 ... for an orchestra, b00000 ... for a band, m00000 ... for a solo on
+    tuned percussion): scores of the kind's groups; a generator of their own (seed, stream), so adding them or
+    changing their number leaves every other arrangement as it was."""
+    prefix, stream, field_name, kind_groups, draw_args = STYLED_JOBS[kind]
     count = getattr(cfg, field_name)
-    groups = [g for g in MANY_PART_GROUPS if cands.get(g)]
+    groups = [g for g in kind_groups if cands.get(g)]
     if not groups or count <= 0:
         return []
     rng = np.random.default_rng([cfg.seed, stream])
@@ -136,9 +149,37 @@ def plan_styled(cfg: RenderConfig, cands: dict[str, list[str]], style: str) -> l
     for k in range(count):
         g = groups[int(rng.integers(len(groups)))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
-        jobs.append(
-            {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "style": style, "prefix": prefix}
-        )
+        seed = int(rng.integers(2**62))
+        jobs.append({"index": k, "group": g, "ref": ref, "seed": seed, **draw_args, "prefix": prefix})
+    return jobs
+
+
+SAMPLED_STREAM = 3  # the sampled jobs' generator stream (ids s00000 ...)
+
+
+def plan_sampled(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
+    """The extra jobs played by recorded notes (ids s00000 ...): pieces drawn like `plan`'s, every other one asked
+    for a solo; a generator of its own, so the other arrangements stay as they were. None when the sample packages
+    are not installed (`make concept-samples`)."""
+    from audioconcept.data.render.pieces import GROUP_WEIGHTS
+    from audioconcept.data.render.samples import samples_available
+
+    ok, why = samples_available()
+    if cfg.sampled <= 0 or not ok:
+        if cfg.sampled > 0:
+            log.warning("no renders from recorded notes: %s", why)
+        return []
+    groups = [g for g in GROUP_WEIGHTS if cands.get(g)]
+    w = np.array([GROUP_WEIGHTS[g] for g in groups], dtype=float)
+    rng = np.random.default_rng([cfg.seed, SAMPLED_STREAM])
+    jobs = []
+    for k in range(cfg.sampled):
+        g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
+        ref = cands[g][int(rng.integers(len(cands[g])))]
+        job = {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "prefix": "s", "sampled": True}
+        if k % 2 == 0:
+            job["style"] = "solo"
+        jobs.append(job)
     return jobs
 
 
@@ -148,10 +189,17 @@ _RENDERERS: dict[str, object] = {}
 
 def _renderer(sf_id: str):
     from audioconcept.data.render.fluid import StemRenderer, soundfont_path
+    from audioconcept.data.render.samples import SAMPLED_SOURCE, SampleRenderer
 
     if sf_id not in _RENDERERS:
-        _RENDERERS[sf_id] = StemRenderer(soundfont_path(sf_id), STORE_SR)
+        if sf_id == SAMPLED_SOURCE:  # recorded notes; what has no recording, through the first training soundfont
+            _RENDERERS[sf_id] = SampleRenderer(_renderer(SAMPLE_FALLBACK))
+        else:
+            _RENDERERS[sf_id] = StemRenderer(soundfont_path(sf_id), STORE_SR)
     return _RENDERERS[sf_id]
+
+
+SAMPLE_FALLBACK = "fluidr3_gm"
 
 
 def _key_of(piece, arr) -> dict:
@@ -225,10 +273,16 @@ def render_job(job: dict, out: str, p_second: float, p_background: float, second
         warnings.simplefilter("ignore")
         piece = load(job["group"], job["ref"], rng)
     split = split_of(piece.piece_id)
-    sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
+    if job.get("sampled"):  # recorded notes, for training and calibration: the test keeps its held-out soundfont
+        from audioconcept.data.render.samples import SAMPLED_SOURCE
+
+        sfs = [SAMPLED_SOURCE] if split != "test" else []
+    else:
+        sfs = soundfonts_for(split, rng, available_soundfonts(), p_second)
     bgs = tuple(b for b, bg_split in background_splits().items() if (bg_split == "test") == (split == "test"))
     arrangement_id = f"{job.get('prefix', 'a')}{job['index']:05d}"
-    arr = arrange.draw(piece, rng, arrangement_id, seconds, bgs, p_background, style=job.get("style"))
+    style, solo_family = job.get("style"), job.get("solo_family")
+    arr = arrange.draw(piece, rng, arrangement_id, seconds, bgs, p_background, style=style, solo_family=solo_family)
     if arr is None or not sfs:
         return []
     key = _key_of(piece, arr)

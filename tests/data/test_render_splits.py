@@ -53,10 +53,12 @@ def test_plan_is_fixed_by_the_seed_and_extends():
     assert plan(RenderConfig(out=None, pieces=40, seed=3), cands)[:20] == a[:20]  # a larger build resumes a smaller
 
 
-@pytest.mark.parametrize("style, field, prefix", [("orchestra", "orchestral", "o"), ("band", "band", "b")])
+@pytest.mark.parametrize(
+    "style, field, prefix", [("orchestra", "orchestral", "o"), ("band", "band", "b"), ("solo", "mallets", "m")]
+)
 def test_styled_jobs_are_extra_and_leave_the_other_arrangements_as_they_were(style, field, prefix):
     cands = {"chorale": [f"bach/bwv{k}.mxl" for k in range(50)], "midi": [f"/m/{k}.mid" for k in range(5)]}
-    none = {"orchestral": 0, "band": 0}
+    none = {"orchestral": 0, "band": 0, "mallets": 0}
     without = plan(RenderConfig(out=None, pieces=20, seed=3, **none), cands)
     with_style = plan(RenderConfig(out=None, pieces=20, seed=3, **{**none, field: 7}), cands)
     assert len(without) == 20 and with_style[:20] == without
@@ -66,9 +68,14 @@ def test_styled_jobs_are_extra_and_leave_the_other_arrangements_as_they_were(sty
     more = plan(RenderConfig(out=None, pieces=20, seed=3, **{**none, field: 12}), cands)
     assert more[20:27] == extra  # it extends too
     assert plan(RenderConfig(out=None, pieces=20, seed=3), {"midi": cands["midi"]})[20:] == []  # no score: none
-    # both styles at once: each keeps its own jobs, in a fixed order (orchestras, then bands)
-    both = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=7, band=7), cands)
+    # all kinds at once: each keeps its own jobs, in a fixed order (orchestras, bands, tuned percussion)
+    both = plan(RenderConfig(out=None, pieces=20, seed=3, orchestral=7, band=7, mallets=7), cands)
     assert [j for j in both[20:] if j["style"] == style] == extra
+    assert [j["prefix"] for j in both[20:]] == ["o"] * 7 + ["b"] * 7 + ["m"] * 7
+    if field == "mallets":  # solos on tuned percussion: any score, never a MIDI file
+        assert {j["solo_family"] for j in extra} == {"mallets"}
+        folk = plan(RenderConfig(out=None, pieces=20, seed=3, **{**none, field: 7}), {"folk": ["f/1.abc"]})[20:]
+        assert {j["group"] for j in folk} == {"folk"} and len(folk) == 7
 
 
 @pytest.mark.slow
@@ -86,7 +93,9 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half")
-    cfg = RenderConfig(tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1, orchestral=1, band=1)
+    cfg = RenderConfig(
+        tmp_path / "out", pieces=3, seed=11, seconds=(6.0, 8.0), textures=1, orchestral=1, band=1, mallets=1
+    )
     summary = build(cfg, report=tmp_path / "rep")
     assert not stale.exists()
     assert summary["builds"][-1]["rendered"] == summary["renders"]

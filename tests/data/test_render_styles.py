@@ -105,3 +105,21 @@ def test_a_band_has_a_lead_chords_a_bass_in_its_register_and_drums_throughout():
         if st.program in (26, 27) and "distorted_guitar" in st.concepts
     ]
     assert distorted
+
+
+def test_a_named_solo_family_and_tuned_percussion_as_negatives():
+    from audioconcept.data.render.arrange import NAMED_SOLO_PROGRAMS
+
+    for s in range(20):
+        arr = draw(_piece(3), np.random.default_rng(s), f"s{s:05d}", (12.0, 16.0), style="solo", solo_family="mallets")
+        (stem,) = arr.stems
+        assert arr.style == "solo" and stem.program in NAMED_SOLO_PROGRAMS["mallets"] and not stem.is_drum
+        assert stem.concepts == () and stem.uncertain == ()  # a vibraphone is none of the instruments: all absent
+        assert stem.notes[:, 2].min() >= 60 and stem.notes[:, 2].max() <= 90
+        violin = draw(_piece(3), np.random.default_rng(s), "s", (12.0, 16.0), style="solo", solo_family="violin")
+        assert violin.stems[0].program == 40 and "violin" in violin.stems[0].concepts
+    assert draw(_piece(1), np.random.default_rng(0), "s", (12.0, 16.0), style="solo").style == "solo"  # one part
+    assert draw(_piece(3, from_score=False), np.random.default_rng(0), "s", (12.0, 16.0), style="solo") is None
+    for bad in ({"style": None, "solo_family": "mallets"}, {"style": "solo", "solo_family": "kazoo"}):
+        with pytest.raises(ValueError, match="solo_family"):
+            draw(_piece(3), np.random.default_rng(0), "s", (12.0, 16.0), **bad)

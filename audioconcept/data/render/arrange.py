@@ -49,6 +49,9 @@ SOLO_FAMILIES = (
     "synth",
     "choir",
 )
+# solo families only asked for by name (draw's `solo_family`), never drawn at random: tuned percussion, which is
+# none of the instrument concepts (a vibraphone is no guitar and no woodwind)
+NAMED_SOLO_PROGRAMS = {"mallets": (8, 9, 11, 12, 13)}
 ENSEMBLES = {  # top part first; the last program is repeated for further parts
     "strings": (40, 40, 41, 42, 43),
     "brass": (56, 56, 60, 57, 58),
@@ -277,15 +280,20 @@ def draw(
     backgrounds: tuple[str, ...] = (),
     p_background: float = 0.12,
     style: str | None = None,
+    solo_family: str | None = None,
 ) -> Arrangement | None:
     """One arrangement of an excerpt of `piece`; None when the piece is too short or has no notes, or cannot take
-    the `style` asked for ("orchestra", "band": a score of at least MIN_STYLED_PARTS parts). Without `style`, the
-    arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own parts)."""
-    if style not in (None, "orchestra", "band"):
+    the `style` asked for ("orchestra", "band": a score of at least MIN_STYLED_PARTS parts; "solo": a score).
+    Without `style`, the arrangement draws its own (solo, ensemble or mixed for a score; a MIDI file keeps its own
+    parts). `solo_family` (with style "solo"): the soloist's family (a SOLO_FAMILIES one, or NAMED_SOLO_PROGRAMS')
+    instead of a random one."""
+    if style not in (None, "orchestra", "band", "solo"):
         raise ValueError(f"unknown arrangement style {style!r}")
+    if solo_family is not None and (style != "solo" or solo_family not in {*SOLO_FAMILIES, *NAMED_SOLO_PROGRAMS}):
+        raise ValueError(f"solo_family {solo_family!r} needs style 'solo' and a known family")
     parts = [p for p in piece.parts if len(p.notes)]
     melodic = sorted((p for p in parts if not p.is_drum), key=_mean_pitch, reverse=True)
-    if style is not None and (not piece.from_score or len(melodic) < MIN_STYLED_PARTS):
+    if style is not None and (not piece.from_score or len(melodic) < (1 if style == "solo" else MIN_STYLED_PARTS)):
         return None
     if piece.from_score:
         qpm = float(np.exp(rng.uniform(np.log(56), np.log(190))))
@@ -322,9 +330,11 @@ def draw(
         kit = _drums(piece, float(base_changes[0, 1]), offset, scale, seconds, rng)
         stems.append(_stem("drums", kit, _pick(rng, DRUM_KITS), True, rng, rng.normal(0, 2)))
     elif style == "solo":
-        fam = _pick(rng, SOLO_FAMILIES)
-        prog = _pick(rng, LEAD_PROGRAMS[fam])
-        if fam in POLYPHONIC:
+        fam = solo_family or _pick(rng, SOLO_FAMILIES)
+        prog = _pick(rng, NAMED_SOLO_PROGRAMS.get(fam) or LEAD_PROGRAMS[fam])
+        if fam == "mallets":  # the top line, up where tuned percussion rings
+            notes = _fit_register(clip[id(melodic[0])], 60, 90)
+        elif fam in POLYPHONIC:
             notes = np.concatenate([clip[id(p)] for p in melodic])
             notes = _fit_register(notes, 52, 76) if fam != "choir" else _fit_register(notes, 52, 70)
         else:
