@@ -159,16 +159,16 @@ SAMPLED_STREAM = 3  # the sampled jobs' generator stream (ids s00000 ...)
 
 def plan_sampled(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
     """The extra jobs played by recorded notes (ids s00000 ...): pieces drawn like `plan`'s, every other one asked
-    for a solo; a generator of its own, so the other arrangements stay as they were. None when the sample packages
-    are not installed (`make concept-samples`)."""
+    for a solo; a generator of its own, so the other arrangements stay as they were. Asked for without the sample
+    packages (`make concept-samples`): a one-line error."""
     from audioconcept.data.render.pieces import GROUP_WEIGHTS
     from audioconcept.data.render.samples import samples_available
 
-    ok, why = samples_available()
-    if cfg.sampled <= 0 or not ok:
-        if cfg.sampled > 0:
-            log.warning("no renders from recorded notes: %s", why)
+    if cfg.sampled <= 0:
         return []
+    ok, why = samples_available()
+    if not ok:
+        raise AudioConceptError(f"--sampled {cfg.sampled}: {why}")
     groups = [g for g in GROUP_WEIGHTS if cands.get(g)]
     w = np.array([GROUP_WEIGHTS[g] for g in groups], dtype=float)
     rng = np.random.default_rng([cfg.seed, SAMPLED_STREAM])

@@ -15,6 +15,7 @@ from audioconcept.data.render.samples import (
     pitch_of,
     samples_available,
 )
+from audioconcept.errors import AudioConceptError
 
 SR = 22050
 
@@ -124,8 +125,10 @@ def test_sampled_jobs_have_their_own_generator_and_skip_the_test_pieces(tmp_path
     sampled = jobs[20:]
     assert len(sampled) == 10 and all(j["sampled"] and j["prefix"] == "s" for j in sampled)
     assert [j.get("style") for j in sampled[:4]] == ["solo", None, "solo", None]
-    monkeypatch.setattr("audioconcept.data.render.samples.samples_available", lambda *a: (False, "missing"))
-    assert cr.plan(cfg, cands)[20:] == []  # no packages: no sampled jobs, and a warning
+    monkeypatch.setattr("audioconcept.data.render.samples.samples_available", lambda *a: (False, "3 packages missing"))
+    with pytest.raises(AudioConceptError, match="--sampled 10: 3 packages missing"):  # asked for, not there: an error
+        cr.plan(cfg, cands)
+    assert len(cr.plan(cr.RenderConfig(tmp_path, pieces=20, orchestral=0, band=0, mallets=0), cands)) == 20
     # a sampled job on a test piece renders nothing: the held-out renders keep their one soundfont
     from tests.data.test_render_styles import _piece
 
