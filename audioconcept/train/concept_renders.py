@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.data.render.gm import INSTRUMENT_CONCEPTS, NO_REAL_SOURCE, stem_truth
+from audioconcept.data.render.pieces import SCORE_GROUPS
 from audioconcept.data.render.truth import (
     ABSENT,
     MODEL_HOP,
@@ -107,25 +108,30 @@ def background_splits() -> dict[str, str]:
     return {b: ("test" if i < n_test else "train") for i, b in enumerate(bgs)}
 
 
-def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
-    """The jobs, fixed by the seed: (index, group, source, seed)."""
+def _weighted_jobs(rng: np.random.Generator, cands: dict[str, list[str]], n: int) -> list[dict]:
+    """n jobs (index, group, source, seed): each a group drawn by GROUP_WEIGHTS among those with sources, then one
+    of its sources."""
     from audioconcept.data.render.pieces import GROUP_WEIGHTS
 
     groups = [g for g in GROUP_WEIGHTS if cands.get(g)]
     if not groups:
         raise AudioConceptError("no sources: install music21 (extra render) or Debian's planetblupi-music-midi")
-    w = np.array([GROUP_WEIGHTS[g] for g in groups])
-    rng = np.random.default_rng(cfg.seed)
+    w = np.array([GROUP_WEIGHTS[g] for g in groups], dtype=float)
     jobs = []
-    for k in range(cfg.pieces):
+    for k in range(n):
         g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
         ref = cands[g][int(rng.integers(len(cands[g])))]
         jobs.append({"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62))})
+    return jobs
+
+
+def plan(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
+    """The jobs, fixed by the seed: (index, group, source, seed)."""
+    jobs = _weighted_jobs(np.random.default_rng(cfg.seed), cands, cfg.pieces)
     return jobs + [j for kind in STYLED_JOBS for j in plan_styled(cfg, cands, kind)] + plan_sampled(cfg, cands)
 
 
 MANY_PART_GROUPS = ("chorale", "quartet", "renaissance")  # scores of four or more parts
-SCORE_GROUPS = ("chorale", "renaissance", "quartet", "piano", "song", "folk")  # every group that is a score
 # kind -> (job id prefix, generator stream, the config field that counts its jobs, the groups drawn from, draw's
 # arguments)
 STYLED_JOBS = {
@@ -161,7 +167,6 @@ def plan_sampled(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
     """The extra jobs played by recorded notes (ids s00000 ...): pieces drawn like `plan`'s, every other one asked
     for a solo; a generator of its own, so the other arrangements stay as they were. Asked for without the sample
     packages (`make concept-samples`): a one-line error."""
-    from audioconcept.data.render.pieces import GROUP_WEIGHTS
     from audioconcept.data.render.samples import samples_available
 
     if cfg.sampled <= 0:
@@ -169,22 +174,15 @@ def plan_sampled(cfg: RenderConfig, cands: dict[str, list[str]]) -> list[dict]:
     ok, why = samples_available()
     if not ok:
         raise AudioConceptError(f"--sampled {cfg.sampled}: {why}")
-    groups = [g for g in GROUP_WEIGHTS if cands.get(g)]
-    w = np.array([GROUP_WEIGHTS[g] for g in groups], dtype=float)
-    rng = np.random.default_rng([cfg.seed, SAMPLED_STREAM])
-    jobs = []
-    for k in range(cfg.sampled):
-        g = groups[int(rng.choice(len(groups), p=w / w.sum()))]
-        ref = cands[g][int(rng.integers(len(cands[g])))]
-        job = {"index": k, "group": g, "ref": ref, "seed": int(rng.integers(2**62)), "prefix": "s", "sampled": True}
-        if k % 2 == 0:
-            job["style"] = "solo"
-        jobs.append(job)
+    jobs = _weighted_jobs(np.random.default_rng([cfg.seed, SAMPLED_STREAM]), cands, cfg.sampled)
+    for job in jobs:
+        job.update({"prefix": "s", "sampled": True}, **({"style": "solo"} if job["index"] % 2 == 0 else {}))
     return jobs
 
 
 # ---------------------------------------------------------------- one job (in a worker process)
 _RENDERERS: dict[str, object] = {}
+SAMPLE_FALLBACK = "fluidr3_gm"  # what has no recorded notes in a sampled render plays through this soundfont
 
 
 def _renderer(sf_id: str):
@@ -192,14 +190,11 @@ def _renderer(sf_id: str):
     from audioconcept.data.render.samples import SAMPLED_SOURCE, SampleRenderer
 
     if sf_id not in _RENDERERS:
-        if sf_id == SAMPLED_SOURCE:  # recorded notes; what has no recording, through the first training soundfont
+        if sf_id == SAMPLED_SOURCE:
             _RENDERERS[sf_id] = SampleRenderer(_renderer(SAMPLE_FALLBACK))
         else:
             _RENDERERS[sf_id] = StemRenderer(soundfont_path(sf_id), STORE_SR)
     return _RENDERERS[sf_id]
-
-
-SAMPLE_FALLBACK = "fluidr3_gm"
 
 
 def _key_of(piece, arr) -> dict:

@@ -32,6 +32,7 @@ GROUP_WEIGHTS = {
     "folk": 0.14,
     "midi": 0.28,
 }
+SCORE_GROUPS = tuple(g for g in GROUP_WEIGHTS if g != "midi")  # every group but the MIDI files is a score
 
 
 @dataclass(frozen=True)
