@@ -1,7 +1,9 @@
 """Concepts whose truth is a formula, measured on one window of audio: loudness (integrated LUFS), brightness
 (spectral centroid), percussive share (the project's HPSS) and tempo (the project's estimator).
 
-The thresholds turn a value into a state: 1 present, 0 absent, -1 uncertain in the band between them."""
+The thresholds turn a value into a state: 1 present, 0 absent, -1 uncertain in the band between them. A window
+under the audibility floor (`AUDIBLE_FLOOR_LUFS`: silence, dither, a faint hiss or hum) has no timbre, tempo or
+mode to measure: only its loudness states are kept, and the rest is absent."""
 
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ THRESHOLDS: dict[str, tuple[str, float, float]] = {
     "harmonic": ("percussive_share", 0.05, 0.12),
 }
 MEASURED_CONCEPTS = tuple(THRESHOLDS) + ("minor", "major")
+# under this integrated loudness a window is near silence: a spectral centroid or a percussive share of the noise
+# floor is a number, not a timbre (the formulas called digital silence and a -80 dBFS hiss bright and percussive,
+# and the probes trained on that truth said so of the silent start of a song). Quiet music sits at -45 LUFS and up.
+AUDIBLE_FLOOR_LUFS = -50.0
+LEVEL_CONCEPTS = ("loud", "quiet")  # what a window under the floor still has
 
 
 def spectral_centroid(y: np.ndarray, sr: int) -> float:
@@ -92,8 +99,18 @@ def measure(y: np.ndarray, sr: int) -> dict[str, float]:
     }
 
 
-def states(values: dict[str, float]) -> dict[str, int]:
-    """The thresholded states of the values present in `values` (tempo_bpm, loudness_lufs, ...)."""
-    from audioconcept.data.render.truth import state
+def inaudible(values: dict[str, float]) -> bool:
+    """True when the window's measured loudness is under the audibility floor."""
+    lufs = values.get("loudness_lufs")
+    return lufs is not None and float(lufs) < AUDIBLE_FLOOR_LUFS
 
-    return {c: state(values[col], hi, lo) for c, (col, hi, lo) in THRESHOLDS.items() if col in values}
+
+def states(values: dict[str, float]) -> dict[str, int]:
+    """The thresholded states of the values present in `values` (tempo_bpm, loudness_lufs, ...); under the
+    audibility floor every measured concept but loudness is absent (major and minor too, whatever the score says)."""
+    from audioconcept.data.render.truth import ABSENT, state
+
+    out = {c: state(values[col], hi, lo) for c, (col, hi, lo) in THRESHOLDS.items() if col in values}
+    if inaudible(values):
+        out.update({c: ABSENT for c in MEASURED_CONCEPTS if c not in LEVEL_CONCEPTS})
+    return out

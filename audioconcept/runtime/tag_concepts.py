@@ -25,6 +25,10 @@ import numpy as np
 
 from audioconcept.errors import AudioConceptError
 
+# a concept present in the song speaks for a genre when it adds at least this to the genre's logit: a smaller
+# share (shown as "+0.00") is no reason a listener could hear (the web page's aggregate.js keeps the same value)
+REASON_MIN = 0.005
+
 
 @dataclass(frozen=True)
 class TagVocabulary:
@@ -213,7 +217,7 @@ class GenreHead:
         dev = self.deviations_of(x)
         order = [int(k) for k in np.argsort(-c, kind="stable") if c[k] != 0.0]
         if present is not None:
-            reason = [bool(present[k]) and c[k] > 0 for k in range(len(c))]
+            reason = [bool(present[k]) and c[k] >= REASON_MIN for k in range(len(c))]
             order = [k for k in order if reason[k]] + [k for k in order if not reason[k]]
         named = self.vocabulary.genre_named
         failed = [not self.vocabulary.may_be_present(k) for k in range(len(named))]
@@ -281,11 +285,11 @@ def signed(value: float) -> str:
 
 
 def reasons_of(contributions: list[dict]) -> list[dict]:
-    """A genre's reasons among its contribution rows: the concepts present that speak for it (rows that say whether
-    their concept is present); rows that do not say are returned as they are."""
+    """A genre's reasons among its contribution rows: the concepts present that speak for it, by at least
+    REASON_MIN (rows that say whether their concept is present); rows that do not say are returned as they are."""
     if not any("present" in c for c in contributions):
         return contributions
-    return [c for c in contributions if c.get("present") and c["value"] > 0]
+    return [c for c in contributions if c.get("present") and c["value"] >= REASON_MIN]
 
 
 def reason_name(c: dict) -> str:

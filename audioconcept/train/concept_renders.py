@@ -36,7 +36,7 @@ from audioconcept.data.render.truth import (
     model_windows,
 )
 from audioconcept.errors import AudioConceptError
-from audioconcept.models.measured_concepts import MEASURED_CONCEPTS, THRESHOLDS
+from audioconcept.models.measured_concepts import AUDIBLE_FLOOR_LUFS, MEASURED_CONCEPTS, THRESHOLDS
 from audioconcept.utils import atomic_write_json, atomic_write_text, dir_lock
 
 log = logging.getLogger(__name__)
@@ -465,7 +465,7 @@ def render_texture(job, out: str) -> dict:
     ../shared/instruments stay a validation set); read back when its files exist."""
     from audioconcept.data.audio import prepare_waveform, write_audio
     from audioconcept.data.render import effects
-    from audioconcept.data.render.textures import synthesize
+    from audioconcept.data.render.textures import FLOOR_LEVELS_DBFS, at_level, synthesize
 
     meta_path, audio_path = _clip_paths(out, job.clip_id)
     if meta_path.is_file() and audio_path.is_file():
@@ -474,6 +474,26 @@ def render_texture(job, out: str) -> dict:
     rng = np.random.default_rng(job.seed)
     y = synthesize(job, STORE_SR)
     master: list[tuple[str, dict]] = []
+    if job.kind in FLOOR_LEVELS_DBFS:  # near silence: no effect, a level under the audibility floor
+        level = float(rng.uniform(*FLOOR_LEVELS_DBFS[job.kind]))
+        y = at_level(y, level)
+        rows = _rows_without_instruments(prepare_waveform(y, STORE_SR, MODEL_SR), None)
+        write_audio(audio_path, y, STORE_SR, subtype="PCM_16")
+        return _write_clip_record(
+            meta_path,
+            job.clip_id,
+            "texture",
+            job.kind,
+            TEXTURE_SOUNDFONT,
+            "texture",
+            y.size / STORE_SR,
+            rows,
+            t,
+            target_lufs=None,
+            level_dbfs=round(level, 2),
+            master=[],
+            texture={"kind": job.kind, "seed": job.seed},
+        )
     if rng.random() < 0.4:
         master.append(
             ("reverb", {"room": float(rng.uniform(0.1, 0.8)), "damping": 0.5, "wet": float(rng.uniform(0.05, 0.3))})
@@ -726,7 +746,7 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
     from audioconcept.data.render.fluid import available_soundfonts, fluidsynth_available
     from audioconcept.data.render.pieces import candidates
     from audioconcept.errors import MissingExtra
-    from audioconcept.models.measured_concepts import states
+    from audioconcept.models.measured_concepts import inaudible, states
 
     ok, why = fluidsynth_available()
     if not ok:
@@ -777,7 +797,11 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
         for r in records:  # states from the stored values and notes: new thresholds or concepts need no new render
             stems = [stem_truth(st) for st in r["stems"]]
             for row in r["windows"]:
-                kept = {c: row[c] for c in ("fast", "slow") if row.get(c) == UNCERTAIN and r["background"]}
+                kept = {  # a background's tempo is unknown, unless nothing is audible (states: all absent)
+                    c: row[c]
+                    for c in ("fast", "slow")
+                    if row.get(c) == UNCERTAIN and r["background"] and not inaudible(row)
+                }
                 row.update(states(row))
                 row.update(kept)
                 held = instrument_states(stems, r["background"] is not None, row["start_s"], row["end_s"])
@@ -802,6 +826,7 @@ def build(cfg: RenderConfig, report: Path | None = None) -> dict:
                 "thresholds": {
                     c: {"column": col, "present_at": hi, "absent_at": lo} for c, (col, hi, lo) in THRESHOLDS.items()
                 },
+                "audible_floor_lufs": AUDIBLE_FLOOR_LUFS,  # under it, every measured concept but loud/quiet is 0
                 "no_real_source": list(NO_REAL_SOURCE),
                 "soundfonts": {k: str(v) for k, v in available_soundfonts().items()},
                 "sources": {g: len(v) for g, v in cands.items()},

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 from audioconcept.models.measured_concepts import (
+    AUDIBLE_FLOOR_LUFS,
+    MEASURED_CONCEPTS,
     THRESHOLDS,
     chroma_mode,
     estimated_tempo,
     loudness_lufs,
+    measure,
     percussive_share,
     spectral_centroid,
     states,
@@ -85,6 +88,24 @@ def test_states_follow_the_thresholds():
         "harmonic": 0,
     }
     assert set(got) == set(THRESHOLDS)
+
+
+def test_under_the_audibility_floor_only_the_level_is_measured():
+    """The formulas call digital silence and a faint hiss bright and percussive (the centroid and the percussive
+    share of a noise floor): a window under the floor has no timbre, tempo or mode, only a level."""
+    rng = np.random.default_rng(0)
+    hiss = (10 ** (-80 / 20) * rng.standard_normal(3 * SR)).astype(np.float32)
+    for y in (np.zeros(3 * SR, np.float32), hiss):
+        values = measure(y, SR)
+        assert values["loudness_lufs"] < AUDIBLE_FLOOR_LUFS
+        got = states({**values, "tempo_bpm": 150.0})
+        assert got["quiet"] == 1 and got["loud"] == 0
+        assert all(got[c] == 0 for c in MEASURED_CONCEPTS if c not in ("quiet", "loud")), got
+    assert spectral_centroid(hiss, SR) > 2000.0  # what the gate is for: the formula alone says "bright"
+    # quiet music above the floor keeps its timbre: a -40 LUFS tone at 4 kHz is bright and harmonic
+    tone = sine(4000.0, 3.0, amp=10 ** ((-40.0 + 3.01) / 20))
+    got = states(measure(tone, SR))
+    assert got["quiet"] == 1 and got["bright"] == 1 and got["harmonic"] == 1
 
 
 def test_loudness_target_is_met_without_clipping():

@@ -95,3 +95,25 @@ def test_a_texture_clip_holds_no_instrument_tempo_or_mode(tmp_path):
     stored = json.loads((tmp_path / "notes" / f"{job.clip_id}.json").read_text())
     assert again["resumed"] and again["windows"] == stored["windows"]
     assert not [p for p in tmp_path.rglob(".*")]  # nothing half-written left behind
+
+
+def test_near_silence_sits_under_the_audibility_floor_and_has_only_a_level(tmp_path):
+    pytest.importorskip("pyloudnorm", reason="pyloudnorm (extra render) is not installed")
+    pytest.importorskip("pedalboard", reason="pedalboard (extra render) is not installed")
+    from audioconcept.data.render.truth import PRESENT
+    from audioconcept.models.measured_concepts import AUDIBLE_FLOOR_LUFS, MEASURED_CONCEPTS, states
+    from audioconcept.train.concept_renders import render_texture
+
+    assert "silence" in textures.KINDS and set(textures.FLOOR_LEVELS_DBFS) <= set(textures.KINDS)
+    y = textures.at_level(textures.synthesize(_job("silence"), SR), -70.0)
+    assert 20 * np.log10(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) == pytest.approx(-70.0, abs=0.01)
+    lo, hi = textures.FLOOR_LEVELS_DBFS["silence"]
+    for i in range(3):
+        rec = render_texture(_job("silence", i, seconds=6.0), str(tmp_path))
+        assert lo <= rec["level_dbfs"] <= hi and rec["master"] == [] and rec["target_lufs"] is None
+        for row in rec["windows"]:
+            assert row["loudness_lufs"] < AUDIBLE_FLOOR_LUFS
+            assert all(row[c] == ABSENT for c in INSTRUMENT_CONCEPTS)
+            got = states(row)  # the states the dataset's tables keep (build's pass over the stored values)
+            assert got["quiet"] == PRESENT
+            assert all(got[c] == ABSENT for c in MEASURED_CONCEPTS if c not in ("quiet", "loud"))

@@ -71,6 +71,40 @@ def test_silent_input(tmp_path, onnx_model):
     assert np.isfinite(r.genres[0][1])
 
 
+def test_the_default_model_hears_no_timbre_tempo_or_instrument_in_silence():
+    """Digital silence, a -80 dBFS hiss and mains hum under the audibility floor, and the silent start and end of a
+    song: quiet, nothing else a musician could name (the measured concepts' truth has no timbre there:
+    models.measured_concepts.AUDIBLE_FLOOR_LUFS; the shipped probes said "bright, percussive" before it)."""
+    from audioconcept.models.measured_concepts import LEVEL_CONCEPTS, MEASURED_CONCEPTS
+
+    m = load("musicnn-gtzan")
+    c = m.m["concepts"]
+    category = dict(zip(c["names"], c["categories"], strict=True))
+    rng = np.random.default_rng(0)
+    sr = m.sample_rate
+    t = np.arange(5 * sr) / sr
+    floors = {
+        "digital silence": np.zeros(5 * sr, np.float32),
+        "hiss at -80 dBFS": (1e-4 * rng.standard_normal(5 * sr)).astype(np.float32),
+        "hum at -70 dBFS": (3e-4 * np.sin(2 * np.pi * 50 * t)).astype(np.float32),
+    }
+    timbre = {n for n in MEASURED_CONCEPTS if n not in LEVEL_CONCEPTS}
+    for what, x in floors.items():
+        present = set(m.predict_array(x, what).concepts_present)
+        assert "quiet" in present, (what, present)
+        named = {n.removesuffix(" (musicnn tag)") for n in present}
+        assert not named & timbre, (what, present)
+        assert not [n for n in present if category.get(n) in ("instrument", "voice")], (what, present)
+    # a song between two silences: the timbre spans stay on the music (3 s windows: at most one window over)
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6, 1760.0))
+    chord = (0.1 * chord * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2).astype(np.float32)  # struck, bright
+    z = np.zeros(9 * sr, np.float32)
+    r = m.predict_array(np.concatenate([z, chord, z]), "padded")
+    for span in r.concept_spans:
+        if span.concept in timbre:
+            assert span.end > 9.0 - 3.0 and span.start < 14.0 + 3.0, span
+
+
 def test_backends_agree(tmp_path, cnn_bundle):
     p = tmp_path / "x.wav"
     rng = np.random.default_rng(0)

@@ -239,3 +239,26 @@ def test_a_contribution_that_rounds_to_nothing_is_never_minus_zero():
     assert [signed(v) for v in (0.613, -0.4, -0.001, 0.004, 0.0)] == ["+0.61", "-0.40", "0.00", "0.00", "0.00"]
     rows = [{"concept": "guitar", "value": -0.003, "genre_named": False, "direction": "less"}]
     assert describe_contributions(rows) == "less guitar 0.00"
+
+
+def test_a_share_too_small_to_show_is_no_reason_here_or_on_the_page():
+    """A present concept whose contribution shows as "+0.00" (under REASON_MIN) is no reason: the table once read
+    "blues: male voice +1.11, dark 0.00". The web page's two scripts keep the same bound."""
+    import re
+    from pathlib import Path
+
+    import audioconcept.runtime as rt
+    from audioconcept.runtime.tag_concepts import REASON_MIN, describe_contributions, reasons_of, signed
+
+    rows = [
+        {"concept": "male voice", "value": 1.11, "present": True, "genre_named": False, "direction": "more"},
+        {"concept": "dark", "value": REASON_MIN / 3, "present": True, "genre_named": False, "direction": "more"},
+        {"concept": "bright", "value": REASON_MIN, "present": True, "genre_named": False, "direction": "more"},
+    ]
+    assert [c["concept"] for c in reasons_of(rows)] == ["male voice", "bright"]
+    assert describe_contributions(rows, reasons=True) == "male voice +1.11, bright +0.01"
+    assert signed(REASON_MIN / 3) == "0.00" and signed(REASON_MIN) != "0.00"
+    web = Path(rt.__file__).parent / "web"
+    for js in (web / "view.js", web / "site" / "aggregate.js"):
+        m = re.search(r"const REASON_MIN = ([0-9.e-]+);", js.read_text())
+        assert m and float(m.group(1)) == REASON_MIN, js

@@ -1,5 +1,5 @@
-"""Non-music sounds whose truth is exact: rain, surf, wind, running water, fire, traffic rumble, applause and room
-tone, synthesized from noise and random events (no instrument, no voice, no tempo, no key).
+"""Non-music sounds whose truth is exact: rain, surf, wind, running water, fire, traffic rumble, applause, room
+tone and near silence, synthesized from noise and random events (no instrument, no voice, no tempo, no key).
 
 They are training negatives for every instrument concept. No score render holds a sound that is not music, and
 the probes otherwise take dense random transients for drums and broadband noise for a distorted guitar (rain.wav
@@ -148,6 +148,16 @@ def room(rng, n, sr):
     return x
 
 
+def silence(rng, n, sr):
+    """The floor of a recording between songs: a faint hiss, sometimes with mains hum. Its level is set under the
+    audibility floor by the caller (FLOOR_LEVELS_DBFS; the quietest store as digital silence or dither)."""
+    x = _noise(rng, n, rng.uniform(0.0, 1.5), sr)
+    if rng.random() < 0.3:
+        t = np.arange(n) / sr
+        x += rng.uniform(0.5, 3.0) * np.sin(2 * np.pi * (50.0 if rng.random() < 0.5 else 60.0) * t)
+    return x
+
+
 KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "rain": rain,
     "surf": surf,
@@ -157,7 +167,16 @@ KINDS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "traffic": traffic,
     "applause": applause,
     "room": room,
+    "silence": silence,
 }
+# kinds played under the audibility floor (models.measured_concepts.AUDIBLE_FLOOR_LUFS): RMS range in dBFS
+FLOOR_LEVELS_DBFS: dict[str, tuple[float, float]] = {"silence": (-100.0, -55.0)}
+
+
+def at_level(y: np.ndarray, dbfs: float) -> np.ndarray:
+    """`y` scaled to an RMS of `dbfs` (float32)."""
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return (y * (10 ** (dbfs / 20) / rms) if rms > 0 else y).astype(np.float32)
 
 
 def jobs(seed: int = 0, per_kind: int = PER_KIND) -> list[TextureJob]:

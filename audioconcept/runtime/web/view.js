@@ -180,6 +180,7 @@ function genreRuns(view) {
   return runs;
 }
 
+const REASON_MIN = 0.005;  // tag_concepts.py's REASON_MIN: a smaller share of the logit is no reason
 const WINDOW_ROWS = 12;  // more windows than this: one row per run of one genre, every window behind a fold
 
 function renderWindowTable(view, player) {
@@ -243,7 +244,7 @@ function renderConfidence(view) {
 // genre), as the CLI's why column (tag_concepts.py's describe_contributions)
 function contributionText(cs, reasons = false) {
   if (reasons && cs.some(c => "present" in c)) {
-    cs = cs.filter(c => c.present && c.value > 0);
+    cs = cs.filter(c => c.present && c.value >= REASON_MIN);
     if (!cs.length) return "no concept present speaks for it";
   }
   return cs.map(c => `${c.direction === "less" ? "less " : ""}${c.concept}${c.genre_named ? "†" : ""} ${signed(c.value)}`).join(", ");

@@ -47,6 +47,7 @@ export class TagVocabulary {
 }
 
 const LOGODDS_EPS = 1e-4;  // tag_concepts.py's LOGODDS_EPS
+const REASON_MIN = 0.005;  // tag_concepts.py's REASON_MIN: a smaller share of the logit is no reason
 function logodds(p) { const q = Math.min(Math.max(p, LOGODDS_EPS), 1 - LOGODDS_EPS); return Math.log(q) - Math.log1p(-q); }
 
 export class GenreHead {
@@ -100,7 +101,7 @@ export class GenreHead {
   explainInputs(x, genre, top, present) {
     const g = this.labels.indexOf(genre), c = this.contributionsOf(x, g), dev = this.deviationsOf(x);
     let ord = order(c).filter(k => c[k] !== 0);
-    if (present) { const reason = k => !!present[k] && c[k] > 0; ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))]; }
+    if (present) { const reason = k => !!present[k] && c[k] >= REASON_MIN; ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))]; }
     const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
