@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audioconcept.runtime.tag_concepts import VALIDATION_MARKS, signed
+from audioconcept.models.tag_concepts import TAG_SUFFIX
+from audioconcept.runtime.tag_concepts import REASON_MIN, VALIDATION_MARKS, signed
 from audioconcept.utils import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ def reasons_by_genre(clip_reasons: dict[str, list[dict]], labels: list[str], top
     """Per genre, its strongest reasons as `audioconcept-run` gives them, over the genre's clips: a concept counts
     for a clip only where it is present there and speaks for the genre (`runtime.tag_concepts.reasons_of`), so a
     concept no clip has is never a genre's reason, whatever its weight. `mean`: its contribution summed over the
-    genre's clips where it is a reason, divided by all of them; `clips`: in how many it is one."""
+    genre's clips where it is a reason, divided by all of them (at least REASON_MIN, else it is left out);
+    `clips`: in how many it is one."""
     out = {}
     for genre in labels:
         rows = {k: v for k, v in clip_reasons.items() if k.split("/")[0] == genre}
@@ -160,7 +162,8 @@ def reasons_by_genre(clip_reasons: dict[str, list[dict]], labels: list[str], top
                 total[r["concept"]] = total.get(r["concept"], 0.0) + r["value"]
                 count[r["concept"]] = count.get(r["concept"], 0) + 1
                 status[r["concept"]] = r.get("status", "not validated")
-        ranked = sorted(total, key=lambda c: (-total[c], c))[:top]
+        # a reason of a clip or two whose share, spread over the genre, rounds to nothing is no reason of the genre
+        ranked = sorted((c for c in total if total[c] / n >= REASON_MIN), key=lambda c: (-total[c], c))[:top]
         out[genre] = [
             {"concept": c, "mean": round(total[c] / n, 4), "clips": count[c], "of": len(rows), "status": status[c]}
             for c in ranked
@@ -284,6 +287,7 @@ def validation_markdown(report: dict) -> str:
             f"| {both('tag')} | {both('probe')} | {r.get('why', '')} |"
         )
     n_not = sum(1 for n, r in v.items() if r["status"] == "not validated" and n not in cands)
+    lines += _formula_table(report)
     lines += [
         "",
         f"Target precision {report['target_precision']}, chosen on the `val` renders (other pieces); figures on the "
@@ -303,6 +307,44 @@ def validation_markdown(report: dict) -> str:
         "pieces may turn.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _formula_table(report: dict) -> list[str]:
+    """The measured concepts on real music, against their formula (validated.FORMULA_CONCEPTS): each candidate's
+    AUC, and precision and recall at its threshold."""
+    rows = []
+    for n, cs in sorted(report["candidates"].items()):
+        for source, x in sorted(cs.items()):
+            f = (x.get("real") or {}).get("formula") or {}
+            if not f:
+                continue
+            v = report["validation"]
+            if v.get(n, {}).get("source") == source:
+                status = v[n].get("status", "–")
+            elif source == "tag" and n in report.get("displaced", {}):
+                status = f'{report["displaced"][n].get("status", "–")}, as "{n}{TAG_SUFFIX}"'
+            else:
+                status = "not chosen"
+            rows.append(
+                f"| {n} | {source} | {status} | {_fmt(f.get('auc'))} | "
+                f"{_fmt(f.get('precision'))} / {_fmt(f.get('recall'))} ({f['n_predicted']}) | "
+                f"{f['n_positive']} / {f['n_windows']} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "**Measured concepts on real music.** Loudness, brightness and the percussive share have a formula "
+        "(models.measured_concepts) that gives their truth on any audio: each candidate against it on every window "
+        "of the 50 shared GTZAN clips and the 21 real recordings, at its threshold (windows in the formula's "
+        "uncertain band left out). A candidate fails when its AUC there is under the real-recording floor, or its "
+        "precision under the precision floor with at least the windows called present that a precision needs.",
+        "",
+        "| concept | source | status | AUC (real music, formula truth) | precision / recall (windows called "
+        "present) | positives / windows |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def heads_markdown(report: dict) -> str:

@@ -53,6 +53,14 @@ REAL_DATA = "../shared/instruments: 21 real CC BY 4.0 recordings, validation onl
 DEFAULT_HEAD_MIN_ACCURACY = 0.85
 HEAD_TRANSFORM = "logodds"  # the validated head reads log-odds: a probe's 0.99 and 0.9999 differ
 GTZAN_ABSENT_MAX = 2  # of the 50 shared clips, at most this many may show a concept that none of them contains
+# measured concepts whose formula gives their truth on any audio, real music included (models.measured_concepts):
+# loudness, brightness and the percussive share. Not tempo (the renders' truth is the score's tempo; a real song has
+# only our estimator's guess on 3 s) and not the mode (the score's key).
+FORMULA_CONCEPTS = ("loud", "quiet", "bright", "dark", "percussive", "harmonic")
+FORMULA_DATA = (
+    "real music: every window of the 50 shared GTZAN clips and the 21 recordings of ../shared/instruments, its "
+    "truth from the formula (models.measured_concepts) on the window the model sees"
+)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,58 @@ def real_figures(
     return real, int(on_clips)
 
 
+def formula_truth(model, cfg: ValidateConfig, inst: dict, clips: dict) -> dict[str, list[dict]]:
+    """file -> its windows' measured states (models.measured_concepts.states: 1, 0, -1 uncertain) on the real
+    recordings and GTZAN clips, each window the audio the model saw (its start, the bundle's window); cached."""
+    import json
+
+    from audioconcept.data.audio import load_audio
+    from audioconcept.models.measured_concepts import measure, states
+
+    cache = Path(cfg.cache) / f"real-formula-{cfg.bundle}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    n = int(round(model.window_s * model.sample_rate))
+    out: dict[str, list[dict]] = {}
+    for root, outputs, prefix in ((cfg.instruments, inst, "instruments/"), (cfg.clips, clips, "gtzan/")):
+        for name, o in outputs.items():
+            y = load_audio(Path(root) / name, sr=model.sample_rate)
+            rows = []
+            for start in o.starts:
+                a = int(round(float(start) * model.sample_rate))
+                seg = np.pad(y[a : a + n], (0, max(0, n - y[a : a + n].size)))
+                rows.append({c: int(v) for c, v in states(measure(seg, model.sample_rate)).items()})
+            out[prefix + name] = rows
+    atomic_write_json(cache, out)
+    return out
+
+
+def formula_figures(truth: dict[str, list[dict]], inst: dict, clips: dict, name: str, fn, threshold: float) -> dict:
+    """The candidate against its formula on every window of real music (FORMULA_DATA): ROC-AUC, and precision and
+    recall at its threshold; windows in the formula's uncertain band are left out."""
+    s, t = [], []
+    for prefix, outputs in (("instruments/", inst), ("gtzan/", clips)):
+        for file, o in outputs.items():
+            values = fn(o.tags, o.embedding)
+            for w, st in enumerate(truth.get(prefix + file, [])):
+                if st.get(name, -1) in (0, 1) and w < len(values):
+                    s.append(float(values[w]))
+                    t.append(st[name] == 1)
+    if not s:
+        return {}
+    s_arr, t_arr = np.asarray(s), np.asarray(t, bool)
+    pred = s_arr >= threshold
+    return {
+        "auc": _r(roc_auc(s_arr, t_arr)),
+        "precision": _r((pred & t_arr).sum() / pred.sum()) if pred.any() else None,
+        "recall": _r((pred & t_arr).sum() / t_arr.sum()) if t_arr.any() else None,
+        "n_predicted": int(pred.sum()),
+        "n_windows": int(len(t_arr)),
+        "n_positive": int(t_arr.sum()),
+        "data": FORMULA_DATA,
+    }
+
+
 def is_sound_source(name: str, category: str | None) -> bool:
     from audioconcept.concepts.real_validation import NOT_SOURCES
 
@@ -231,6 +291,14 @@ def judge(c: Candidate, cfg: ValidateConfig, absent_from_gtzan: bool) -> tuple[s
             )
     if c.real.get("auc") is not None and c.real["auc"] < cfg.min_real_auc:
         why.append(f"real-recording AUC {c.real['auc']} < {cfg.min_real_auc}")
+    f = c.real.get("formula") or {}
+    if f.get("auc") is not None and f["auc"] < cfg.min_real_auc:
+        why.append(f"real-music AUC {f['auc']} < {cfg.min_real_auc} (formula truth)")
+    if (f.get("n_predicted") or 0) >= cfg.min_predicted and (f.get("precision") or 0) < cfg.min_precision:
+        why.append(
+            f"real-music precision {f['precision']} < {cfg.min_precision} (formula truth; {f['n_predicted']} windows "
+            "called present)"
+        )
     if c.real.get("on_absent"):
         why.append(f"present on {', '.join(c.real['on_absent'])}: real recording(s) that do not hold it")
     if absent_from_gtzan and c.gtzan_present is not None and c.gtzan_present > GTZAN_ABSENT_MAX:
@@ -265,6 +333,8 @@ def record(c: Candidate, status: str, why: list[str]) -> dict:
         out["n_predicted"], out["precision_ci95"] = n, [_r(ci[0]), _r(ci[1])]
     if c.real.get("auc") is not None and r:
         out["real_data"] = REAL_DATA
+    if c.real.get("formula"):
+        out["real_music"] = c.real["formula"]
     if why:
         out["why"] = "; ".join(why)
     return out
@@ -530,6 +600,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
     )
     tag_fig = tag_candidates(rw, split, vocab, cfg.target_precision)
     recs, inst, clips = real_outputs(model, cfg)
+    formula = formula_truth(model, cfg, inst, clips)
 
     cands: dict[str, dict[str, Candidate]] = {}
     for k, name in enumerate(vocab["names"]):
@@ -538,12 +609,16 @@ def validate_probes(cfg: ValidateConfig) -> dict:
         thr = tag_fig.get(name, {}).get("threshold", c["thresholds"][k])
         fn = _strength_fn("tag", vocab["members"][k], None)
         real, on = real_figures(recs, inst, clips, name, fn, thr, is_sound_source(name, c["categories"][k]))
+        if name in FORMULA_CONCEPTS:
+            real["formula"] = formula_figures(formula, inst, clips, name, fn, thr)
         cands.setdefault(name, {})["tag"] = Candidate("tag", tag_fig.get(name, {}), real, on)
     for j, name in enumerate(probes.names):
         f = probe_fig[name]
         fn = _strength_fn("probe", None, (probes.weights[j], probes.bias[j]))
         category = c["categories"][vocab["names"].index(name)] if name in vocab["names"] else PROBE_CONCEPTS.get(name)
         real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], is_sound_source(name, category))
+        if name in FORMULA_CONCEPTS:
+            real["formula"] = formula_figures(formula, inst, clips, name, fn, f["threshold"])
         cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
 
     chosen, records, displaced = {}, {}, {}
@@ -590,6 +665,7 @@ def validate_probes(cfg: ValidateConfig) -> dict:
             for n, cs in cands.items()
         },
         "validation": records,
+        "displaced": displaced,  # a concept's musicnn tags where its probe replaced them: "<name> (musicnn tag)"
         "heads": head_acc,
         "default_head": gh["default"],
         "default_head_min_accuracy": DEFAULT_HEAD_MIN_ACCURACY,

@@ -35,12 +35,14 @@ def test_a_genre_reason_is_a_concept_its_clips_have():
         "metal/b.flac": [
             {"concept": "loud", "value": 0.9, "status": "validated"},
             {"concept": "drums", "value": 0.5, "status": "validated"},
+            {"concept": "dark", "value": 0.006, "status": "validated"},  # a reason of b; 0.002 over the genre
         ],
         "metal/c.flac": [],
         "jazz/a.flac": [{"concept": "trumpet", "value": 2.0, "status": "validated"}],
     }
     top = reasons_by_genre(clip_reasons, ["metal", "jazz", "pop"])
-    assert [r["concept"] for r in top["metal"]] == ["drums", "loud"]  # acoustic guitar, in no clip, is no reason
+    # acoustic guitar, in no clip, is no reason; nor dark, whose share over the genre would print as "0.00"
+    assert [r["concept"] for r in top["metal"]] == ["drums", "loud"]
     assert top["metal"][0] == {"concept": "drums", "mean": 0.6667, "clips": 2, "of": 3, "status": "validated"}
     assert top["metal"][1]["mean"] == 0.3 and top["metal"][1]["clips"] == 1
     assert top["jazz"] == [{"concept": "trumpet", "mean": 2.0, "clips": 1, "of": 1, "status": "validated"}]

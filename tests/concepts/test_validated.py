@@ -234,3 +234,36 @@ def test_without_the_evidence_test_every_nonnegative_weight_may_live():
     cfg = ValidateConfig(renders=".", cv_repeats=1, features_table=None, evidence_alpha=None)
     head, acc = fit_validated_head(concepts, {"labels": ["jazz", "metal"]}, clips, cfg)
     assert "evidence" not in head and "evidence" not in acc["validated"]
+
+
+def test_a_measured_concept_is_judged_against_its_formula_on_real_music():
+    """quiet, as measured: its probe passes the renders but calls 18 of 46 real windows quiet that the formula says
+    are not (most at -22 to -20 LUFS). The formula is the truth on any audio, so real music judges it too."""
+    import numpy as np
+
+    from audioconcept.concepts.embed import WindowOutputs
+    from audioconcept.concepts.validated import FORMULA_CONCEPTS, formula_figures
+
+    assert {"loud", "quiet", "bright", "dark", "percussive", "harmonic"} == set(FORMULA_CONCEPTS)
+    strengths = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+    out = WindowOutputs(np.zeros((6, 1)), strengths[:, None], np.arange(6) * 3.0)
+    truth = {"gtzan/a.flac": [{"quiet": q} for q in (1, 0, 1, -1, 0, 0)]}
+    f = formula_figures(truth, {}, {"a.flac": out}, "quiet", lambda tags, emb: emb[:, 0], 0.65)
+    # the uncertain window is left out; at 0.65: 0.9 (quiet), 0.8 (not), 0.7 (quiet) called present
+    assert f["n_windows"] == 5 and f["n_positive"] == 2 and f["n_predicted"] == 3
+    assert f["precision"] == round(2 / 3, 4) and f["recall"] == 1.0 and f["auc"] == round(5 / 6, 4)
+    assert formula_figures({}, {}, {"a.flac": out}, "quiet", lambda tags, emb: emb[:, 0], 0.5) == {}
+
+    good = {"auc": 0.99, "precision": 0.95, "recall": 0.9, "n_predicted": 40}
+    assert judge(Candidate("probe", GOOD, {"formula": good}), CFG, False) == ("validated", [])
+    status, why = judge(Candidate("probe", GOOD, {"formula": dict(good, precision=0.61, n_predicted=46)}), CFG, False)
+    assert status == "failed" and "real-music precision 0.61" in why[0] and "formula" in why[0]
+    status, why = judge(Candidate("probe", GOOD, {"formula": dict(good, auc=0.6)}), CFG, False)
+    assert status == "failed" and "real-music AUC 0.6" in why[0]
+    # 7 windows called present: too few to measure a precision, so they neither fail nor pass it
+    few = dict(good, precision=0.5, n_predicted=CFG.min_predicted - 3)
+    assert judge(Candidate("tag", GOOD, {"formula": few}), CFG, False)[0] == "validated"
+    # where the probe fails on real music and the tag passes, the tag is kept
+    tag = Candidate("tag", dict(GOOD, auc=0.89), {"formula": dict(good, precision=0.86, n_predicted=7)})
+    probe = Candidate("probe", dict(GOOD, auc=1.0), {"formula": dict(good, precision=0.61, n_predicted=46)})
+    assert choose("quiet", {"tag": tag, "probe": probe}, CFG) == "tag"
