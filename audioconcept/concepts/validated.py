@@ -35,6 +35,7 @@ import numpy as np
 from audioconcept.concepts.probes import (
     ProbeSettings,
     Split,
+    precision_recall,
     roc_auc,
     threshold_for_precision,
     train_probes,
@@ -176,11 +177,19 @@ def _strength_fn(source: str, k_tag: list[int] | None, probe: tuple[np.ndarray, 
 
 
 def real_figures(
-    recs, inst: dict, clips: dict, name: str, fn, threshold: float, sound_source: bool = False
+    recs,
+    inst: dict,
+    clips: dict,
+    name: str,
+    fn,
+    threshold: float,
+    sound_source: bool = False,
+    formula: dict[str, list[dict]] | None = None,
 ) -> tuple[dict, int]:
     """The candidate on the real recordings (ROC-AUC, found, falsely present) and the GTZAN clips it is present on.
     For a `sound_source` (an instrument or a voice), also `on_absent`: the recordings it is present on that
-    certainly do not hold it (real_validation.known_absent: a solo of another family, a voice, rain)."""
+    certainly do not hold it (real_validation.known_absent: a solo of another family, a voice, rain). With the
+    windows' `formula` truth (formula_truth), a measured concept also gets `formula`: formula_figures."""
     from audioconcept.concepts.real_validation import known_absent, truth_of
 
     song = {n: float(np.max(fn(o.tags, o.embedding))) for n, o in inst.items()}
@@ -196,6 +205,8 @@ def real_figures(
             "found": [r.name for r, t, v in zip(recs, truth, s, strict=True) if t and v >= threshold],
             "false_present": [r.name for r, t, v in zip(recs, truth, s, strict=True) if v >= threshold and not t],
         }
+    if formula is not None and name in FORMULA_CONCEPTS:
+        real["formula"] = formula_figures(formula, inst, clips, name, fn, threshold)
     on_clips = sum(float(np.max(fn(o.tags, o.embedding))) >= threshold for o in clips.values())
     return real, int(on_clips)
 
@@ -240,12 +251,12 @@ def formula_figures(truth: dict[str, list[dict]], inst: dict, clips: dict, name:
     if not s:
         return {}
     s_arr, t_arr = np.asarray(s), np.asarray(t, bool)
-    pred = s_arr >= threshold
+    precision, recall = precision_recall(s_arr, t_arr, threshold)
     return {
         "auc": _r(roc_auc(s_arr, t_arr)),
-        "precision": _r((pred & t_arr).sum() / pred.sum()) if pred.any() else None,
-        "recall": _r((pred & t_arr).sum() / t_arr.sum()) if t_arr.any() else None,
-        "n_predicted": int(pred.sum()),
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "n_predicted": int((s_arr >= threshold).sum()),
         "n_windows": int(len(t_arr)),
         "n_positive": int(t_arr.sum()),
         "data": FORMULA_DATA,
@@ -608,17 +619,15 @@ def validate_probes(cfg: ValidateConfig) -> dict:
             continue
         thr = tag_fig.get(name, {}).get("threshold", c["thresholds"][k])
         fn = _strength_fn("tag", vocab["members"][k], None)
-        real, on = real_figures(recs, inst, clips, name, fn, thr, is_sound_source(name, c["categories"][k]))
-        if name in FORMULA_CONCEPTS:
-            real["formula"] = formula_figures(formula, inst, clips, name, fn, thr)
+        sound_source = is_sound_source(name, c["categories"][k])
+        real, on = real_figures(recs, inst, clips, name, fn, thr, sound_source, formula)
         cands.setdefault(name, {})["tag"] = Candidate("tag", tag_fig.get(name, {}), real, on)
     for j, name in enumerate(probes.names):
         f = probe_fig[name]
         fn = _strength_fn("probe", None, (probes.weights[j], probes.bias[j]))
         category = c["categories"][vocab["names"].index(name)] if name in vocab["names"] else PROBE_CONCEPTS.get(name)
-        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], is_sound_source(name, category))
-        if name in FORMULA_CONCEPTS:
-            real["formula"] = formula_figures(formula, inst, clips, name, fn, f["threshold"])
+        sound_source = is_sound_source(name, category)
+        real, on = real_figures(recs, inst, clips, name, fn, f["threshold"], sound_source, formula)
         cands.setdefault(name, {})["probe"] = Candidate("probe", f, real, on)
 
     chosen, records, displaced = {}, {}, {}

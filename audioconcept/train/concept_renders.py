@@ -477,31 +477,20 @@ def render_texture(job, out: str) -> dict:
     if job.kind in FLOOR_LEVELS_DBFS:  # near silence: no effect, a level under the audibility floor
         level = float(rng.uniform(*FLOOR_LEVELS_DBFS[job.kind]))
         y = at_level(y, level)
-        rows = _rows_without_instruments(prepare_waveform(y, STORE_SR, MODEL_SR), None)
-        write_audio(audio_path, y, STORE_SR, subtype="PCM_16")
-        return _write_clip_record(
-            meta_path,
-            job.clip_id,
-            "texture",
-            job.kind,
-            TEXTURE_SOUNDFONT,
-            "texture",
-            y.size / STORE_SR,
-            rows,
-            t,
-            target_lufs=None,
-            level_dbfs=round(level, 2),
-            master=[],
-            texture={"kind": job.kind, "seed": job.seed},
-        )
-    if rng.random() < 0.4:
-        master.append(
-            ("reverb", {"room": float(rng.uniform(0.1, 0.8)), "damping": 0.5, "wet": float(rng.uniform(0.05, 0.3))})
-        )
-    if rng.random() < 0.4:
-        master.append(("high_shelf", {"hz": float(rng.uniform(2500, 6000)), "gain_db": float(rng.uniform(-9, 6))}))
-    target = float(rng.uniform(-34, -10))
-    y, _ = effects.to_loudness(effects.apply(y, STORE_SR, master), STORE_SR, target)
+        level_fields: dict = {"target_lufs": None, "level_dbfs": round(level, 2)}
+    else:
+        if rng.random() < 0.4:
+            master.append(
+                (
+                    "reverb",
+                    {"room": float(rng.uniform(0.1, 0.8)), "damping": 0.5, "wet": float(rng.uniform(0.05, 0.3))},
+                )
+            )
+        if rng.random() < 0.4:
+            master.append(("high_shelf", {"hz": float(rng.uniform(2500, 6000)), "gain_db": float(rng.uniform(-9, 6))}))
+        target = float(rng.uniform(-34, -10))
+        y, _ = effects.to_loudness(effects.apply(y, STORE_SR, master), STORE_SR, target)
+        level_fields = {"target_lufs": round(target, 2)}
     rows = _rows_without_instruments(prepare_waveform(y, STORE_SR, MODEL_SR), None)
     write_audio(audio_path, y, STORE_SR, subtype="PCM_16")
     return _write_clip_record(
@@ -514,7 +503,7 @@ def render_texture(job, out: str) -> dict:
         y.size / STORE_SR,
         rows,
         t,
-        target_lufs=round(target, 2),
+        **level_fields,
         master=[list(e) for e in master],
         texture={"kind": job.kind, "seed": job.seed},
     )

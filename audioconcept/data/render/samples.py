@@ -150,15 +150,15 @@ class SampleRenderer:
                 out[i] = self._render(np.asarray(notes).reshape(-1, 4), int(prog), n_samples)
         return [np.asarray(a, dtype=np.float32) for a in out]
 
-    def _note(self, instrument: str, pitch: int) -> np.ndarray:
-        """The recording nearest `pitch`, shifted to it (cached per instrument and pitch)."""
+    def _note(self, instrument: str, pitch: int, recorded: np.ndarray) -> np.ndarray:
+        """The recording nearest `pitch` among the `recorded` pitches, shifted to it (cached per instrument and
+        pitch)."""
         key = (instrument, pitch)
         if key not in self._shifted:
             import soxr
 
             rec = _recordings(instrument, self.sr, self.root)
-            pitches = np.array(sorted(rec))
-            near = int(pitches[np.argmin(np.abs(pitches - pitch))])
+            near = int(recorded[np.argmin(np.abs(recorded - pitch))])
             ratio = 2.0 ** ((pitch - near) / 12.0)
             y = rec[near]
             # played faster by `ratio`: the same samples read as if recorded at sr * ratio
@@ -175,7 +175,7 @@ class SampleRenderer:
             on = int(round(start * self.sr))
             if on >= n:
                 continue
-            note = self._note(instrument, _reachable(int(pitch), recorded))
+            note = self._note(instrument, _reachable(int(pitch), recorded), recorded)
             held = max(1, int(round((end - start) * self.sr)))
             seg = note[: held + release].copy()
             if seg.size > held:  # the note-off: a short release, as a player damps or stops the note
