@@ -275,7 +275,7 @@ def run_live(opts: RunOptions, lo: LiveOptions) -> int:
                     view.window(w)
         except KeyboardInterrupt:
             interrupted = True
-        if stream.agg.count == 0:
+        if stream.agg.seen == 0:
             _err(f"{src.name}: {'interrupted' if interrupted else 'ended'} before a window was complete")
             return 0 if interrupted else 2
         view.summary(stream.summary(), interrupted)

@@ -33,6 +33,10 @@ class NonFiniteAudio(AudioError):
     pass
 
 
+class SilentAudio(AudioError):
+    """Every window of the audio is under the silence floor (runtime.silence): nothing to classify."""
+
+
 class InvalidHop(AudioConceptError):
     """A window hop so short that a song would become an absurd number of windows."""
 

@@ -53,10 +53,13 @@ def plot_timeline(result: SongResult, path: Path, manifest: dict | None = None) 
     colours = genre_colours(labels)
     cells = window_cells(result, manifest)
     mids = [(c["heard"][0] + c["heard"][1]) / 2 for c in cells]
-    for lab in labels:
-        ys = [w.probabilities.get(lab, 0.0) for w in result.windows]
-        if max(ys) > 0.15:
+    for lab in labels:  # a silent window (runtime.silence) has no genre: a gap in every line, shaded grey
+        ys = [np.nan if w.silent else w.probabilities.get(lab, 0.0) for w in result.windows]
+        if np.nanmax(ys) > 0.15:
             ax1.plot(mids, ys, marker="o", ms=3, lw=1.2, label=lab, color=colours[lab])
+    for w, c in zip(result.windows, cells, strict=True):
+        if w.silent:
+            ax1.axvspan(c["heard"][0], c["heard"][1], color="0.85", lw=0, zorder=0)
     ax1.set_ylabel("genre p")
     ax1.set_ylim(0, 1.02)
     ax1.legend(fontsize=7, ncol=10, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)

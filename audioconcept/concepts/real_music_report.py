@@ -337,8 +337,9 @@ def _formula_table(report: dict) -> list[str]:
         "**Measured concepts on real music.** Loudness, brightness and the percussive share have a formula "
         "(models.measured_concepts) that gives their truth on any audio: each candidate against it on every window "
         "of the 50 shared GTZAN clips and the 21 real recordings, at its threshold (windows in the formula's "
-        "uncertain band left out). A candidate fails when its AUC there is under the real-recording floor, or its "
-        "precision under the precision floor with at least the windows called present that a precision needs.",
+        "uncertain band left out). A candidate fails when its AUC there is under the real-recording floor, or when, "
+        "with at least the windows called present that a precision needs, the 95 % interval of its precision lies "
+        "wholly under the target precision its threshold was chosen for.",
         "",
         "| concept | source | status | AUC (real music, formula truth) | precision / recall (windows called "
         "present) | positives / windows |",

@@ -12,10 +12,12 @@ from functools import cached_property
 import numpy as np
 
 from audioconcept.data.audio import Window
+from audioconcept.errors import SilentAudio
 from audioconcept.runtime.concept_probes import confidence_text, status_of, validation_of
 from audioconcept.runtime.ood import OTHER, DistanceToTraining
 from audioconcept.runtime.opposites import Groups, groups_from_manifest, opposites_of, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.silence import SILENCE_DBFS, is_silent
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
 from audioconcept.runtime.timeline import (
     clip_span,
@@ -121,6 +123,8 @@ class SongAggregator:
     # per window: start, end, present (K,), value (K,); for the spans of concepts whose frames make none
     window_on: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)
     last_present: np.ndarray | None = None  # (K,) present in the last window added
+    seen: int = 0  # windows added
+    audible: int = 0  # windows above the silence floor (runtime.silence): the only ones a song's figures count
 
     def add(
         self,
@@ -131,10 +135,14 @@ class SongAggregator:
         frames=None,
         embedding=None,
     ):
-        """One batch of windows and the backend's outputs for them (rows in the same order)."""
+        """One batch of windows and the backend's outputs for them (rows in the same order). A silent window
+        (runtime.silence) keeps its row, marked, with no reasons, and counts in none of the song's figures."""
         s = self.settings
+        heard = np.array([not is_silent(w.samples) for w in batch], dtype=bool)
+        self.seen += len(batch)
+        self.audible += int(heard.sum())
         if s.ood is not None and embedding is not None:
-            self.embeddings.extend(np.asarray(embedding, dtype=np.float64))
+            self.embeddings.extend(np.asarray(embedding, dtype=np.float64)[heard])
         tags = None
         if s.tags is not None and concepts is not None:
             tags = np.asarray(concepts, dtype=np.float64)
@@ -145,19 +153,21 @@ class SongAggregator:
                 probabilities = softmax(logits)
         on = None  # (K, windows) each window's present concepts
         if concepts is not None and s.concept_names and len(batch):
-            on = s.present_at(np.asarray(concepts, dtype=np.float64).T)  # (K, windows)
+            on = s.present_at(np.asarray(concepts, dtype=np.float64).T) & heard  # (K, windows); nothing in silence
             self.present_any = on.any(axis=1) | (False if self.present_any is None else self.present_any)
             self.last_present = on[:, -1]
             for i, w in enumerate(batch):
-                self.window_on.append((w.start, w.end, on[:, i], np.asarray(concepts[i], dtype=np.float64)))
+                if heard[i]:
+                    self.window_on.append((w.start, w.end, on[:, i], np.asarray(concepts[i], dtype=np.float64)))
         for i, w in enumerate(batch):
             p = probabilities[i]
             j = int(np.argmax(p))
             wc: dict[str, float] = {}
             if concepts is not None and s.concept_names:
                 wc = {n: round(float(v), 4) for n, v in zip(s.concept_names, concepts[i], strict=True)}
-                self.window_concepts.append(np.asarray(concepts[i], dtype=np.float64))
-                if frames is not None:
+                if heard[i]:
+                    self.window_concepts.append(np.asarray(concepts[i], dtype=np.float64))
+                if frames is not None and heard[i]:
                     # frames cover the whole window; the grid keeps only the part inside the song
                     self.frames.append((w.start, w.start + s.window_s, np.asarray(frames[i], dtype=np.float64)))
             wr = WindowResult(
@@ -168,18 +178,22 @@ class SongAggregator:
                 float(p[j]),
                 {lab: round(float(v), 6) for lab, v in zip(s.labels, p, strict=True)},
                 wc,
+                silent=not heard[i],
             )
+            self.windows.append(wr)
+            self.duration = max(self.duration, w.end)
+            if tags is not None:
+                wr.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, tags[i], strict=True)}
+            if not heard[i]:
+                continue
             if tags is not None:
                 self.window_tags.append(tags[i])
-                wr.tags = {t: round(float(v), 4) for t, v in zip(s.tags.outputs, tags[i], strict=True)}
                 if s.reasons is not None:
                     here = on[:, i] if on is not None else None  # a window's reasons: concepts present in it
                     e = s.reasons.explain(tags[i], s.labels[j], s.top_contributions, present=here)
                     wr.explanation = e["contributions"]
-            self.windows.append(wr)
             self.logits.append(np.asarray(logits[i], dtype=np.float64))
             self.probabilities.append(np.asarray(p, dtype=np.float64))
-            self.duration = max(self.duration, w.end)
 
     def genre_probabilities(self) -> np.ndarray:
         """Song-level probabilities: the softmax of the mean window logits (for independent tags, the mean
@@ -270,6 +284,10 @@ class SongAggregator:
         self, path: str, model: str, arch: str, trained_on: str, backend: str, device: str, top_k: int = 3
     ) -> SongResult:
         s = self.settings
+        if not self.audible:
+            raise SilentAudio(
+                f"{path}: silence: every window is under {SILENCE_DBFS:g} dBFS (runtime.silence); no music to classify"
+            )
         song = self.genre_probabilities()
         order = np.argsort(-song)[: max(1, top_k)]
         res = SongResult(

@@ -36,7 +36,7 @@ class ChangeDetector:
         """-> (genre changed, concepts added, concepts removed) when the state changed, else None. The first window
         sets the state at once (and counts as a change)."""
         first = self.genre is None
-        g = w.result.genre
+        g = w.genre  # "silence" under the silence floor
         genre_changed = first
         if first:
             self.genre = g
@@ -98,7 +98,8 @@ class LiveView:
             skipped = f"  ({w.skipped} skipped)" if w.skipped else ""
             r = w.result
             self._write(
-                f"{r.start:8.2f} {r.end:8.2f}  {r.genre:<10} {r.probability:5.2f}  {latency * 1e3:6.0f} ms  "
+                f"{r.start:8.2f} {r.end:8.2f}  {w.genre:<10} {'-' if r.silent else f'{r.probability:5.2f}':>5}  "
+                f"{latency * 1e3:6.0f} ms  "
                 f"{', '.join(w.present)}{flag}{skipped}"
             )
 

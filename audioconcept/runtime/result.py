@@ -30,6 +30,9 @@ class WindowResult:
     concepts: dict[str, float] = field(default_factory=dict)
     tags: dict[str, float] = field(default_factory=dict)  # a tagger's source tags ("MSD:female vocalists": p)
     explanation: list[dict] = field(default_factory=list)  # the window genre's top named contributions
+    # under the silence floor (runtime.silence): the model's answer is kept, but no reason is given and the window
+    # counts in none of the song's figures
+    silent: bool = False
 
 
 @dataclass
@@ -157,6 +160,7 @@ class _PrintableWriter:
         self.w.writerow([self.clean(c) if isinstance(c, str) else c for c in row])
 
 
+SILENCE = "silence"  # what a silent window shows for its genre (table, CSV, pages)
 CSV_FIELDS = ("path", "model", "backend", "window", "start", "end", "genre", "probability")
 
 
@@ -195,8 +199,8 @@ def to_csv(results: list[SongResult], errors: list[SongError] | None = None, ent
                     win.index,
                     round(win.start, 3),
                     round(win.end, 3),
-                    win.genre,
-                    round(win.probability, 6),
+                    SILENCE if win.silent else win.genre,  # the model's answer on silence is no genre
+                    "" if win.silent else round(win.probability, 6),
                     *[round(win.concepts.get(c, 0.0), 4) for c in concept_names],
                 ]
             )
@@ -288,7 +292,9 @@ def render_table(r: SongResult, console) -> None:
             w.add_column("why" if r.explanation else "concepts")
         for win in r.windows[:40]:
             row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.genre), f"{win.probability:.2f}"]
-            if win.explanation:
+            if win.silent:  # no genre and no reason over silence (runtime.silence)
+                row[2:] = [SILENCE, "-", *([""] if r.concepts else [])]
+            elif win.explanation:
                 row.append(_shown(describe_contributions(win.explanation, 3, status, reasons=True)))
             elif r.concepts:
                 # a tagger's present concepts; a CAV model's, where strong in this window (never a failed one)

@@ -108,6 +108,7 @@ def runtime_settings() -> dict:
     """The runtime's constants that are not in a manifest, from their one definition in Python."""
     from audioconcept.runtime.aggregate import EXPLANATION_NOTE
     from audioconcept.runtime.model import Model
+    from audioconcept.runtime.silence import SILENCE_DBFS
 
     defaults = {f.name: f.default for f in fields(SongSettings) if isinstance(f.default, (int, float))}
     defaults.pop("multi_label", None)
@@ -116,6 +117,7 @@ def runtime_settings() -> dict:
         "min_seconds": MIN_SECONDS,
         "top_k": inspect.signature(Model.predict).parameters["top_k"].default,
         "explanation_note": EXPLANATION_NOTE,
+        "silence_dbfs": SILENCE_DBFS,
     }
 
 

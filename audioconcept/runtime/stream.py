@@ -28,7 +28,7 @@ import soxr
 from audioconcept.data.audio import StreamFramer, Window, check_finite, check_sample_rate, to_mono
 from audioconcept.errors import AudioError, EmptyAudio
 from audioconcept.runtime.aggregate import SongAggregator, softmax
-from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.result import SILENCE, ConceptSpan, SongResult, WindowResult
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class LiveWindow:
 
     @property
     def genre(self) -> str:
-        return self.result.genre
+        """The window's genre, or "silence" under the silence floor (runtime.silence)."""
+        return SILENCE if self.result.silent else self.result.genre
 
 
 @dataclass(frozen=True)
@@ -398,12 +399,12 @@ class LiveStream:
             log.debug("warm-up failed: %s", e)
 
     def summary(self) -> LiveSummary:
-        if not self.agg.count:
+        if not self.agg.seen:
             raise EmptyAudio(f"{self.source}: no window was analysed")
-        res = self.model.result(self.agg, self.source, self.top_k)
+        res = self.model.result(self.agg, self.source, self.top_k)  # SilentAudio where every window was silent
         wall, cpu = time.perf_counter() - self._t0[0], time.process_time() - self._t0[1]
         return LiveSummary(
-            res, self.agg.count, self.skipped, round(self.framer.heard_s, 3), wall, cpu, round(self.compute_s, 4)
+            res, self.agg.seen, self.skipped, round(self.framer.heard_s, 3), wall, cpu, round(self.compute_s, 4)
         )
 
     def __iter__(self) -> Iterator[LiveWindow | LiveSummary]:

@@ -167,6 +167,7 @@ def build_view(
                 "p": round(w.probability, 4),
                 "probabilities": w.probabilities,
                 "explanation": w.explanation[:3],
+                "silent": w.silent,
             }
             for w, cell in zip(result.windows, window_cells(result, manifest), strict=True)
         ],

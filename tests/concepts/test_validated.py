@@ -258,6 +258,17 @@ def test_a_measured_concept_is_judged_against_its_formula_on_real_music():
     assert judge(Candidate("probe", GOOD, {"formula": good}), CFG, False) == ("validated", [])
     status, why = judge(Candidate("probe", GOOD, {"formula": dict(good, precision=0.61, n_predicted=46)}), CFG, False)
     assert status == "failed" and "real-music precision 0.61" in why[0] and "formula" in why[0]
+    # the threshold was chosen for CFG.target_precision (0.9): musicnn's loud tag measured 0.81 on 106 real windows
+    # (95 % interval 0.73-0.87), a broken promise; 0.88 on 25 windows (0.70-0.96) is consistent with it
+    status, why = judge(Candidate("tag", GOOD, {"formula": dict(good, precision=0.81, n_predicted=106)}), CFG, False)
+    assert CFG.target_precision == 0.9 and status == "failed"
+    assert why == [
+        "real-music precision 0.81 (0.73-0.87 over 106 windows called present) is under the 0.9 its threshold was "
+        "chosen for (formula truth)"
+    ]
+    assert judge(Candidate("tag", GOOD, {"formula": dict(good, precision=0.88, n_predicted=25)}), CFG, False)[0] == (
+        "validated"
+    )
     status, why = judge(Candidate("probe", GOOD, {"formula": dict(good, auc=0.6)}), CFG, False)
     assert status == "failed" and "real-music AUC 0.6" in why[0]
     # 7 windows called present: too few to measure a precision, so they neither fail nor pass it

@@ -10,7 +10,7 @@ from audioconcept.runtime.aggregate import SongAggregator, SongSettings, softmax
 
 def _window(i: int, start: float, window_s: float, sr: int = 100) -> Window:
     n = int(window_s * sr)
-    return Window(i, start, start + window_s, np.zeros(n, np.float32), n)
+    return Window(i, start, start + window_s, np.full(n, 0.1, np.float32), n)
 
 
 def test_song_genre_is_the_softmax_of_mean_window_logits():
@@ -47,7 +47,7 @@ def test_frames_of_a_looped_short_song_stay_on_the_window_timescale():
     """A 4 s song looped into a 10 s window: frames keep the window's time scale, cut at the song's end."""
     s = SongSettings(("a", "b"), 10.0, ("drums",), (0.5,))
     agg = SongAggregator(s)
-    w = Window(0, 0.0, 4.0, np.zeros(1000, np.float32), 400)
+    w = Window(0, 0.0, 4.0, np.full(1000, 0.1, np.float32), 400)
     frames = np.zeros((1, 1, 10))
     frames[0, 0, :4] = 1.0  # on for the first 4 s of the window = the whole song
     agg.add([w], np.zeros((1, 2)), np.full((1, 2), 0.5), np.array([[1.0]]), frames)

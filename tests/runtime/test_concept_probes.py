@@ -68,7 +68,7 @@ def _manifest(rng) -> dict:
 
 
 def _windows(n):
-    return [Window(i, 2.992 * i, 2.992 * i + 2.976, np.zeros(10, np.float32), 10) for i in range(n)]
+    return [Window(i, 2.992 * i, 2.992 * i + 2.976, np.full(10, 0.1, np.float32), 10) for i in range(n)]
 
 
 def _run(m, probes, emb, tags):

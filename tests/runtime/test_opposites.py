@@ -55,7 +55,7 @@ def test_a_failed_concept_silences_nothing_and_nan_is_never_present():
 
 def _window(i: int, start: float, window_s: float = 10.0, sr: int = 100) -> Window:
     n = int(window_s * sr)
-    return Window(i, start, start + window_s, np.zeros(n, np.float32), n)
+    return Window(i, start, start + window_s, np.full(n, 0.1, np.float32), n)
 
 
 def test_a_song_is_loud_and_quiet_in_different_windows_but_never_in_the_same_cell():

@@ -115,12 +115,13 @@ def fake_outputs(m: dict, n: int, seed: int, spread: float = 1.0) -> list[dict]:
     return out
 
 
-def python_result(m: dict, wins, outs: list[dict]) -> dict:
-    """The Python runtime's aggregation of `outs` (concept probes appended as model.py appends them)."""
+def python_result(m: dict, wins, outs: list[dict], samples: list[list[float]]) -> dict:
+    """The Python runtime's aggregation of `outs` (concept probes appended as model.py appends them); `samples`:
+    what each window's silence gate reads (runtime.silence)."""
     agg = SongAggregator(SongSettings.from_manifest(m))
     probes = ConceptProbes.from_manifest(m)
     present = []  # each window's present concepts, as live mode shows them
-    for w, o in zip(wins, outs, strict=True):
+    for w, o, x in zip(wins, outs, samples, strict=True):
         out = Outputs(
             np.array([o["logits"]]),
             np.array([o["probabilities"]]),
@@ -131,7 +132,7 @@ def python_result(m: dict, wins, outs: list[dict]) -> dict:
         if probes is not None:
             out = append_probes(out, probes, m["name"])
         agg.add(
-            [Window(w.index, w.start, w.end, w.samples[:1], w.valid)],
+            [Window(w.index, w.start, w.end, np.asarray(x, dtype=np.float32), w.valid)],
             out.logits,
             out.probabilities,
             out.concepts,
@@ -150,7 +151,10 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
     x = audio(m["sample_rate"], 16.7)
     wins = windows_from_array(x, m["window_s"], m["hop_s"], sr=m["sample_rate"])
     outs = fake_outputs(m, len(wins), seed=len(name), spread=spread)
-    want = python_result(m, wins, outs)
+    # the second window is silent (a -80 dBFS hiss): both sides mark it and leave it out of every song figure
+    samples = [[1e-4, -1e-4] if w.index == 1 else [0.1, -0.1] for w in wins]
+    want = python_result(m, wins, outs, samples)
+    assert [w.get("silent") for w in want["windows"]] == [w.index == 1 for w in wins]
     info = {"model": m["name"], "arch": m["arch"], "trained_on": m.get("trained_on", ""), "backend": "onnxruntime-web",
             "device": "wasm"}  # fmt: skip
     write_model(root, tmp_path / name)  # the page reads the site's manifest: it names the opposite concepts
@@ -160,7 +164,10 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
             "op": "aggregate",
             "manifest": str(tmp_path / name / "manifest.json"),
             "runtime": runtime_settings(),
-            "windows": [{"index": w.index, "start": w.start, "end": w.end} for w in wins],
+            "windows": [
+                {"index": w.index, "start": w.start, "end": w.end, "samples": x}
+                for w, x in zip(wins, samples, strict=True)
+            ],
             "outputs": outs,
             "path": "song.wav",
             "info": info,
@@ -186,9 +193,8 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
                     assert a["end"] <= b["start"] or b["end"] <= a["start"], (a, b)
     assert got["tags"] == want["tags"]
     for a, b in zip(got["windows"], want["windows"], strict=True):
-        assert {k: a[k] for k in ("index", "start", "end", "genre", "probabilities", "concepts", "tags")} == {
-            k: b[k] for k in ("index", "start", "end", "genre", "probabilities", "concepts", "tags")
-        }
+        keys = ("index", "start", "end", "genre", "probabilities", "concepts", "tags", "silent")
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
         assert a["explanation"] == b["explanation"]
     assert got["explanation"] == want["explanation"]
     # concept validation, "similar to" and the distance to training, where the bundle carries them

@@ -40,7 +40,7 @@ def blocks(block=11025):
     i = np.arange(int(7.3 * RATE))
     x = 0.3 * np.sin(2 * np.pi * (220 + 200 * np.sin(i / RATE / 2)) * i / RATE)
     x += 0.05 * np.random.default_rng(0).standard_normal(i.size)
-    loop = np.stack([x, -x], 1).astype(np.float32)
+    loop = np.stack([x, 0.5 * x], 1).astype(np.float32)  # not x, -x: their mono mix is silence (runtime.silence)
     t = 0
     while t < SECONDS * RATE:
         n = min(block, SECONDS * RATE - t)

@@ -46,7 +46,7 @@ def manifest():
 
 
 def _windows(n: int) -> list[Window]:
-    return [Window(i, 2.992 * i, 2.992 * i + 2.976, np.zeros(10, np.float32), 10) for i in range(n)]
+    return [Window(i, 2.992 * i, 2.992 * i + 2.976, np.full(10, 0.1, np.float32), 10) for i in range(n)]
 
 
 def test_contributions_add_up_to_the_logits_per_window_and_per_song(manifest):

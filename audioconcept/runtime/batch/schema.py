@@ -1,4 +1,4 @@
-"""The two Parquet tables that `audioconcept batch` writes, and the rows that fill them (schema version 1).
+"""The two Parquet tables that `audioconcept batch` writes, and the rows that fill them (schema version 2).
 
 songs table, ``OUT/songs/part-*.parquet``, one row per song:
 
@@ -28,6 +28,8 @@ windows table, ``OUT/windows/part-*.parquet``, one row per analysed window (erro
 - ``genre`` string, ``probability`` float32: the window's top genre
 - ``probabilities`` list<struct<label: string, probability: float32>>: every label, in the bundle's order
 - ``concepts`` list<struct<name: string, score: float32>>: the window's concept scores (may be empty)
+- ``silent`` bool: under the silence floor (runtime.silence): its genre is the model's answer on silence, and it
+  counts in none of the song's figures
 
 Nested columns are Parquet lists of structs, not JSON strings, so pyarrow, pandas, DuckDB, Spark and
 Polars read them as typed values (DuckDB: ``SELECT path, unnest(genres) FROM 'OUT/songs/*.parquet'``).
@@ -45,7 +47,7 @@ from audioconcept.runtime.batch.arrow import require_pyarrow
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.result import SongResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: windows.silent
 SONGS = "songs"
 WINDOWS = "windows"
 
@@ -103,6 +105,7 @@ def windows_schema():
             ("probability", pa.float32()),
             ("probabilities", pa.list_(label_p)),
             ("concepts", pa.list_(score)),
+            ("silent", pa.bool_()),
         ],
         metadata={"audioconcept.table": WINDOWS, "audioconcept.schema_version": str(SCHEMA_VERSION)},
     )
@@ -214,6 +217,7 @@ def result_rows(ref: SongRef, r: SongResult, info: ModelInfo, hop_s: float, elap
             "probability": float(w.probability),
             "probabilities": [{"label": k, "probability": float(v)} for k, v in w.probabilities.items()],
             "concepts": [{"name": k, "score": float(v)} for k, v in w.concepts.items()],
+            "silent": bool(w.silent),
         }
         for w in r.windows
     ]

@@ -35,7 +35,9 @@ function playSegment(player, start, end) {
 }
 
 // A genre's colour: the view's own map (view.py's genre_colours, the PNG's too), else its index in the palette.
+const SILENCE = "silence", SILENCE_COLOUR = "#d9d9d9";  // a silent window (runtime/silence.py): no genre
 function genreColour(view, genre) {
+  if (genre === SILENCE) return SILENCE_COLOUR;
   if (view.colours && view.colours[genre]) return view.colours[genre];
   return PALETTE[Math.max(0, view.labels.indexOf(genre)) % PALETTE.length];
 }
@@ -326,6 +328,8 @@ function section(title, ...children) {
 
 function renderView(root, view) {
   root.replaceChildren();
+  // a silent window shows "silence", with no probability and no reasons, in the timeline, the legend and the table
+  view = { ...view, windows: view.windows.map(w => (w.silent ? { ...w, genre: SILENCE, p: null, explanation: [] } : w)) };
   const player = view.audio ? el("audio", { id: "player", controls: "", preload: "auto", src: view.audio }) : null;
   if (player) {
     player.addEventListener("timeupdate", () => {

@@ -23,6 +23,15 @@ function argmax(a) { let j = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[
 function mean(rows) { const out = new Float64Array(rows[0].length); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] += r[i]; return Array.from(out, v => v / rows.length); }
 function colMax(rows) { const out = Array.from(rows[0]); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] = Math.max(out[i], r[i]); return out; }
 // indices sorting `a` descending (stable)
+// runtime/silence.py: the RMS level of a window in dBFS; under rt.silence_dbfs it is silent (no genre, no reason,
+// and it counts in none of the song's figures)
+export function levelDbfs(x) {
+  let ms = 0;
+  for (let i = 0; i < x.length; i++) ms += x[i] * x[i];
+  ms = x.length ? ms / x.length : 0;
+  return ms > 0 ? 10 * Math.log10(ms) : -Infinity;
+}
+
 function order(a) { return a.map((v, i) => i).sort((i, j) => (a[j] - a[i]) || (i - j)); }
 
 export class TagVocabulary {
@@ -254,7 +263,7 @@ export class SongAggregator {
     this.ood = DistanceToTraining.fromManifest(m); this.validation = validationOf(m);
     this.windows = []; this.logits = []; this.probs = []; this.windowConcepts = []; this.frames = []; this.windowTags = [];
     this.embeddings = [];
-    this.duration = 0;
+    this.duration = 0; this.audible = 0;
     this.exclusive = exclusiveGroups(this.names, c.exclusive);
     this.presentAny = null; this.lastPresent = null; this.windowOn = [];
     this.allowed = this.names.map((_, k) => this.mayBePresent(k));  // not failed: derived once, read per window
@@ -273,10 +282,14 @@ export class SongAggregator {
 
   // one window: w {index, start, end}; out {logits, probabilities, concepts, concept_frames (K x T), embedding}, the
   // concept probes already appended (probes.js appendProbes)
+  // w.samples: a silent window (runtime/silence.py) keeps its row, marked, with no reasons, and counts in nothing else
   add(w, out) {
     let p = out.probabilities, logits = out.logits;
     let concepts = out.concepts, frames = out.concept_frames, tags = null;
-    if (this.ood && out.embedding) this.embeddings.push(Array.from(out.embedding));
+    if (!w.samples) throw new Error("SongAggregator.add: a window needs its samples (the silence gate)");
+    const heard = !(levelDbfs(w.samples) < this.rt.silence_dbfs);
+    if (heard) this.audible += 1;
+    if (heard && this.ood && out.embedding) this.embeddings.push(Array.from(out.embedding));
     if (this.tags && concepts) {
       tags = concepts;
       concepts = this.tags.merge(tags);
@@ -287,26 +300,28 @@ export class SongAggregator {
     const wc = {};
     let on = null;  // this window's present concepts
     if (concepts && this.names.length) {
-      on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0]);
+      on = this.presentAt(Array.from(concepts, v => [v])).map(r => r[0] && heard);  // nothing is present in silence
       this.presentAny = this.presentAny ? this.presentAny.map((x, k) => x || on[k]) : on;
       this.lastPresent = on;
-      this.windowOn.push([w.start, w.end, on, Array.from(concepts)]);
+      if (heard) this.windowOn.push([w.start, w.end, on, Array.from(concepts)]);
       this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
-      this.windowConcepts.push(concepts);
-      if (frames) this.frames.push([w.start, w.start + this.windowS, frames]);
+      if (heard) this.windowConcepts.push(concepts);
+      if (frames && heard) this.frames.push([w.start, w.start + this.windowS, frames]);
     }
     const wr = {
       index: w.index, start: round(w.start, 3), end: round(w.end, 3), genre: label, probability: p[j],
       probabilities: Object.fromEntries(this.labels.map((l, k) => [l, round(p[k], 6)])), concepts: wc, tags: {}, explanation: [],
+      silent: !heard,
     };
+    this.windows.push(wr);
+    this.duration = Math.max(this.duration, w.end);
+    if (tags) wr.tags = Object.fromEntries(this.tags.outputs.map((t, k) => [t, round(tags[k], 4)]));
+    if (!heard) return wr;
     if (tags) {
       this.windowTags.push(tags);
-      wr.tags = Object.fromEntries(this.tags.outputs.map((t, k) => [t, round(tags[k], 4)]));
       if (this.reasons) wr.explanation = this.reasons.explain(tags, label, this.rt.top_contributions, on).contributions;
     }
-    this.windows.push(wr);
     this.logits.push(logits); this.probs.push(p);
-    this.duration = Math.max(this.duration, w.end);
     return wr;
   }
 
@@ -345,6 +360,7 @@ export class SongAggregator {
 
   // the JSON of `audioconcept-run --format json` (result.schema.json)
   result(path, info, topK) {
+    if (!this.audible) throw new Error(`${path}: silence: every window is under ${this.rt.silence_dbfs} dBFS (runtime.silence); no music to classify`);
     const song = this.genreProbabilities(), ord = order(song).slice(0, Math.max(1, topK || this.rt.top_k));
     const res = {
       path, model: info.model, arch: info.arch, trained_on: info.trained_on, backend: info.backend, device: info.device,

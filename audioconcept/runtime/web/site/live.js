@@ -31,7 +31,7 @@ export async function listen({ model, hop_s, onRow, onError } = {}) {
         for (let i = 0; i < x.length; i++) x[i] = sample(start - C + i);
         const ready = (arrivals.find(a => a[0] >= start + W) || arrivals[arrivals.length - 1])[1];
         const out = await runWindow(md, x);
-        const row = agg.add({ index: k, start: start / sr, end: (start + W) / sr }, out);
+        const row = agg.add({ index: k, start: start / sr, end: (start + W) / sr, samples: x }, out);
         k += 1;
         const drop = k * H - C - bufStart;  // samples no later window needs
         if (drop > 0) { buf = buf.slice(drop); bufStart += drop; }

@@ -94,7 +94,8 @@ async function toggleListen() {
         const l = live;
         // the concepts present in this window, by the song's rule (an opposite stronger here silences one)
         const top = [...t.present].sort((a, b) => (row.concepts[b] || 0) - (row.concepts[a] || 0)).slice(0, 4);
-        for (const v of [`${row.start.toFixed(1)}-${row.end.toFixed(1)} s`, row.genre, row.probability.toFixed(2), top.join(", ")]) {
+        const genre = row.silent ? "silence" : row.genre, p = row.silent ? "-" : row.probability.toFixed(2);
+        for (const v of [`${row.start.toFixed(1)}-${row.end.toFixed(1)} s`, genre, p, top.join(", ")]) {
           const td = document.createElement("td"); td.textContent = v; tr.append(td);
         }
         const lat = document.createElement("td"); lat.className = "latency"; tr.append(lat);

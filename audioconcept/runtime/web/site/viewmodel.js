@@ -26,7 +26,7 @@ export function viewFromResult(result, manifest, audioUrl) {
     song_top: top.label, song_top_p: r4(top.probability),
     windows: result.windows.map(w => ({
       start: w.start, end: w.end, genre: w.genre, p: r4(w.probability), probabilities: w.probabilities,
-      explanation: (w.explanation || []).slice(0, 3),
+      explanation: (w.explanation || []).slice(0, 3), silent: !!w.silent,
     })),
     concepts: result.concepts,
     concepts_present: [...result.concepts_present].sort((a, b) => (result.concepts[b] || 0) - (result.concepts[a] || 0)),
