@@ -77,11 +77,20 @@ def test_pick_from_folder_and_no_escape(client):
     assert r.status_code == 400 and "not a file" in r.json()["error"]
 
 
+def _wav(x: np.ndarray, sr: int = 22050) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="WAV")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     "name,content,message",
     [
         ("empty.wav", b"", "empty"),
         ("notes.wav", b"this is not audio at all" * 50, "not decodable"),
+        ("hush.wav", _wav(np.zeros(22050 * 5, np.float32)), "silence: every window is under -60 dBFS"),
     ],
 )
 def test_bad_uploads_fail_their_job_with_a_message(client, name, content, message):
