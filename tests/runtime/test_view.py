@@ -156,6 +156,8 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     m = _manifest(2.976, 2.992, used=2.976)
     sections = ["metal", "classical", "jazz", "hiphop", "disco"]
     r = _result(290.0, 2.976, 2.992, lambda s: sections[min(int(s // 60), 4)])
+    for w in r.windows:  # the song ends in silence (runtime.silence): a grey "silence" run, in the legend too
+        w.silent = w.start >= 284.0
     row = {"genre_named": False, "direction": "more"}
     r.explanation = {  # genres from one head, reasons from another that would choose the same genre
         "head": "validated",
@@ -183,11 +185,11 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     probe = json.loads(dom.split('data-probe="', 1)[1].split('"', 1)[0].replace("&quot;", '"').replace("&amp;", "&"))
     assert len(r.windows) == 97
     assert all(a >= 0 and b <= probe["width"] for a, b in probe["ticks"]), probe["ticks"]
-    assert {g: f for g, f in probe["genreFills"]} == {g: probe["colours"][g] for g in sections}
-    assert all(any(g in item for item in probe["legend"]) for g in sections)
+    assert {g: f for g, f in probe["genreFills"]} == {g: probe["colours"][g] for g in sections} | {"silence": "#d9d9d9"}
+    assert all(any(g in item for item in probe["legend"]) for g in [*sections, "silence"])
     assert all(probe["lanes"].get(c, 0) > 0 for c in r.concepts_present), probe["lanes"]
     assert probe["present"].index("drums") < probe["present"].index("flute") < probe["present"].index("piano")
-    assert probe["runRows"] == len(sections) and probe["windowRows"] == 97 and probe["visibleWindowRows"] == 0
+    assert probe["runRows"] == len(sections) + 1 and probe["windowRows"] == 97 and probe["visibleWindowRows"] == 0
     np.testing.assert_equal(probe["lanes"]["genre (per window)"], 97)
     assert 'Genres from head "all-tags"; reasons from head "validated"' in probe["reasonsHead"]
     assert "0.78 cross-validated" in probe["reasonsHead"] and "chooses the same genre" in probe["reasonsHead"]

@@ -117,7 +117,7 @@ function renderLegend(view) {
   const box = el("div", { class: "legend" });
   const seen = new Set(view.windows.map(w => w.genre));
   const genres = el("span", { class: "legend-group" }, el("b", { text: "genre:" }));
-  for (const g of view.labels.filter(l => seen.has(l)))
+  for (const g of [...view.labels.filter(l => seen.has(l)), ...(seen.has(SILENCE) ? [SILENCE] : [])])
     genres.append(el("span", { class: "legend-item" }, swatch("", `background:${genreColour(view, g)}`), g));
   box.append(genres);
   if (view.spans.length) {
@@ -158,10 +158,11 @@ function windowTable(view, player, windows) {
       el("td", { text: `${fmt(w.start, 1)}-${fmt(w.end, 1)} s` }));
     for (const lab of view.labels) {
       const p = w.probabilities[lab] || 0;
-      tr.append(el("td", { style: `background:rgba(78,121,167,${p.toFixed(3)})`, text: fmt(p) }));
+      if (w.genre === SILENCE) tr.append(el("td", { class: "muted", text: "-" }));  // no genre in silence
+      else tr.append(el("td", { style: `background:rgba(78,121,167,${p.toFixed(3)})`, text: fmt(p) }));
     }
     if (why) {
-      const text = contributionText(w.explanation || [], true);
+      const text = w.genre === SILENCE ? SILENCE : contributionText(w.explanation || [], true);
       tr.append(el("td", { class: "why", title: text, text }));
     }
     body.append(tr);
@@ -201,7 +202,7 @@ function renderWindowTable(view, player) {
       el("td", { text: `${fmt(r.start, 1)}-${fmt(r.end, 1)} s` }),
       el("td", { class: "genre-cell" }, swatch("", `background:${genreColour(view, r.genre)}`), r.genre),
       el("td", { text: String(r.windows.length) }),
-      el("td", { text: fmt(mean) }),
+      el("td", { text: r.genre === SILENCE ? "-" : fmt(mean) }),
       why ? el("td", { class: "why", title: text, text }) : null));
   }
   table.append(body);
