@@ -167,9 +167,9 @@ class SongAggregator:
                 wc = {n: round(float(v), 4) for n, v in zip(s.concept_names, concepts[i], strict=True)}
                 if heard[i]:
                     self.window_concepts.append(np.asarray(concepts[i], dtype=np.float64))
-                if frames is not None and heard[i]:
-                    # frames cover the whole window; the grid keeps only the part inside the song
-                    self.frames.append((w.start, w.start + s.window_s, np.asarray(frames[i], dtype=np.float64)))
+                    if frames is not None:
+                        # frames cover the whole window; the grid keeps only the part inside the song
+                        self.frames.append((w.start, w.start + s.window_s, np.asarray(frames[i], dtype=np.float64)))
             wr = WindowResult(
                 w.index,
                 round(w.start, 3),

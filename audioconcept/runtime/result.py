@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 RESULT_SCHEMA_VERSION = 1
 
 
+SILENCE = "silence"  # what a silent window shows for its genre (table, CSV, live rows, pages)
+
+
 @dataclass
 class WindowResult:
     """One window of a song: where it is, its genres, its concept scores and (tag models) its reasons.
@@ -33,6 +36,11 @@ class WindowResult:
     # under the silence floor (runtime.silence): the model's answer is kept, but no reason is given and the window
     # counts in none of the song's figures
     silent: bool = False
+
+    @property
+    def shown_genre(self) -> str:
+        """What a reader sees for the window's genre: "silence" under the silence floor, else its genre."""
+        return SILENCE if self.silent else self.genre
 
 
 @dataclass
@@ -160,7 +168,6 @@ class _PrintableWriter:
         self.w.writerow([self.clean(c) if isinstance(c, str) else c for c in row])
 
 
-SILENCE = "silence"  # what a silent window shows for its genre (table, CSV, pages)
 CSV_FIELDS = ("path", "model", "backend", "window", "start", "end", "genre", "probability")
 
 
@@ -199,7 +206,7 @@ def to_csv(results: list[SongResult], errors: list[SongError] | None = None, ent
                     win.index,
                     round(win.start, 3),
                     round(win.end, 3),
-                    SILENCE if win.silent else win.genre,  # the model's answer on silence is no genre
+                    win.shown_genre,  # the model's answer on silence is no genre
                     "" if win.silent else round(win.probability, 6),
                     *[round(win.concepts.get(c, 0.0), 4) for c in concept_names],
                 ]
@@ -291,9 +298,10 @@ def render_table(r: SongResult, console) -> None:
         if r.concepts:
             w.add_column("why" if r.explanation else "concepts")
         for win in r.windows[:40]:
-            row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.genre), f"{win.probability:.2f}"]
+            p = "-" if win.silent else f"{win.probability:.2f}"
+            row = [f"{win.start:.1f}", f"{win.end:.1f}", _shown(win.shown_genre), p]
             if win.silent:  # no genre and no reason over silence (runtime.silence)
-                row[2:] = [SILENCE, "-", *([""] if r.concepts else [])]
+                row += [""] if r.concepts else []
             elif win.explanation:
                 row.append(_shown(describe_contributions(win.explanation, 3, status, reasons=True)))
             elif r.concepts:

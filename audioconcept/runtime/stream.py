@@ -28,7 +28,7 @@ import soxr
 from audioconcept.data.audio import StreamFramer, Window, check_finite, check_sample_rate, to_mono
 from audioconcept.errors import AudioError, EmptyAudio
 from audioconcept.runtime.aggregate import SongAggregator, softmax
-from audioconcept.runtime.result import SILENCE, ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class LiveWindow:
     @property
     def genre(self) -> str:
         """The window's genre, or "silence" under the silence floor (runtime.silence)."""
-        return SILENCE if self.result.silent else self.result.genre
+        return self.result.shown_genre
 
 
 @dataclass(frozen=True)

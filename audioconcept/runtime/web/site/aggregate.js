@@ -22,7 +22,6 @@ export function softmax(x) {
 function argmax(a) { let j = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[j]) j = i; return j; }
 function mean(rows) { const out = new Float64Array(rows[0].length); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] += r[i]; return Array.from(out, v => v / rows.length); }
 function colMax(rows) { const out = Array.from(rows[0]); for (const r of rows) for (let i = 0; i < r.length; i++) out[i] = Math.max(out[i], r[i]); return out; }
-// indices sorting `a` descending (stable)
 // runtime/silence.py: the RMS level of a window in dBFS; under rt.silence_dbfs it is silent (no genre, no reason,
 // and it counts in none of the song's figures)
 export function levelDbfs(x) {
@@ -32,6 +31,7 @@ export function levelDbfs(x) {
   return ms > 0 ? 10 * Math.log10(ms) : -Infinity;
 }
 
+// indices sorting `a` descending (stable)
 function order(a) { return a.map((v, i) => i).sort((i, j) => (a[j] - a[i]) || (i - j)); }
 
 export class TagVocabulary {
@@ -305,8 +305,10 @@ export class SongAggregator {
       this.lastPresent = on;
       if (heard) this.windowOn.push([w.start, w.end, on, Array.from(concepts)]);
       this.names.forEach((n, k) => { wc[n] = round(concepts[k], 4); });
-      if (heard) this.windowConcepts.push(concepts);
-      if (frames && heard) this.frames.push([w.start, w.start + this.windowS, frames]);
+      if (heard) {
+        this.windowConcepts.push(concepts);
+        if (frames) this.frames.push([w.start, w.start + this.windowS, frames]);
+      }
     }
     const wr = {
       index: w.index, start: round(w.start, 3), end: round(w.end, 3), genre: label, probability: p[j],
