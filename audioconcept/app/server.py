@@ -238,20 +238,24 @@ class Analyzer:
         from audioconcept.app.guard import public_message
 
         shown = source.name
+        outcome: dict = {}
         try:
-            self._analyze(job, source, model_name, backend)
+            outcome = self._analyze(job, source, model_name, backend)
         except AudioConceptError as e:
-            job.update(state="error", message=public_message(str(e), source), stage="failed")
+            outcome = dict(state="error", message=public_message(str(e), source), stage="failed")
         except Exception:  # noqa: BLE001 - a clean line for the page, details in the log; the server keeps running
             log.exception("job %s failed", job.id)
             msg = f"{shown}: analysis failed (internal error; see the server log)"
-            job.update(state="error", message=msg, stage="failed")
+            outcome = dict(state="error", message=msg, stage="failed")
         finally:
             if job.upload_dir is not None:  # the upload is not needed once the job has its preview
                 shutil.rmtree(job.upload_dir, ignore_errors=True)
-            job.update(finished_at=time.monotonic())
+            # One update: a client that sees "done" or "error" sees a job already freed of its upload and
+            # already counted as finished by evict() (two updates let a poll see "done" before finished_at).
+            job.update(**outcome, finished_at=time.monotonic())
 
-    def _analyze(self, job: Job, source: Path, model_name: str, backend: str) -> None:
+    def _analyze(self, job: Job, source: Path, model_name: str, backend: str) -> dict:
+        """Run the song; progress goes to the job as it happens, the final fields come back for `_run` to set."""
         from audioconcept.concepts.analyze import AnalyzeConfig, analyze
         from audioconcept.runtime.view import build_view
 
@@ -276,7 +280,7 @@ class Analyzer:
         view = build_view(a.result, m.bundle.manifest, link, a.audio, a.explanation, a.attribution, m.bundle.root)
         if a.failure:
             view["note"] = "The explanation could not be written for this song; its genres and concepts stand."
-        job.update(state="done", stage="done", progress=1.0, view=view, result=a.result.to_dict())
+        return dict(state="done", stage="done", progress=1.0, view=view, result=a.result.to_dict())
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

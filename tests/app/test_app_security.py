@@ -217,6 +217,29 @@ def test_finished_jobs_and_uploads_are_freed(tmp_path, song):
         assert not any(p.name == r.json()["id"] for p in c.app.state.analyzer.work.iterdir())
 
 
+def test_a_job_is_seen_done_only_once_it_is_freed_and_counted_finished(tmp_path, song, monkeypatch):
+    """A poll that sees "done" or "error" must find the upload gone and the job already counted by evict()."""
+    from audioconcept.app import server
+
+    seen: list[dict] = []
+    real_update = server.Job.update
+
+    def update(self, **kw):
+        if kw.get("state") in ("done", "error"):
+            seen.append(
+                {"finished": "finished_at" in kw, "upload_left": bool(self.upload_dir and self.upload_dir.exists())}
+            )
+        real_update(self, **kw)
+
+    monkeypatch.setattr(server.Job, "update", update)
+    with _client(tmp_path) as c:
+        token = _token(c)
+        for data in (b"not audio", None):
+            r = _post(c, token, files={"file": ("s.wav", data or song.read_bytes(), "audio/wav")})
+            _wait(c, r.json()["id"])
+    assert seen == [{"finished": True, "upload_left": False}] * 2, seen
+
+
 def test_too_many_pending_jobs_get_429(tmp_path, song, monkeypatch):
     from audioconcept.app import server
 
@@ -224,6 +247,7 @@ def test_too_many_pending_jobs_get_429(tmp_path, song, monkeypatch):
 
     def slow(self, job, source, model, backend):
         release.wait(30)
+        return dict(state="done", stage="done", progress=1.0)
 
     monkeypatch.setattr(server.Analyzer, "_analyze", slow)
     with _client(tmp_path, max_pending=2) as c:
