@@ -811,6 +811,10 @@ def concepts_validate_probes(
     ),
     precision: Annotated[float, typer.Option(min=0.5, max=1.0, help="Target precision of 'present'")] = 0.9,
     before: Annotated[bool, typer.Option("--before/--no-before", help="Also measure the bundle as it was")] = True,
+    lossy_copies: Annotated[
+        bool,
+        typer.Option("--lossy-copies/--no-lossy-copies", help="Also train on the train renders through MP3/Vorbis"),
+    ] = True,
 ) -> None:
     """Concept probes on a tag bundle's embedding, validated on held-out renders and real recordings; the
     honest genre head on the validated concepts; the distance to training; the issue-22 figures."""
@@ -819,7 +823,10 @@ def concepts_validate_probes(
     for p, what in ((renders, "--renders"), (clips, "--clips")):
         if not p.is_dir():
             raise typer.BadParameter(f"{p}: no such folder", param_hint=what)
-    r = run_all(ValidateConfig(renders, bundle, instruments, clips, out, patch, target_precision=precision), before)
+    cfg = ValidateConfig(
+        renders, bundle, instruments, clips, out, patch, target_precision=precision, lossy_train_copies=lossy_copies
+    )
+    r = run_all(cfg, before)
     v = r["report"]["validation"]
     n_ok = sum(x["status"] == "validated" for x in v.values())
     n_fail = sum(x["status"] == "failed" for x in v.values())

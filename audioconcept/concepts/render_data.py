@@ -130,8 +130,51 @@ def audio_key(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def load_render_windows(root: Path, model, cache: Path | None = None, max_renders: int | None = None) -> RenderWindows:
-    """Every window of the dataset through `model` (a runtime Model of a tag bundle)."""
+# Lossy copies of the training renders: real music mostly arrives as MP3 or Ogg Vorbis, the renders are lossless.
+# (format, subtype, compression levels drawn from): soundfile's compression_level, 0 the best quality, 1 the worst.
+CODECS: tuple[tuple[str, str, tuple[float, float]], ...] = (
+    ("MP3", "MPEG_LAYER_III", (0.2, 0.8)),
+    ("OGG", "VORBIS", (0.3, 0.8)),
+)
+
+
+def encode_lossy(audio: Path, out_dir: Path, fmt: str, subtype: str, level: float) -> Path:
+    """`audio` written again through a lossy codec (soundfile: "MP3"/"MPEG_LAYER_III" or "OGG"/"VORBIS") at
+    `level` (compression_level, 0 the best quality) into `out_dir`; the path of the copy."""
+    import soundfile as sf
+
+    y, sr = sf.read(audio, dtype="float32", always_2d=True)
+    path = Path(out_dir) / f"{Path(audio).stem}.{fmt.lower()}"
+    sf.write(path, y, sr, format=fmt, subtype=subtype, compression_level=level)
+    return path
+
+
+def lossy_copy_outputs(model, audio: Path, key: str):
+    """`audio` through one lossy codec and back, then through `model`: (codec label, WindowOutputs). The codec and
+    its quality are drawn from the render's content key, so a rebuild draws the same copy."""
+    import tempfile
+
+    from audioconcept.concepts.embed import file_outputs
+
+    rng = np.random.default_rng(int(key[:12], 16))
+    fmt, subtype, (lo, hi) = CODECS[int(rng.integers(len(CODECS)))]
+    level = round(float(rng.uniform(lo, hi)), 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        return f"{fmt.lower()}@{level}", file_outputs(model, encode_lossy(audio, Path(tmp), fmt, subtype, level))
+
+
+def load_render_windows(
+    root: Path,
+    model,
+    cache: Path | None = None,
+    max_renders: int | None = None,
+    lossy_train_copies: bool = False,
+) -> RenderWindows:
+    """Every window of the dataset through `model` (a runtime Model of a tag bundle).
+
+    `lossy_train_copies`: every `train` render a second time, through MP3 or Ogg Vorbis (`lossy_copy_outputs`), with
+    the same truth, piece and soundfont and the render id `<id>~<codec>`: training material only, so that a probe
+    learns the instrument and not the codec (`val` and `test` stay lossless)."""
     from rich.progress import Progress
 
     from audioconcept.concepts.embed import file_outputs
@@ -167,6 +210,22 @@ def load_render_windows(root: Path, model, cache: Path | None = None, max_render
                 kept_rows += wins
                 tags.append(t)
                 embs.append(e)
+            if lossy_train_copies and wins[0]["split"] == "train":
+                if f"{key}/lossy/tags" not in store:
+                    codec, o = lossy_copy_outputs(model, audio, key)
+                    store[f"{key}/lossy/tags"] = o.tags.astype(np.float32)
+                    store[f"{key}/lossy/embedding"] = o.embedding.astype(np.float32)
+                    store[f"{key}/lossy/codec"] = np.array(codec)
+                    changed = True
+                t, e = store[f"{key}/lossy/tags"], store[f"{key}/lossy/embedding"]
+                n = min(len(t), len(wins))  # a codec's padding may add a last window: the table's windows only
+                if n >= len(wins) - 1:
+                    codec = str(store[f"{key}/lossy/codec"])
+                    kept_rows += [{**w, "render_id": f"{rid}~{codec}"} for w in wins[:n]]
+                    tags.append(t[:n])
+                    embs.append(e[:n])
+                else:
+                    log.warning("%s: lossy copy has %d windows, the table %d; skipped", rid, len(t), len(wins))
             bar.advance(task)
     if cache is not None and changed:
         from audioconcept.utils import atomic_write_bytes

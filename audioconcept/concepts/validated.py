@@ -90,6 +90,8 @@ class ValidateConfig:
     features_table: Path | None = Path("../shared/gtzan/features_30_sec.csv")
     cv_repeats: int = 10
     max_renders: int | None = None
+    # every training render also through MP3 or Ogg Vorbis (render_data.lossy_copy_outputs): training only
+    lossy_train_copies: bool = True
 
 
 @dataclass
@@ -603,7 +605,9 @@ def validate_probes(cfg: ValidateConfig) -> dict:
     c = base_concepts(m["concepts"])
     vocab = {"names": list(c["names"]), "members": [list(x) for x in c["members"]]}
     Path(cfg.cache).mkdir(parents=True, exist_ok=True)
-    rw = load_render_windows(cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}.npz", cfg.max_renders)
+    rw = load_render_windows(
+        cfg.renders, model, Path(cfg.cache) / f"renders-{cfg.bundle}.npz", cfg.max_renders, cfg.lossy_train_copies
+    )
     split = render_split(rw)
     probes, probe_fig = train_probes(
         rw.embedding,
@@ -666,6 +670,8 @@ def validate_probes(cfg: ValidateConfig) -> dict:
         "bundle": cfg.bundle,
         "renders": str(cfg.renders),
         "render_windows": {s: int((rw.split == s).sum()) for s in ("train", "val", "test")},
+        # of the train windows, those of the renders' lossy copies (render id `<id>~<codec>`)
+        "lossy_train_windows": int(sum("~" in r for r in rw.render)),
         "test_soundfonts": list(split.test_soundfonts),
         "target_precision": cfg.target_precision,
         "criteria": {
