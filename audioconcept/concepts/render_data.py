@@ -204,13 +204,14 @@ def load_render_windows(
                 )
                 changed = True
             t, e = store[f"{key}/tags"], store[f"{key}/embedding"]
-            if len(t) != len(wins):
+            kept = len(t) == len(wins)
+            if not kept:
                 log.warning("%s: %d windows in the table, %d through the bundle; skipped", rid, len(wins), len(t))
             else:
                 kept_rows += wins
                 tags.append(t)
                 embs.append(e)
-            if lossy_train_copies and wins[0]["split"] == "train":
+            if kept and lossy_train_copies and wins[0]["split"] == "train":  # a skipped render has no copy either
                 if f"{key}/lossy/tags" not in store:
                     codec, o = lossy_copy_outputs(model, audio, key)
                     store[f"{key}/lossy/tags"] = o.tags.astype(np.float32)
