@@ -444,6 +444,7 @@ def create_app(cfg: AppConfig):
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.analyzer = analyzer
+    app.state.slots = slots  # uploads in flight (tests wait on it)
     app.state.token = token
     return app
 

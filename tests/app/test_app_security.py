@@ -325,7 +325,10 @@ def test_slow_uploads_count_against_the_job_limit_and_time_out(tmp_path, song):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/options") as r:
             token = json.load(r)["token"]
         socks = [_slow_upload(port, token) for _ in range(4)]
-        time.sleep(0.5)  # the four are being read
+        t0 = time.monotonic()
+        while app.state.slots.uploading < 4 and time.monotonic() - t0 < 20:  # the four are being read
+            time.sleep(0.02)
+        assert app.state.slots.uploading == 4
         extra = [_slow_upload(port, token) for _ in range(16)]
         try:
             assert [_status(s) for s in extra] == [429] * 16  # at once, while the first four still upload
