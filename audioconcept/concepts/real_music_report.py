@@ -50,22 +50,51 @@ def _predict(model, path: Path, seconds: float | None = None):
 LOSSY_CHECK: tuple[tuple[str, str, float], ...] = (("MP3", "MPEG_LAYER_III", 0.5), ("OGG", "VORBIS", 0.5))
 
 
+# a lossy margin: this quantile of how far a codec moves a window's log-odds, over the windows near the threshold
+LOSSY_MARGIN_QUANTILE = 0.9
+LOSSY_NEAR = 2.0  # log-odds: a window this close to the threshold (lossless or lossy) counts as near it
+LOSSY_MIN_NEAR = 20  # fewer near windows than this: every window counts
+
+
+def lossy_margin(pairs: list[tuple[float, float]], threshold: float) -> float | None:
+    """(lossless, lossy) strengths of the same windows -> how far a codec moves a window near the threshold, in
+    log-odds: the LOSSY_MARGIN_QUANTILE of |Δ log-odds| over the windows within LOSSY_NEAR of it (all windows
+    where fewer than LOSSY_MIN_NEAR are)."""
+    from audioconcept.runtime.opposites import log_odds
+
+    if not pairs:
+        return None
+    a, b = (log_odds(np.asarray(x, dtype=np.float64)) for x in zip(*pairs, strict=True))
+    t = float(log_odds(np.float64(threshold)))
+    near = np.minimum(np.abs(a - t), np.abs(b - t)) < LOSSY_NEAR
+    d = np.abs(a - b)[near] if near.sum() >= LOSSY_MIN_NEAR else np.abs(a - b)
+    return round(float(np.quantile(d, LOSSY_MARGIN_QUANTILE)), 3)
+
+
 def lossy_figures(model, lossless: dict, validation: dict) -> dict:
     """Does the answer survive a lossy copy? Each clip of `lossless` (path -> its result) through every codec of
-    LOSSY_CHECK and the runtime again: the clips whose genre or concepts present change, and per concept, on how
-    many clips its presence flips."""
+    LOSSY_CHECK and the runtime again: the clips whose genre or concepts present change; per concept, on how many
+    clips its presence flips; and per validated concept its lossy margin (`lossy_margin`, over every codec's
+    windows), which the bundle keeps so that the runtime can call a song's concept borderline. How many of the
+    flips those margins would have flagged on the lossless file is counted too (in-sample: the same clips)."""
     import tempfile
 
     from audioconcept.concepts.render_data import encode_lossy
+    from audioconcept.runtime.aggregate import borderline_concepts
 
     codecs = [f"{fmt.lower()}@{level}" for fmt, _, level in LOSSY_CHECK]
     genre_changed = dict.fromkeys(codecs, 0)
     clips_changed = dict.fromkeys(codecs, 0)
     flips: dict[str, dict[str, int]] = {}
+    flipped: list[tuple[Path, str]] = []  # (clip, concept) of every flip
     present: dict[str, int] = {}
     for r in lossless.values():
         for c in r.concepts_present:
             present[c] = present.get(c, 0) + 1
+    names = list(model.settings.concept_names)
+    thresholds = dict(zip(names, model.concept_thresholds, strict=True))
+    judged = [n for n in names if (validation.get(n) or {}).get("status") == "validated"]
+    pairs: dict[str, list[tuple[float, float]]] = {n: [] for n in judged}
     with tempfile.TemporaryDirectory(prefix="lossy-") as tmp:
         for (fmt, subtype, level), codec in zip(LOSSY_CHECK, codecs, strict=True):
             for path, r in lossless.items():
@@ -75,6 +104,19 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
                 clips_changed[codec] += bool(changed)
                 for c in changed:
                     flips.setdefault(c, dict.fromkeys(codecs, 0))[codec] += 1
+                    flipped.append((path, c))
+                for w, v in zip(r.windows, q.windows, strict=False):
+                    for n in judged:
+                        if n in w.concepts and n in v.concepts:
+                            pairs[n].append((w.concepts[n], v.concepts[n]))
+    margins = {n: m for n in judged if (m := lossy_margin(pairs[n], thresholds[n])) is not None}
+    with_margin = {n: {**(validation.get(n) or {}), "lossy_margin": m} for n, m in margins.items()}
+    flagged = {
+        path: set(borderline_concepts(list(margins), [r.concepts.get(n, 0.0) for n in margins],
+                                      [thresholds[n] for n in margins], with_margin))
+        for path, r in lossless.items()
+    }  # fmt: skip
+    judged_flips = [(p, c) for p, c in flipped if c in margins]
     return {
         "codecs": codecs,
         "clips": len(lossless),
@@ -84,9 +126,17 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
             c: {
                 "status": (validation.get(c) or {}).get("status", "not validated"),
                 "present_lossless": present.get(c, 0),
+                "lossy_margin": margins.get(c),
                 **f,
             }
             for c, f in sorted(flips.items(), key=lambda kv: -sum(kv[1].values()))
+        },
+        "margins": margins,
+        "borderline": {
+            "validated_flips": len(judged_flips),
+            "flagged_before": sum(c in flagged[p] for p, c in judged_flips),
+            "flags": sum(len(v) for v in flagged.values()),
+            "note": "in-sample: the margins were measured on these clips",
         },
     }
 
@@ -520,18 +570,29 @@ def figures_markdown(f: dict) -> str:
             f"decoded by the runtime as any file): the genre changed on {each(lo['genre_changed'])} clips, the "
             f"concepts present on {each(lo['clips_changed'])}.",
             "",
-            "| concept | status | clips present (lossless) | "
+            "| concept | status | lossy margin (log-odds) | clips present (lossless) | "
             + " | ".join(f"clips where it flips: {c}" for c in lo["codecs"])
             + " |",
-            "|---|---|---|" + "---|" * len(lo["codecs"]),
+            "|---|---|---|---|" + "---|" * len(lo["codecs"]),
         ]
         for c, r in lo["flips"].items():
             lines.append(
-                f"| {c} | {r['status']} | {r['present_lossless']} | "
+                f"| {c} | {r['status']} | {_fmt(r.get('lossy_margin'))} | {r['present_lossless']} | "
                 + " | ".join(str(r[k]) for k in lo["codecs"])
                 + " |"
             )
         lines.append("")
+        if lo.get("margins"):
+            b = lo["borderline"]
+            margins = ", ".join(f"{c} {m:.2f}" for c, m in sorted(lo["margins"].items()))
+            lines += [
+                f"Each validated concept's lossy margin ({LOSSY_MARGIN_QUANTILE:.0%} of the codecs' |Δ log-odds| over "
+                f"windows within {LOSSY_NEAR:g} of its threshold) goes into the bundle; a song whose strength lies "
+                f"within it of the threshold is called borderline. Margins: {margins}. Of the {b['validated_flips']} "
+                f"flips of validated concepts above, {b['flagged_before']} were borderline on the lossless clip; "
+                f"{b['flags']} borderline flags over the {lo['clips']} lossless clips in all ({b['note']}).",
+                "",
+            ]
     if "game_music" in f:
         gm = f["game_music"]
         lines += [

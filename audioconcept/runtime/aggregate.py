@@ -15,7 +15,7 @@ from audioconcept.data.audio import Window
 from audioconcept.errors import SilentAudio
 from audioconcept.runtime.concept_probes import confidence_text, status_of, validation_of
 from audioconcept.runtime.ood import OTHER, DistanceToTraining
-from audioconcept.runtime.opposites import Groups, groups_from_manifest, opposites_of, present_mask
+from audioconcept.runtime.opposites import Groups, groups_from_manifest, log_odds, opposites_of, present_mask
 from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.silence import SILENCE_DBFS, is_silent
 from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary
@@ -40,7 +40,25 @@ def concept_confidence(record: dict | None) -> dict:
         "real_auc": r.get("real_auc"),
         "data": r.get("data"),
         "text": confidence_text(record),
+        "lossy_margin": r.get("lossy_margin"),
     }
+
+
+def borderline_concepts(
+    names, strengths, thresholds, validation: dict | None, skip: set[str] | frozenset = frozenset()
+) -> list[str]:
+    """The validated concepts whose song-level strength lies within their `lossy_margin` of the threshold, in
+    log-odds: present or not, the same song as MP3 or Ogg Vorbis may well say the opposite (the margin is measured
+    by the validation's lossy check). `skip`: names never shown as concepts (genre-named)."""
+    out = []
+    for n, v, t in zip(names, strengths, thresholds, strict=True):
+        r = (validation or {}).get(n) or {}
+        m = r.get("lossy_margin")
+        if n in skip or r.get("status") != "validated" or m is None:
+            continue
+        if abs(float(log_odds(np.float64(v)) - log_odds(np.float64(t)))) < float(m):
+            out.append(n)
+    return out
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -322,6 +340,11 @@ class SongAggregator:
                     (n for n in res.concepts_present if named.get(n)), key=lambda n: -res.concepts[n]
                 )
                 res.concepts_present = [n for n in res.concepts_present if not named.get(n)]
+            if s.validation:
+                skip = {n for n in s.concept_names if named.get(n)}
+                res.concepts_borderline = borderline_concepts(
+                    s.concept_names, strength, s.concept_thresholds, s.validation, skip
+                )
         if s.ood is not None and self.embeddings:
             res.ood = s.ood.judge(np.stack(self.embeddings))
             if res.ood["outside"]:

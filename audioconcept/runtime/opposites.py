@@ -66,7 +66,7 @@ def groups_as_names(names: list[str] | tuple[str, ...], groups: Groups) -> list[
     return [[[names[i] for i in a], [names[i] for i in b]] for a, b in groups]
 
 
-def _log_odds(p: np.ndarray) -> np.ndarray:
+def log_odds(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, EPS, 1 - EPS)
     return np.log(p) - np.log1p(-p)
 
@@ -82,7 +82,7 @@ def present_mask(values: np.ndarray, thresholds, groups: Groups, allowed=None) -
         on &= np.asarray(allowed, dtype=bool).reshape(thr.shape)
     if not groups or v.size == 0:
         return on
-    margin = np.where(on, _log_odds(np.nan_to_num(v, nan=0.0)) - _log_odds(thr), -np.inf)
+    margin = np.where(on, log_odds(np.nan_to_num(v, nan=0.0)) - log_odds(thr), -np.inf)
     out = on.copy()
     for a, b in groups:
         ma, mb = margin[list(a)].max(axis=0), margin[list(b)].max(axis=0)

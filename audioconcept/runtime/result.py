@@ -95,6 +95,8 @@ class SongResult:
     concept_validation: dict[str, dict] = field(default_factory=dict)  # concept -> status, AUC, precision, data
     similar_to: list[str] = field(default_factory=list)  # genre-, style- or era-named concepts present (not reasons)
     ood: dict = field(default_factory=dict)  # distance to the genre head's training music, and whether outside
+    # validated concepts within their lossy margin of the threshold (present or not): an MP3 copy may flip them
+    concepts_borderline: list[str] = field(default_factory=list)
 
     @property
     def genre(self) -> str:
@@ -330,7 +332,8 @@ def render_table(r: SongResult, console) -> None:
             spans = [f"{sp.start:.1f}-{sp.end:.1f}" for sp in r.concept_spans if sp.concept == name]
             row = [_shown(name) + (" *" if name in r.concepts_present else ""), f"{s:.2f}", ", ".join(spans[:6])]
             if r.concept_validation:
-                row.append(confidence_cell(r.concept_validation.get(name)))
+                cell = confidence_cell(r.concept_validation.get(name))
+                row.append(cell + (" · borderline" if name in r.concepts_borderline else ""))
             c.add_row(*row)
         if len(ranked) > MAX_CONCEPT_ROWS:
             c.add_row(
@@ -343,6 +346,10 @@ def render_table(r: SongResult, console) -> None:
                 "confidence: precision at the threshold and ROC-AUC on held-out renders (real: AUC on real "
                 "recordings); ✗ failed validation (never present, never a reason); ? not validated (marked in the "
                 "reasons too)"
+            )
+        if r.concepts_borderline:
+            notes.append(
+                "borderline: within its lossy margin of the threshold (the same song as MP3 may say otherwise)"
             )
         if r.explanation:
             notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")

@@ -174,6 +174,7 @@ def build_view(
         "concepts": result.concepts,
         "concepts_present": sorted(result.concepts_present, key=lambda n: -result.concepts.get(n, 0.0)),
         "concept_validation": result.concept_validation,
+        "concepts_borderline": result.concepts_borderline,
         "similar_to": result.similar_to,
         "ood": result.ood or None,
         "concept_names": concept_names,

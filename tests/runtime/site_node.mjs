@@ -36,4 +36,8 @@ if (job.op === "mel") {
   const present = [];  // each window's present concepts, as live mode shows them
   job.windows.forEach((w, i) => { agg.add(w, appendProbes(job.outputs[i], probes)); present.push(agg.windowPresent()); });
   writeFileSync(`${out}.out.json`, JSON.stringify({ ...agg.result(job.path, job.info, job.top_k), window_present: present }));
+} else if (job.op === "borderline") {
+  const { borderlineConcepts } = await mod("aggregate.js");
+  const got = job.cases.map(c => borderlineConcepts(c.names, c.strengths, c.thresholds, c.validation, c.named));
+  writeFileSync(`${out}.out.json`, JSON.stringify(got));
 }

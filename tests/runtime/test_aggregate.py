@@ -148,3 +148,23 @@ def test_the_vote_bridges_frame_noise_and_keeps_opposites_apart():
     assert len(runs[0]) == 1 and len(runs[1]) == 1  # one span each: the flicker is bridged
     np.testing.assert_allclose(runs[0][0], [0.0, 15.0], atol=1.0)
     np.testing.assert_allclose(runs[1][0], [15.0, 30.0], atol=1.0)
+
+
+def test_borderline_concepts_are_validated_ones_within_their_lossy_margin_in_log_odds():
+    from audioconcept.runtime.aggregate import borderline_concepts
+
+    names = ("a", "b", "c", "d", "e", "f")
+    thr = (0.5, 0.5, 0.9, 0.5, 0.5, 0.5)
+    lo = lambda p: np.log(p / (1 - p))  # noqa: E731
+    up = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    strengths = (up(0.9), up(1.1), up(lo(0.9) - 0.5), 0.51, 0.51, 0.51)
+    val = {
+        "a": {"status": "validated", "lossy_margin": 1.0},  # 0.9 log-odds above: borderline (present, fragile)
+        "b": {"status": "validated", "lossy_margin": 1.0},  # 1.1 above: firm
+        "c": {"status": "validated", "lossy_margin": 1.0},  # 0.5 under its own threshold: borderline (absent)
+        "d": {"status": "failed", "lossy_margin": 1.0},  # never present: never borderline
+        "e": {"status": "validated"},  # no margin measured
+    }  # f: no validation record
+    assert borderline_concepts(names, strengths, thr, val) == ["a", "c"]
+    assert borderline_concepts(names, strengths, thr, val, skip={"a"}) == ["c"]
+    assert borderline_concepts(names, strengths, thr, None) == []

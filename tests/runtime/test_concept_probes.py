@@ -142,3 +142,32 @@ def test_probes_refuse_a_wrong_embedding():
         append_probes(Outputs(np.zeros((1, 3)), np.zeros((1, 3)), None, np.zeros((1, 100))), probes, "b")
     with pytest.raises(BundleError, match="2 names"):
         ConceptProbes.from_section({"names": ["a", "b"], "weights": [[0.0] * 3], "bias": [0.0]})
+
+
+def test_a_concept_within_its_lossy_margin_is_borderline_in_the_result_and_the_table():
+    import io
+
+    from rich.console import Console
+
+    from audioconcept.runtime.result import render_table
+
+    rng = np.random.default_rng(0)
+    m, probes, train = _manifest(rng)
+    emb = train[:4] + 0.01
+    p = probes.predict(emb)
+    piano, guitar = float(p[:, 0].max()), float(p[:, 1].max())
+    lo = lambda q: np.log(q / (1 - q))  # noqa: E731
+    c = m["concepts"]
+    c["thresholds"][c["names"].index("piano")] = 0.5
+    c["validation"]["piano"]["lossy_margin"] = abs(lo(piano)) + 0.1  # piano's strength sits inside its margin
+    c["validation"]["distorted guitar"]["lossy_margin"] = max(abs(lo(guitar)) - 0.1, 0.0)  # just outside it
+    r, _ = _run(m, probes, emb, rng.uniform(0, 0.1, (4, 100)))
+    assert r.concepts_borderline == ["piano"]
+    assert r.concept_validation["piano"]["lossy_margin"] == pytest.approx(abs(lo(piano)) + 0.1)
+    assert r.to_dict()["concepts_borderline"] == ["piano"]
+    out = io.StringIO()
+    render_table(r, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    row = next(line for line in text.splitlines() if line.startswith("│ piano"))
+    assert "borderline" in row and "borderline: within its lossy margin" in text
+    assert "borderline" not in next(line for line in text.splitlines() if line.startswith("│ distorted guitar"))

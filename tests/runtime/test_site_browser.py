@@ -82,6 +82,7 @@ def assert_same_song(page: dict, py: dict) -> None:
     assert page["concepts_present"] == py["concepts_present"]
     assert set(page["similar_to"]) == set(py["similar_to"])
     assert page["concept_validation"] == py["concept_validation"]
+    assert page["concepts_borderline"] == py["concepts_borderline"]
     assert page["ood"].keys() == py["ood"].keys()
     if py["ood"]:
         assert page["ood"]["outside"] == py["ood"]["outside"]

@@ -200,6 +200,7 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
     # concept validation, "similar to" and the distance to training, where the bundle carries them
     assert got["concept_validation"] == want["concept_validation"]
     assert got["similar_to"] == want["similar_to"]
+    assert got["concepts_borderline"] == want["concepts_borderline"]
     assert set(got["ood"]) == set(want["ood"])
     if want["ood"]:
         assert abs(got["ood"].pop("distance") - want["ood"].pop("distance")) <= 1e-4
@@ -231,3 +232,31 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
             and any(w["concepts"][c["names"][i]] >= c["thresholds"][i] for i in b)
         ]
         assert clash
+
+
+def test_js_borderline_equals_python(tmp_path):
+    """aggregate.js's borderlineConcepts against aggregate.py's borderline_concepts on cases around the margin:
+    validated concepts only, genre-named ones never, a missing margin never, the margin in log-odds both sides."""
+    from audioconcept.runtime.aggregate import borderline_concepts
+
+    rng = np.random.default_rng(3)
+    names = [f"c{k}" for k in range(40)]
+    cases = []
+    for _ in range(20):
+        thresholds = rng.uniform(0.05, 0.995, len(names)).tolist()
+        strengths = rng.uniform(0, 1, len(names)).tolist()
+        status = rng.choice(["validated", "failed", "not validated"], len(names), p=[0.7, 0.15, 0.15])
+        validation = {
+            n: {"status": str(st), "lossy_margin": None if rng.random() < 0.1 else float(rng.uniform(0, 3))}
+            for n, st in zip(names, status, strict=True)
+        }
+        named = {n: bool(rng.random() < 0.1) for n in names}
+        cases.append({"names": names, "strengths": strengths, "thresholds": thresholds, "validation": validation,
+                      "named": named})  # fmt: skip
+    want = [
+        borderline_concepts(c["names"], c["strengths"], c["thresholds"], c["validation"],
+                            {n for n, v in c["named"].items() if v})
+        for c in cases
+    ]  # fmt: skip
+    got, _ = run_node(tmp_path, {"op": "borderline", "cases": cases})
+    assert got == want and sum(map(len, want)) > 20  # not vacuous

@@ -143,6 +143,8 @@ document.body.dataset.probe = JSON.stringify({
   windowRows: document.querySelectorAll('tr.window-row').length,
   reasonsHead: (document.querySelector('p.reasons-head') || {}).textContent || '',
   reasonLabels: [...document.querySelectorAll('.explanation .contrib .bar-label')].map(e => e.textContent),
+  confidence: Object.fromEntries([...document.querySelectorAll('#confidence tbody tr')]
+    .map(r => [r.cells[0].textContent, r.cells[2].textContent])),
 });
 </script>
 """
@@ -158,6 +160,10 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     r = _result(290.0, 2.976, 2.992, lambda s: sections[min(int(s // 60), 4)])
     for w in r.windows:  # the song ends in silence (runtime.silence): a grey "silence" run, in the legend too
         w.silent = w.start >= 284.0
+    r.concept_validation = {  # piano sits within its lossy margin: "borderline" beside its confidence
+        n: {"status": "validated", "precision": 0.9, "auc": 0.95, "text": "", "lossy_margin": 1.0} for n in r.concepts
+    }
+    r.concepts_borderline = ["piano"]
     row = {"genre_named": False, "direction": "more"}
     r.explanation = {  # genres from one head, reasons from another that would choose the same genre
         "head": "validated",
@@ -194,3 +200,5 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     assert 'Genres from head "all-tags"; reasons from head "validated"' in probe["reasonsHead"]
     assert "0.78 cross-validated" in probe["reasonsHead"] and "chooses the same genre" in probe["reasonsHead"]
     assert probe["reasonLabels"][:2] == ["drums", "piano"]
+    assert probe["confidence"]["piano"] == "precision 0.90, AUC 0.95 · borderline"
+    assert probe["confidence"]["drums"] == "precision 0.90, AUC 0.95"

@@ -226,17 +226,21 @@ function confidenceText(v) {
   return parts.join(", ") || "validated";
 }
 
+const BORDERLINE_TITLE = "; borderline: within its lossy margin of the threshold (the same song as MP3 may say otherwise)";
+
 function renderConfidence(view) {
   const table = el("table", { class: "confidence", id: "confidence" });
   table.append(el("thead", {}, el("tr", {}, ...["concept", "strength", "confidence"].map(h => el("th", { text: h })))));
   const body = el("tbody");
   const val = view.concept_validation || {};
+  const borderline = new Set(view.concepts_borderline || []);
   for (const c of presentByStrength(view)) {
     const v = val[c];
     body.append(el("tr", { class: v ? "status-" + v.status.replace(" ", "-") : "" },
       el("td", { text: c + ((view.genre_named || {})[c] ? " †" : "") }),
       el("td", { text: fmt(view.concepts[c]) }),
-      el("td", { text: Object.keys(val).length ? confidenceText(v) : "", title: v ? (v.text || "") : "" })));
+      el("td", { text: Object.keys(val).length ? confidenceText(v) + (borderline.has(c) ? " · borderline" : "") : "",
+                 title: v ? (v.text || "") + (borderline.has(c) ? BORDERLINE_TITLE : "") : "" })));
   }
   table.append(body);
   return table;

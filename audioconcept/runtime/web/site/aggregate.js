@@ -178,6 +178,16 @@ export function voteGrid(on, valid, res, seconds) {
 const EPS = 1e-6;
 function logOdds(p) { const q = Math.min(Math.max(p, EPS), 1 - EPS); return Math.log(q) - Math.log1p(-q); }
 
+// aggregate.py's borderline_concepts: validated concepts whose song strength lies within their lossy margin of the
+// threshold, in log-odds (present or not: the same song as MP3 may say the opposite); genre-named ones never
+export function borderlineConcepts(names, strengths, thresholds, validation, named) {
+  return names.filter((n, k) => {
+    const r = validation[n] || {}, m = r.lossy_margin;
+    if (named[n] || r.status !== "validated" || m === undefined || m === null) return false;
+    return Math.abs(logOdds(strengths[k]) - logOdds(thresholds[k])) < m;
+  });
+}
+
 export function exclusiveGroups(names, pairs) {
   const side = ns => [...new Set(ns.map(n => names.indexOf(n)).filter(i => i >= 0))].sort((x, y) => x - y);
   return (pairs || []).map(([a, b]) => [side(a), side(b)]).filter(([a, b]) => a.length && b.length && !a.some(i => b.includes(i)));
@@ -368,7 +378,7 @@ export class SongAggregator {
       path, model: info.model, arch: info.arch, trained_on: info.trained_on, backend: info.backend, device: info.device,
       duration_s: round(this.duration, 3), genres: ord.map(i => ({ label: this.labels[i], probability: song[i] })),
       windows: this.windows, concepts: {}, concepts_present: [], concept_spans: [], timing_ms: {}, tags: {}, explanation: {},
-      concept_validation: {}, similar_to: [], ood: {}, schema_version: 1,
+      concept_validation: {}, similar_to: [], ood: {}, concepts_borderline: [], schema_version: 1,
     };
     if (this.windowConcepts.length) {
       const strength = colMax(this.windowConcepts);
@@ -386,6 +396,9 @@ export class SongAggregator {
         // genre-, style- or era-named concepts present are "similar to", strongest first (a stable sort, as Python's)
         res.similar_to = res.concepts_present.filter(n => named[n]).sort((a, b) => res.concepts[b] - res.concepts[a]);
         res.concepts_present = res.concepts_present.filter(n => !named[n]);
+      }
+      if (Object.keys(this.validation).length) {
+        res.concepts_borderline = borderlineConcepts(this.names, strength, this.thresholds, this.validation, named);
       }
     }
     if (this.ood && this.embeddings.length) {

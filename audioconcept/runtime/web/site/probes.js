@@ -76,5 +76,6 @@ export function conceptConfidence(record) {
   return {
     status: r.status === undefined ? "not validated" : r.status, source: get("source"), auc: get("auc"),
     precision: get("precision"), real_auc: get("real_auc"), data: get("data"), text: confidenceText(record),
+    lossy_margin: get("lossy_margin"),
   };
 }

@@ -31,6 +31,7 @@ export function viewFromResult(result, manifest, audioUrl) {
     concepts: result.concepts,
     concepts_present: [...result.concepts_present].sort((a, b) => (result.concepts[b] || 0) - (result.concepts[a] || 0)),
     concept_validation: result.concept_validation || {}, similar_to: result.similar_to || [],
+    concepts_borderline: result.concepts_borderline || [],
     ood: result.ood && Object.keys(result.ood).length ? result.ood : null,
     concept_names: names, genre_named: genreNamed,
     explanation: result.explanation && result.explanation.head ? result.explanation : null,
