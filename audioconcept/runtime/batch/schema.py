@@ -1,4 +1,4 @@
-"""The two Parquet tables that `audioconcept batch` writes, and the rows that fill them (schema version 2).
+"""The two Parquet tables that `audioconcept batch` writes, and the rows that fill them (schema version 3).
 
 songs table, ``OUT/songs/part-*.parquet``, one row per song:
 
@@ -9,9 +9,10 @@ songs table, ``OUT/songs/part-*.parquet``, one row per song:
 - ``duration_s`` float64: seconds analysed; ``n_windows`` int32
 - ``genre`` string, ``genre_probability`` float32: the top genre and its song-level probability
 - ``genres`` list<struct<label: string, probability: float32>>: the top-k genres, best first
-- ``concepts`` list<struct<name: string, strength: float32, present: bool>>: every concept the bundle
-  knows, with its song-level strength (the strongest window) and whether it passes its threshold
-  (empty for a bundle without concepts)
+- ``concepts`` list<struct<name: string, strength: float32, present: bool, borderline: bool>>: every concept
+  the bundle knows, with its song-level strength (the strongest window), whether it passes its threshold, and
+  whether it lies within its lossy margin of it (`SongResult.concepts_borderline`: the same song as MP3 may say
+  otherwise) (empty for a bundle without concepts)
 - ``concept_spans`` list<struct<concept: string, start_s: float32, end_s: float32, strength: float32>>:
   where each present concept sounds
 - ``model`` string: bundle name; ``model_sha256`` string: sha256 of the bundle's manifest.json, which
@@ -47,7 +48,7 @@ from audioconcept.runtime.batch.arrow import require_pyarrow
 from audioconcept.runtime.batch.inputs import SongRef
 from audioconcept.runtime.result import SongResult
 
-SCHEMA_VERSION = 2  # 2: windows.silent
+SCHEMA_VERSION = 3  # 2: windows.silent; 3: songs.concepts.borderline
 SONGS = "songs"
 WINDOWS = "windows"
 
@@ -56,7 +57,9 @@ WINDOWS = "windows"
 def songs_schema():
     pa = require_pyarrow()
     label_p = pa.struct([("label", pa.string()), ("probability", pa.float32())])
-    concept = pa.struct([("name", pa.string()), ("strength", pa.float32()), ("present", pa.bool_())])
+    concept = pa.struct(
+        [("name", pa.string()), ("strength", pa.float32()), ("present", pa.bool_()), ("borderline", pa.bool_())]
+    )
     span = pa.struct(
         [("concept", pa.string()), ("start_s", pa.float32()), ("end_s", pa.float32()), ("strength", pa.float32())]
     )
@@ -198,7 +201,13 @@ def result_rows(ref: SongRef, r: SongResult, info: ModelInfo, hop_s: float, elap
         "genre_probability": float(r.genres[0][1]),
         "genres": [{"label": g, "probability": float(p)} for g, p in r.genres],
         "concepts": [
-            {"name": n, "strength": float(s), "present": n in r.concepts_present} for n, s in r.concepts.items()
+            {
+                "name": n,
+                "strength": float(s),
+                "present": n in r.concepts_present,
+                "borderline": n in r.concepts_borderline,
+            }
+            for n, s in r.concepts.items()
         ],
         "concept_spans": [
             {"concept": sp.concept, "start_s": float(sp.start), "end_s": float(sp.end), "strength": float(sp.strength)}

@@ -29,4 +29,25 @@ def test_decoded_audio_gives_the_streamed_result(name, shared_clips_dir):
     assert [g["probability"] for g in got["genres"]] == pytest.approx(
         [g["probability"] for g in want["genres"]], abs=1e-5
     )
-    assert {c["name"]: c["present"] for c in got["concepts"]} == {c["name"]: c["present"] for c in want["concepts"]}
+
+    def flags(song):
+        return {c["name"]: (c["present"], c["borderline"]) for c in song["concepts"]}
+
+    assert flags(got) == flags(want)
+
+
+def test_a_song_row_says_which_concepts_are_borderline_as_audioconcept_run_does():
+    """The songs table's `borderline` flag is the runtime's `concepts_borderline` (the README's reggae excerpt has
+    some: male voice and dark sit within their lossy margins)."""
+    from pathlib import Path
+
+    from audioconcept.runtime.model import load
+
+    bundle = resolve_bundle("musicnn-gtzan")
+    info, sr = model_info(bundle)
+    path = str(Path(__file__).resolve().parents[2] / "fixtures" / "reggae.00006.excerpt.flac")
+    row = SongAnalyser(AnalysisSettings(str(bundle), info, sr)).analyse_file(SongRef(path, 1, 0, "0" * 20)).song
+    want = load(bundle).predict(path)
+    assert want.concepts_borderline  # not vacuous
+    assert sorted(c["name"] for c in row["concepts"] if c["borderline"]) == sorted(want.concepts_borderline)
+    assert {c["name"] for c in row["concepts"] if c["present"]} == set(want.concepts_present)

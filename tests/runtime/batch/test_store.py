@@ -28,7 +28,7 @@ def _ok(i: int, n_windows: int = 2) -> SongRows:
         "genre": "rock",
         "genre_probability": 0.5,
         "genres": [{"label": "rock", "probability": 0.5}],
-        "concepts": [{"name": "drums", "strength": 0.9, "present": True}],
+        "concepts": [{"name": "drums", "strength": 0.9, "present": True, "borderline": False}],
         "concept_spans": [{"concept": "drums", "start_s": 0.0, "end_s": 3.0, "strength": 0.9}],
         "analysed_at": datetime.now(timezone.utc),
         "elapsed_ms": 1.0,
