@@ -156,6 +156,8 @@ class LiveView:
         self._write(f"-- song: {genres}")
         if r.concepts_present:
             self._write(f"-- concepts present: {', '.join(r.concepts_present)}")
+        if r.concepts_borderline:  # within their lossy margin of the threshold: the same song as MP3 may differ
+            self._write(f"-- borderline (a lossy copy may say otherwise): {', '.join(r.concepts_borderline)}")
 
     def _write(self, line: str) -> None:
         self.out.write(line + "\n")

@@ -72,3 +72,22 @@ def test_only_what_the_window_calls_present_turns_on_and_an_outweighed_concept_t
     assert d.update(outweighed(2, ("quiet",), loud=0.6, quiet=0.95, sitar=0.9)) == (False, ["quiet"], ["loud"])
     assert "sitar" not in d.present
     assert d.update(outweighed(3, ("quiet",), loud=0.45, quiet=0.95)) is None  # loud within its margin: stays off
+
+
+def test_the_text_summary_names_the_borderline_concepts():
+    out = io.StringIO()
+    view = LiveView(out, "table")
+    res = SongResult("stdin", "m", "musicnn-probe", "", "onnx", "cpu", 6.0, [("jazz", 0.9)], [])
+    res.concepts_present, res.concepts_borderline = ["piano", "drums"], ["piano", "dark"]
+    view.summary(LiveSummary(res, 2, 0, 6.0, 6.5, 0.2, 0.08))
+    lines = out.getvalue().splitlines()
+    assert "-- concepts present: piano, drums" in lines
+    assert "-- borderline (a lossy copy may say otherwise): piano, dark" in lines
+    out = io.StringIO()
+    res.concepts_borderline = []
+    LiveView(out, "table").summary(LiveSummary(res, 2, 0, 6.0, 6.5, 0.2, 0.08))
+    assert "borderline" not in out.getvalue()
+    out = io.StringIO()
+    res.concepts_borderline = ["dark"]
+    LiveView(out, "jsonl").summary(LiveSummary(res, 2, 0, 6.0, 6.5, 0.2, 0.08))
+    assert json.loads(out.getvalue())["song"]["concepts_borderline"] == ["dark"]
