@@ -78,6 +78,7 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
     windows), which the bundle keeps so that the runtime can call a song's concept borderline. How many of the
     flips those margins would have flagged on the lossless file is counted too (in-sample: the same clips)."""
     import tempfile
+    from collections import Counter
 
     from audioconcept.concepts.render_data import encode_lossy
     from audioconcept.runtime.aggregate import borderline_concepts
@@ -87,10 +88,7 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
     clips_changed = dict.fromkeys(codecs, 0)
     flips: dict[str, dict[str, int]] = {}
     flipped: list[tuple[Path, str]] = []  # (clip, concept) of every flip
-    present: dict[str, int] = {}
-    for r in lossless.values():
-        for c in r.concepts_present:
-            present[c] = present.get(c, 0) + 1
+    present = Counter(c for r in lossless.values() for c in r.concepts_present)
     names = list(model.settings.concept_names)
     thresholds = dict(zip(names, model.concept_thresholds, strict=True))
     judged = [n for n in names if (validation.get(n) or {}).get("status") == "validated"]

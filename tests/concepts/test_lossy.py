@@ -1,7 +1,6 @@
 """Lossy copies: the training renders again through MP3 or Ogg Vorbis (training material only, same truth), and
 the report's check that an answer survives a lossy copy of a real clip."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from audioconcept.concepts.render_data import CODECS, encode_lossy, load_render_windows
+from tests.concepts.tiny_renders import write_window_table
 
 SR = 22050
 
@@ -49,11 +49,7 @@ def _renders(root: Path, model) -> Path:
                 {"render_id": rid, "window": w, "piece_id": f"p{i}", "soundfont_id": f"sf{i}",
                  "arrangement_id": f"a{i}", "split": split, "piano": int(i == 0 and w == 0), "flute": -1}
             )  # fmt: skip
-    with open(root / "windows.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    return root
+    return write_window_table(root, rows)
 
 
 def test_train_renders_get_a_lossy_copy_with_their_truth_and_the_cache_keeps_it(tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """cnn-synth's CAV concepts checked against audio whose truth is known: the truth on the CNN's long windows, the
 figures, the verdicts, the patch into a bundle, and the runtime's use of it (a failed concept is never present)."""
 
-import csv
 import json
 import shutil
 
@@ -14,6 +13,7 @@ from audioconcept.data.audio import write_audio
 from audioconcept.errors import AudioConceptError
 from audioconcept.export.package_bundles import apply_patch, patch_bundle
 from audioconcept.runtime.registry import resolve_bundle
+from tests.concepts.tiny_renders import write_window_table
 from tests.payloads import assert_one_line_error, run_cli
 
 
@@ -73,11 +73,7 @@ def _fake_concept_audio(root, n=8, seconds=40.0, sr=22050):
                 {"render_id": rid, "window": w, "start_s": w * 2.992, "end_s": w * 2.992 + 2.976,
                  "split": "train", "fast": int(piano), "slow": int(not piano), "minor": -1}
             )  # fmt: skip
-    with open(root / "windows.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    return root
+    return write_window_table(root, rows)
 
 
 def test_validate_cavs_figures_verdicts_and_the_patch(tmp_path):

@@ -83,8 +83,13 @@ def render_tiny(out: Path, n_pieces: int = 9, windows: int = 3, seed: int = 0) -
                         **{name: int(plays[name][w]) for name in PROGRAMS},
                     }
                 )
-    with open(out / "windows.csv", "w", newline="") as f:
+    return write_window_table(out, rows)
+
+
+def write_window_table(root: Path, rows: list[dict]) -> Path:
+    """ROOT/windows.csv with `rows` (the columns of the first row), as the concept-audio build writes it; ROOT."""
+    with open(Path(root) / "windows.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()
         wr.writerows(rows)
-    return out
+    return Path(root)
