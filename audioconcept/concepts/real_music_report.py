@@ -7,6 +7,8 @@ and real game music from a Debian package, and returns:
 - the top-5 musical reasons (the bundle's reasons head) for the metal and classical clips;
 - the distance-to-training (OOD) answer on the game music, the solos and the non-music recordings;
 - per genre, the strongest reasons of the reasons head (mean contribution over the genre's clips).
+- with `renders`: where in time, the concept spans of held-out renders strung together against their exact truth
+  (concepts.timeline_check).
 
 `write_reports` writes them (json plus generated Markdown) into reports/real_music/, beside the concept validation
 table of `concepts validate-probes`. Real guitar solos and real out-of-GTZAN genre clips are not on this machine.
@@ -144,7 +146,12 @@ def _present(r) -> list[str]:
 
 
 def real_music_figures(
-    bundle, instruments: Path, clips: Path, game: Path | None = GAME_MUSIC, game_n: int = 10
+    bundle,
+    instruments: Path,
+    clips: Path,
+    game: Path | None = GAME_MUSIC,
+    game_n: int = 10,
+    renders: Path | None = None,
 ) -> dict:
     from audioconcept.concepts.real_validation import NO_MUSIC, SOLO_CHECKS, read_labels
     from audioconcept.runtime.model import load
@@ -234,6 +241,11 @@ def real_music_figures(
             "n": len(g),
             "seconds_per_track": 60,
         }
+    # ---- where in time: held-out renders strung together, exact truth per second
+    if renders is not None and (Path(renders) / "renders.csv").is_file():
+        from audioconcept.concepts.timeline_check import timeline_figures
+
+        out["timeline"] = timeline_figures(model, Path(renders), validation)
     out["not_here"] = NOT_HERE
     return out
 
@@ -591,6 +603,8 @@ def figures_markdown(f: dict) -> str:
                 f"{b['flags']} borderline flags over the {lo['clips']} lossless clips in all ({b['note']}).",
                 "",
             ]
+    if f.get("timeline", {}).get("concepts"):
+        lines += timeline_markdown(f["timeline"])
     if "game_music" in f:
         gm = f["game_music"]
         lines += [
@@ -609,6 +623,35 @@ def figures_markdown(f: dict) -> str:
         lines.append("")
     lines += [f["not_here"], ""]
     return "\n".join(lines)
+
+
+def timeline_markdown(t: dict) -> list[str]:
+    """The timeline check (concepts.timeline_check): validated concepts first, then those never present."""
+    lines = [
+        f"**Where in time** ({t['medleys']} medleys of {t['parts']} held-out renders each, {t['seconds']} s in all: "
+        f"{t['data']}; every second against the truth of the render window under it). Time precision: of the seconds "
+        "inside a concept's spans, the share where it sounds; time recall: of the seconds where it sounds, the share "
+        "inside its spans; off seams: more than one window from a change of part. "
+        "Misplaced: parts that never hold the concept where a span reaches more than one window "
+        "inside (a window across the seam of two parts hears both).",
+        "",
+        "| concept | status | time precision | time precision, off seams | time recall | seconds called / true | "
+        "parts found / holding it | misplaced |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = sorted(t["concepts"].items(), key=lambda kv: (kv[1]["status"] != "validated", kv[0]))
+    for c, r in order:
+        if r["status"] != "validated" and not r["seconds_called"]:
+            continue
+        lines.append(
+            f"| {c} | {r['status']} | {_fmt(r['precision'])} | {_fmt(r.get('precision_off_seams'))} | "
+            f"{_fmt(r['recall'])} | {r['seconds_called']} / "
+            f"{r['seconds_true']} | {r['parts_found']} / {r['parts_with']} | {r['misplaced']} |"
+        )
+    never = [c for c, r in order if r["status"] != "validated" and not r["seconds_called"]]
+    if never:
+        lines += ["", f"Never placed in time (not validated, so never present): {', '.join(never)}."]
+    return lines + [""]
 
 
 def reasons_markdown(reasons: dict) -> str:

@@ -717,7 +717,7 @@ def run_all(cfg: ValidateConfig, before: bool = True) -> dict:
         patched = Path(tmp) / src.name
         shutil.copytree(src, patched)
         patch_bundle(patched, cfg.patch)
-        after = real_music_figures(patched, cfg.instruments, cfg.clips)
+        after = real_music_figures(patched, cfg.instruments, cfg.clips, renders=cfg.renders)
     margins = (after.get("lossy") or {}).get("margins") or {}
     if margins:  # measured on the patched bundle's own answers: now the bundle keeps them (runtime: borderline)
         val = patch["concepts"]["validation"]
@@ -727,7 +727,7 @@ def run_all(cfg: ValidateConfig, before: bool = True) -> dict:
             if n in report["validation"]:  # displaced tags ("<name> (musicnn tag)") live in the patch only
                 report["validation"][n]["lossy_margin"] = m
         atomic_write_json(cfg.patch, patch)
-    prior = real_music_figures(src, cfg.instruments, cfg.clips) if before else None
+    prior = real_music_figures(src, cfg.instruments, cfg.clips, renders=cfg.renders) if before else None
     from audioconcept.concepts.embed import open_tag_bundle
 
     _, _, clips = real_outputs(open_tag_bundle(cfg.bundle), cfg)

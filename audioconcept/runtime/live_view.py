@@ -11,6 +11,7 @@ from typing import TextIO
 
 import numpy as np
 
+from audioconcept.runtime.result import BORDERLINE_NOTE
 from audioconcept.runtime.stream import LiveSummary, LiveWindow
 
 LATENCY_KEPT = 4096  # the latency figures of the summary cover the last this many windows
@@ -157,7 +158,7 @@ class LiveView:
         if r.concepts_present:
             self._write(f"-- concepts present: {', '.join(r.concepts_present)}")
         if r.concepts_borderline:  # within their lossy margin of the threshold: the same song as MP3 may differ
-            self._write(f"-- borderline (a lossy copy may say otherwise): {', '.join(r.concepts_borderline)}")
+            self._write(f"-- borderline, {BORDERLINE_NOTE}: {', '.join(r.concepts_borderline)}")
 
     def _write(self, line: str) -> None:
         self.out.write(line + "\n")

@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 
 RESULT_SCHEMA_VERSION = 1
 
+# what "borderline" means, in every place that shows it (the table note, the live summary; view.js says the same)
+BORDERLINE_NOTE = "within its lossy margin of the threshold (the same song as MP3 may say otherwise)"
+
 
 SILENCE = "silence"  # what a silent window shows for its genre (table, CSV, live rows, pages)
 
@@ -348,9 +351,7 @@ def render_table(r: SongResult, console) -> None:
                 "reasons too)"
             )
         if r.concepts_borderline:
-            notes.append(
-                "borderline: within its lossy margin of the threshold (the same song as MP3 may say otherwise)"
-            )
+            notes.append(f"borderline: {BORDERLINE_NOTE}")
         if r.explanation:
             notes.append(f"{GENRE_NAMED_MARK} named after a genre, style or era")
         console.print("; ".join(notes), style="dim", highlight=False)

@@ -7,7 +7,7 @@ import json
 import time
 
 from audioconcept.runtime.live_view import ChangeDetector, LiveView
-from audioconcept.runtime.result import SongResult, WindowResult
+from audioconcept.runtime.result import BORDERLINE_NOTE, SongResult, WindowResult
 from audioconcept.runtime.stream import LiveSummary, LiveWindow
 
 
@@ -82,7 +82,7 @@ def test_the_text_summary_names_the_borderline_concepts():
     view.summary(LiveSummary(res, 2, 0, 6.0, 6.5, 0.2, 0.08))
     lines = out.getvalue().splitlines()
     assert "-- concepts present: piano, drums" in lines
-    assert "-- borderline (a lossy copy may say otherwise): piano, dark" in lines
+    assert f"-- borderline, {BORDERLINE_NOTE}: piano, dark" in lines
     out = io.StringIO()
     res.concepts_borderline = []
     LiveView(out, "table").summary(LiveSummary(res, 2, 0, 6.0, 6.5, 0.2, 0.08))

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from audioconcept.runtime.result import ConceptSpan, SongResult, WindowResult
+from audioconcept.runtime.result import BORDERLINE_NOTE, ConceptSpan, SongResult, WindowResult
 from audioconcept.runtime.view import build_view, genre_colours, render_report, window_cells
 
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
@@ -145,6 +145,7 @@ document.body.dataset.probe = JSON.stringify({
   reasonLabels: [...document.querySelectorAll('.explanation .contrib .bar-label')].map(e => e.textContent),
   confidence: Object.fromEntries([...document.querySelectorAll('#confidence tbody tr')]
     .map(r => [r.cells[0].textContent, r.cells[2].textContent])),
+  confidenceCaption: (document.querySelector('#confidence caption') || {}).textContent || '',
 });
 </script>
 """
@@ -202,3 +203,4 @@ def test_the_report_of_a_long_song_in_chromium(tmp_path):
     assert probe["reasonLabels"][:2] == ["drums", "piano"]
     assert probe["confidence"]["piano"] == "precision 0.90, AUC 0.95 · borderline"
     assert probe["confidence"]["drums"] == "precision 0.90, AUC 0.95"
+    assert probe["confidenceCaption"] == f"· borderline: {BORDERLINE_NOTE}"

@@ -226,7 +226,9 @@ function confidenceText(v) {
   return parts.join(", ") || "validated";
 }
 
-const BORDERLINE_TITLE = "; borderline: within its lossy margin of the threshold (the same song as MP3 may say otherwise)";
+// as result.py's BORDERLINE_NOTE (the CLI's table note and the live summary)
+const BORDERLINE_NOTE = "within its lossy margin of the threshold (the same song as MP3 may say otherwise)";
+const BORDERLINE_TITLE = "; borderline: " + BORDERLINE_NOTE;
 
 function renderConfidence(view) {
   const table = el("table", { class: "confidence", id: "confidence" });
@@ -243,6 +245,9 @@ function renderConfidence(view) {
                  title: v ? (v.text || "") + (borderline.has(c) ? BORDERLINE_TITLE : "") : "" })));
   }
   table.append(body);
+  if (presentByStrength(view).some(c => borderline.has(c))) {
+    table.append(el("caption", { class: "muted", text: "· borderline: " + BORDERLINE_NOTE }));
+  }
   return table;
 }
 
