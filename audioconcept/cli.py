@@ -833,6 +833,39 @@ def concepts_validate_probes(
     typer.echo(f"{n_ok} concepts validated, {n_fail} failed; patch {patch}; reports in {out}")
 
 
+@concepts_app.command("timeline")
+def concepts_timeline(
+    renders: Annotated[Path, typer.Option(help="Concept audio with exact truth (docs/concept-data.md)")],
+    bundle: Annotated[str, typer.Option(help="A bundle whose concepts are named as the renders' truth")] = (
+        "musicnn-gtzan"
+    ),
+    medleys: Annotated[int, typer.Option(min=1, help="Medleys of held-out renders to analyse")] = 20,
+    parts: Annotated[int, typer.Option(min=2, help="Renders per medley, each of another arrangement style")] = 4,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here")] = None,
+) -> None:
+    """Where in time: the bundle's concept spans on held-out renders strung together, against the renders' exact
+    truth each second (time precision and recall per concept; parts a concept is misplaced in)."""
+    from audioconcept.concepts.real_music_report import timeline_markdown
+    from audioconcept.concepts.timeline_check import MedleySettings, timeline_figures
+    from audioconcept.runtime.model import load
+
+    for name in ("windows.csv", "renders.csv"):
+        if not (renders / name).is_file():
+            raise typer.BadParameter(
+                f"{renders}: no {name} (build it with `make concept-audio`)", param_hint="--renders"
+            )
+    model = load(bundle)
+    validation = (model.m.get("concepts") or {}).get("validation") or {}
+    t = timeline_figures(model, renders, validation, MedleySettings(medleys=medleys, parts=parts))
+    if not t["concepts"]:
+        raise AudioConceptError(f"{bundle}: none of its concepts is named as a truth column of {renders}")
+    if out is not None:
+        from audioconcept.utils import atomic_write_json
+
+        atomic_write_json(out, t)
+    typer.echo("\n".join(timeline_markdown(t)).rstrip())
+
+
 @concepts_app.command("validate-cavs")
 def concepts_validate_cavs(
     renders: Annotated[Path, typer.Option(help="Concept audio with exact truth (docs/concept-data.md)")],
@@ -1110,6 +1143,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "concepts study": ("audioconcept concepts study --model models/checkpoints/musicnn-gtzan",),
     "concepts validate-probes": ("audioconcept concepts validate-probes --renders data/concept_renders",),
     "concepts validate-cavs": ("audioconcept concepts validate-cavs --renders data/concept_renders",),
+    "concepts timeline": ("audioconcept concepts timeline --renders data/concept_renders --out t.json",),
     "concepts validate": ("audioconcept concepts validate models/cnn --data synth:data/synth",),
     "bench": (
         "audioconcept bench --models cnn-synth --models svm-gtzan --quick",

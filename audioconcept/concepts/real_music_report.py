@@ -628,7 +628,8 @@ def figures_markdown(f: dict) -> str:
 def timeline_markdown(t: dict) -> list[str]:
     """The timeline check (concepts.timeline_check): validated concepts first, then those never present."""
     lines = [
-        f"**Where in time** ({t['medleys']} medleys of {t['parts']} held-out renders each, {t['seconds']} s in all: "
+        f"**Where in time** ({t['medleys']} medley{'s' * (t['medleys'] != 1)} of {t['parts']} held-out renders each, "
+        f"{t['seconds']} s in all: "
         f"{t['data']}; every second against the truth of the render window under it). Time precision: of the seconds "
         "inside a concept's spans, the share where it sounds; time recall: of the seconds where it sounds, the share "
         "inside its spans; off seams: more than one window from a change of part. "

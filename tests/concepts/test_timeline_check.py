@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -145,3 +146,21 @@ def test_the_report_lists_validated_concepts_and_names_those_never_placed(tiny_m
     assert "**Where in time** (3 medleys of 3 held-out renders each, 72 s in all" in md
     assert "| drums | validated | 1.00 | 1.00 | 1.00 | " in md
     assert "Never placed in time (not validated, so never present): piano." in md
+
+
+def test_the_cli_checks_a_shipped_bundle_and_says_in_one_line_what_is_missing(tiny_medley_renders, tmp_path):
+    from tests.payloads import assert_one_line_error, run_cli
+
+    out = tmp_path / "timeline.json"
+    proc = run_cli(
+        "concepts", "timeline", "--renders", str(tiny_medley_renders), "--medleys", "2", "--parts", "3",
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "**Where in time** (2 medleys of 3 held-out renders each, 48 s in all" in proc.stdout
+    assert "| drums | " in proc.stdout
+    t = json.loads(out.read_text())
+    assert t["medleys"] == 2 and t["concepts"]["drums"]["seconds_true"] > 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_cli("concepts", "timeline", "--renders", str(empty)), 2, "no windows.csv")
