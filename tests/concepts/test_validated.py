@@ -278,3 +278,60 @@ def test_a_measured_concept_is_judged_against_its_formula_on_real_music():
     tag = Candidate("tag", dict(GOOD, auc=0.89), {"formula": dict(good, precision=0.86, n_predicted=7)})
     probe = Candidate("probe", dict(GOOD, auc=1.0), {"formula": dict(good, precision=0.61, n_predicted=46)})
     assert choose("quiet", {"tag": tag, "probe": probe}, CFG) == "tag"
+
+
+def test_a_measured_concept_whose_render_threshold_breaks_its_promise_gets_one_chosen_on_real_music():
+    """quiet's probe ranks real windows almost perfectly against the formula, but its render threshold (0.45) calls
+    windows at -22 to -20 LUFS quiet: the threshold is chosen on the GTZAN clips' windows instead, the real figures
+    come out of fold by clip, and the instrument recordings, which never choose a threshold, are judged at it."""
+    import numpy as np
+
+    from audioconcept.concepts.embed import WindowOutputs
+    from audioconcept.concepts.validated import broken_real_promise, calibrated_on_real, formula_figures
+
+    rng = np.random.default_rng(0)
+    fn = lambda tags, emb: emb[:, 0]  # noqa: E731
+    clips, truth = {}, {}
+    for k in range(10):  # 10 clips of 8 windows: quiet windows score 0.8-1.0, the others 0.3-0.75
+        q = rng.random(8) < 0.4
+        v = np.where(q, rng.uniform(0.8, 1.0, 8), rng.uniform(0.3, 0.75, 8))
+        clips[f"c{k}.flac"] = WindowOutputs(np.zeros((8, 1)), v[:, None], np.arange(8) * 3.0)
+        truth[f"gtzan/c{k}.flac"] = [{"quiet": int(x)} for x in q]
+    inst = {"rain.wav": WindowOutputs(np.zeros((2, 1)), np.array([[0.7], [0.9]]), np.arange(2) * 3.0)}
+    truth["instruments/rain.wav"] = [{"quiet": 0}, {"quiet": 1}]
+    f = formula_figures(truth, inst, clips, "quiet", fn, 0.45)
+    assert f["precision"] < 0.7 and broken_real_promise(f, CFG) is not None
+    render = dict(GOOD, threshold=0.45)
+    cand = Candidate("probe", render, {"formula": f})
+    r_scores, r_truth = np.array([0.95, 0.9, 0.6, 0.5, 0.85]), np.array([1, 1, 0, 0, 0], bool)
+    new = calibrated_on_real(cand, "quiet", fn, r_scores, r_truth, [], inst, clips, truth, CFG)
+    assert 0.75 < new.render["threshold"] < 0.85 and new.render["render_threshold"] == 0.45
+    assert "chosen on real music" in new.render["threshold_data"]
+    # the renders at the new threshold: 0.95, 0.9 and 0.85 called present, two of them right
+    assert new.render["n_predicted"] == 3 and new.render["precision"] == round(2 / 3, 4) and new.render["recall"] == 1
+    rf = new.real["formula"]
+    assert rf["n_windows"] == 82 and rf["n_positive"] == sum(t["quiet"] for w in truth.values() for t in w)
+    assert rf["precision"] == 1.0 and broken_real_promise(rf, CFG) is None and "out of fold" in rf["data"]
+    assert new.gtzan_present == sum(bool(np.max(o.embedding) >= new.render["threshold"]) for o in clips.values())
+    assert rf["recordings"] == {
+        "precision": 1.0,
+        "n_predicted": 1,
+        "n_windows": 2,
+        "data": "the windows of ../shared/instruments alone, at the threshold chosen on the GTZAN clips",
+    }
+    assert judge(new, CFG, False)[0] == "failed"  # the renders at 2/3 precision: under min_precision, as they are
+    # a threshold chosen on GTZAN that calls the recordings' windows wrongly (rain is loud, 2 of 12 right) fails there
+    broken = Candidate("tag", GOOD, {"formula": dict(rf, recordings={"precision": 0.25, "n_predicted": 8})})
+    status, why = judge(broken, CFG, False)
+    assert status == "failed" and why == [
+        "real-recording precision 0.25 (0.07-0.59 over 8 windows called present) is under the 0.9 its threshold was "
+        "chosen for (formula truth)"
+    ]
+    one = Candidate("tag", GOOD, {"formula": dict(rf, recordings={"precision": 1.0, "n_predicted": 1})})
+    assert judge(one, CFG, False)[0] == "validated"
+    # with too little real truth to choose on, the candidate is left as it was
+    few = {k: [{"quiet": 0}] * 8 for k in truth}
+    assert calibrated_on_real(cand, "quiet", fn, r_scores, r_truth, [], inst, clips, few, CFG) is cand
+    # a detector that ranks real music poorly is not mended by a threshold: it is left to fail
+    flipped = {k: [{"quiet": 1 - t["quiet"]} if i % 3 == 0 else t for i, t in enumerate(w)] for k, w in truth.items()}
+    assert calibrated_on_real(cand, "quiet", fn, r_scores, r_truth, [], inst, clips, flipped, CFG) is cand
