@@ -256,20 +256,27 @@ def formula_truth(model, cfg: ValidateConfig, inst: dict, clips: dict) -> dict[s
     return out
 
 
+def formula_windows(fn, name: str, outputs: dict, truth: dict[str, list[dict]], prefix: str):
+    """A candidate's window strengths on real music whose formula state for `name` is known -> (strengths, truth,
+    the file of each window)."""
+    s, t, g = [], [], []
+    for file, o in outputs.items():
+        values = fn(o.tags, o.embedding)
+        for w, st in enumerate(truth.get(prefix + file, [])):
+            if st.get(name, -1) in (0, 1) and w < len(values):
+                s.append(float(values[w]))
+                t.append(st[name] == 1)
+                g.append(file)
+    return np.asarray(s, dtype=np.float64), np.asarray(t, dtype=bool), np.asarray(g)
+
+
 def formula_figures(truth: dict[str, list[dict]], inst: dict, clips: dict, name: str, fn, threshold: float) -> dict:
     """The candidate against its formula on every window of real music (FORMULA_DATA): ROC-AUC, and precision and
     recall at its threshold; windows in the formula's uncertain band are left out."""
-    s, t = [], []
-    for prefix, outputs in (("instruments/", inst), ("gtzan/", clips)):
-        for file, o in outputs.items():
-            values = fn(o.tags, o.embedding)
-            for w, st in enumerate(truth.get(prefix + file, [])):
-                if st.get(name, -1) in (0, 1) and w < len(values):
-                    s.append(float(values[w]))
-                    t.append(st[name] == 1)
-    if not s:
+    parts = [formula_windows(fn, name, o, truth, p)[:2] for p, o in (("instruments/", inst), ("gtzan/", clips))]
+    s_arr, t_arr = (np.concatenate(x) for x in zip(*parts, strict=True))
+    if not len(s_arr):
         return {}
-    s_arr, t_arr = np.asarray(s), np.asarray(t, bool)
     precision, recall = precision_recall(s_arr, t_arr, threshold)
     return {
         "auc": _r(roc_auc(s_arr, t_arr)),
@@ -315,20 +322,6 @@ def broken_real_promise(f: dict, cfg: ValidateConfig, min_n: int | None = None) 
         return None
     lo, hi = wilson_interval(round((f.get("precision") or 0) * n), n)
     return (lo, hi) if hi < cfg.target_precision else None
-
-
-def formula_windows(fn, name: str, outputs: dict, truth: dict[str, list[dict]], prefix: str):
-    """A candidate's window strengths on real music whose formula state for `name` is known -> (strengths, truth,
-    the file of each window)."""
-    s, t, g = [], [], []
-    for file, o in outputs.items():
-        values = fn(o.tags, o.embedding)
-        for w, st in enumerate(truth.get(prefix + file, [])):
-            if st.get(name, -1) in (0, 1) and w < len(values):
-                s.append(float(values[w]))
-                t.append(st[name] == 1)
-                g.append(file)
-    return np.asarray(s, dtype=np.float64), np.asarray(t, dtype=bool), np.asarray(g)
 
 
 def calibrated_on_real(

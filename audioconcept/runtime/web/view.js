@@ -236,7 +236,8 @@ function renderConfidence(view) {
   const body = el("tbody");
   const val = view.concept_validation || {};
   const borderline = new Set(view.concepts_borderline || []);
-  for (const c of presentByStrength(view)) {
+  const present = presentByStrength(view);
+  for (const c of present) {
     const v = val[c];
     body.append(el("tr", { class: v ? "status-" + v.status.replace(" ", "-") : "" },
       el("td", { text: c + ((view.genre_named || {})[c] ? " †" : "") }),
@@ -245,7 +246,7 @@ function renderConfidence(view) {
                  title: v ? (v.text || "") + (borderline.has(c) ? BORDERLINE_TITLE : "") : "" })));
   }
   table.append(body);
-  if (presentByStrength(view).some(c => borderline.has(c))) {
+  if (present.some(c => borderline.has(c))) {
     table.append(el("caption", { class: "muted", text: "· borderline: " + BORDERLINE_NOTE }));
   }
   return table;
