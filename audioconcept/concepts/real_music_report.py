@@ -102,7 +102,7 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
                 genre_changed[codec] += q.genre != r.genre
                 changed = set(q.concepts_present) ^ set(r.concepts_present)
                 clips_changed[codec] += bool(changed)
-                for c in changed:
+                for c in sorted(changed):  # a set's order is the string hash's, which changes from run to run
                     flips.setdefault(c, dict.fromkeys(codecs, 0))[codec] += 1
                     flipped.append((path, c))
                 for w, v in zip(r.windows, q.windows, strict=False):
@@ -129,7 +129,7 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
                 "lossy_margin": margins.get(c),
                 **f,
             }
-            for c, f in sorted(flips.items(), key=lambda kv: -sum(kv[1].values()))
+            for c, f in sorted(flips.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
         },
         "margins": margins,
         "borderline": {

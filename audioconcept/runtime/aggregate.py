@@ -360,7 +360,8 @@ class SongAggregator:
 
 EXPLANATION_NOTE = (
     "logit = intercept + the sum of the contributions, of similar_to and of failed; a contribution is weight x (input "
-    "- the training mean) summed over the concept's sources; the reasons are the musical concepts present in the "
+    "- the training mean) summed over the concept's sources (a concept's displaced musicnn tag, where both passed "
+    "validation, is one of them); the reasons are the musical concepts present in the "
     "song that speak for the genre (present and value > 0), strongest first, and the other contributions follow; "
     "concepts named after a genre, style or era are kept apart in similar_to, and those that failed their "
     "validation in failed"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audioconcept.errors import AudioConceptError
+from audioconcept.models.tag_concepts import base_concept
 
 # a concept present in the song speaks for a genre when it adds at least this to the genre's logit: a smaller
 # share (shown as "+0.00") is no reason a listener could hear (the web page's aggregate.js keeps the same value)
@@ -81,6 +82,21 @@ class TagVocabulary:
             of[list(mem)] = k
         return of
 
+    def folded(self) -> dict[int, int]:
+        """Displaced tag concept -> its concept: where a concept moved to its probe and its musicnn tags stayed
+        behind as "<name> (musicnn tag)" (concepts.validated), and both passed their validation, the two are one
+        idea heard by two detectors, and a head's reasons give it once. A detector that failed or was never
+        validated is not folded into a reason (it keeps its own row and mark)."""
+        if not self.statuses:
+            return {}
+        index = {n: k for k, n in enumerate(self.names)}
+        out = {}
+        for k, n in enumerate(self.names):
+            b = index.get(base_concept(n), k)
+            if b != k and self.statuses[k] == self.statuses[b] == "validated":
+                out[k] = b
+        return out
+
 
 @dataclass(frozen=True)
 class GenreHead:
@@ -91,7 +107,7 @@ class GenreHead:
     bias: np.ndarray  # (G,)
     intercept: np.ndarray  # (G,)
     reference: np.ndarray  # (F,) the training mean of each feature
-    concept: np.ndarray  # (F,) the clean concept index of each feature
+    concept: np.ndarray  # (F,) the concept index each feature's contribution goes to (TagVocabulary.folded)
     vocabulary: TagVocabulary
     in_graph: bool
     transform: str = "identity"  # identity | logodds: what the head reads of each tag probability
@@ -129,6 +145,8 @@ class GenreHead:
         if missing:
             raise AudioConceptError(f"genre head {name}: features not among the tags ({', '.join(missing[:3])})")
         features = np.array([index[f] for f in h["features"]], dtype=int)
+        fold = vocab.folded()
+        concept = np.array([fold.get(int(k), int(k)) for k in vocab.concept_of_outputs()[features]], dtype=int)
         transform = h.get("transform", "identity")
         if transform not in TRANSFORMS:
             raise AudioConceptError(f"genre head {name}: unknown transform {transform!r} ({', '.join(TRANSFORMS)})")
@@ -141,7 +159,7 @@ class GenreHead:
             np.asarray(h["bias"], dtype=np.float64),
             np.asarray(h["intercept"], dtype=np.float64),
             np.asarray(h["reference"], dtype=np.float64),
-            vocab.concept_of_outputs()[features],
+            concept,
             vocab,
             gh.get("in_graph") == name,
             transform,
@@ -217,6 +235,9 @@ class GenreHead:
         dev = self.deviations_of(x)
         order = [int(k) for k in np.argsort(-c, kind="stable") if c[k] != 0.0]
         if present is not None:
+            present = np.array(present, dtype=bool)
+            for t, b in self.vocabulary.folded().items():  # one idea, two detectors: present where either hears it
+                present[b] |= present[t]
             reason = [bool(present[k]) and c[k] >= REASON_MIN for k in range(len(c))]
             order = [k for k in order if reason[k]] + [k for k in order if not reason[k]]
         named = self.vocabulary.genre_named

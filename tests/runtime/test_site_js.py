@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from audioconcept.data.audio import Window, load_audio, windows_from_array
+from audioconcept.models.tag_concepts import TAG_SUFFIX
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings
 from audioconcept.runtime.bundle import read_manifest
 from audioconcept.runtime.concept_probes import ConceptProbes
@@ -232,6 +233,12 @@ def test_js_aggregate_equals_python(tmp_path, name, spread):
             and any(w["concepts"][c["names"][i]] >= c["thresholds"][i] for i in b)
         ]
         assert clash
+        # a concept and its displaced musicnn tag, both validated, are one reason on both sides (TagVocabulary.folded)
+        folded = [n for n in c["names"] if n.endswith(TAG_SUFFIX) and n.removesuffix(TAG_SUFFIX) in c["names"]]
+        folded = [n for n in folded if want["concept_validation"][n]["status"] == "validated"]
+        rows = [r for g in want["explanation"]["genres"] for part in ("contributions", "failed") for r in g[part]]
+        assert folded and not {r["concept"] for r in rows} & set(folded)
+        assert {n.removesuffix(TAG_SUFFIX) for n in folded} & {r["concept"] for r in rows}
 
 
 def test_js_borderline_equals_python(tmp_path):

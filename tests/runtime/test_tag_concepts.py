@@ -262,3 +262,70 @@ def test_a_share_too_small_to_show_is_no_reason_here_or_on_the_page():
     for js in (web / "view.js", web / "site" / "aggregate.js"):
         m = re.search(r"const REASON_MIN = ([0-9.e-]+);", js.read_text())
         assert m and float(m.group(1)) == REASON_MIN, js
+    from audioconcept.models.tag_concepts import TAG_SUFFIX
+
+    m = re.search(r'const TAG_SUFFIX = "([^"]+)";', (web / "site" / "aggregate.js").read_text())
+    assert m and m.group(1) == TAG_SUFFIX
+
+
+def _displaced_manifest(tag_status: dict[str, str]) -> dict:
+    """Two concepts that moved to their probes, each with its displaced musicnn tag (status per concept)."""
+    names = ["strings", "strings (musicnn tag)", "loud", "loud (musicnn tag)", "dark"]
+    outputs = ["probe:strings", "MTT:strings", "probe:loud", "MTT:loud", "probe:dark"]
+    w = np.array([[0.5, 0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.6, 0.7, 0.0]])
+    ref = np.full(5, 0.2)
+    return {
+        "name": "fold",
+        "labels": ["classical", "metal"],
+        "window_s": 3.0,
+        "concepts": {
+            "kind": "tags",
+            "outputs": outputs,
+            "names": names,
+            "members": [[i] for i in range(5)],
+            "genre_named": [False] * 5,
+            "thresholds": [0.5] * 5,
+            "validation": {n: {"status": tag_status.get(n, "validated")} for n in names},
+        },
+        "genre_heads": {
+            "in_graph": "v",
+            "heads": {
+                "v": {
+                    "input": "tags",
+                    "features": outputs,
+                    "weights": w.tolist(),
+                    "bias": (-w @ ref).tolist(),
+                    "intercept": [0.0, 0.0],
+                    "reference": ref.tolist(),
+                }  # fmt: skip
+            },
+        },
+    }
+
+
+def test_a_concept_and_its_displaced_tag_are_one_reason_unless_a_detector_failed():
+    """Where a concept moved to its probe and its musicnn tag validated too, the reasons gave one idea twice
+    ("strings +1.38 ... strings (musicnn tag) +1.12"): the two are one reason, with the sum of both
+    contributions, present where either detector hears it. A tag that failed keeps its own row in `failed`."""
+    m = _displaced_manifest({"loud (musicnn tag)": "failed"})
+    head = GenreHead.from_manifest(m)
+    assert head.vocabulary.folded() == {1: 0}  # strings' tag folds; loud's failed tag does not
+    x = np.array([0.9, 0.7, 0.8, 0.9, 0.6])
+    present = np.array([False, True, True, True, False])  # only the tag hears strings; loud's tag is failed
+    e = head.explain_inputs(x, "classical", present=present)
+    rows = {c["concept"]: c for c in e["contributions"]}
+    assert "strings (musicnn tag)" not in rows and "loud (musicnn tag)" not in rows
+    assert rows["strings"]["value"] == pytest.approx(0.5 * 0.7 + 0.4 * 0.5)  # both detectors' shares
+    assert rows["strings"]["present"]  # heard by the validated tag
+    assert e["contributions"][0]["concept"] == "strings"
+    assert [c["concept"] for c in e["failed"]] == ["loud (musicnn tag)"]
+    assert e["logit"] == pytest.approx(float(head.logits_of(x)[0]), abs=1e-6)  # the split still adds up
+    # a failed detector never lends its presence: loud is present on its own probe here, not through the tag
+    e2 = head.explain_inputs(x, "metal", present=np.array([False, False, False, True, False]))
+    assert not {c["concept"]: c for c in e2["contributions"]}["loud"]["present"]
+    # not validated (or no validation at all): nothing folds
+    unvalidated = _displaced_manifest({"strings (musicnn tag)": "not validated", "loud": "not validated"})
+    assert GenreHead.from_manifest(unvalidated).vocabulary.folded() == {}
+    bare = _displaced_manifest({})
+    del bare["concepts"]["validation"]
+    assert TagVocabulary.from_manifest(bare).folded() == {}

@@ -34,6 +34,8 @@ export function levelDbfs(x) {
 // indices sorting `a` descending (stable)
 function order(a) { return a.map((v, i) => i).sort((i, j) => (a[j] - a[i]) || (i - j)); }
 
+const TAG_SUFFIX = " (musicnn tag)";  // models/tag_concepts.py's TAG_SUFFIX: a concept's displaced musicnn tags
+
 export class TagVocabulary {
   // outputs: the graph's tags, then the concept probes' outputs; statuses: each concept's validation status
   constructor(c, probeOutputs, statuses) {
@@ -53,6 +55,18 @@ export class TagVocabulary {
   // (n_outputs, T) frames -> (K, T)
   mergeFrames(frames) { return this.members.map(mem => frames[mem[0]].map((_, t) => Math.max(...mem.map(i => frames[i][t])))); }
   conceptOfOutputs() { const of = new Array(this.outputs.length).fill(-1); this.members.forEach((mem, k) => mem.forEach(i => { of[i] = k; })); return of; }
+  // displaced tag concept "<name> (musicnn tag)" -> its concept, where both passed validation: one idea, two
+  // detectors, one reason (tag_concepts.py's TagVocabulary.folded); a failed or unvalidated one is never folded
+  folded() {
+    const out = new Map();
+    if (!this.statuses.length) return out;
+    const index = new Map(this.names.map((n, k) => [n, k]));
+    this.names.forEach((n, k) => {
+      const b = n.endsWith(TAG_SUFFIX) ? index.get(n.slice(0, -TAG_SUFFIX.length)) : undefined;
+      if (b !== undefined && this.statuses[k] === "validated" && this.statuses[b] === "validated") out.set(k, b);
+    });
+    return out;
+  }
 }
 
 const LOGODDS_EPS = 1e-4;  // tag_concepts.py's LOGODDS_EPS
@@ -77,8 +91,8 @@ export class GenreHead {
       name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, bias: h.bias, intercept: h.intercept,
       reference: h.reference, vocab, inGraph: gh.in_graph === name, transform, accuracy: cv === undefined ? null : cv,
     });
-    const of = vocab.conceptOfOutputs();
-    head.concept = head.features.map(f => of[f]);
+    const of = vocab.conceptOfOutputs(), fold = vocab.folded();
+    head.concept = head.features.map(f => (fold.has(of[f]) ? fold.get(of[f]) : of[f]));
     return head;
   }
   // the head the manifest names for its reasons (genre_heads.reasons), or null
@@ -110,6 +124,10 @@ export class GenreHead {
   explainInputs(x, genre, top, present) {
     const g = this.labels.indexOf(genre), c = this.contributionsOf(x, g), dev = this.deviationsOf(x);
     let ord = order(c).filter(k => c[k] !== 0);
+    if (present) {
+      present = Array.from(present, Boolean);  // one idea, two detectors: present where either hears it
+      for (const [t, b] of this.vocab.folded()) present[b] = present[b] || present[t];
+    }
     if (present) { const reason = k => !!present[k] && c[k] >= REASON_MIN; ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))]; }
     const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
