@@ -86,3 +86,28 @@ def test_validation_table_shows_how_firm_each_precision_is():
     lo, hi = wilson_interval(round(0.88 * 327), 327)
     assert rows["drums"][5] == f"{lo:.2f}–{hi:.2f} (327)" and lo > 0.8
     assert "knife edge" in md
+
+
+def test_game_music_is_checked_or_said_missing_never_dropped(tmp_path):
+    """The OOD answer on real game music outside GTZAN is part of the report; a machine without the Debian package
+    once regenerated the report and lost the section in silence. Missing, the report says so and how to get it."""
+    import numpy as np
+    import soundfile as sf
+
+    from audioconcept.concepts.real_music_report import figures_markdown, real_music_figures
+
+    nowhere = tmp_path / "none"
+    missing = real_music_figures("musicnn-gtzan", nowhere, nowhere, game=tmp_path / "no-game")
+    assert missing["game_music"]["missing"] == str(tmp_path / "no-game")
+    md = figures_markdown(missing)
+    assert "**Game music outside GTZAN:** not checked" in md and "apt-get install drascula-music" in md
+    assert "game_music" not in real_music_figures("musicnn-gtzan", nowhere, nowhere, game=None)
+    game = tmp_path / "game"
+    game.mkdir()
+    t = np.arange(22050 * 4) / 22050
+    sf.write(game / "track1.ogg", 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2, 22050)
+    found = real_music_figures("musicnn-gtzan", nowhere, nowhere, game=game)["game_music"]
+    assert found["n"] == 1 and set(found["tracks"]) == {"track1.ogg"}
+    row = found["tracks"]["track1.ogg"]
+    assert row["ood"]["distance"] > 0 and found["outside"] == int(row["ood"]["outside"])
+    assert "| track1.ogg |" in figures_markdown(real_music_figures("musicnn-gtzan", nowhere, nowhere, game=game))
