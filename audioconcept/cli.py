@@ -855,8 +855,7 @@ def concepts_timeline(
                 f"{renders}: no {name} (build it with `make concept-audio`)", param_hint="--renders"
             )
     model = load(bundle)
-    validation = (model.m.get("concepts") or {}).get("validation") or {}
-    t = timeline_figures(model, renders, validation, MedleySettings(medleys=medleys, parts=parts))
+    t = timeline_figures(model, renders, model.settings.validation, MedleySettings(medleys=medleys, parts=parts))
     if not t["concepts"]:
         raise AudioConceptError(f"{bundle}: none of its concepts is named as a truth column of {renders}")
     if out is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.models.tag_concepts import TAG_SUFFIX
+from audioconcept.runtime.concept_probes import status_of
 from audioconcept.runtime.tag_concepts import REASON_MIN, VALIDATION_MARKS, signed
 from audioconcept.utils import atomic_write_json, atomic_write_text
 
@@ -124,7 +125,7 @@ def lossy_figures(model, lossless: dict, validation: dict) -> dict:
         "clips_changed": clips_changed,
         "flips": {
             c: {
-                "status": (validation.get(c) or {}).get("status", "not validated"),
+                "status": status_of(validation, c),
                 "present_lossless": present.get(c, 0),
                 "lossy_margin": margins.get(c),
                 **f,
@@ -158,7 +159,7 @@ def real_music_figures(
     from audioconcept.runtime.tag_concepts import reason_name, reasons_of
 
     model = load(bundle)
-    validation = (model.m.get("concepts") or {}).get("validation") or {}
+    validation = model.settings.validation  # runtime.concept_probes.validation_of
     out: dict = {"bundle": model.name, "head": model.settings.head.name if model.settings.head else None}
     # ---- solos
     if (Path(instruments) / "LABELS.tsv").exists():
@@ -174,7 +175,7 @@ def real_music_figures(
                     "concept": concept,
                     "strength": r.concepts.get(concept),
                     "present": concept in r.concepts_present,
-                    "status": (validation.get(concept) or {}).get("status", "not validated"),
+                    "status": status_of(validation, concept),
                     "also_present": [c for c in _present(r) if c != concept],
                 }
             )
@@ -209,7 +210,7 @@ def real_music_figures(
                     {
                         "concept": reason_name(c),
                         "value": round(c["value"], 3),
-                        "status": (validation.get(c["concept"]) or {}).get("status", "not validated"),
+                        "status": status_of(validation, c["concept"]),
                     }
                     for c in reasons_of(ex[label]["contributions"])
                 ]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from audioconcept.concepts.render_data import read_window_table, truth_columns
+from audioconcept.runtime.concept_probes import status_of
 
 log = logging.getLogger(__name__)
 
@@ -118,28 +119,35 @@ def score(
 ) -> dict[str, dict]:
     """[(centres, truth, part_of, spans) per medley] -> concept -> its time precision and recall, parts found and
     misplaced spans (see the module doc); seconds are cells."""
+    # per medley, once for every concept: the cells away from the seams, and each part's cells and its inside
+    # (more than edge_s from either end)
+    layout = []
+    for centres, _, part_of, _ in per_medley:
+        parts = []
+        for i in np.unique(part_of[part_of >= 0]):
+            here = part_of == i
+            start, end = centres[here].min(), centres[here].max()
+            parts.append((here, here & (centres > start + edge_s) & (centres < end - edge_s)))
+        layout.append((~near_seam(centres, part_of, edge_s), parts))
     out = {}
     for c in concepts:
         tp = fp = fn = tp_in = fp_in = parts_with = parts_found = misplaced = 0
-        for centres, truth, part_of, spans in per_medley:
+        for (centres, truth, _, spans), (off_seams, parts) in zip(per_medley, layout, strict=True):
             t = truth[c]
             known = ~np.isnan(t)
             on = span_cells(spans, c, centres)
             tp += int((on & known & (t == 1)).sum())
             fp += int((on & known & (t == 0)).sum())
             fn += int((~on & known & (t == 1)).sum())
-            inner = known & ~near_seam(centres, part_of, edge_s)
+            inner = known & off_seams
             tp_in += int((on & inner & (t == 1)).sum())
             fp_in += int((on & inner & (t == 0)).sum())
-            for i in np.unique(part_of[part_of >= 0]):
-                here = part_of == i
+            for here, inside in parts:
                 if (t[here] == 1).any():
                     parts_with += 1
                     parts_found += bool((on & here & (t == 1)).any())
                 elif (t[here] == 0).all():
-                    start, end = centres[here].min(), centres[here].max()
-                    inner = here & (centres > start + edge_s) & (centres < end - edge_s)
-                    misplaced += bool((on & inner).any())
+                    misplaced += bool((on & inside).any())
         if tp + fp + fn == 0 and not misplaced:
             continue
         out[c] = {
@@ -192,7 +200,7 @@ def timeline_figures(model, root: Path, validation: dict, cfg: MedleySettings = 
         listing.append(parts)
     figures = score(per_medley, concepts, edge_s=float(model.window_s))
     for c, f in figures.items():
-        f["status"] = (validation.get(c) or {}).get("status", "not validated")
+        f["status"] = status_of(validation, c)
     log.info("timeline check: %d medleys, %d concepts", len(per_medley), len(figures))
     return {
         "medleys": len(per_medley),

@@ -20,6 +20,7 @@ Everything here reads the manifest (`concepts` of kind "tags", `genre_heads`); t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -82,6 +83,7 @@ class TagVocabulary:
             of[list(mem)] = k
         return of
 
+    @cached_property
     def folded(self) -> dict[int, int]:
         """Displaced tag concept -> its concept: where a concept moved to its probe and its musicnn tags stayed
         behind as "<name> (musicnn tag)" (concepts.validated), and both passed their validation, the two are one
@@ -145,7 +147,7 @@ class GenreHead:
         if missing:
             raise AudioConceptError(f"genre head {name}: features not among the tags ({', '.join(missing[:3])})")
         features = np.array([index[f] for f in h["features"]], dtype=int)
-        fold = vocab.folded()
+        fold = vocab.folded
         concept = np.array([fold.get(int(k), int(k)) for k in vocab.concept_of_outputs()[features]], dtype=int)
         transform = h.get("transform", "identity")
         if transform not in TRANSFORMS:
@@ -236,7 +238,7 @@ class GenreHead:
         order = [int(k) for k in np.argsort(-c, kind="stable") if c[k] != 0.0]
         if present is not None:
             present = np.array(present, dtype=bool)
-            for t, b in self.vocabulary.folded().items():  # one idea, two detectors: present where either hears it
+            for t, b in self.vocabulary.folded.items():  # one idea, two detectors: present where either hears it
                 present[b] |= present[t]
             reason = [bool(present[k]) and c[k] >= REASON_MIN for k in range(len(c))]
             order = [k for k in order if reason[k]] + [k for k in order if not reason[k]]

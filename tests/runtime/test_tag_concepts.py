@@ -309,7 +309,7 @@ def test_a_concept_and_its_displaced_tag_are_one_reason_unless_a_detector_failed
     contributions, present where either detector hears it. A tag that failed keeps its own row in `failed`."""
     m = _displaced_manifest({"loud (musicnn tag)": "failed"})
     head = GenreHead.from_manifest(m)
-    assert head.vocabulary.folded() == {1: 0}  # strings' tag folds; loud's failed tag does not
+    assert head.vocabulary.folded == {1: 0}  # strings' tag folds; loud's failed tag does not
     x = np.array([0.9, 0.7, 0.8, 0.9, 0.6])
     present = np.array([False, True, True, True, False])  # only the tag hears strings; loud's tag is failed
     e = head.explain_inputs(x, "classical", present=present)
@@ -325,7 +325,7 @@ def test_a_concept_and_its_displaced_tag_are_one_reason_unless_a_detector_failed
     assert not {c["concept"]: c for c in e2["contributions"]}["loud"]["present"]
     # not validated (or no validation at all): nothing folds
     unvalidated = _displaced_manifest({"strings (musicnn tag)": "not validated", "loud": "not validated"})
-    assert GenreHead.from_manifest(unvalidated).vocabulary.folded() == {}
+    assert GenreHead.from_manifest(unvalidated).vocabulary.folded == {}
     bare = _displaced_manifest({})
     del bare["concepts"]["validation"]
-    assert TagVocabulary.from_manifest(bare).folded() == {}
+    assert TagVocabulary.from_manifest(bare).folded == {}

@@ -91,8 +91,9 @@ export class GenreHead {
       name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, bias: h.bias, intercept: h.intercept,
       reference: h.reference, vocab, inGraph: gh.in_graph === name, transform, accuracy: cv === undefined ? null : cv,
     });
-    const of = vocab.conceptOfOutputs(), fold = vocab.folded();
-    head.concept = head.features.map(f => (fold.has(of[f]) ? fold.get(of[f]) : of[f]));
+    const of = vocab.conceptOfOutputs();
+    head.fold = vocab.folded();  // derived once: explainInputs reads it for every window
+    head.concept = head.features.map(f => (head.fold.has(of[f]) ? head.fold.get(of[f]) : of[f]));
     return head;
   }
   // the head the manifest names for its reasons (genre_heads.reasons), or null
@@ -126,9 +127,10 @@ export class GenreHead {
     let ord = order(c).filter(k => c[k] !== 0);
     if (present) {
       present = Array.from(present, Boolean);  // one idea, two detectors: present where either hears it
-      for (const [t, b] of this.vocab.folded()) present[b] = present[b] || present[t];
+      for (const [t, b] of this.fold) present[b] = present[b] || present[t];
+      const reason = k => present[k] && c[k] >= REASON_MIN;
+      ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))];
     }
-    if (present) { const reason = k => !!present[k] && c[k] >= REASON_MIN; ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))]; }
     const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
