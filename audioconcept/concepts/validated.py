@@ -620,12 +620,23 @@ def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: Validat
     y = np.asarray(y)
     alpha = cfg.evidence_alpha
     concepts_of = [c for _, c in _head_sources(concepts)]
-    fixed, table_tracks = None, 0
+    fixed, table_tracks, typical = None, 0, None
     if alpha and cfg.features_table is not None and Path(cfg.features_table).is_file():
-        from audioconcept.concepts.genre_evidence import fixed_p, table_evidence
+        from audioconcept.concepts.genre_evidence import (
+            TYPICAL_MIN_EFFECT,
+            TYPICAL_RULE,
+            fixed_p,
+            table_evidence,
+            table_typical,
+        )
 
         table_p, table_tracks = table_evidence(cfg.features_table, labels)
         fixed = fixed_p(concepts_of, labels, table_p)
+        typical = {
+            "rule": TYPICAL_RULE.format(tracks=table_tracks, min=TYPICAL_MIN_EFFECT),
+            "min_effect": TYPICAL_MIN_EFFECT,
+            "effect": table_typical(cfg.features_table, labels, sorted(set(concepts_of))),
+        }
     elif alpha:
         log.warning("%s: no features table; the measured concepts are tested on the head's songs", cfg.features_table)
     by_C = {C: cv_accuracy(L[:, cols], y, labels, C, 5, cfg.cv_repeats, True, alpha, fixed) for C in cfg.head_C}
@@ -668,6 +679,8 @@ def fit_validated_head(concepts: dict, manifest: dict, clips: dict, cfg: Validat
             + (f"; {_table_note(fixed, concepts_of, table_tracks)}" if table_tracks else ""),
             "p": np.round(p, 6).tolist(),  # (genres, features): a weight may be non-zero only where p < alpha
         }
+    if typical is not None:  # what a song that has the concept shares with the genre, beside the head's reasons
+        head["typical"] = typical
     return head, acc
 
 

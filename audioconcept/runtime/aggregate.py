@@ -364,7 +364,9 @@ EXPLANATION_NOTE = (
     "validation, is one of them); the reasons are the musical concepts present in the "
     "song that speak for the genre (present and value > 0), strongest first, and the other contributions follow; "
     "concepts named after a genre, style or era are kept apart in similar_to, and those that failed their "
-    "validation in failed"
+    "validation in failed; typical (where the head has it) lists the measured concepts present in the song that are "
+    "typical of the genre on far more songs than the head saw (typical_rule) and are not among its reasons: they add "
+    "nothing to the logit"
 )
 
 
@@ -380,5 +382,7 @@ def explanation(s: SongSettings, x: np.ndarray, order: list[int], present: np.nd
         out |= {"genres_from": s.head.name, "reasons_genre": own, "agrees": own == s.labels[order[0]]}
         if r.accuracy is not None:
             out["reasons_accuracy"] = r.accuracy
+    if r.typical_rule:  # what a genre's `typical` concepts rest on
+        out["typical_rule"] = r.typical_rule
     out["note"] = EXPLANATION_NOTE
     return out

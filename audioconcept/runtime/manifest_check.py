@@ -304,6 +304,7 @@ def check_consistency(m: dict, where: str) -> None:
             raise BundleError(f"{where}: genre_heads.{role} names {_show(name)}, not one of its heads")
     for name, h in (gh.get("heads") or {}).items():
         _check_evidence(h, f"{where}: genre_heads.heads.{name}")
+        _check_typical(h, m, f"{where}: genre_heads.heads.{name}")
     uses_mel = ("onnx_body" in m["artifacts"] and m.get("runtime_frontend", "numpy") == "numpy") or (
         "executorch" in m["artifacts"]
     )
@@ -324,6 +325,24 @@ def _check_evidence(h: dict, where: str) -> None:
         for pk, wk in zip(a, b, strict=False):
             if wk != 0 and pk >= e["alpha"]:
                 raise BundleError(f"{where}: weight {_show(wk)} where its evidence test gave p {_show(pk)} >= alpha")
+
+
+def _check_typical(h: dict, m: dict, where: str) -> None:
+    """A head's `typical` concepts are the bundle's own concepts, typical of its own genres, by at least the rule's
+    effect: a manifest edit cannot make "metal typical: happy" appear beside the reasons."""
+    t = h.get("typical")
+    if not isinstance(t, dict):
+        return
+    names = set((m.get("concepts") or {}).get("names") or ())
+    floor = t.get("min_effect", 0.5)
+    for genre, effects in (t.get("effect") or {}).items():
+        if genre not in m["labels"]:
+            raise BundleError(f"{where}: typical.effect names {_show(genre)}, not one of the labels")
+        for c, e in effects.items():
+            if c not in names:
+                raise BundleError(f"{where}: typical.effect.{genre} names {_show(c)}, not one of the concepts")
+            if e < floor:
+                raise BundleError(f"{where}: typical.effect.{genre}.{c} is {_show(e)}, under its min_effect")
 
 
 def check_concept_thresholds(m: dict, where: str) -> None:

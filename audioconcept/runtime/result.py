@@ -287,6 +287,12 @@ def render_table(r: SongResult, console) -> None:
             f"concepts only{acc}), which {verdict}",
             highlight=False,
         )
+    if any(e.get("typical") for e in why.values()):
+        console.print(
+            "typical of: measured concepts present in the song that the genre's tracks tend to have more of (GTZAN "
+            "features table, at least a medium effect) and that are not among its reasons; not part of the logit",
+            highlight=False,
+        )
     if r.similar_to:
         console.print(f"similar to (genre-, style- or era-named tags, not reasons): {', '.join(r.similar_to)}")
     top = why.get(r.genres[0][0]) if r.genres else None

@@ -19,7 +19,7 @@ Everything here reads the manifest (`concepts` of kind "tags", `genre_heads`); t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -114,6 +114,10 @@ class GenreHead:
     in_graph: bool
     transform: str = "identity"  # identity | logodds: what the head reads of each tag probability
     accuracy: float | None = None  # its cross-validated genre accuracy, where the manifest has it
+    # genre -> {measured concept: effect size}: the genre's character on far more songs than the head saw (the
+    # manifest's `typical`, concepts.genre_evidence.table_typical), which a song that has the concept shares
+    typical: dict[str, dict[str, float]] = field(default_factory=dict)
+    typical_rule: str = ""
 
     @classmethod
     def reasons_from_manifest(cls, m: dict) -> GenreHead | None:
@@ -153,6 +157,7 @@ class GenreHead:
         if transform not in TRANSFORMS:
             raise AudioConceptError(f"genre head {name}: unknown transform {transform!r} ({', '.join(TRANSFORMS)})")
         cv = ((h.get("accuracy") or {}).get("cv") or {}).get("accuracy")
+        typical = h.get("typical") or {}
         return cls(
             name,
             tuple(m["labels"]),
@@ -166,6 +171,8 @@ class GenreHead:
             gh.get("in_graph") == name,
             transform,
             float(cv) if cv is not None else None,
+            {g: {c: float(e) for c, e in (typical.get("effect") or {}).get(g, {}).items()} for g in m["labels"]},
+            str(typical.get("rule") or ""),
         )
 
     def inputs(self, tag_probs: np.ndarray, song: bool = False) -> np.ndarray:
@@ -244,6 +251,7 @@ class GenreHead:
             order = [k for k in order if reason[k]] + [k for k in order if not reason[k]]
         named = self.vocabulary.genre_named
         failed = [not self.vocabulary.may_be_present(k) for k in range(len(named))]
+        typical = self.typical_of(genre, present, reason) if present is not None else None
 
         def rows(ks: list[int]) -> list[dict]:
             return [
@@ -264,7 +272,23 @@ class GenreHead:
             "contributions": rows([k for k in order if not named[k] and not failed[k]]),
             "similar_to": rows([k for k in order if named[k]]),
             "failed": rows([k for k in order if failed[k] and not named[k]]),
+            **({} if typical is None else {"typical": typical}),
         }
+
+    def typical_of(self, genre: str, present: np.ndarray, reason: list[bool]) -> list[dict]:
+        """The measured concepts present in the song that are typical of `genre` (`typical`) and not already among
+        its reasons, the strongest effect first: [{"concept", "effect"}]. The head's reasons are what tells this genre
+        apart from the others in the songs it learned from; a loud song is typical of metal even where, beside
+        distortion and brightness, loudness tells metal from pop and hip-hop no better (a weight of 0)."""
+        index = {n: k for k, n in enumerate(self.vocabulary.names)}
+        out = []
+        for c, effect in sorted(self.typical.get(genre, {}).items(), key=lambda t: (-t[1], t[0])):
+            k = index.get(c)
+            if k is None or self.vocabulary.genre_named[k] or not self.vocabulary.may_be_present(k):
+                continue
+            if present[k] and not reason[k]:
+                out.append({"concept": c, "effect": round(effect, 4)})
+        return out
 
 
 TRANSFORMS = ("identity", "logodds")
@@ -277,6 +301,7 @@ def logodds(p: np.ndarray) -> np.ndarray:
 
 
 GENRE_NAMED_MARK = "†"
+NO_REASON = "no concept present speaks for it"
 
 
 VALIDATION_MARKS = {"failed": "✗", "not validated": "?"}  # a reason whose concept did not pass its validation
@@ -297,7 +322,7 @@ def describe_contributions(
 
     shown = reasons_of(contributions) if reasons else contributions
     if reasons and contributions and not shown:
-        return "no concept present speaks for it"
+        return NO_REASON
     return ", ".join(f"{reason_name(c)}{mark(c)} {signed(c['value'])}" for c in shown[:n])
 
 
@@ -319,6 +344,16 @@ def reason_name(c: dict) -> str:
     return ("less " if c.get("direction") == "less" else "") + c["concept"]
 
 
+def typical_text(e: dict) -> str:
+    """'typical of metal: loud' (a genre explanation's `typical`), or ''."""
+    return f"typical of {e['genre']}: {', '.join(t['concept'] for t in e['typical'])}" if e.get("typical") else ""
+
+
 def describe(e: dict, n: int = 4, status: dict[str, str] | None = None) -> str:
-    """'jazz: jazz† +1.30, piano +0.61, ...'"""
-    return f"{e['genre']}: " + describe_contributions(e["contributions"], n, status, reasons=True)
+    """'metal: distorted guitar +2.26, bright +0.36; typical of metal: loud' (the reasons, then what the song has
+    that is typical of the genre besides; a song with no reason but a typical concept gives that alone)."""
+    text = describe_contributions(e["contributions"], n, status, reasons=True)
+    typical = typical_text(e)
+    if typical:
+        text = typical if text in (NO_REASON, "") else f"{text}; {typical}"
+    return f"{e['genre']}: {text}"

@@ -53,6 +53,14 @@ def test_a_genre_reason_is_a_concept_its_clips_have():
     pop = next(line for line in md.splitlines() if line.startswith("| pop |"))
     assert "none present" in pop
     assert "as `audioconcept-run` gives them" in md
+    # with the head's typical concepts: a column of their own, with their effect, and the rule under the table
+    typical = {"metal": {"loud": 0.6655, "bright": 0.7503}, "jazz": {}, "pop": {"bright": 0.85}}
+    md = reasons_markdown({"default_head": "validated", "top3": top, "basis": "present", "typical": typical,
+                           "typical_rule": "a rule"})  # fmt: skip
+    metal = [c.strip() for c in next(ln for ln in md.splitlines() if ln.startswith("| metal |")).split("|")[1:-1]]
+    assert metal[3] == "loud (67%), bright (75%)" and len(metal) == 5
+    jazz = [c.strip() for c in next(ln for ln in md.splitlines() if ln.startswith("| jazz |")).split("|")[1:-1]]
+    assert jazz[3] == "–" and md.rstrip().endswith("Typical: a rule.")
 
 
 def test_validation_table_shows_how_firm_each_precision_is():

@@ -335,3 +335,45 @@ def test_a_measured_concept_whose_render_threshold_breaks_its_promise_gets_one_c
     # a detector that ranks real music poorly is not mended by a threshold: it is left to fail
     flipped = {k: [{"quiet": 1 - t["quiet"]} if i % 3 == 0 else t for i, t in enumerate(w)] for k, w in truth.items()}
     assert calibrated_on_real(cand, "quiet", fn, r_scores, r_truth, [], inst, clips, flipped, CFG) is cand
+
+
+def test_the_honest_head_carries_what_is_typical_of_each_genre_on_the_features_table():
+    """With the GTZAN features table, the head records each genre's typical measured concepts (a medium effect on
+    the table's training tracks) among its own concepts; the runtime shows them beside the reasons."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from audioconcept.concepts.validated import fit_validated_head
+    from audioconcept.runtime.manifest_check import check_consistency
+    from tests.conftest import SHARED_GTZAN
+
+    table = SHARED_GTZAN / "features_30_sec.csv"
+    if not table.is_file():
+        pytest.skip("../shared/gtzan/features_30_sec.csv is not present")
+    concepts = {
+        "outputs": ["MTT:loud", "MTT:quiet", "MTT:piano"],
+        "names": ["loud", "quiet", "piano"],
+        "members": [[0], [1], [2]],
+        "categories": ["loudness", "loudness", "instrument"],
+        "genre_named": [False, False, False],
+        "probes": {"names": []},
+        "validation": {n: {"status": "validated"} for n in ("loud", "quiet", "piano")},
+    }
+    rng = np.random.default_rng(0)
+    clips = {
+        f"{g}/{g}.{i}.flac": SimpleNamespace(tags=rng.uniform(0.01, 0.99, (3, 3)), embedding=np.zeros((3, 2)))
+        for g in ("classical", "hiphop", "metal")
+        for i in range(5)
+    }
+    manifest = {"labels": ["classical", "hiphop", "metal"]}
+    cfg = ValidateConfig(renders=".", cv_repeats=1, features_table=table)
+    head, _ = fit_validated_head(concepts, manifest, clips, cfg)
+    t = head["typical"]
+    assert set(t["effect"]) == set(manifest["labels"]) and t["min_effect"] == 0.64 and "443" in t["rule"]
+    assert "quiet" in t["effect"]["classical"] and "loud" in t["effect"]["hiphop"]
+    assert all(set(v) <= {"loud", "quiet"} for v in t["effect"].values())  # measured, and the head's own
+    m = {"labels": manifest["labels"], "window_s": 3.0, "artifacts": {}, "concepts": {**concepts, "kind": "tags"},
+         "genre_heads": {"in_graph": "validated", "heads": {"validated": head}}}  # fmt: skip
+    check_consistency(m, "t")  # what the training writes, the bundle check accepts

@@ -40,4 +40,9 @@ if (job.op === "mel") {
   const { borderlineConcepts } = await mod("aggregate.js");
   const got = job.cases.map(c => borderlineConcepts(c.names, c.strengths, c.thresholds, c.validation, c.named));
   writeFileSync(`${out}.out.json`, JSON.stringify(got));
+} else if (job.op === "explain") {
+  const { GenreHead } = await mod("aggregate.js");
+  const head = GenreHead.fromManifest(job.manifest, job.head);
+  const got = job.cases.map(c => head.explainInputs(c.x, c.genre, c.top, c.present));
+  writeFileSync(`${out}.out.json`, JSON.stringify(got));
 }

@@ -267,3 +267,28 @@ def test_js_borderline_equals_python(tmp_path):
     ]  # fmt: skip
     got, _ = run_node(tmp_path, {"op": "borderline", "cases": cases})
     assert got == want and sum(map(len, want)) > 20  # not vacuous
+
+
+def test_js_explanation_equals_python_typical_included(tmp_path):
+    """aggregate.js's GenreHead.explainInputs against tag_concepts.py's explain_inputs on the default bundle's
+    reasons head: random song inputs and random present concepts, every genre. The rows, their order, the folded
+    concepts and the `typical` concepts (present, typical of the genre, not among its reasons) are the same."""
+    from audioconcept.runtime.tag_concepts import GenreHead
+
+    m = read_manifest(resolve_bundle("musicnn-gtzan"))
+    head = GenreHead.reasons_from_manifest(m)
+    rng = np.random.default_rng(11)
+    cases = []
+    for _ in range(30):
+        x = (head.reference + rng.normal(0, 2, len(head.reference))).tolist()
+        present = (rng.random(len(head.vocabulary.names)) < 0.5).tolist()
+        for genre in head.labels:
+            cases.append({"x": x, "genre": genre, "top": None, "present": present})
+    want = [head.explain_inputs(np.array(c["x"]), c["genre"], None, np.array(c["present"])) for c in cases]
+    got, _ = run_node(tmp_path, {"op": "explain", "manifest": m, "head": head.name, "cases": cases})
+    assert got == want
+    typical = [t for e in want for t in e["typical"]]
+    assert typical and {t["concept"] for t in typical} <= {"loud", "quiet", "bright", "dark", "percussive", "harmonic"}
+    for e in want:  # never a reason twice: what is typical is not already among the genre's reasons
+        reasons = {c["concept"] for c in e["contributions"] if c["present"] and c["value"] >= 0.005}
+        assert not reasons & {t["concept"] for t in e["typical"]}

@@ -9,7 +9,7 @@ from audioconcept.errors import AudioConceptError
 from audioconcept.models.musicnn_tags import MSD_TAGS, MTT_TAGS, TAGS
 from audioconcept.models.tag_concepts import concepts_section
 from audioconcept.runtime.aggregate import SongAggregator, SongSettings, softmax
-from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary, describe
+from audioconcept.runtime.tag_concepts import GenreHead, TagVocabulary, describe, signed
 
 TAG_LABELS = [f"MSD:{t}" for t in MSD_TAGS] + [f"MTT:{t}" for t in MTT_TAGS]
 GENRES = ["jazz", "metal", "pop"]
@@ -329,3 +329,53 @@ def test_a_concept_and_its_displaced_tag_are_one_reason_unless_a_detector_failed
     bare = _displaced_manifest({})
     del bare["concepts"]["validation"]
     assert TagVocabulary.from_manifest(bare).folded == {}
+
+
+def test_a_measured_concept_typical_of_the_genre_is_shown_beside_its_reasons_never_twice():
+    """`typical`: what the song has that the genre's tracks tend to have (the manifest's table effects), shown after
+    the reasons: dark is typical of metal here but has no weight for it (so it is no reason), loud is both (so it
+    stays a reason only); an absent concept, a failed one and a genre-named one are never typical."""
+    m = _displaced_manifest({"strings": "failed"})
+    m["genre_heads"]["heads"]["v"]["typical"] = {
+        "rule": "a test rule",
+        "min_effect": 0.64,
+        "effect": {"metal": {"loud": 0.67, "dark": 0.7, "strings": 0.9}, "classical": {"dark": 0.84}},
+    }
+    head = GenreHead.from_manifest(m)
+    assert head.typical["metal"] == {"loud": 0.67, "dark": 0.7, "strings": 0.9} and head.typical_rule == "a test rule"
+    x = np.array([0.9, 0.7, 0.8, 0.9, 0.6])
+    on = np.array([True, False, True, False, True])  # strings (failed), loud, dark
+    e = head.explain_inputs(x, "metal", present=on)
+    assert [c["concept"] for c in e["contributions"] if c["present"]][:1] == ["loud"]
+    assert e["typical"] == [{"concept": "dark", "effect": 0.7}]  # loud is a reason already; strings failed
+    assert describe(e, 5) == f"metal: loud {signed(e['contributions'][0]['value'])}; typical of metal: dark"
+    # dark absent: nothing is typical; no present reason, but something typical: that alone is said
+    assert head.explain_inputs(x, "metal", present=on & (np.arange(5) != 4))["typical"] == []
+    only_dark = np.array([False, False, False, False, True])
+    e2 = head.explain_inputs(x, "metal", present=only_dark)
+    assert describe(e2) == "metal: typical of metal: dark"
+    # the typical list adds nothing to the logit, and a bundle without it says nothing typical
+    assert e2["logit"] == e["logit"]
+    plain = GenreHead.from_manifest(_displaced_manifest({}))
+    assert plain.explain_inputs(x, "metal", present=on)["typical"] == [] and plain.typical_rule == ""
+    assert "typical" not in plain.explain_inputs(x, "metal")  # no `present`: no song to speak of
+
+
+def test_a_manifest_cannot_make_a_concept_typical_that_is_not_one_or_of_a_genre_it_lacks(tmp_path):
+    from audioconcept.errors import BundleError
+    from audioconcept.runtime.manifest_check import check_consistency
+
+    for effect, match in (
+        ({"polka": {"dark": 0.7}}, 'typical.effect names "polka", not one of the labels'),
+        ({"metal": {"happy": 0.7}}, 'typical.effect.metal names "happy", not one of the concepts'),
+        ({"metal": {"dark": 0.55}}, "typical.effect.metal.dark is 0.55, under its min_effect"),
+    ):
+        m = _displaced_manifest({})
+        m["genre_heads"]["heads"]["v"]["typical"] = {"min_effect": 0.64, "effect": effect}
+        m["artifacts"] = {}
+        with pytest.raises(BundleError, match=match):
+            check_consistency(m, "t")
+    ok = _displaced_manifest({})
+    ok["genre_heads"]["heads"]["v"]["typical"] = {"min_effect": 0.64, "effect": {"metal": {"dark": 0.7}}}
+    ok["artifacts"] = {}
+    check_consistency(ok, "t")

@@ -292,6 +292,8 @@ function renderExplanation(view) {
         el("span", { class: "bar-value", text: signed(c.value) })));
     }
     box.append(el("h3", { text: `${g.genre}: logit ${fmt(g.logit)} = intercept ${fmt(g.intercept)} + contributions` }), rows);
+    if (g.typical && g.typical.length)  // tag_concepts.py's typical_of: beside the reasons, never in the logit
+      box.append(el("p", { class: "typical" }, `Typical of ${g.genre}, and present in this song: ${g.typical.map(t => `${t.concept} (${Math.round(100 * t.effect)} % of pairs)`).join(", ")}; it adds nothing to the logit.${ex.typical_rule ? ` Typical: ${ex.typical_rule}.` : ""}`));
     if (g.similar_to && g.similar_to.length)
       box.append(el("p", { class: "muted similar-to" }, `Similar to (named after a genre, style or era; not a reason): ${contributionText(g.similar_to.slice(0, 5))}`));
     if (g.failed && g.failed.length)

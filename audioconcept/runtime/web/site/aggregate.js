@@ -90,6 +90,8 @@ export class GenreHead {
     Object.assign(head, {
       name, labels: m.labels, features: h.features.map(f => index[f]), weights: h.weights, bias: h.bias, intercept: h.intercept,
       reference: h.reference, vocab, inGraph: gh.in_graph === name, transform, accuracy: cv === undefined ? null : cv,
+      typical: (h.typical || {}).effect || {},  // genre -> {measured concept: effect size} (tag_concepts.py's typical)
+      typicalRule: (h.typical || {}).rule || "",
     });
     const of = vocab.conceptOfOutputs();
     head.fold = vocab.folded();  // derived once: explainInputs reads it for every window
@@ -124,15 +126,21 @@ export class GenreHead {
   // (similar_to), and so are those that failed validation (failed)
   explainInputs(x, genre, top, present) {
     const g = this.labels.indexOf(genre), c = this.contributionsOf(x, g), dev = this.deviationsOf(x);
-    let ord = order(c).filter(k => c[k] !== 0);
+    let ord = order(c).filter(k => c[k] !== 0), reason = null;
     if (present) {
       present = Array.from(present, Boolean);  // one idea, two detectors: present where either hears it
       for (const [t, b] of this.fold) present[b] = present[b] || present[t];
-      const reason = k => present[k] && c[k] >= REASON_MIN;
+      reason = k => present[k] && c[k] >= REASON_MIN;
       ord = [...ord.filter(reason), ...ord.filter(k => !reason(k))];
     }
     const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
+    // the measured concepts present that are typical of the genre and not already its reasons (typical_of)
+    const index = new Map(this.vocab.names.map((n, k) => [n, k]));
+    const typical = !present ? null : Object.entries(this.typical[genre] || {})
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .filter(([n]) => { const k = index.get(n); return k !== undefined && !named[k] && !failed[k] && present[k] && !reason(k); })
+      .map(([n, e]) => ({ concept: n, effect: round(e, 4) }));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
       concept: this.vocab.names[k], value: round(c[k], 6), genre_named: named[k], direction: dev[k] >= 0 ? "more" : "less",
       ...(present ? { present: !!present[k] } : {}),
@@ -141,6 +149,7 @@ export class GenreHead {
       genre, logit: round(this.intercept[g] + c.reduce((a, b) => a + b, 0), 6), intercept: round(this.intercept[g], 6),
       contributions: rows(ord.filter(k => !named[k] && !failed[k])), similar_to: rows(ord.filter(k => named[k])),
       failed: rows(ord.filter(k => failed[k] && !named[k])),
+      ...(typical ? { typical } : {}),
     };
   }
 }
@@ -445,6 +454,7 @@ export class SongAggregator {
       Object.assign(out, { genres_from: this.head.name, reasons_genre: own, agrees: own === this.labels[ord[0]] });
       if (r.accuracy !== null) out.reasons_accuracy = r.accuracy;
     }
+    if (r.typicalRule) out.typical_rule = r.typicalRule;  // what a genre's `typical` concepts rest on
     out.note = this.rt.explanation_note;
     return out;
   }
