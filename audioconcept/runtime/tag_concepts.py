@@ -84,6 +84,11 @@ class TagVocabulary:
         return of
 
     @cached_property
+    def index(self) -> dict[str, int]:
+        """Concept name -> its index, derived once (the fold and each explanation's `typical` read it)."""
+        return {n: k for k, n in enumerate(self.names)}
+
+    @cached_property
     def folded(self) -> dict[int, int]:
         """Displaced tag concept -> its concept: where a concept moved to its probe and its musicnn tags stayed
         behind as "<name> (musicnn tag)" (concepts.validated), and both passed their validation, the two are one
@@ -91,10 +96,9 @@ class TagVocabulary:
         validated is not folded into a reason (it keeps its own row and mark)."""
         if not self.statuses:
             return {}
-        index = {n: k for k, n in enumerate(self.names)}
         out = {}
         for k, n in enumerate(self.names):
-            b = index.get(base_concept(n), k)
+            b = self.index.get(base_concept(n), k)
             if b != k and self.statuses[k] == self.statuses[b] == "validated":
                 out[k] = b
         return out
@@ -280,10 +284,9 @@ class GenreHead:
         its reasons, the strongest effect first: [{"concept", "effect"}]. The head's reasons are what tells this genre
         apart from the others in the songs it learned from; a loud song is typical of metal even where, beside
         distortion and brightness, loudness tells metal from pop and hip-hop no better (a weight of 0)."""
-        index = {n: k for k, n in enumerate(self.vocabulary.names)}
         out = []
         for c, effect in sorted(self.typical.get(genre, {}).items(), key=lambda t: (-t[1], t[0])):
-            k = index.get(c)
+            k = self.vocabulary.index.get(c)
             if k is None or self.vocabulary.genre_named[k] or not self.vocabulary.may_be_present(k):
                 continue
             if present[k] and not reason[k]:

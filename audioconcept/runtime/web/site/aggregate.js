@@ -95,6 +95,7 @@ export class GenreHead {
     });
     const of = vocab.conceptOfOutputs();
     head.fold = vocab.folded();  // derived once: explainInputs reads it for every window
+    head.nameIndex = new Map(vocab.names.map((n, k) => [n, k]));  // and this (its `typical`)
     head.concept = head.features.map(f => (head.fold.has(of[f]) ? head.fold.get(of[f]) : of[f]));
     return head;
   }
@@ -136,10 +137,9 @@ export class GenreHead {
     const named = this.vocab.genreNamed;
     const failed = named.map((_, k) => !this.vocab.mayBePresent(k));
     // the measured concepts present that are typical of the genre and not already its reasons (typical_of)
-    const index = new Map(this.vocab.names.map((n, k) => [n, k]));
     const typical = !present ? null : Object.entries(this.typical[genre] || {})
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .filter(([n]) => { const k = index.get(n); return k !== undefined && !named[k] && !failed[k] && present[k] && !reason(k); })
+      .filter(([n]) => { const k = this.nameIndex.get(n); return k !== undefined && !named[k] && !failed[k] && present[k] && !reason(k); })
       .map(([n, e]) => ({ concept: n, effect: round(e, 4) }));
     const rows = ks => ks.slice(0, top === undefined || top === null ? undefined : top).map(k => ({
       concept: this.vocab.names[k], value: round(c[k], 6), genre_named: named[k], direction: dev[k] >= 0 ? "more" : "less",
