@@ -268,7 +268,8 @@ def render_table(r: SongResult, console) -> None:
     for g, p in r.genres:
         row = [_shown(g), f"{p:.3f}"]
         if r.explanation:
-            row.append(_shown(describe(why[g], 5, status).split(": ", 1)[1]) if g in why else "")
+            text = describe(why[g], 5, status, set(r.concepts_borderline)) if g in why else ""
+            row.append(_shown(text.split(": ", 1)[1]) if text else "")
         t.add_row(*row)
     console.print(t)
     if r.ood and r.ood.get("outside"):

@@ -352,10 +352,20 @@ def typical_text(e: dict) -> str:
     return f"typical of {e['genre']}: {', '.join(t['concept'] for t in e['typical'])}" if e.get("typical") else ""
 
 
-def describe(e: dict, n: int = 4, status: dict[str, str] | None = None) -> str:
+def describe(
+    e: dict, n: int = 4, status: dict[str, str] | None = None, borderline: set[str] | frozenset = frozenset()
+) -> str:
     """'metal: distorted guitar +2.26, bright +0.36; typical of metal: loud' (the reasons, then what the song has
-    that is typical of the genre besides; a song with no reason but a typical concept gives that alone)."""
+    that is typical of the genre besides; a song with no reason but a typical concept gives that alone). Where no
+    concept present speaks for the genre, those that would and are `borderline` in the song (within their lossy
+    margin of the threshold) are named as such: "no concept present speaks for it (borderline: male voice +2.96)"."""
     text = describe_contributions(e["contributions"], n, status, reasons=True)
+    if text == NO_REASON and borderline:
+        near = {base_concept(b) for b in borderline} | set(borderline)
+        rows = [c for c in e["contributions"] if c["concept"] in near and c["value"] >= REASON_MIN][:n]
+        if rows:
+            shown = ", ".join(f"{reason_name(c)} {signed(c['value'])}" for c in rows)
+            text += f" (borderline: {shown})"
     typical = typical_text(e)
     if typical:
         text = typical if text in (NO_REASON, "") else f"{text}; {typical}"

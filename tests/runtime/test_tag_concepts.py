@@ -231,6 +231,11 @@ def test_a_reason_is_a_concept_present_that_speaks_for_the_genre(reasons_manifes
     assert "," not in describe(e, 5)  # only the one reason: the others are not present
     nothing = head.explain(tags, "metal", song=True, present=np.zeros(len(names), bool))
     assert describe(nothing) == "metal: no concept present speaks for it"
+    # no reason, but a concept that would speak for the genre is borderline in the song: it is named as such
+    near = describe(nothing, 5, borderline={support[1], "not a reason anywhere"})
+    value = next(c["value"] for c in nothing["contributions"] if c["concept"] == support[1])
+    assert near == f"metal: no concept present speaks for it (borderline: {support[1]} {signed(value)})"
+    assert describe(e, 5, borderline={support[1]}) == describe(e, 5)  # a song with a reason says only that
 
 
 def test_a_contribution_that_rounds_to_nothing_is_never_minus_zero():

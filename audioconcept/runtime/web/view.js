@@ -280,6 +280,7 @@ function renderExplanation(view) {
     const verdict = ex.agrees ? "chooses the same genre" : `alone would choose ${ex.reasons_genre}`;
     box.append(el("p", { class: "reasons-head", text: `Genres from head "${ex.genres_from}"; reasons from head "${ex.head}" (validated musical concepts only, non-negative weights${acc}), which ${verdict}.` }));
   }
+  const near = new Set(view.concepts_borderline || []);  // within their lossy margin of the threshold
   for (const g of ex.genres) {
     const shown = g.contributions.slice(0, 8);
     const scale = Math.max(...shown.map(c => Math.abs(c.value)), 1e-6);
@@ -287,7 +288,7 @@ function renderExplanation(view) {
     for (const c of shown) {
       const w = (100 * Math.abs(c.value) / scale).toFixed(1);
       rows.append(el("div", { class: "bar-row contrib" + (c.genre_named ? " genre-named" : "") },
-        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) + (c.present === false ? " (not present)" : "") }),
+        el("span", { class: "bar-label", text: (c.direction === "less" ? "less " : "") + c.concept + (c.genre_named ? " †" : "") + validationMark(view, c.concept) + (c.present === false ? (near.has(c.concept) ? " (not present, borderline)" : " (not present)") : "") }),
         el("span", { class: "cbar" }, el("span", { class: "cbar-fill " + (c.value >= 0 ? "pos" : "neg"), style: `width:${w}%` })),
         el("span", { class: "bar-value", text: signed(c.value) })));
     }
