@@ -79,7 +79,8 @@ def test_styled_jobs_are_extra_and_leave_the_other_arrangements_as_they_were(sty
 
 
 @pytest.mark.slow
-def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_path):
+def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_path, monkeypatch):
+    import audioconcept.data.render.voices as voices
     from audioconcept.data.render.fluid import available_soundfonts, fluidsynth_available
     from audioconcept.data.render.textures import KINDS
     from audioconcept.train.concept_renders import build
@@ -90,6 +91,8 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     if not available_soundfonts():
         pytest.skip("no soundfont installed (Debian: fluid-soundfont-gm)")
     pytest.importorskip("music21", reason="music21 (extra render) is not installed")
+    every_voice_job = voices.jobs  # the build sings ~70 clips through festival; one of each kind is enough here
+    monkeypatch.setattr(voices, "jobs", lambda have: list({j.mode: j for j in every_voice_job(have)}.values()))
     stale = tmp_path / "out" / "audio" / ".a00000-fluidr3_gm.k3j2.flac"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half")
@@ -113,6 +116,9 @@ def test_build_writes_tables_whose_splits_keep_pieces_and_soundfonts_apart(tmp_p
     assert summary["renders"] == len({r["render_id"] for r in rows})
     textures = {r["render_id"] for r in rows if r["soundfont_id"] == "texture"}
     assert len(textures) == len(KINDS) and {r["split"] for r in rows if r["render_id"] in textures} == {"train"}
+    if voices.festival_voices():  # one sung and one spoken clip, in training only
+        assert {r["split"] for r in rows if r["soundfont_id"] == "festival"} == {"train"}
+        assert len({r["render_id"] for r in rows if r["soundfont_id"] == "festival"}) == 2
     assert (tmp_path / "rep" / "SUMMARY.md").read_text().count("| piano |") == 1
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".") and p.name.endswith(".tmp")]
 
