@@ -372,3 +372,39 @@ def test_a_reason_the_evidence_refused_cannot_ride_in_on_a_manifest_edit(tmp_pat
     alpha = h["evidence"]["alpha"]
     assert np.all(W[pv >= alpha] == 0.0) and (W > 0).any()  # the packaged head keeps its evidence
     _refused(_edit(_copy(tagger, tmp_path / "b"), change), match)
+
+
+def test_long_number_arrays_are_checked_in_one_pass_and_still_name_the_bad_item():
+    """The weight and p-value arrays (thousands of numbers) pass in one sweep; a bad number anywhere in them is still
+    reported at its own index, as the item-by-item check and jsonschema report it."""
+    import jsonschema
+
+    from audioconcept.runtime import manifest_check as mc
+
+    m = json.loads((packaged_bundles()["musicnn-gtzan"] / "manifest.json").read_text())
+    head = m["genre_heads"]["heads"]["validated"]
+    assert mc.schema_errors(m) == []
+    calls = []
+    real = mc.schema_errors
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mc, "schema_errors", lambda *a, **k: calls.append(1) or real(*a, **k))
+        mc.schema_errors(m)
+    assert len(calls) < 5000  # one call per number would be tens of thousands
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    last = len(head["weights"][-1]) - 1
+    for field, index, bad, says in [
+        ("weights", (-1, last), "x", "expected number, got string"),
+        ("weights", (0, 0), True, "expected number, got boolean"),
+        ("weights", (3, 2), None, "expected number, got null"),
+        ("p", (9, 1), 1.5, "is above the maximum 1"),
+        ("p", (0, last), -0.01, "is below the minimum 0"),
+    ]:
+        doc = copy.deepcopy(m)
+        node = doc["genre_heads"]["heads"]["validated"]
+        node = node["evidence"] if field == "p" else node
+        row = node[field][index[0]]
+        row[index[1]] = bad
+        errs = mc.schema_errors(doc)
+        i, j = index[0] % len(node[field]), index[1] % len(row)
+        assert len(errs) == 1 and f"{field}[{i}][{j}]: " in errs[0] and says in errs[0], errs
+        assert len(list(validator.iter_errors(doc))) == 1
