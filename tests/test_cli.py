@@ -79,7 +79,7 @@ def test_missing_song_is_an_error_line_not_a_traceback(tmp_path):
     assert r.returncode == 2 and "missing.wav" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp_path):
+def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp_path, caplog):
     """A packaged bundle's trained_on is a description, not a data spec: it is timed on the bench song
     without accuracy. A broken bundle becomes an error row, and the rows of the others stay."""
     from audioconcept.benchmarks.harness import BenchConfig, run_bench
@@ -105,6 +105,11 @@ def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp
     assert rows[0]["status"] == "error" and "manifest" in rows[0]["reason"]
     timed = [r for r in rows if r.get("model") == "cnn-synth" and "p50_ms" in r]
     assert timed and "accuracy" not in timed[0] and timed[0]["eval_data"].startswith("unlabelled")
+    # the description is named as such: the user passed no --data, so nothing says "bad --data", and nothing warns
+    assert "it was trained on AudioConcept synthetic genres" in timed[0]["eval_data"]
+    assert "bad --data" not in caplog.text and not [
+        r for r in caplog.records if "without accuracy" in r.getMessage() and r.levelname == "WARNING"
+    ]
     assert json.loads(out.read_text())["rows"] == rows
 
 

@@ -64,7 +64,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
     on; -> (x, labels of x or None, label names, where they came from). A bundle whose training data is not at
     hand (a packaged one) is timed on the benchmark song instead, without accuracy."""
     from audioconcept.data.audio import eval_chunks, load_audio, windows_from_array
-    from audioconcept.data.spec import load_tracks, parse_data_spec
+    from audioconcept.data.spec import KINDS, load_tracks, parse_data_spec
 
     m = bundle.manifest
     spec = data or m.get("trained_on")
@@ -75,8 +75,21 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
     except AudioConceptError as e:
         if data:
             raise
-        why = f"its training data is not at hand ({e}); pass --data for accuracy"
-        log.warning("%s: timing on %s without accuracy: %s", m["name"], song.name, why)
+        # a packaged bundle's trained_on describes its data ("GTZAN features_30_sec.csv (real music, ...)"); a
+        # checkpoint's own is a data spec whose files may be elsewhere: say which, never "bad --data" unasked
+        held = spec if spec and spec.partition(":")[0] in KINDS and spec.partition(":")[2] else None
+        why = (
+            f"its training data is not at hand ({e}); pass --data for accuracy"
+            if held
+            else f"it was trained on {spec or 'data it does not name'}, which is not here; pass --data for accuracy"
+        )
+        log.log(
+            logging.WARNING if held else logging.INFO,
+            "%s: timing on %s without accuracy: %s",
+            m["name"],
+            song.name,
+            why,
+        )
         wins = [w.samples for w in windows_from_array(load_audio(song, sr=sr), m["window_s"], sr=sr, context=ctx)]
         x = np.stack([wins[i % len(wins)] for i in range(max(1, min(n, 4 * len(wins))))])
         if m["arch"] == "svm":
