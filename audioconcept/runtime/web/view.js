@@ -282,7 +282,8 @@ function renderExplanation(view) {
   }
   const near = new Set(view.concepts_borderline || []);  // within their lossy margin of the threshold
   for (const g of ex.genres) {
-    const shown = g.contributions.slice(0, 8);
+    // a contribution that prints as 0.00 draws no bar and says nothing (tag_concepts.py's REASON_MIN is the same line)
+    const shown = g.contributions.filter(c => Math.abs(c.value) >= 0.005).slice(0, 8);
     const scale = Math.max(...shown.map(c => Math.abs(c.value)), 1e-6);
     const rows = el("div", { class: "contribs" });
     for (const c of shown) {
