@@ -107,6 +107,7 @@ def test_bench_times_a_packaged_bundle_without_data_and_keeps_rows_of_others(tmp
     assert timed and "accuracy" not in timed[0] and timed[0]["eval_data"].startswith("unlabelled")
     # the description is named as such: the user passed no --data, so nothing says "bad --data", and nothing warns
     assert "it was trained on AudioConcept synthetic genres" in timed[0]["eval_data"]
+    assert "top1_agreement" not in timed[0]  # its source checkpoint is not shipped: no eager model to agree with
     assert "bad --data" not in caplog.text and not [
         r for r in caplog.records if "without accuracy" in r.getMessage() and r.levelname == "WARNING"
     ]
