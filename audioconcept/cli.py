@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,12 @@ from audioconcept.errors import AudioConceptError
 from audioconcept.runtime.formats import help_text as formats_help
 from audioconcept.runtime.torch_trust import TRUST_BOUNDARY
 from audioconcept.utils import printable
+
+if TYPE_CHECKING:
+    from audioconcept.train.config import TrainConfig
+    from audioconcept.train.tracking import MlflowTracker, NullTracker, WandbTracker
+
+    Tracker = NullTracker | WandbTracker | MlflowTracker
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="AudioConcept: genre models, concepts, edge export.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
@@ -288,24 +294,27 @@ def train(
         track = "none"
     tracker = make_tracker(TrackConfig(track, project, out.name, track_dir), model)
     try:
-        run = _train(
-            model,
-            data,
-            out,
-            epochs,
-            batch_size,
-            lr,
-            weight_decay,
-            device,
-            seed,
-            width,
-            time_budget,
-            patience,
-            augment,
-            grid,
-            tracker,
-            nproc,
-        )
+        if model == "svm":
+            run = _train_svm(data, out, seed, grid, tracker)
+        else:
+            from audioconcept.train.config import AugmentConfig, TrainConfig
+
+            cfg = TrainConfig(
+                model=model,
+                data=data,
+                out=out,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                weight_decay=weight_decay,
+                device=device,
+                seed=seed,
+                width=width,
+                time_budget_s=time_budget,
+                patience=patience,
+                augment=AugmentConfig(enabled=augment),
+            )
+            run = _train_torch(cfg, tracker, nproc)
         if not run:
             return
         tracker.log_final(run, out)
@@ -315,60 +324,29 @@ def train(
     typer.echo(f"{model}: test accuracy {acc:.3f}  checkpoint {out}")
 
 
-def _train(
-    model,
-    data,
-    out,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
-    device,
-    seed,
-    width,
-    time_budget,
-    patience,
-    augment,
-    grid,
-    tracker,
-    nproc=1,
-) -> dict:
-    if model == "svm":
-        from audioconcept.train.svm_train import train_svm
+def _train_svm(data: str, out: Path, seed: int, grid: bool, tracker: Tracker) -> dict:
+    from audioconcept.train.svm_train import train_svm
 
-        tracker.log_config({"model": "svm", "data": data, "grid": grid, "data_seed": seed})
-        _, run = train_svm(data, out, seed=42, grid=grid, data_seed=seed)
-        tracker.log_config({f"search.{k}": v for k, v in (run.get("search") or {}).items()})
-    else:
-        from audioconcept.train.config import AugmentConfig, TrainConfig
-        from audioconcept.train.loop import train_torch
+    tracker.log_config({"model": "svm", "data": data, "grid": grid, "data_seed": seed})
+    _, run = train_svm(data, out, seed=42, grid=grid, data_seed=seed)
+    tracker.log_config({f"search.{k}": v for k, v in (run.get("search") or {}).items()})
+    return run
 
-        cfg = TrainConfig(
-            model=model,
-            data=data,
-            out=out,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            device=device,
-            seed=seed,
-            width=width,
-            time_budget_s=time_budget,
-            patience=patience,
-            augment=AugmentConfig(enabled=augment),
-        )
-        import dataclasses
 
-        tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
-        if nproc > 1:
-            from audioconcept.train.launch import launch_training
+def _train_torch(cfg: TrainConfig, tracker: Tracker, nproc: int) -> dict:
+    import dataclasses
 
-            _, run = launch_training(cfg, nproc)
-            for row in run["history"]:  # the workers ran in other processes: log their epochs now
-                tracker.log_epoch(row)
-        else:
-            _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
+    from audioconcept.train.loop import train_torch
+
+    tracker.log_config({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()})
+    if nproc > 1:
+        from audioconcept.train.launch import launch_training
+
+        _, run = launch_training(cfg, nproc)
+        for row in run["history"]:  # the workers ran in other processes: log their epochs now
+            tracker.log_epoch(row)
+        return run
+    _, run = train_torch(cfg, on_epoch=tracker.log_epoch)
     return run
 
 
