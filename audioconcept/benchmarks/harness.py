@@ -64,7 +64,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
     on; -> (x, labels of x or None, label names, where they came from). A bundle whose training data is not at
     hand (a packaged one) is timed on the benchmark song instead, without accuracy."""
     from audioconcept.data.audio import eval_chunks, load_audio, windows_from_array
-    from audioconcept.data.spec import KINDS, load_tracks, parse_data_spec
+    from audioconcept.data.spec import is_data_spec, load_tracks, parse_data_spec
 
     m = bundle.manifest
     spec = data or m.get("trained_on")
@@ -77,7 +77,7 @@ def _windows(bundle, data: str | None, n: int, song: Path) -> tuple[np.ndarray, 
             raise
         # a packaged bundle's trained_on describes its data ("GTZAN features_30_sec.csv (real music, ...)"); a
         # checkpoint's own is a data spec whose files may be elsewhere: say which, never "bad --data" unasked
-        held = spec if spec and spec.partition(":")[0] in KINDS and spec.partition(":")[2] else None
+        held = is_data_spec(spec)
         why = (
             f"its training data is not at hand ({e}); pass --data for accuracy"
             if held

@@ -19,10 +19,16 @@ class DataSpec:
         return f"{self.kind}:{self.path}"
 
 
+def is_data_spec(spec: str | None) -> bool:
+    """Whether `spec` has the form KIND:PATH (its path may not exist): a data spec, not a description of data."""
+    kind, sep, path = (spec or "").partition(":")
+    return bool(sep) and kind in KINDS and bool(path)
+
+
 def parse_data_spec(spec: str) -> DataSpec:
-    kind, sep, path = spec.partition(":")
-    if not sep or kind not in KINDS or not path:
+    if not is_data_spec(spec):
         raise DataSpecError(f"bad --data {spec!r}: expected one of {', '.join(k + ':PATH' for k in KINDS)}")
+    kind, _, path = spec.partition(":")
     p = Path(path).expanduser()
     if not p.exists():
         raise DataSpecError(f"--data {spec}: {p} does not exist")
